@@ -15,10 +15,16 @@ SMALL = {"min_size": 320, "max_size": 512}  # the fixtures' network input size
 
 
 @pytest.fixture(scope="session")
-def checkpoint_path(tmp_path_factory) -> str:
-    """The fixtures' checkpoint: seed 0, 320/512 input size, fp32."""
+def checkpoint_dict() -> dict:
+    """The fixtures' checkpoint as loaded: seed 0, 320/512 input size, fp32. Do not modify it."""
+    return build_checkpoint(0, dope_kwargs=SMALL)
+
+
+@pytest.fixture(scope="session")
+def checkpoint_path(tmp_path_factory, checkpoint_dict) -> str:
+    """The fixtures' checkpoint file."""
     path = tmp_path_factory.mktemp("models") / "synthetic_seed0.pth"
-    torch.save(build_checkpoint(0, dope_kwargs=SMALL), path)
+    torch.save(checkpoint_dict, path)
     return str(path)
 
 

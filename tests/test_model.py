@@ -1,0 +1,161 @@
+"""Checkpoint reading and validation, network construction, precision choice."""
+from __future__ import annotations
+
+import os
+import pickle
+
+import pytest
+import torch
+
+from dope import DopeError, pick_dtype
+from model import CheckpointError, build_model, read_checkpoint
+
+
+def with_state(ckpt: dict, **changes) -> dict:
+    """A shallow copy of a checkpoint dict with its state_dict changed (None removes a key)."""
+    state = dict(ckpt["state_dict"])
+    for k, v in changes.items():
+        if v is None:
+            state.pop(k)
+        else:
+            state[k] = v
+    return {**ckpt, "state_dict": state}
+
+
+def test_reads_legacy_rpn_names_and_defaults(checkpoint_dict):
+    assert "rpn.head.conv.weight" in checkpoint_dict["state_dict"]
+    ckpt = read_checkpoint(checkpoint_dict)
+    assert "rpn.head.conv.0.0.weight" in ckpt.state_dict and "rpn.head.conv.weight" not in ckpt.state_dict
+    assert ckpt.config["min_size"] == 320 and ckpt.config["max_size"] == 512
+    assert ckpt.config["image_mean"] == [0.485, 0.456, 0.406]
+    assert ckpt.config["num_anchor_poses"] == {"body": 20, "hand": 10, "face": 10}
+    assert ckpt.ppi_kwargs["hand"]["K"] == 5
+    assert ckpt.half is False
+
+
+@pytest.fixture(scope="module")
+def net(checkpoint_dict):
+    return build_model(read_checkpoint(checkpoint_dict))
+
+
+def test_loads_strictly_and_shares_the_resnet(net, checkpoint_dict):
+    w = checkpoint_dict["state_dict"]["rpn.head.conv.weight"]
+    assert torch.equal(net.rpn.head.conv[0][0].weight, w)
+    assert net.backbone.resnet_backbone is net.roi_heads.dope_head.resnet_backbone
+    anchors = checkpoint_dict["state_dict"]["roi_heads.face_anchor_poses"]
+    assert torch.equal(net.roi_heads.face_anchor_poses, anchors)
+    assert not net.training
+
+
+def test_current_rpn_names_are_accepted_too(checkpoint_dict):
+    state = dict(checkpoint_dict["state_dict"])
+    for t in ("weight", "bias"):
+        state[f"rpn.head.conv.0.0.{t}"] = state.pop(f"rpn.head.conv.{t}")
+    ckpt = read_checkpoint({**checkpoint_dict, "state_dict": state})
+    assert "rpn.head.conv.0.0.bias" in ckpt.state_dict
+
+
+def test_unknown_setting_is_named(checkpoint_dict):
+    bad = {**checkpoint_dict, "dope_kwargs": {**checkpoint_dict["dope_kwargs"], "frobnicate": 3}}
+    with pytest.raises(CheckpointError, match="unknown dope_kwargs 'frobnicate'"):
+        read_checkpoint(bad)
+
+
+def test_missing_tensor_is_named(checkpoint_dict):
+    ckpt = read_checkpoint(with_state(checkpoint_dict, **{"roi_heads.dope_predictor.hand_cls_score.bias": None}))
+    with pytest.raises(CheckpointError, match="missing tensor.*hand_cls_score.bias"):
+        build_model(ckpt)
+
+
+def test_unexpected_tensor_is_named(checkpoint_dict):
+    ckpt = read_checkpoint(with_state(checkpoint_dict, **{"roi_heads.extra": torch.zeros(1)}))
+    with pytest.raises(CheckpointError, match="unexpected tensor.*roi_heads.extra"):
+        build_model(ckpt)
+
+
+def test_wrong_shape_is_named(checkpoint_dict):
+    ckpt = read_checkpoint(with_state(checkpoint_dict, **{"roi_heads.body_anchor_poses": torch.zeros(21, 13, 5)}))
+    with pytest.raises(CheckpointError, match=r"roi_heads.body_anchor_poses.*\(21, 13, 5\).*\(20, 13, 5\)"):
+        build_model(ckpt)
+
+
+def test_anchor_pose_counts_come_from_the_file(checkpoint_dict):
+    # A checkpoint with 5 body anchor poses: the predictor and buffers follow the file.
+    state = dict(checkpoint_dict["state_dict"])
+    state["roi_heads.body_anchor_poses"] = state["roi_heads.body_anchor_poses"][:5]
+    state["roi_heads.dope_predictor.body_cls_score.weight"] = state["roi_heads.dope_predictor.body_cls_score.weight"][:6]
+    state["roi_heads.dope_predictor.body_cls_score.bias"] = state["roi_heads.dope_predictor.body_cls_score.bias"][:6]
+    state["roi_heads.dope_predictor.body_pose_pred.weight"] = state["roi_heads.dope_predictor.body_pose_pred.weight"][:325]
+    state["roi_heads.dope_predictor.body_pose_pred.bias"] = state["roi_heads.dope_predictor.body_pose_pred.bias"][:325]
+    kwargs = {**checkpoint_dict["dope_kwargs"], "num_anchor_poses": {"body": 5, "hand": 10, "face": 10}}
+    net = build_model(read_checkpoint({**checkpoint_dict, "state_dict": state, "dope_kwargs": kwargs}))
+    assert net.roi_heads.body_anchor_poses.shape == (5, 13, 5)
+
+
+class RunsCode:
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/dope_test_pwned_marker",))
+
+
+def test_checkpoint_that_runs_code_is_refused_without_running(tmp_path):
+    marker = "/tmp/dope_test_pwned_marker"
+    if os.path.exists(marker):
+        os.unlink(marker)
+    path = tmp_path / "evil.pth"
+    torch.save({"state_dict": {}, "payload": RunsCode()}, path)
+    with pytest.raises(CheckpointError, match="refused"):
+        read_checkpoint(str(path))
+    assert not os.path.exists(marker)
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"", "is empty"),
+    (b"this is not a checkpoint at all" * 10, "not a readable checkpoint"),
+])
+def test_corrupt_files(tmp_path, content, message):
+    path = tmp_path / "bad.pth"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=message):
+        read_checkpoint(str(path))
+
+
+def test_truncated_file(tmp_path, checkpoint_path):
+    path = tmp_path / "cut.pth"
+    with open(checkpoint_path, "rb") as f:
+        path.write_bytes(f.read(1_000_000))
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        read_checkpoint(str(path))
+
+
+@pytest.mark.parametrize("obj", [{"model": {"w": torch.zeros(1)}}, torch.zeros(3), [1, 2]])
+def test_foreign_files(tmp_path, obj):
+    path = tmp_path / "other.pth"
+    torch.save(obj, path)
+    with pytest.raises(CheckpointError, match="not a DOPE checkpoint"):
+        read_checkpoint(str(path))
+
+
+def test_missing_file():
+    with pytest.raises(CheckpointError, match="does not exist"):
+        read_checkpoint("/nonexistent/x.pth")
+
+
+def test_precision_choice():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert pick_dtype("auto", True, cpu) == torch.float32
+    assert pick_dtype("auto", True, cuda) == torch.float16
+    assert pick_dtype("auto", False, cuda) == torch.float32
+    assert pick_dtype("bf16", False, cpu) == torch.bfloat16
+    assert pick_dtype("fp16", False, cpu) == torch.float16
+    with pytest.raises(DopeError, match="unknown precision"):
+        pick_dtype("fp8", False, cpu)
+
+
+def test_half_checkpoint_runs_in_fp32_on_cpu(checkpoint_dict, fixture_image):
+    from dope import DOPE
+    half = {**checkpoint_dict, "half": True,
+            "state_dict": {k: v.half() for k, v in checkpoint_dict["state_dict"].items()}}
+    det = DOPE(half, device="cpu")
+    assert det.dtype == torch.float32
+    assert det.net.roi_heads.body_anchor_poses.dtype == torch.float32
+    assert det.checkpoint.half is True
