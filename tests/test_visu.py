@@ -101,6 +101,6 @@ def test_score_text_near_the_head():
     plain = draw_result(white, result_with(body=[det(standing_body())]), scores=False)
     diff = np.argwhere((out != plain).any(-1))
     assert len(diff) > 0
-    (y0, x0), (y1, x1) = diff.min(0), diff.max(0)
+    x0, y1 = diff[:, 1].min(), diff[:, 0].max()
     assert 140 - 2 <= x0 and y1 <= 20 - 10 + 2  # text starts at head + (-10, -10), above that line
     assert (out[diff[:, 0], diff[:, 1]] < 255).all() and out[diff[:, 0], diff[:, 1]].min() == 0  # black text

@@ -1,0 +1,182 @@
+"""Writing results as they come: JSON Lines and annotated videos that survive an interruption.
+
+Both writers write into a temporary file beside their target and rename it at the end, so an
+existing file is only ever replaced by a finished one. As context managers:
+
+- leaving normally, or by KeyboardInterrupt (Ctrl-C), finalises: the target holds everything
+  written so far (JSON lines are flushed one by one; the video is closed so that it plays up to
+  its last frame);
+- leaving by any other exception leaves the target alone and keeps what was written as
+  `NAME.partial.EXT` (nothing when nothing was written).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from typing import Any, Optional
+
+import cv2
+import numpy as np
+
+from results import Result
+from sources import Item
+
+log = logging.getLogger(__name__)
+
+VIDEO_FOURCC = "mp4v"  # encodes with opencv-python-headless's bundled FFmpeg, no extra codec
+TIME_DECIMALS = 4
+
+
+class OutputError(OSError):
+    """An output that cannot be written; the message names it."""
+
+
+def record(item: Item, result: Result, **extra: Any) -> dict[str, Any]:
+    """The JSON object for one image or frame: `Result.to_dict()` (SPEC §10) and `extra`.
+
+    An image keeps its `"image"` key; a video frame has `"video"`, `"frame"` (its number) and
+    `"time_s"` (seconds from the start) in its place.
+    """
+    d = result.to_dict()
+    if item.frame is None:
+        d["image"] = item.name if item.name is not None else d["image"]
+    else:
+        del d["image"]
+        time_s = None if item.time_s is None else round(item.time_s, TIME_DECIMALS)
+        d = {"video": item.name, "frame": item.frame, "time_s": time_s, **d}
+    d.update(extra)
+    return d
+
+
+def partial_path(path: str) -> str:
+    """Where an unfinished output is kept: `out.partial.jsonl` for `out.jsonl`."""
+    root, ext = os.path.splitext(path)
+    return f"{root}.partial{ext}"
+
+
+class _StagedFile:
+    """A file written under a temporary name in the target's folder, renamed when finished."""
+
+    what = "file"
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = os.path.abspath(os.fspath(path))
+        folder, name = os.path.split(self.path)
+        if not os.path.isdir(folder):
+            raise OutputError(f"cannot write {self.path!r}: folder {folder!r} does not exist")
+        if os.path.isdir(self.path):
+            raise OutputError(f"cannot write {self.path!r}: it is a folder")
+        # Not tempfile.mkstemp: its 0600 mode would stay on the renamed file; this follows the umask.
+        ext = os.path.splitext(name)[1]
+        self.temp_path = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp{ext}")
+        self.count = 0  # lines or frames written
+        self.closed = False
+
+    def _finish(self) -> None:
+        """Flush and close the temporary file."""
+
+    def close(self) -> None:
+        """Finish the file and put it in place of the target (a file with nothing written is not made
+        when `_finish` leaves no temporary file)."""
+        if self.closed:
+            return
+        self.closed = True
+        self._finish()
+        if os.path.exists(self.temp_path):
+            os.replace(self.temp_path, self.path)
+            log.debug("wrote %s (%d)", self.path, self.count)
+
+    def abort(self) -> Optional[str]:
+        """Finish the file without touching the target; what was written goes to the partial path,
+        which is returned (None when nothing was written)."""
+        if self.closed:
+            return None
+        self.closed = True
+        self._finish()
+        if not os.path.exists(self.temp_path):
+            return None
+        if not self.count:
+            os.unlink(self.temp_path)
+            return None
+        kept = partial_path(self.path)
+        os.replace(self.temp_path, kept)
+        log.warning("kept the unfinished %s (%d written) as %s", self.what, self.count, kept)
+        return kept
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type: Optional[type], exc: Optional[BaseException], tb: Any) -> None:
+        if exc_type is None or issubclass(exc_type, KeyboardInterrupt):
+            self.close()
+        else:
+            self.abort()
+
+
+class JsonLinesWriter(_StagedFile):
+    """One JSON object per line, each flushed as it is written (SPEC §10 objects, see `record`)."""
+
+    what = "JSON Lines file"
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        super().__init__(path)
+        try:
+            self._file = open(self.temp_path, "x", encoding="utf-8")
+        except OSError as e:
+            raise OutputError(f"cannot write {self.path!r}: {e.strerror}") from None
+
+    def write(self, obj: dict[str, Any]) -> None:
+        self._file.write(json.dumps(obj) + "\n")
+        self._file.flush()
+        self.count += 1
+
+    def _finish(self) -> None:
+        self._file.close()
+
+
+class VideoWriter(_StagedFile):
+    """An mp4 video (mp4v codec) of BGR uint8 frames at a constant frame rate.
+
+    The file is opened with the first frame's size (later frames of another size are resized to
+    it); a video without frames is not written.
+    """
+
+    what = "video"
+
+    def __init__(self, path: str | os.PathLike, fps: float, fourcc: str = VIDEO_FOURCC) -> None:
+        super().__init__(path)
+        if not fps > 0:
+            raise ValueError(f"frame rate must be positive, got {fps}")
+        self.fps = float(fps)
+        self.fourcc = fourcc
+        self.size: Optional[tuple[int, int]] = None  # (width, height)
+        self._writer: Optional[cv2.VideoWriter] = None
+        self._resized = False
+
+    def write(self, frame_bgr: np.ndarray) -> None:
+        """Append a frame: uint8[H, W, 3] BGR, of the first frame's size."""
+        height, width = frame_bgr.shape[:2]
+        if self._writer is None:
+            self._writer = cv2.VideoWriter(self.temp_path, cv2.VideoWriter_fourcc(*self.fourcc), self.fps,
+                                           (width, height))
+            if not self._writer.isOpened():
+                self._writer = None
+                raise OutputError(f"cannot write video {self.path!r} with codec {self.fourcc!r} "
+                                  f"at {width}x{height}")
+            self.size = (width, height)
+        elif (width, height) != self.size:
+            # Some streams change resolution midway; a video file cannot: fit the frame to the first size.
+            if not self._resized:
+                log.warning("%s: frames of %dx%d are resized to the first frame's %dx%d", self.path, width, height,
+                            *self.size)
+                self._resized = True
+            frame_bgr = cv2.resize(frame_bgr, self.size, interpolation=cv2.INTER_AREA)
+        self._writer.write(np.ascontiguousarray(frame_bgr))
+        self.count += 1
+
+    def _finish(self) -> None:
+        if self._writer is not None:
+            self._writer.release()  # writes the mp4 index: the file plays up to the last frame
+            self._writer = None

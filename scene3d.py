@@ -1,0 +1,301 @@
+"""Geometry of the 3D view (SPEC §8), independent of any renderer.
+
+DOPE gives each body, hand and face a 3D pose in its own part-centred frame. To show them together
+in front of the image, each pose is placed by a scaled orthographic fit to its 2D pose, hands are
+moved onto the body wrists and faces onto the heads (the whole-body assembly), and everything is
+laid out in a scene with the image on a vertical plane and a floor grid under it.
+
+Frames and units:
+- placed points: image pixels, x right, y down, z depth (same scale as x and y, larger is farther);
+- scene units: placed points divided by the image height H, so that the image plane spans
+  x in [0, W/H], y in [0, 1] at depth z = 0.5, and the floor is the plane y = 1;
+- eye coordinates (`Camera`): x right, y up on screen, z towards the viewer (OpenGL's convention);
+- visvis world (`SCENE_TO_WORLD`): z up, for the visvis renderer and the camera's angles.
+
+Nothing here mutates its inputs.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+from parts import (BODY_HEAD, BODY_L_WRIST, BODY_R_WRIST, HAND_WRIST, NECK, PART_NAMES, PARTS, RED, Color,
+                   Part)
+from results import Result
+
+BONE_RADIUS = 0.005      # scene units (image heights)
+JOINT_RADIUS = 0.0075
+JOINT_COLOR: Color = RED  # BGR
+GRID_CELLS = 10          # the floor grid has 10 x 10 cells (11 lines each way), as the published view
+PLANE_DEPTH = 0.5        # the image plane is half an image height behind the bodies' centres
+FLOOR = 1.0              # the floor is level with the image's bottom edge
+MIN_SCALE_FRACTION = 1e-6  # degenerate fits: smallest scale, relative to the ratio of 2D to 3D spreads
+
+# Scene (x right, y down, z depth) to visvis world (X right, Y depth, Z up): a rotation, so that
+# image-up is up for a camera whose azimuth turns about the vertical axis.
+SCENE_TO_WORLD = np.array([[1.0, 0.0, 0.0],
+                           [0.0, 0.0, 1.0],
+                           [0.0, -1.0, 0.0]])
+
+
+# ------------------------------------------------------------------------------------ fitting
+
+
+def fit_scaled_orthographic(xy: np.ndarray, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Translation t and scale s > 0 minimising sum_j ||s (xy_j + t) - uv_j||^2 (SPEC §8.2).
+
+    xy: float[..., J, 2] the 3D pose's x and y; uv: float[..., J, 2] the 2D pose (pixels).
+    Returns t float64[..., 2] (3D units) and s float64[...] (pixels per 3D unit).
+
+    With u = s t the problem is linear least squares in (s, u), solved in closed form:
+    s = <xy - mean xy, uv - mean uv> / ||xy - mean xy||^2 and u = mean uv - s mean xy.
+    When that s is not positive (a mirrored or collapsed 2D pose) the constrained optimum is at
+    s -> 0+, where the part shrinks onto its 2D centroid: s is then a vanishing fraction
+    (MIN_SCALE_FRACTION) of the ratio of 2D to 3D spreads. A 3D pose with no spread in x, y
+    has no scale to fit: s = 1 and the centroids are matched.
+    """
+    xy = np.asarray(xy, np.float64)
+    uv = np.asarray(uv, np.float64)
+    xy_mean, uv_mean = xy.mean(-2), uv.mean(-2)
+    xc, uc = xy - xy_mean[..., None, :], uv - uv_mean[..., None, :]
+    spread3d = (xc ** 2).sum((-1, -2))
+    spread2d = (uc ** 2).sum((-1, -2))
+    cross = (xc * uc).sum((-1, -2))
+    # no spread: below rounding error of the coordinates' magnitude
+    magnitude = np.abs(xy).max((-1, -2)) if xy.shape[-2] else np.zeros(xy.shape[:-2])
+    flat = np.sqrt(spread3d / max(xy.shape[-2], 1)) <= 1e-12 * np.maximum(magnitude, np.finfo(np.float64).tiny)
+    safe = np.where(flat, 1.0, spread3d)
+    s = cross / safe
+    floor = MIN_SCALE_FRACTION * np.sqrt(spread2d / safe)
+    floor = np.where(floor > 0, floor, MIN_SCALE_FRACTION)
+    s = np.where(flat, 1.0, np.maximum(s, floor))
+    t = uv_mean / s[..., None] - xy_mean
+    return t, s
+
+
+def place(pose3d: np.ndarray, pose2d: np.ndarray) -> np.ndarray:
+    """3D poses placed over their 2D poses: s (x + t_x, y + t_y, z), float64[..., J, 3] in pixels.
+
+    pose3d: float[..., J, 3] with x, y along the image's x, y (flip bodies first: `flip_body`);
+    pose2d: float[..., J, 2] pixels.
+    """
+    pose3d = np.asarray(pose3d, np.float64)
+    t, s = fit_scaled_orthographic(pose3d[..., :2], pose2d)
+    xy = pose3d[..., :2] + t[..., None, :]
+    return s[..., None, None] * np.concatenate([xy, pose3d[..., 2:]], -1)
+
+
+def flip_body(pose3d: np.ndarray) -> np.ndarray:
+    """A copy of body 3D poses with x and y negated, to point along the image's x and y (SPEC §8.1)."""
+    out = np.array(pose3d, np.float64)
+    out[..., :2] *= -1
+    return out
+
+
+def _stack(dets: Sequence, attr: str, part: Part, dims: int) -> np.ndarray:
+    if not dets:
+        return np.zeros((0, part.num_joints, dims))
+    return np.stack([np.asarray(getattr(d, attr), np.float64) for d in dets])
+
+
+def assemble(result: Result) -> dict[str, np.ndarray]:
+    """Every detection placed in 3D, hands and faces joined to their bodies (SPEC §8.2-8.3).
+
+    Returns, per part, float64[N, J, 3] in image pixels (x right, y down, z depth). A face
+    attached to a body is shifted in z so that its mean z is the body head's z; a hand attached
+    to a body wrist is translated so that its wrist lands on that body wrist. Parts with no
+    detection give (0, J, 3) arrays. The result's arrays are not modified.
+    """
+    placed = {}
+    for name in PART_NAMES:
+        dets = result[name]
+        pose3d = _stack(dets, "pose3d", PARTS[name], 3)
+        if name == "body":
+            pose3d = flip_body(pose3d)
+        placed[name] = place(pose3d, _stack(dets, "pose2d", PARTS[name], 2))
+    fitted_hands = placed["hand"].copy()
+    for body, joints in zip(result.body, placed["body"]):
+        if body.face is not None:
+            face = placed["face"][body.face]
+            face[:, 2] += joints[BODY_HEAD, 2] - face[:, 2].mean()
+        for hand, wrist in ((body.left_hand, BODY_L_WRIST), (body.right_hand, BODY_R_WRIST)):
+            if hand is not None:
+                # from the fitted hand, so that a hand claimed twice is moved once, not twice
+                fitted = fitted_hands[hand]
+                placed["hand"][hand] = fitted + (joints[wrist] - fitted[HAND_WRIST])
+    return placed
+
+
+# -------------------------------------------------------------------------------------- scene
+
+
+@dataclass(frozen=True)
+class Scene:
+    """What the 3D view draws, in scene units (image heights; x right, y down, z depth).
+
+    aspect: W / H; the image plane spans x in [0, aspect], y in [0, 1] at z = PLANE_DEPTH.
+    texture: uint8[h, w, 3] BGR, the image with its 2D drawing, mapped onto the plane.
+    plane: float64[4, 3] the plane's corners: the texture's top-left, top-right, bottom-right, bottom-left.
+    grid: float64[L, 2, 3] floor line segments (plane y = FLOOR, in front of the image plane).
+    bones: float64[B, 2, 3] capsule axes; bone_colors: uint8[B, 3] BGR; bone_parts: int[B] index in PART_NAMES.
+    joints: float64[K, 3] sphere centres (coloured JOINT_COLOR); joint_parts: int[K].
+    """
+    aspect: float
+    texture: np.ndarray
+    plane: np.ndarray
+    grid: np.ndarray
+    bones: np.ndarray
+    bone_colors: np.ndarray
+    bone_parts: np.ndarray
+    joints: np.ndarray
+    joint_parts: np.ndarray
+    bone_radius: float = BONE_RADIUS
+    joint_radius: float = JOINT_RADIUS
+    joint_color: Color = JOINT_COLOR
+
+    def points(self) -> np.ndarray:
+        """float64[P, 3] every point drawn (plane corners, grid ends, bone ends, joints)."""
+        return np.concatenate([self.plane, self.grid.reshape(-1, 3), self.bones.reshape(-1, 3), self.joints])
+
+
+def image_plane(aspect: float) -> np.ndarray:
+    """float64[4, 3] corners of the image plane: top-left, top-right, bottom-right, bottom-left."""
+    return np.array([[0.0, 0.0, PLANE_DEPTH], [aspect, 0.0, PLANE_DEPTH],
+                     [aspect, FLOOR, PLANE_DEPTH], [0.0, FLOOR, PLANE_DEPTH]])
+
+
+def floor_grid(aspect: float, cells: int = GRID_CELLS) -> np.ndarray:
+    """float64[2 (cells + 1), 2, 3]: a square grid on the floor, x in [0, aspect], z in [0.5 - aspect, 0.5]."""
+    ticks = np.linspace(0.0, 1.0, cells + 1) * aspect
+    z0, z1 = PLANE_DEPTH - aspect, PLANE_DEPTH
+    along_x = [[[0.0, FLOOR, z0 + t], [aspect, FLOOR, z0 + t]] for t in ticks]
+    along_z = [[[t, FLOOR, z0], [t, FLOOR, z1]] for t in ticks]
+    return np.array(along_x + along_z, np.float64)
+
+
+def bone_ends(part: Part) -> np.ndarray:
+    """int[B, 2, 2]: for each bone and end, two joints whose mean is that end (one joint twice for a joint)."""
+    for bone in part.bones:
+        if not all(1 <= len(end) <= 2 for end in (bone.a, bone.b)):
+            raise ValueError(f"bone ends are one joint or the middle of two, got {bone}")
+    return np.array([[(e[0], e[-1]) for e in (b.a, b.b)] for b in part.bones], np.intp)
+
+
+def skeleton(points: np.ndarray, part: Part, skip_bones: Optional[np.ndarray] = None,
+             skip_joints: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bones and joints of N poses of one part.
+
+    points: float[N, J, 3]. skip_bones: bool[N, B] bones not drawn; skip_joints: bool[N, J].
+    Returns bones float64[M, 2, 3], their BGR colours uint8[M, 3], joints float64[K, 3].
+    """
+    index = bone_ends(part)
+    colors = np.array([b.color for b in part.bones], np.uint8)
+    n = len(points)
+    ends = 0.5 * (points[:, index[..., 0]] + points[:, index[..., 1]])  # (N, B, 2, 3)
+    keep = np.ones((n, len(index)), bool) if skip_bones is None else ~skip_bones
+    keep_joints = np.ones(points.shape[:2], bool) if skip_joints is None else ~skip_joints
+    return ends[keep], np.broadcast_to(colors, (n, *colors.shape))[keep], points[keep_joints]
+
+
+def build_scene(texture_bgr: np.ndarray, result: Result) -> Scene:
+    """The scene of SPEC §8.4 for one image's result.
+
+    texture_bgr: uint8[H, W, 3], the image (BGR) with its 2D drawing, unpadded, the size of the result's image.
+    Faces get no joint spheres; a body with a face gets no head sphere and no neck bone.
+    """
+    h, w = result.height, result.width
+    aspect = w / h
+    placed = {name: pts / h for name, pts in assemble(result).items()}
+    bones, colors, bone_parts, joints, joint_parts = [], [], [], [], []
+    for k, name in enumerate(PART_NAMES):
+        part, pts = PARTS[name], placed[name]
+        skip_bones = np.zeros((len(pts), len(part.bones)), bool)
+        skip_joints = np.zeros(pts.shape[:2], bool)
+        if name == "face":
+            skip_joints[:] = True
+        if name == "body":
+            has_face = np.array([d.face is not None for d in result.body], bool)
+            skip_bones[:, part.bones.index(NECK)] = has_face
+            skip_joints[:, BODY_HEAD] = has_face
+        b, c, j = skeleton(pts, part, skip_bones, skip_joints)
+        bones.append(b)
+        colors.append(c)
+        joints.append(j)
+        bone_parts.append(np.full(len(b), k))
+        joint_parts.append(np.full(len(j), k))
+    return Scene(aspect=aspect, texture=np.ascontiguousarray(texture_bgr), plane=image_plane(aspect),
+                 grid=floor_grid(aspect), bones=np.concatenate(bones).reshape(-1, 2, 3),
+                 bone_colors=np.concatenate(colors).reshape(-1, 3).astype(np.uint8),
+                 bone_parts=np.concatenate(bone_parts).astype(np.intp),
+                 joints=np.concatenate(joints).reshape(-1, 3),
+                 joint_parts=np.concatenate(joint_parts).astype(np.intp))
+
+
+# ------------------------------------------------------------------------------------- camera
+
+
+@dataclass(frozen=True)
+class View:
+    """How the scene is looked at (SPEC §8.4), as visvis's 3D camera says it.
+
+    azimuth, elevation: degrees, about the vertical axis and above the floor; -45, 20 look at the
+    image plane from the front-left and slightly above. margin: the frame height is the scene's
+    horizontal extent (the diagonal of its bounding box seen from above, the widest it can look
+    under any azimuth) times margin. size: output (width, height) in pixels.
+    """
+    azimuth: float = -45.0
+    elevation: float = 20.0
+    margin: float = 1.3
+    size: tuple[int, int] = (1280, 720)
+
+
+def eye_rotation(azimuth: float, elevation: float) -> np.ndarray:
+    """float64[3, 3] rotating scene coordinates to eye coordinates (x right, y up, z towards the viewer).
+
+    visvis's 3D camera: rotate the world by -azimuth about its vertical axis, then by
+    270 + elevation degrees about x (OpenGL's glRotate, right-handed), after `SCENE_TO_WORLD`.
+    """
+    a, e = math.radians(-azimuth), math.radians(270.0 + elevation)
+    rz = np.array([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0], [0.0, 0.0, 1.0]])
+    rx = np.array([[1.0, 0.0, 0.0], [0.0, math.cos(e), -math.sin(e)], [0.0, math.sin(e), math.cos(e)]])
+    return rx @ rz @ SCENE_TO_WORLD
+
+
+@dataclass(frozen=True)
+class Camera:
+    """An orthographic camera framing a scene.
+
+    rotation: float64[3, 3] scene to eye; center: float64[3] the scene point at the frame's centre;
+    scale: pixels per scene unit; size: frame (width, height) in pixels.
+    """
+    rotation: np.ndarray
+    center: np.ndarray
+    scale: float
+    size: tuple[int, int]
+    azimuth: float
+    elevation: float
+
+    def eye(self, points: np.ndarray) -> np.ndarray:
+        """float64[..., 3] eye coordinates (scene units) of scene points float[..., 3]."""
+        return (np.asarray(points, np.float64) - self.center) @ self.rotation.T
+
+    def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pixels float64[..., 2] (x right, y down; integers are pixel centres, as in OpenCV) and
+        depth float64[...] (scene units, larger is closer to the viewer) of scene points float[..., 3]."""
+        e = self.eye(points)
+        w, h = self.size
+        px = np.stack([w / 2 - 0.5 + self.scale * e[..., 0], h / 2 - 0.5 - self.scale * e[..., 1]], -1)
+        return px, e[..., 2]
+
+
+def frame_scene(scene: Scene, view: View = View()) -> Camera:
+    """The camera of `view` centred on the scene's bounding box, its horizontal extent times margin fitting the height."""
+    pts = scene.points()
+    lo, hi = pts.min(0), pts.max(0)
+    diagonal = math.hypot(hi[0] - lo[0], hi[2] - lo[2])
+    return Camera(rotation=eye_rotation(view.azimuth, view.elevation), center=(lo + hi) / 2,
+                  scale=view.size[1] / (view.margin * diagonal), size=tuple(view.size),
+                  azimuth=view.azimuth, elevation=view.elevation)
