@@ -18,6 +18,7 @@ As a library:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -135,18 +136,27 @@ class DOPE:
     max_proposals: proposals kept after the RPN (1000 as published).
     download: fetch an official model that is not in the models folder yet (see download.py).
     progress: show the download's progress bar on stderr.
+    threads: CPU threads torch may use (a process-wide setting); None leaves torch's choice (one
+        per core). On a machine busy with other work, fewer threads than cores can be faster.
+    channels_last: run the convolutions in the channels-last memory layout; None means on CPU
+        (about 1.3x faster there, same results to float noise), not on CUDA (not measured).
     """
 
     def __init__(self, model: Union[str, os.PathLike, dict] = "DOPE_v1_0_0", *, device: Optional[str] = None,
                  precision: str = "auto", postprocess: str = "ppi", min_score: float = DEFAULT_MIN_SCORE,
                  max_proposals: Optional[int] = None, models_folder: Optional[str] = None,
-                 download: bool = True, progress: bool = True) -> None:
+                 download: bool = True, progress: bool = True, threads: Optional[int] = None,
+                 channels_last: Optional[bool] = None) -> None:
         import torch
         from model import PUBLISHED_MAX_PROPOSALS, CheckpointError, build_model, read_checkpoint
         if postprocess not in POSTPROCESSINGS:
             raise DopeError(f"unknown post-processing {postprocess!r}; use one of {', '.join(POSTPROCESSINGS)}")
         if max_proposals is not None and max_proposals < 1:
             raise DopeError(f"max_proposals must be at least 1, got {max_proposals}")
+        if threads is not None:
+            if threads < 1:
+                raise DopeError(f"threads must be at least 1, got {threads}")
+            torch.set_num_threads(threads)
         if isinstance(model, (str, os.PathLike)):
             path = resolve_model(os.fspath(model), models_folder, download=download, progress=progress)
             self.name = model_name(path)
@@ -161,7 +171,11 @@ class DOPE:
         self.device = pick_device(device)
         self.dtype = pick_dtype(precision, self.checkpoint.half, self.device)
         net.max_proposals = max_proposals or PUBLISHED_MAX_PROPOSALS
-        self.net = net.to(self.device, self.dtype)
+        self.channels_last = self.device.type == "cpu" if channels_last is None else channels_last
+        layout = torch.channels_last if self.channels_last else torch.contiguous_format
+        self.net = net.to(self.device, self.dtype, memory_format=layout)
+        # Keep the settings only: the weights live in self.net (a copy would double the memory).
+        self.checkpoint = dataclasses.replace(self.checkpoint, state_dict={})
         self.postprocess = postprocess
         self.min_score = min_score
         log.info("model %s on %s (%s), %s post-processing, %d proposals", self.name, self.device,
@@ -318,8 +332,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto: fp16 for half-precision checkpoints on CUDA, fp32 otherwise")
-    p.add_argument("--max-proposals", type=int, metavar="N",
+    p.add_argument("--max-proposals", type=_positive_int, metavar="N",
                    help="proposals kept after the RPN (default: 1000, as published); fewer is faster")
+    p.add_argument("--threads", type=_positive_int, metavar="N",
+                   help="CPU threads (default: one per core); fewer can be faster on a busy machine")
     g = p.add_mutually_exclusive_group()
     g.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     g.add_argument("-v", "--verbose", action="store_true", help="say more about what is done")
@@ -379,7 +395,7 @@ def run(args: argparse.Namespace) -> int:
             _check_visu3d(args)  # before the model loads
             detector = DOPE(args.model, device=args.device, precision=args.precision, postprocess=args.postprocess,
                             min_score=args.min_score, max_proposals=args.max_proposals,
-                            download=not args.no_download, progress=not args.quiet)
+                            download=not args.no_download, progress=not args.quiet, threads=args.threads)
             try:
                 json_out = stack.enter_context(JsonLinesWriter(args.json)) if args.json else None
                 video_out = None
@@ -511,12 +527,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.list_models:
         print(describe_models(models_dir(), download_url()))
         return 0
-    if not args.image and not getattr(args, "video", None):
+    if args.image is None and args.video is None:
         print("dope.py: error: nothing to process; give --image PATH or --video PATH|N (dope.py --help lists "
               "the inputs), or --list-models to see the models", file=sys.stderr)
-        return 2
-    if args.max_proposals is not None and args.max_proposals < 1:
-        print("dope.py: error: --max-proposals must be at least 1", file=sys.stderr)
         return 2
     try:
         return run(args)
