@@ -8,10 +8,12 @@ network from that config and loads the state dict strictly.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence, Union
 
@@ -27,7 +29,6 @@ from parts import PART_NAMES, PARTS
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_SUFFIXES = (".pth.tgz", ".pth")
 # torchvision < 0.8 named the RPN conv `conv`; it is now a Sequential of Conv2dNormActivation.
 LEGACY_KEYS = {"rpn.head.conv.weight": "rpn.head.conv.0.0.weight", "rpn.head.conv.bias": "rpn.head.conv.0.0.bias"}
 
@@ -54,6 +55,8 @@ PUBLISHED_MAX_PROPOSALS = 1000
 ANCHOR_SIZES = (32, 64, 128, 256, 512)
 ANCHOR_RATIOS = (0.5, 1.0, 2.0)
 BACKBONE_CHANNELS = 1024
+MIN_ROIS_PER_THREAD = 64  # below this, RoIAlign is too quick to be worth a thread
+HEAD_CHUNK = 128  # RoIs per pass through ResNet stage 4 on CPU (64 to 200 measured best)
 HEAD_CHANNELS = 2048
 
 
@@ -81,18 +84,21 @@ def _torch_load(path: str) -> Any:
     if os.path.getsize(path) == 0:
         raise CheckpointError(f"checkpoint {path!r} is empty")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        # A zip checkpoint (torch >= 1.6) is memory-mapped: no read of the whole file up front, and
+        # build_model then uses its tensors in place rather than copying them.
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except pickle.UnpicklingError as e:
         # weights_only refuses any global it does not know: the file would have run code or
         # built arbitrary objects. Nothing of it was executed.
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        if "Weights only load failed" in str(e):
+        if "GLOBAL" in str(e) or "global" in str(e):
             raise CheckpointError(f"checkpoint {path!r} holds objects other than tensors and plain values "
                                   "(it may try to run code when unpickled); refused, nothing of it was run") from None
-        raise CheckpointError(f"{path!r} is not a readable checkpoint (corrupt or truncated: {first})") from None
+        raise CheckpointError(f"{path!r} is not a readable checkpoint (corrupt or truncated); "
+                              "download or copy it again") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError, IndexError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path!r} is not a readable checkpoint (corrupt or truncated: {first[:200]})") from None
+        log.debug("torch.load(%r) failed: %s", path, e)
+        raise CheckpointError(f"{path!r} is not a readable checkpoint (corrupt or truncated); "
+                              "download or copy it again") from None
 
 
 def read_checkpoint(source: Union[str, os.PathLike, Mapping[str, Any]]) -> Checkpoint:
@@ -155,14 +161,20 @@ class ResNetStages(nn.Module):
 
 
 class ResNetHead(nn.Module):
-    """ResNet-50 stage 4 and global average pooling on RoI features: (R, 1024, 7, 7) -> (R, 2048)."""
+    """ResNet-50 stage 4 and global average pooling on RoI features: (R, 1024, 7, 7) -> (R, 2048).
+
+    On CPU the RoIs go through in chunks of HEAD_CHUNK: about 15% faster than all at once (the
+    activations stay in cache) for the same results, and hundreds of MB less memory.
+    """
 
     def __init__(self, resnet: nn.Module) -> None:
         super().__init__()
         self.resnet_backbone = resnet
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.flatten(self.resnet_backbone.avgpool(self.resnet_backbone.layer4(x)), 1)
+        r = self.resnet_backbone
+        chunks = x.split(HEAD_CHUNK) if x.device.type == "cpu" and len(x) > HEAD_CHUNK else [x]
+        return torch.cat([torch.flatten(r.avgpool(r.layer4(c)), 1) for c in chunks])
 
 
 class PartPredictor(nn.Module):
@@ -195,7 +207,36 @@ class DopeRoIHeads(nn.Module):
 
     def features(self, feature_map: Tensor, proposals: list[Tensor], image_sizes: list[tuple[int, int]]) -> Tensor:
         """(sum R_i, 2048) features of every proposal."""
-        return self.dope_head(self.box_roi_pool({"0": feature_map}, proposals, image_sizes))
+        return self.dope_head(self.pool(feature_map, proposals, image_sizes))
+
+    def pool(self, feature_map: Tensor, proposals: list[Tensor], image_sizes: list[tuple[int, int]]) -> Tensor:
+        """(sum R_i, 1024, 7, 7) RoIAlign features of every proposal, image after image.
+
+        torchvision's CPU RoIAlign runs on one core: on CPU the proposals are split into chunks
+        aligned by that many Python threads (torch.get_num_threads(); the kernel runs without the
+        GIL), which gives the same features to the bit in about 1/threads of the time.
+        """
+        if feature_map.device.type == "cpu" and feature_map.dtype == torch.bfloat16:
+            # torchvision has no bf16 RoIAlign kernel on CPU: align in fp32, hand back bf16.
+            pooled = self.pool(feature_map.float(), [p.float() for p in proposals], image_sizes)
+            return pooled.to(torch.bfloat16)
+        threads = torch.get_num_threads() if feature_map.device.type == "cpu" else 1
+        if threads < 2 or sum(len(p) for p in proposals) < 2 * MIN_ROIS_PER_THREAD:
+            return self.box_roi_pool({"0": feature_map}, proposals, image_sizes)
+        jobs = [(i, chunk) for i, boxes in enumerate(proposals)
+                for chunk in boxes.split(max(MIN_ROIS_PER_THREAD, -(-len(boxes) // threads)))]
+        if self.box_roi_pool.scales is None:  # set up once, before the threads share the module
+            self.box_roi_pool({"0": feature_map[:1]}, [proposals[0][:1]], image_sizes[:1])
+
+        inference, grad = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
+
+        def align(job: tuple[int, Tensor]) -> Tensor:
+            i, boxes = job
+            with torch.inference_mode(inference), torch.set_grad_enabled(grad):  # thread-local modes
+                return self.box_roi_pool({"0": feature_map[i:i + 1]}, [boxes], [image_sizes[i]])
+
+        with ThreadPoolExecutor(threads) as pool:
+            return torch.cat(list(pool.map(align, jobs)))
 
     def decode(self, features: Tensor, boxes: Tensor) -> dict[str, dict[str, Tensor]]:
         """Per part: scores (R, A+1), pose2d (R, A, J, 2) in the boxes' pixels, pose3d (R, A, J, 3)."""
@@ -214,6 +255,19 @@ class DopeRoIHeads(nn.Module):
         return out
 
 
+class ProposalNetwork(RegionProposalNetwork):
+    """torchvision's RPN, whose proposal filtering (box NMS) runs in fp32 on CPU for fp16/bf16
+    networks: torchvision has no reduced-precision NMS kernel on CPU."""
+
+    def filter_proposals(self, proposals: Tensor, objectness: Tensor, image_shapes: list[tuple[int, int]],
+                         num_anchors_per_level: list[int]) -> tuple[list[Tensor], list[Tensor]]:
+        if proposals.device.type != "cpu" or proposals.dtype == torch.float32:
+            return super().filter_proposals(proposals, objectness, image_shapes, num_anchors_per_level)
+        boxes, scores = super().filter_proposals(proposals.float(), objectness.float(), image_shapes,
+                                                 num_anchors_per_level)
+        return [b.to(proposals.dtype) for b in boxes], [s.to(objectness.dtype) for s in scores]
+
+
 class DOPENet(nn.Module):
     """Images in, per-image proposal boxes and per-part anchor-pose scores and poses out.
 
@@ -222,22 +276,30 @@ class DOPENet(nn.Module):
         scores (R, A+1), pose2d (R, A, J, 2) in original-image pixels, pose3d (R, A, J, 3).
     """
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
+    def __init__(self, config: Mapping[str, Any], *, device: Union[str, torch.device, None] = None) -> None:
+        """device: where weights are allocated (default: torch's). 'meta' builds the structure
+        without allocating or randomly initialising any weight (50 M of them: most of the build
+        time), for `build_model` to put a checkpoint's tensors in."""
         super().__init__()
         c = config
+        weights = torch.device(device) if device is not None else contextlib.nullcontext()
         self.transform = GeneralizedRCNNTransform(c["min_size"], c["max_size"], c["image_mean"], c["image_std"])
-        resnet = resnet50(weights=None, norm_layer=FrozenBatchNorm2d)
+        # Outside `weights`: the anchor generator's cell anchors are constants, not checkpoint tensors.
+        anchors = AnchorGenerator(sizes=(ANCHOR_SIZES,), aspect_ratios=(ANCHOR_RATIOS,))
+        with weights:
+            resnet = resnet50(weights=None, norm_layer=FrozenBatchNorm2d)
+            rpn_head = RPNHead(BACKBONE_CHANNELS, anchors.num_anchors_per_location()[0])
         # One ResNet registered twice, as in the checkpoint: stages 1-3 here, stage 4 in the RoI head.
         self.backbone = ResNetStages(resnet)
-        anchors = AnchorGenerator(sizes=(ANCHOR_SIZES,), aspect_ratios=(ANCHOR_RATIOS,))
-        self.rpn = RegionProposalNetwork(
-            anchors, RPNHead(BACKBONE_CHANNELS, anchors.num_anchors_per_location()[0]),
+        self.rpn = ProposalNetwork(
+            anchors, rpn_head,
             c["rpn_fg_iou_thresh"], c["rpn_bg_iou_thresh"], c["rpn_batch_size_per_image"],
             c["rpn_positive_fraction"],
             dict(training=c["rpn_pre_nms_top_n_train"], testing=c["rpn_pre_nms_top_n_test"]),
             dict(training=c["rpn_post_nms_top_n_train"], testing=c["rpn_post_nms_top_n_test"]),
             c["rpn_nms_thresh"])
-        self.roi_heads = DopeRoIHeads(resnet, c)
+        with weights:
+            self.roi_heads = DopeRoIHeads(resnet, c)
 
     @property
     def device(self) -> torch.device:
@@ -281,9 +343,13 @@ class DOPENet(nn.Module):
 
 
 def build_model(checkpoint: Checkpoint) -> DOPENet:
-    """Build the network the checkpoint describes and load its weights strictly (in eval mode)."""
+    """Build the network the checkpoint describes and load its weights strictly (in eval mode).
+
+    The network's fp32 tensors are the checkpoint's own (no copy): they share memory with
+    `checkpoint.state_dict` (for a file, a read-only-backed memory map of it, copied on write).
+    """
     try:
-        net = DOPENet(checkpoint.config)
+        net = DOPENet(checkpoint.config, device="meta")
     except (TypeError, ValueError, KeyError) as e:
         raise CheckpointError(f"checkpoint {checkpoint.source or ''} has unusable dope_kwargs: {e}") from None
     expected = net.state_dict()
@@ -302,8 +368,11 @@ def build_model(checkpoint: Checkpoint) -> DOPENet:
         if tuple(got[k].shape) != tuple(v.shape):
             raise CheckpointError(f"checkpoint{where}: tensor {k!r} has shape {tuple(got[k].shape)}, "
                                   f"expected {tuple(v.shape)}")
-    # Both ResNet prefixes point at the same module: load one copy of each tensor, in fp32.
-    net.load_state_dict({k: v.float() for k, v in got.items()}, strict=True)
+    # Both ResNet prefixes point at the same module: it takes the tensors of the last prefix loaded.
+    net.load_state_dict({k: v.float() for k, v in got.items()}, strict=True, assign=True)
+    left = [k for k, t in [*net.named_parameters(), *net.named_buffers()] if t.is_meta]
+    if left:  # strict loading covers every tensor of the state dict; this would be a bug here
+        raise RuntimeError(f"tensors not loaded from the checkpoint: {', '.join(left)}")
     return net.eval()
 
 

@@ -158,3 +158,19 @@ def test_half_checkpoint_runs_in_fp32_on_cpu(checkpoint_dict, fixture_image):
     assert det.dtype == torch.float32
     assert det.net.roi_heads.body_anchor_poses.dtype == torch.float32
     assert det.checkpoint.half is True
+
+
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_reduced_precision_runs_on_cpu(checkpoint_dict, fixture_image, precision):
+    # torchvision has no fp16/bf16 NMS (and no bf16 RoIAlign) on CPU: those steps run in fp32.
+    import numpy as np
+    from dope import DOPE
+    from sources import load_image
+    det = DOPE(checkpoint_dict, device="cpu", precision=precision, max_proposals=20)
+    assert det.net.roi_heads.body_anchor_poses.dtype == {"fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+    image = np.ascontiguousarray(load_image(fixture_image)[:96, :128])
+    (out,) = det.network([image])
+    assert out["boxes"].shape == (20, 4) and out["body"]["scores"].shape == (20, 21)
+    assert np.isfinite(out["body"]["pose2d"]).all()
+    result = det(image)
+    assert len(result.body) > 0

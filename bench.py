@@ -1,0 +1,448 @@
+#!/usr/bin/env python3
+"""Where DOPE's time goes: per-stage times, throughput, memory and FLOPs of one image size.
+
+    python bench.py                           # synthetic checkpoint, synthetic 1280x720 image, CPU
+    python bench.py --size 640x480 --runs 5 --threads 1 --max-proposals 300
+    python bench.py --model models/DOPE_v1_0_0.pth.tgz --device cuda
+    python bench.py --ppi                     # post-processing alone, on 1000-box proposal sets
+    python bench.py --sweep-proposals 1000 500 300 200 100   # time and agreement vs proposals kept
+
+Without --model, a checkpoint of the official layout with pseudo-random weights
+(tests/make_synthetic_checkpoint.py, seed 0, the default 800/1333 input size) is written once into
+a cache folder ($DOPE_BENCH_CACHE, else ~/.cache/dope-bench). Random weights give the real network's
+cost, not its detections: the post-processing sees far more, and more scattered, people than on a
+photo. Timings are medians over --runs passes after one warm-up pass (the first pass of a process,
+reported apart, is slower: memory allocation and oneDNN kernel selection).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+log = logging.getLogger("bench")
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SYNTHETIC_MAKER = os.path.join(HERE, "tests", "make_synthetic_checkpoint.py")
+ANCHOR_POSES = {"body": 20, "hand": 10, "face": 10}
+# Size range (pixels) of one person's part in the synthetic proposal sets.
+PART_SIZES = {"body": (150.0, 450.0), "hand": (40.0, 120.0), "face": (50.0, 150.0)}
+PPI_KWARGS = {"body": {"K": 10}, "hand": {"K": 5}, "face": {"K": 10}}  # as in the checkpoints
+# Network stages, in order: (name, module path in DOPENet). Post-processing and drawing come after.
+STAGES = (("preprocess", "transform"), ("backbone", "backbone"), ("rpn", "rpn"),
+          ("roi_align", "roi_heads.box_roi_pool"), ("roi_head", "roi_heads.dope_head"),
+          ("predictors", "roi_heads.dope_predictor"))
+
+
+# ------------------------------------------------------------------------------------ inputs
+
+
+def synthetic_proposals(part: str, num_boxes: int = 1000, num_people: int = 6, pose_noise: float = 0.05,
+                        seed: int = 0, resolution: tuple[int, int] = (720, 1280)
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A proposal set like the network's for one part: (scores (N, A+1), boxes (N, 4),
+    pose2d (N, A, J, 2) pixels, pose3d (N, A, J, 3)), float32.
+
+    num_people people with random boxes in an image of `resolution` (H, W) and random 2D/3D poses;
+    each proposal box is one person's box jittered by 10% of its size; each anchor pose of a
+    proposal is that person's pose plus Gaussian noise: pose_noise per 3D coordinate (metres for
+    bodies; 0.05 puts a proposal's anchor poses about 0.1 apart, well within PPI's 0.3, so each
+    person has few modes; 0.15 scatters them into dozens) and pose_noise / 2 of the box size per 2D
+    coordinate. Scores are a softmax of Gaussian logits (background included).
+    """
+    from parts import PARTS
+    rng = np.random.default_rng(seed)
+    h, w = resolution
+    a, j = ANCHOR_POSES[part], PARTS[part].num_joints
+    lo, hi = PART_SIZES[part]
+    size = rng.uniform(lo, min(hi, h, w), (num_people, 2))
+    corner = rng.uniform(0, 1, (num_people, 2)) * (np.array([w, h]) - size)
+    person_box = np.concatenate([corner, corner + size], 1)
+    person2d = rng.uniform(0.1, 0.9, (num_people, j, 2))  # box-relative
+    person3d = rng.normal(0, 0.3, (num_people, j, 3))
+    who = rng.integers(0, num_people, num_boxes)
+    boxes = person_box[who] + rng.normal(0, 0.1, (num_boxes, 4)) * np.tile(size[who], 2)
+    boxes[:, 2:] = np.maximum(boxes[:, 2:], boxes[:, :2] + 1)
+    rel = person2d[who][:, None] + rng.normal(0, pose_noise / 2, (num_boxes, a, j, 2))
+    pose2d = person_box[who][:, None, None, :2] + rel * size[who][:, None, None]
+    pose3d = person3d[who][:, None] + rng.normal(0, pose_noise, (num_boxes, a, j, 3))
+    logits = rng.normal(0, 1.5, (num_boxes, a + 1))
+    scores = np.exp(logits - logits.max(1, keepdims=True))
+    scores /= scores.sum(1, keepdims=True)
+    f = np.float32
+    return scores.astype(f), boxes.astype(f), pose2d.astype(f), pose3d.astype(f)
+
+
+def synthetic_image(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """uint8 (H, W, 3) RGB: smooth random colour blobs plus pixel noise (not a photo)."""
+    import cv2
+    rng = np.random.default_rng(seed)
+    low = rng.uniform(0, 255, (max(2, height // 40), max(2, width // 40), 3)).astype(np.float32)
+    img = cv2.resize(low, (width, height), interpolation=cv2.INTER_CUBIC) + rng.normal(0, 12, (height, width, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def cache_dir() -> str:
+    return os.environ.get("DOPE_BENCH_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "dope-bench")
+
+
+def synthetic_checkpoint(seed: int = 0, folder: Optional[str] = None) -> str:
+    """Path of a synthetic checkpoint (official layout, default input size), written once."""
+    import importlib.util
+    import torch
+    spec = importlib.util.spec_from_file_location("make_synthetic_checkpoint", SYNTHETIC_MAKER)
+    maker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(maker)
+    folder = folder or cache_dir()
+    path = os.path.join(folder, f"synthetic_seed{seed}.pth")
+    if not os.path.isfile(path):
+        os.makedirs(folder, exist_ok=True)
+        log.info("writing a synthetic checkpoint to %s", path)
+        fd, tmp = tempfile.mkstemp(suffix=".tmp", dir=folder)
+        os.close(fd)
+        try:
+            torch.save(maker.build_checkpoint(seed), tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return path
+
+
+# ------------------------------------------------------------------------------------ timing
+
+
+def median_time(fn: Callable[[], Any], runs: int) -> float:
+    """Median wall time of fn() over `runs` calls (seconds)."""
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+class StageTimer:
+    """Wall time of the network's stages through forward hooks on its sub-modules.
+
+    sync() is called at both ends of every stage (torch.cuda.synchronize on a GPU) so that
+    asynchronous kernels are charged to the stage that launched them. A module called by several
+    threads at once (RoIAlign on CPU) counts from the first call's start to the last call's end.
+    """
+
+    def __init__(self, net: Any, sync: Callable[[], None]) -> None:
+        self.sync = sync
+        self.times: dict[str, float] = {}
+        self._start: dict[str, float] = {}
+        self._active: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._handles = []
+        for name, path in STAGES:
+            module = net.get_submodule(path)
+            self._handles.append(module.register_forward_pre_hook(self._pre(name)))
+            self._handles.append(module.register_forward_hook(self._post(name)))
+
+    def _pre(self, name: str) -> Callable[..., None]:
+        def hook(*_: Any) -> None:
+            self.sync()
+            with self._lock:
+                if not self._active.get(name):
+                    self._start[name] = time.perf_counter()
+                self._active[name] = self._active.get(name, 0) + 1
+        return hook
+
+    def _post(self, name: str) -> Callable[..., None]:
+        def hook(*_: Any) -> None:
+            self.sync()
+            with self._lock:
+                self._active[name] -= 1
+                if not self._active[name]:
+                    self.times[name] = self.times.get(name, 0.0) + time.perf_counter() - self._start[name]
+        return hook
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
+
+
+def matmul_peak(device: str, dtype: Any, n: int, seconds: float = 1.0) -> float:
+    """GFLOP/s of an n x n matrix product (best of repeats for about `seconds`)."""
+    import torch
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    a @ b
+    sync()
+    best, spent = float("inf"), 0.0
+    while spent < seconds:
+        t = time.perf_counter()
+        a @ b
+        sync()
+        dt = time.perf_counter() - t
+        best, spent = min(best, dt), spent + dt
+    return 2 * n ** 3 / best / 1e9
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+# ------------------------------------------------------------------------------------ benchmarks
+
+
+def bench_network(args: argparse.Namespace) -> dict[str, Any]:
+    """Per-stage times, FLOPs, throughput and memory of the full pipeline on one synthetic image."""
+    t0 = time.perf_counter()
+    import torch
+    import torchvision  # noqa: F401  (imported by model.py: counted here, not in the model's load time)
+    from torch.utils.flop_counter import FlopCounterMode
+    import model  # noqa: F401
+    from dope import DOPE, postprocess_outputs
+    from visu import draw_result
+    t_import = time.perf_counter() - t0
+
+    checkpoint = args.model or synthetic_checkpoint()
+    width, height = args.size
+    image = synthetic_image(height, width)
+    t = time.perf_counter()
+    det = DOPE(checkpoint, device=args.device, precision=args.precision, max_proposals=args.max_proposals,
+               threads=args.threads, channels_last=args.channels_last, download=False, progress=False)
+    t_load = time.perf_counter() - t
+    cuda = det.device.type == "cuda"
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+
+    stages = StageTimer(det.net, sync)
+    per_run: list[dict[str, float]] = []
+
+    def one_pass() -> dict[str, float]:
+        stages.times.clear()
+        t = time.perf_counter()
+        out = det.network([image])[0]  # includes uint8 -> float and the copy back to numpy
+        sync()
+        t_net = time.perf_counter() - t
+        t = time.perf_counter()
+        res = postprocess_outputs(out, height, width, det.postprocess, det.checkpoint.ppi_kwargs, det.min_score)
+        t_post = time.perf_counter() - t
+        t = time.perf_counter()
+        draw_result(np.ascontiguousarray(image[:, :, ::-1]), res)
+        t_draw = time.perf_counter() - t
+        times = dict(stages.times)
+        times["decoding"] = t_net - sum(times.values())  # anchor-pose decoding, mapping back, to numpy
+        times.update(postprocess=t_post, drawing=t_draw, network=t_net, total=t_net + t_post + t_draw,
+                     people=float(len(res.body)))
+        return times
+
+    first = one_pass()
+    for _ in range(args.runs):
+        per_run.append(one_pass())
+    stages.remove()
+    med = {k: statistics.median(r[k] for r in per_run) for k in per_run[0]}
+
+    x = torch.from_numpy(image.copy()).permute(2, 0, 1).to(det.device, det.dtype).div(255)
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        det.net([x])
+    flops = counter.get_total_flops()
+    by_module = counter.get_flop_counts()
+    stage_flops = {name: sum(by_module.get(f"DOPENet.{path}", {}).values()) for name, path in STAGES}
+
+    # Half-precision products are emulated, hundreds of times slower, on CPUs without native
+    # support (AVX2 ones): a small matrix keeps that measurement short.
+    sizes = {"fp32": 4096 if cuda else 2048, "bf16": 4096 if cuda else 512, "fp16": 4096 if cuda else 512}
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+    peaks = {name: matmul_peak(str(det.device), dtypes[name], n, seconds=0.5) for name, n in sizes.items()}
+    return dict(device=str(det.device), dtype=str(det.dtype).replace("torch.", ""), threads=torch.get_num_threads(),
+                channels_last=det.channels_last, size=f"{width}x{height}", proposals=det.net.max_proposals,
+                import_s=t_import, load_s=t_load, first=first, median=med, flops=flops, stage_flops=stage_flops,
+                matmul_gflops=peaks, peak_rss_mb=peak_rss_mb(),
+                cuda_max_allocated_mb=torch.cuda.max_memory_allocated() / 2 ** 20 if cuda else None)
+
+
+def print_network(r: dict[str, Any]) -> None:
+    med, first = r["median"], r["first"]
+    print(f"device {r['device']} ({r['dtype']}, {r['threads']} threads, channels_last {r['channels_last']}), "
+          f"image {r['size']}, {r['proposals']} proposals; imports {r['import_s']:.2f} s, model load {r['load_s']:.2f} s")
+    print(f"{'stage':<12} {'median s':>9} {'first s':>8} {'GFLOP':>8} {'GFLOP/s':>8}")
+    for name in [s for s, _ in STAGES] + ["decoding", "postprocess", "drawing"]:
+        gf = r["stage_flops"].get(name, 0) / 1e9
+        flops = f"{gf:8.1f} {gf / med[name]:8.1f}" if gf else ""
+        print(f"{name:<12} {med[name]:9.3f} {first[name]:8.3f} {flops}".rstrip())
+    gf = r["flops"] / 1e9
+    print(f"{'network':<12} {med['network']:9.3f} {first['network']:8.3f} {gf:8.1f} {gf / med['network']:8.1f}")
+    print(f"{'total':<12} {med['total']:9.3f} {first['total']:8.3f}   -> {1 / med['total']:.2f} images/s "
+          f"({1 / med['network']:.2f} for the network alone); {int(med['people'])} bodies found")
+    peaks = ", ".join(f"{k} {v:.1f}" for k, v in r["matmul_gflops"].items())
+    dtype = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}[r["dtype"]]
+    print(f"matrix-multiply peak (GFLOP/s): {peaks}; the network reaches "
+          f"{100 * gf / med['network'] / r['matmul_gflops'][dtype]:.0f}% of the {dtype} peak")
+    mem = f"peak RSS {r['peak_rss_mb']:.0f} MiB"
+    if r["cuda_max_allocated_mb"] is not None:
+        mem += f", CUDA max allocated {r['cuda_max_allocated_mb']:.0f} MiB"
+    print(mem)
+
+
+def agreement(reference: Sequence[Any], other: Sequence[Any], min_score: float, max_px: float,
+              top: Optional[int] = None) -> float:
+    """Fraction of the reference detections scoring at least min_score (or of the `top` best ones)
+    that `other` has too: a detection whose 2D pose is within max_px (mean joint distance, pixels);
+    each used once. Lists are by decreasing score."""
+    wanted = list(reference[:top]) if top else [d for d in reference if d.score >= min_score]
+    if not wanted:
+        return float("nan")
+    free = [d.pose2d for d in other]
+    found = 0
+    for d in wanted:
+        if free:
+            dist = [float(np.linalg.norm(p - d.pose2d, axis=-1).mean()) for p in free]
+            k = int(np.argmin(dist))
+            if dist[k] <= max_px:
+                found += 1
+                free.pop(k)
+    return found / len(wanted)
+
+
+def bench_proposals(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Network + post-processing time and agreement with the first count, per count of proposals."""
+    from dope import DOPE, postprocess_outputs
+    from parts import PART_NAMES
+    width, height = args.size
+    image = synthetic_image(height, width)
+    det = DOPE(args.model or synthetic_checkpoint(), device=args.device, precision=args.precision,
+               threads=args.threads, channels_last=args.channels_last, download=False, progress=False)
+    rows, reference = [], None
+    for n in args.sweep_proposals:
+        det.net.max_proposals = n
+        result = None
+
+        def run() -> None:
+            nonlocal result
+            out = det.network([image])[0]
+            result = postprocess_outputs(out, height, width, det.postprocess, det.checkpoint.ppi_kwargs,
+                                         det.min_score)
+
+        run()  # warm-up
+        seconds = median_time(run, args.runs)
+        reference = reference or result
+        rows.append(dict(proposals=n, seconds=seconds, found={p: len(result[p]) for p in PART_NAMES},
+                         agreement={p: agreement(reference[p], result[p], args.agree_score, args.agree_px)
+                                    for p in PART_NAMES},
+                         top={p: agreement(reference[p], result[p], 0.0, args.agree_px, args.agree_top)
+                              for p in PART_NAMES}))
+    return rows
+
+
+def print_proposals(rows: Sequence[dict[str, Any]], args: argparse.Namespace) -> None:
+    first = rows[0]
+    print(f"network + post-processing, image {args.size[0]}x{args.size[1]}: time, and agreement with "
+          f"{first['proposals']} proposals: share of its detections scoring >= {args.agree_score} / of its "
+          f"{args.agree_top} best, found within {args.agree_px} px (detections found)")
+    print(f"{'proposals':>9} {'seconds':>8} {'speed-up':>8}  " + "  ".join(f"{p:>21}" for p in first["found"]))
+    for r in rows:
+        cells = "  ".join(f"{100 * r['agreement'][p]:5.1f}% / {100 * r['top'][p]:5.1f}% ({r['found'][p]:>4})"
+                          for p in r["found"])
+        print(f"{r['proposals']:>9} {r['seconds']:8.2f} {first['seconds'] / r['seconds']:7.2f}x  {cells}")
+
+
+def bench_ppi(args: argparse.Namespace) -> list[tuple[str, str, int, float, float]]:
+    """Median times of postprocess.ppi and nms on synthetic 1000-box proposal sets, per part."""
+    from postprocess import nms, ppi
+    rows = []
+    for noise in args.pose_noise:
+        for part in ("body", "hand", "face"):
+            arrays = synthetic_proposals(part, num_boxes=args.boxes, num_people=args.people, pose_noise=noise)
+            found = len(ppi(*arrays, (720, 1280), **PPI_KWARGS[part]))
+            t_ppi = median_time(lambda: ppi(*arrays, (720, 1280), **PPI_KWARGS[part]), args.runs)
+            t_nms = median_time(lambda: nms(*arrays, K=PPI_KWARGS[part]["K"]), args.runs)
+            rows.append((f"noise {noise}", part, found, t_ppi, t_nms))
+    return rows
+
+
+def print_ppi(rows: Sequence[tuple[str, str, int, float, float]], boxes: int, people: int) -> None:
+    print(f"post-processing of {boxes} proposal boxes around {people} people (median):")
+    print(f"{'poses':<12} {'part':<6} {'found':>6} {'ppi ms':>8} {'nms ms':>8}")
+    for setting, part, found, t_ppi, t_nms in rows:
+        print(f"{setting:<12} {part:<6} {found:>6} {1000 * t_ppi:8.2f} {1000 * t_nms:8.2f}")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT, e.g. 1280x720, got {text!r}") from None
+    if w < 32 or h < 32:
+        raise argparse.ArgumentTypeError(f"size {text!r} is too small (at least 32x32)")
+    return w, h
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bench.py", description=__doc__.splitlines()[0])
+    p.add_argument("--model", help="checkpoint path (default: a synthetic checkpoint in the cache folder)")
+    p.add_argument("--size", type=parse_size, default=(1280, 720), metavar="WxH",
+                   help="synthetic image size (default: 1280x720)")
+    p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
+    p.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads (default: torch's choice, one per core)")
+    p.add_argument("--channels-last", dest="channels_last", action="store_true", default=None,
+                   help="force the channels-last memory layout (default: the DOPE class's choice)")
+    p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
+    p.add_argument("--max-proposals", type=positive_int, metavar="N", help="proposals kept after the RPN (default 1000)")
+    p.add_argument("--runs", type=positive_int, default=3, help="timed passes after the warm-up (default: 3)")
+    p.add_argument("--ppi", action="store_true", help="time the post-processing alone on synthetic proposal sets")
+    p.add_argument("--boxes", type=positive_int, default=1000, help="--ppi: proposal boxes per set (default: 1000)")
+    p.add_argument("--people", type=positive_int, default=6, help="--ppi: people per set (default: 6)")
+    p.add_argument("--pose-noise", type=float, nargs="+", default=[0.05, 0.15], metavar="S",
+                   help="--ppi: anchor-pose noise levels (default: 0.05 0.15), see synthetic_proposals")
+    p.add_argument("--sweep-proposals", type=positive_int, nargs="+", metavar="N",
+                   help="time the network and post-processing with each of these proposal counts, and compare "
+                        "the detections with those of the first count")
+    p.add_argument("--agree-score", type=float, default=1.0,
+                   help="--sweep-proposals: compare detections scoring at least this (default: 1.0)")
+    p.add_argument("--agree-top", type=positive_int, default=10,
+                   help="--sweep-proposals: also compare the best this many detections (default: 10)")
+    p.add_argument("--agree-px", type=float, default=5.0,
+                   help="--sweep-proposals: same detection when the 2D poses are within this mean distance "
+                        "(pixels, default: 5)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the results")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    if args.ppi:
+        print_ppi(bench_ppi(args), args.boxes, args.people)
+        return 0
+    from dope import DopeError
+    try:
+        if args.sweep_proposals:
+            print_proposals(bench_proposals(args), args)
+            return 0
+        print_network(bench_network(args))
+    except DopeError as e:
+        print(f"bench.py: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""The fast paths give what the plain ones give; bench.py runs and reports what it promises.
+
+No timing is asserted here (the test machine's speed is unknown): bench.py is where times are read.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import postprocess
+from bench import synthetic_proposals
+from conftest import ROOT
+from parity import assert_part_close
+from ppi_reference import ppi_reference
+
+OVERLAPS = ["bbox", "mje", "torso", "torsohead", "head", "shoulderhead", "torsoLR", "torsoheadLR",
+            "shoulderheadLR", "bbox_torsohead"]
+
+
+def reference(arrays, **kw):
+    return ppi_reference(*arrays, **kw)
+
+
+@pytest.mark.parametrize("part", ["body", "hand", "face"])
+@pytest.mark.parametrize("noise", [0.05, 0.15])
+def test_ppi_equals_the_plain_version_on_crowded_sets(part, noise):
+    # 120 boxes around 4 people: big groups, and with noise 0.15 dozens of modes per person.
+    arrays = synthetic_proposals(part, num_boxes=120, num_people=4, pose_noise=noise, seed=1)
+    K = {"body": 10, "hand": 5, "face": 10}[part]
+    got = postprocess.ppi(*arrays, (720, 1280), K=K)
+    assert len(got) >= 4
+    assert_part_close(got, reference(arrays, K=K), part)
+
+
+@pytest.mark.parametrize("iou_func", OVERLAPS)
+def test_ppi_equals_the_plain_version_for_every_overlap(iou_func):
+    arrays = synthetic_proposals("body", num_boxes=60, num_people=5, pose_noise=0.1, seed=2)
+    kw = dict(K=10, iou_func=iou_func, th_iou=0.1 if iou_func not in ("bbox", "bbox_torsohead") else 0.2)
+    got = postprocess.ppi(*arrays, None, **kw)
+    assert len(got) >= 2
+    assert_part_close(got, reference(arrays, **kw), "body")
+
+
+@pytest.mark.parametrize("kw", [dict(score_th=0.2, th_pose3D=0.1), dict(min_mode_score=0.0, th_persondetect=0.5),
+                                dict(th_iou=0.0, th_pose3D=1.0), dict(K=None, score_th=0.0)])
+def test_ppi_equals_the_plain_version_with_other_settings(kw):
+    arrays = synthetic_proposals("hand", num_boxes=80, num_people=6, pose_noise=0.1, seed=3)
+    kw = {"K": 5, **kw}
+    assert_part_close(postprocess.ppi(*arrays, None, **kw), reference(arrays, **kw), "hand")
+
+
+def test_ppi_ties_and_scattered_proposals():
+    # Saturated probabilities (exact ties, first candidate wins) and isolated proposals (groups of
+    # one), as random network weights give: hundreds of small groups.
+    rng = np.random.default_rng(4)
+    n, a, j = 300, 10, 21
+    scores = np.zeros((n, a + 1), np.float32)
+    scores[np.arange(n), 1 + rng.integers(0, a, n)] = 1.0
+    scores[::7, 0], scores[::7, 1:] = 0.5, 0.05  # some spread ones
+    xy = rng.uniform(0, 1200, (n, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(20, 80, (n, 2))], 1).astype(np.float32)
+    boxes[1::9] = boxes[::9][: len(boxes[1::9])]  # duplicated boxes
+    p2 = (boxes[:, None, None, :2] + rng.uniform(0, 20, (n, a, j, 2))).astype(np.float32)
+    p3 = rng.normal(0, 0.2, (n, a, j, 3)).astype(np.float32)
+    got = postprocess.ppi(scores, boxes, p2, p3, None, K=5)
+    assert len(got) > 100
+    assert_part_close(got, reference((scores, boxes, p2, p3), K=5), "hand")
+
+
+def test_greedy_groups_equal_one_leader_at_a_time():
+    rng = np.random.default_rng(5)
+    for n, density in ((1, 0.5), (40, 0.02), (200, 0.05), (300, 0.6)):
+        ov = rng.random((n, n)) < density  # not symmetric: overlap(head, item) may differ from (item, head)
+        order = rng.permutation(n)
+        label, count = postprocess._greedy_groups(order, lambda h, i: ov[np.ix_(h, i)].copy())
+        expected, left, k = np.full(n, -1), list(order), 0
+        while left:
+            head = left[0]
+            taken = [i for i in left if i == head or ov[head, i]]
+            expected[taken] = k
+            left, k = [i for i in left if i not in set(taken)], k + 1
+        assert count == k
+        np.testing.assert_array_equal(label, expected)
+
+
+def test_joint_distance_is_the_plain_formula_to_the_bit():
+    rng = np.random.default_rng(6)
+    for j, d in ((13, 3), (84, 3), (21, 2), (5, 2)):
+        p = rng.normal(0, 1, (50, j, d)).astype(np.float32)
+        r = p[7]
+        np.testing.assert_array_equal(postprocess._mean_joint_distance(p, r),
+                                      np.sqrt(((p - r) ** 2).sum(-1)).mean(-1))
+
+
+def test_model_uses_the_checkpoint_tensors_without_copies(checkpoint_dict):
+    from model import build_model, read_checkpoint
+    ckpt = read_checkpoint(checkpoint_dict)
+    net = build_model(ckpt)
+    assert not any(t.is_meta for t in [*net.parameters(), *net.buffers()])
+    w = net.rpn.head.conv[0][0].weight
+    assert w.data_ptr() == ckpt.state_dict["rpn.head.conv.0.0.weight"].data_ptr()
+    assert net.rpn.anchor_generator.cell_anchors[0].device.type == "cpu"  # built outside the meta device
+
+
+def test_threaded_roi_align_equals_one_call(checkpoint_dict):
+    from model import build_model, read_checkpoint
+    heads = build_model(read_checkpoint(checkpoint_dict)).roi_heads
+    rng = torch.Generator().manual_seed(7)
+    features = torch.randn(2, 1024, 20, 30, generator=rng)
+    sizes = [(320, 480), (300, 470)]
+    proposals = []
+    for n in (300, 150):
+        xy = torch.rand(n, 2, generator=rng) * 400
+        proposals.append(torch.cat([xy, xy + 5 + torch.rand(n, 2, generator=rng) * 200], 1))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)
+        with torch.inference_mode():
+            threaded = heads.pool(features, proposals, sizes)
+        assert threaded.shape == (450, 1024, 7, 7)
+        expected = heads.box_roi_pool({"0": features}, proposals, sizes)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(threaded, expected)
+
+
+def test_channels_last_gives_the_contiguous_results(checkpoint_path, fixture_image):
+    from dope import DOPE
+    from sources import load_image
+    image = load_image(fixture_image)
+    results = []
+    for layout in (False, True):
+        det = DOPE(checkpoint_path, device="cpu", channels_last=layout, max_proposals=200)
+        assert det.channels_last is layout
+        assert det.net.backbone.resnet_backbone.conv1.weight.is_contiguous(
+            memory_format=torch.channels_last if layout else torch.contiguous_format)
+        results.append(det(image).to_dict())
+    for part in ("body", "hand", "face"):
+        assert len(results[0][part]) > 0
+        assert_part_close(results[1][part], results[0][part], part)
+
+
+def run_bench(*args: str) -> str:
+    env = {**os.environ, "DOPE_BENCH_CACHE": "/nonexistent-should-not-be-used"}
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "bench.py"), *args], capture_output=True, text=True,
+                          timeout=600, env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_bench_ppi_mode_reports_every_part():
+    out = run_bench("--ppi", "--boxes", "40", "--runs", "1", "--pose-noise", "0.05")
+    rows = [line.split() for line in out.splitlines() if line.startswith("noise")]
+    assert [r[2] for r in rows] == ["body", "hand", "face"]
+    assert all(float(r[4]) > 0 and float(r[5]) > 0 for r in rows)
+
+
+def test_bench_network_mode_reports_stages_flops_and_memory(checkpoint_path):
+    out = run_bench("--model", checkpoint_path, "--size", "160x120", "--runs", "1", "--max-proposals", "50",
+                    "--threads", "1")
+    for stage in ("preprocess", "backbone", "rpn", "roi_align", "roi_head", "predictors", "decoding",
+                  "postprocess", "drawing", "network", "total"):
+        assert any(line.split()[0] == stage for line in out.splitlines() if line.strip()), stage
+    head = next(line.split() for line in out.splitlines() if line.startswith("roi_head"))
+    # ResNet stage 4 on 50 RoIs of 7x7: 2 x 256.5 M multiply-adds each
+    assert float(head[3]) == pytest.approx(50 * 0.513, rel=0.01)
+    assert "images/s" in out and "peak RSS" in out and "matrix-multiply peak" in out
+    assert "1 threads" in out and "50 proposals" in out
