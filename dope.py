@@ -310,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     inputs.add_argument("--video", metavar="PATH|N",
                         help="a video file (mp4, avi, mov, mkv...) or a camera index (0 for the first camera); "
                              "writes VIDEO_MODEL.mp4 with the drawing on every frame")
-    p.add_argument("--batch-size", type=_positive_int, default=1, metavar="N",
+    p.add_argument("--batch-size", type=positive_int, default=1, metavar="N",
                    help="images or frames per network pass (default: %(default)s; more helps on a GPU)")
     p.add_argument("--postprocess", choices=POSTPROCESSINGS, default="ppi",
                    help="pose proposals integration (default) or non-maximum suppression")
@@ -332,9 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto: fp16 for half-precision checkpoints on CUDA, fp32 otherwise")
-    p.add_argument("--max-proposals", type=_positive_int, metavar="N",
+    p.add_argument("--max-proposals", type=positive_int, metavar="N",
                    help="proposals kept after the RPN (default: 1000, as published); fewer is faster")
-    p.add_argument("--threads", type=_positive_int, metavar="N",
+    p.add_argument("--threads", type=positive_int, metavar="N",
                    help="CPU threads (default: one per core); fewer can be faster on a busy machine")
     g = p.add_mutually_exclusive_group()
     g.add_argument("-q", "--quiet", action="store_true", help="print only errors")
@@ -342,7 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
     try:
         value = int(text)
     except ValueError:
