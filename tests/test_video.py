@@ -181,7 +181,10 @@ def test_cli_ctrl_c_keeps_what_was_written(checkpoint_path, tmp_path):
     out.write_text('{"stale": true}\n')
     p = subprocess.Popen([sys.executable, os.path.join(ROOT, "dope.py"), "--model", checkpoint_path, "--video", clip,
                           "--json", out, "--max-proposals", PROPOSALS],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         # a shell's background job starts with SIGINT ignored, and Python then never
+                         # raises KeyboardInterrupt: give the child the default, as a terminal would
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and p.poll() is None:
