@@ -266,24 +266,16 @@ def _to_numpy(tree: Any) -> Any:
 
 
 def _as_array(image: Any) -> tuple[np.ndarray, Optional[str]]:
-    """(RGB uint8 array, name) for a path, a PIL image or an array."""
-    from sources import ImageError, load_image, to_rgb
-    if isinstance(image, (str, os.PathLike)):
-        try:
-            return load_image(image), os.fspath(image)
-        except ImageError as e:
-            raise DopeError(str(e)) from None
-    if isinstance(image, np.ndarray):
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise DopeError(f"image arrays must be RGB uint8 (H, W, 3), got {image.dtype} {image.shape}")
-        return image, None
-    try:
-        from PIL import Image
-        if isinstance(image, Image.Image):
-            return np.asarray(to_rgb(image)), getattr(image, "filename", None) or None
-    except ImportError:
-        pass
-    raise DopeError(f"cannot use a {type(image).__name__} as an image; give a path, a PIL image or an array")
+    """(RGB uint8 array, name) for a path, a PIL image or an array; DopeError for anything else."""
+    from sources import ImageError, read_images
+    ((item, pixels),) = read_images([image])
+    if isinstance(pixels, ImageError):
+        raise DopeError(str(pixels))
+    if not isinstance(pixels, np.ndarray):
+        raise DopeError(f"cannot use a {type(image).__name__} as an image; give a path, a PIL image or an array")
+    if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
+        raise DopeError(f"image arrays must be RGB uint8 (H, W, 3), got {pixels.dtype} {pixels.shape}")
+    return pixels, item.name
 
 
 # ---------------------------------------------------------------------------------------------- CLI

@@ -13,13 +13,14 @@ from __future__ import annotations
 import http.client
 import logging
 import os
-import secrets
 import shlex
 import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import BinaryIO, Optional
+
+from results import staging_path
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ def fetch_checkpoint(name: str, folder: str, base_url: str, *, progress: bool = 
         raise DownloadError(f"cannot reach {url} ({reason}); if this machine is offline, {manual}") from None
     # A name of our own beside the final one, so that os.replace is atomic and concurrent
     # downloads of the same model do not write into each other's file.
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}-{secrets.token_hex(4)}{PARTIAL_SUFFIX}")
+    tmp = staging_path(path, PARTIAL_SUFFIX)
     try:
         with response:
             size = _content_length(response)

@@ -14,13 +14,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 from typing import Any, Optional
 
 import cv2
 import numpy as np
 
-from results import Result
+from results import Result, staging_path
 from sources import Item
 
 log = logging.getLogger(__name__)
@@ -68,9 +67,7 @@ class _StagedFile:
             raise OutputError(f"cannot write {self.path!r}: folder {folder!r} does not exist")
         if os.path.isdir(self.path):
             raise OutputError(f"cannot write {self.path!r}: it is a folder")
-        # Not tempfile.mkstemp: its 0600 mode would stay on the renamed file; this follows the umask.
-        ext = os.path.splitext(name)[1]
-        self.temp_path = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp{ext}")
+        self.temp_path = staging_path(self.path, ".tmp" + os.path.splitext(name)[1])
         self.count = 0  # lines or frames written
         self.closed = False
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torchvision
 
-from parts import BODY_HEAD, BODY_L_WRIST, BODY_R_WRIST, HAND_WRIST
+from parts import BODY_HEAD, BODY_L_WRIST, BODY_R_WRIST, HAND_WRIST, PARTS
 from results import Detection
 
 # Pose-distance overlap functions of PPI: the joints compared, and their left/right swap.
@@ -32,7 +32,9 @@ POSE_SUBSETS: dict[str, tuple[Optional[list[int]], Optional[list[int]]]] = {
 BOX_OVERLAPS = ("bbox", "bbox_torsohead")  # the published code treats both as proposal-box IoU
 LEG_JOINTS = slice(0, 4)
 UPPER_BODY_LEG_WEIGHT = 0.1  # legs of upper-body anchor poses count this much in a body's mode
-BODY_JOINTS = 13
+BODY_JOINTS = PARTS["body"].num_joints
+HAND_JOINTS = PARTS["hand"].num_joints
+FACE_JOINTS = PARTS["face"].num_joints
 POSE_BOX_MARGIN = 0.1  # boxes around poses grow by this fraction of their size on every side
 NMS_IOU = 0.1
 
@@ -134,14 +136,12 @@ def _groups_by_box(cand_n: np.ndarray, s: np.ndarray, boxes: np.ndarray, th_iou:
     groups a whole proposal at a time: the greedy cover runs over proposals, each proposal ranked by
     its best candidate (ties: lower proposal index, i.e. earlier candidate).
     """
-    first = np.ones(len(cand_n), bool)
-    first[1:] = cand_n[1:] != cand_n[:-1]  # candidates of one proposal are contiguous
-    starts = np.flatnonzero(first)
+    starts, proposal = _segments(cand_n)  # candidates of one proposal are contiguous
     pboxes = boxes[cand_n[starts]]
     best = np.maximum.reduceat(s, starts)
     label, n = _greedy_groups(np.argsort(-best, kind="stable"),
                               lambda heads, items: box_iou_plus1(pboxes[heads], pboxes[items]) > th_iou)
-    return label[np.cumsum(first) - 1], n
+    return label[proposal], n
 
 
 def _groups_by_pose(s: np.ndarray, pose2d: np.ndarray, boxes: np.ndarray, th_iou: float,
@@ -275,7 +275,7 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
     if not kept.any():
         return []
     m = np.flatnonzero(member & kept[group])  # the kept modes' members, by group
-    starts = np.flatnonzero(np.r_[True, group[m][1:] != group[m][:-1]])
+    starts, _ = _segments(group[m])
     w = s[m]
     p2, p3 = np.take(pose2d.reshape((-1,) + pose2d.shape[2:]), flat[m], axis=0), p3[m]
     mean2d, mean3d = _weighted_means(w, (p2, p3), starts)
@@ -285,7 +285,7 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
             wl, (p2[:, LEG_JOINTS], p3[:, LEG_JOINTS]), starts)
     score, top = score[kept], top[kept]
     is_right = cand_a[top] < K
-    hands = num_joints == 21
+    hands = num_joints == HAND_JOINTS
     mean2d, mean3d = mean2d.astype(np.float32, copy=False), mean3d.astype(np.float32, copy=False)
     return [Detection(score=float(score[i]), pose2d=mean2d[i], pose3d=mean3d[i],
                       is_right=bool(is_right[i]) if hands else None)
@@ -333,7 +333,7 @@ def nms(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
         return []
     p2 = pose2d[keep, cls[keep]]
     kept = torchvision.ops.nms(torch.from_numpy(pose_boxes(p2)), torch.from_numpy(best[keep]), NMS_IOU).numpy()
-    hands = pose2d.shape[2] == 21
+    hands = pose2d.shape[2] == HAND_JOINTS
     return [Detection(score=float(best[keep[i]]), pose2d=p2[i], pose3d=pose3d[keep[i], cls[keep[i]]],
                       is_right=bool(cls[keep[i]] < K) if hands else None) for i in kept]
 
@@ -386,8 +386,8 @@ def assign(bodies: list[Detection], hands: list[Detection], faces: list[Detectio
     if not bodies:
         return []
     body2d = np.stack([b.pose2d for b in bodies])
-    hand2d = np.stack([h.pose2d for h in hands]) if hands else np.zeros((0, 21, 2), np.float32)
-    face2d = np.stack([f.pose2d for f in faces]) if faces else np.zeros((0, 84, 2), np.float32)
+    hand2d = np.stack([h.pose2d for h in hands]) if hands else np.zeros((0, HAND_JOINTS, 2), np.float32)
+    face2d = np.stack([f.pose2d for f in faces]) if faces else np.zeros((0, FACE_JOINTS, 2), np.float32)
     left, right = assign_hands(body2d, hand2d)
     face = assign_faces(body2d, face2d)
     out = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
+import secrets
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -92,16 +92,18 @@ class Result:
                    **{p: [det(p, x) for x in d.get(p, [])] for p in PART_NAMES})
 
 
+def staging_path(path: str, suffix: str = ".tmp") -> str:
+    """A fresh hidden name beside `path` (same folder, so that os.replace onto `path` is atomic):
+    `.NAME.<random><suffix>`. Create it with open(..., "xb"): it then follows the umask."""
+    folder, name = os.path.split(os.path.abspath(path))
+    return os.path.join(folder, f".{name}.{secrets.token_hex(4)}{suffix}")
+
+
 def atomic_write(path: str, data: bytes | str) -> None:
     """Write a file so that readers see either the old content or the new, never half of it."""
-    path = os.path.abspath(path)
-    folder = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    tmp = staging_path(path)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "xb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
         os.replace(tmp, path)
     except BaseException:
