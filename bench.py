@@ -29,8 +29,8 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-# dope itself imports no torch at module level: the import timings below stay honest.
-from dope import positive_int
+# wholebody.cli imports no torch at module level: the import timings below stay honest.
+from wholebody.cli import positive_int
 
 log = logging.getLogger("bench")
 
@@ -62,7 +62,7 @@ def synthetic_proposals(part: str, num_boxes: int = 1000, num_people: int = 6, p
     person has few modes; 0.15 scatters them into dozens) and pose_noise / 2 of the box size per 2D
     coordinate. Scores are a softmax of Gaussian logits (background included).
     """
-    from parts import PARTS
+    from wholebody.parts import PARTS
     rng = np.random.default_rng(seed)
     h, w = resolution
     a, j = ANCHOR_POSES[part], PARTS[part].num_joints
@@ -208,9 +208,9 @@ def bench_network(args: argparse.Namespace) -> dict[str, Any]:
     import torch
     import torchvision  # noqa: F401  (imported by model.py: counted here, not in the model's load time)
     from torch.utils.flop_counter import FlopCounterMode
-    import model  # noqa: F401
-    from dope import DOPE, postprocess_outputs
-    from visu import draw_result
+    import wholebody.network.dopenet  # noqa: F401
+    from wholebody.detector import DOPE, postprocess_outputs
+    from wholebody.drawing.draw2d import draw_result
     t_import = time.perf_counter() - t0
 
     checkpoint = args.model or synthetic_checkpoint()
@@ -316,8 +316,8 @@ def agreement(reference: Sequence[Any], other: Sequence[Any], min_score: float, 
 
 def bench_proposals(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Network + post-processing time and agreement with the first count, per count of proposals."""
-    from dope import DOPE, postprocess_outputs
-    from parts import PART_NAMES
+    from wholebody.detector import DOPE, postprocess_outputs
+    from wholebody.parts import PART_NAMES
     width, height = args.size
     image = synthetic_image(height, width)
     det = DOPE(args.model or synthetic_checkpoint(), device=args.device, precision=args.precision,
@@ -358,7 +358,7 @@ def print_proposals(rows: Sequence[dict[str, Any]], args: argparse.Namespace) ->
 
 def bench_ppi(args: argparse.Namespace) -> list[tuple[str, str, int, float, float]]:
     """Median times of postprocess.ppi and nms on synthetic 1000-box proposal sets, per part."""
-    from postprocess import nms, ppi
+    from wholebody.postprocessing.proposals import nms, ppi
     rows = []
     for noise in args.pose_noise:
         for part in ("body", "hand", "face"):
@@ -425,7 +425,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.ppi:
         print_ppi(bench_ppi(args), args.boxes, args.people)
         return 0
-    from dope import DopeError
+    from wholebody.errors import DopeError
     try:
         if args.sweep_proposals:
             print_proposals(bench_proposals(args), args)

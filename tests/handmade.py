@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from results import Detection, Result
+from wholebody.results import Detection, Result
 
 # Standing body, image-aligned metres, origin near the pelvis: joint order of parts.BODY_JOINTS.
 STANDING = np.array([
@@ -143,7 +143,7 @@ def background(height: int = 480, width: int = 640) -> np.ndarray:
 
 def main(argv: list[str]) -> int:
     import logging
-    from render3d import write_visu3d
+    from wholebody.view3d.render import write_visu3d
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out = argv[0] if argv else "docs/visu3d_example.jpg"
     renderer = argv[1] if len(argv) > 1 else "builtin"

@@ -21,7 +21,7 @@ import pytest
 import torch
 
 import dope
-import download
+from wholebody.inputs import weights as download
 from conftest import ROOT
 
 NAME = "DOPE_v1_0_0"

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dope import DopeError, pick_dtype
-from model import CheckpointError, build_model, read_checkpoint
+from wholebody.network.dopenet import CheckpointError, build_model, read_checkpoint
 
 
 def with_state(ckpt: dict, **changes) -> dict:
@@ -165,7 +165,7 @@ def test_reduced_precision_runs_on_cpu(checkpoint_dict, fixture_image, precision
     # torchvision has no fp16/bf16 NMS (and no bf16 RoIAlign) on CPU: those steps run in fp32.
     import numpy as np
     from dope import DOPE
-    from sources import load_image
+    from wholebody.inputs.sources import load_image
     det = DOPE(checkpoint_dict, device="cpu", precision=precision, max_proposals=20)
     assert det.net.roi_heads.body_anchor_poses.dtype == {"fp16": torch.float16, "bf16": torch.bfloat16}[precision]
     image = np.ascontiguousarray(load_image(fixture_image)[:96, :128])

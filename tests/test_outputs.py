@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from outputs import JsonLinesWriter, OutputError, VideoWriter, partial_path, record
-from results import Detection, Result
-from sources import Item
+from wholebody.outputs.writers import JsonLinesWriter, OutputError, VideoWriter, partial_path, record
+from wholebody.results import Detection, Result
+from wholebody.inputs.sources import Item
 
 
 def leftovers(folder) -> list[str]:

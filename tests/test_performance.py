@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-import postprocess
+from wholebody.postprocessing import proposals as postprocess
 from bench import synthetic_proposals
 from conftest import ROOT
 from parity import assert_part_close
@@ -98,7 +98,7 @@ def test_joint_distance_is_the_plain_formula_to_the_bit():
 
 
 def test_model_uses_the_checkpoint_tensors_without_copies(checkpoint_dict):
-    from model import build_model, read_checkpoint
+    from wholebody.network.dopenet import build_model, read_checkpoint
     ckpt = read_checkpoint(checkpoint_dict)
     net = build_model(ckpt)
     assert not any(t.is_meta for t in [*net.parameters(), *net.buffers()])
@@ -108,7 +108,7 @@ def test_model_uses_the_checkpoint_tensors_without_copies(checkpoint_dict):
 
 
 def test_threaded_roi_align_equals_one_call(checkpoint_dict):
-    from model import build_model, read_checkpoint
+    from wholebody.network.dopenet import build_model, read_checkpoint
     heads = build_model(read_checkpoint(checkpoint_dict)).roi_heads
     rng = torch.Generator().manual_seed(7)
     features = torch.randn(2, 1024, 20, 30, generator=rng)
@@ -131,7 +131,7 @@ def test_threaded_roi_align_equals_one_call(checkpoint_dict):
 
 def test_channels_last_gives_the_contiguous_results(checkpoint_path, fixture_image):
     from dope import DOPE
-    from sources import load_image
+    from wholebody.inputs.sources import load_image
     image = load_image(fixture_image)
     results = []
     for layout in (False, True):

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from parts import BLUE, FACE, GREEN, HAND, RED
-from results import Detection, Result
-from visu import draw_result, padding
+from wholebody.parts import BLUE, FACE, GREEN, HAND, RED
+from wholebody.results import Detection, Result
+from wholebody.drawing.draw2d import draw_result, padding
 
 BLACK = np.zeros((200, 300, 3), np.uint8)
 

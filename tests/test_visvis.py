@@ -39,9 +39,10 @@ RENDER_BOTH = r"""
 import sys
 import numpy as np
 from handmade import background, scene_result
-from render3d import render_builtin, scene_and_camera
-import render_visvis
-from results import Result
+from wholebody.view3d.render import scene_and_camera
+from wholebody.view3d.builtin_renderer import render_builtin
+from wholebody.view3d import visvis_renderer as render_visvis
+from wholebody.results import Result
 scene, camera = scene_and_camera(background(), scene_result())
 np.save(sys.argv[1], render_visvis.render(scene, camera))
 np.save(sys.argv[2], render_builtin(scene, camera))
@@ -97,7 +98,7 @@ def test_visvis_frame_shows_the_scene_as_the_builtin_renderer_frames_it(display_
                                [xs_b.min(), xs_b.max(), ys_b.min(), ys_b.max()], atol=3)
     # the image on its plane, upright and unmirrored: the light wall above, the brown floor below
     from handmade import background, scene_result
-    from render3d import scene_and_camera
+    from wholebody.view3d.render import scene_and_camera
     scene, camera = scene_and_camera(background(), scene_result())
     texture = background()[:, :, ::-1]
     for u, v in ((0.1, 0.15), (0.1, 0.9), (0.6, 0.05), (0.6, 0.95)):
@@ -107,7 +108,7 @@ def test_visvis_frame_shows_the_scene_as_the_builtin_renderer_frames_it(display_
 
 
 def test_auto_picks_visvis_when_a_display_answers(display_env):
-    from render3d import choose_renderer
+    from wholebody.view3d.render import choose_renderer
     assert choose_renderer("auto", env=display_env) == "visvis"
     assert choose_renderer("visvis", interactive=True, env=display_env) == "visvis"
 

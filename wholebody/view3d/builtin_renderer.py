@@ -1,29 +1,19 @@
-"""The 3D view (`--visu3d`): the built-in renderer (NumPy and OpenCV, no OpenGL) and the renderer choice.
+"""The 3D view's built-in renderer (NumPy and OpenCV, no OpenGL).
 
-The built-in renderer draws a `scene3d.Scene` as visvis would (SPEC §8.4): an orthographic camera,
+It draws a `scene.Scene` as visvis would (SPEC §8.4): an orthographic camera,
 the image on its plane (a perspective warp of the texture), the floor grid, bones as anti-aliased
 capsule outlines and joints as discs, back to front (painter's algorithm), shaded like visvis's
 lit meshes so that bones look like capsules and joints like spheres. Everything is projected in
 one vectorised step and sorted once; drawing is one OpenCV call per bone or joint and shading layer.
-
-`write_visu3d` is what the command line calls: it picks the renderer (`choose_renderer`), renders
-and writes the picture.
+The renderer choice and writing the picture live in render.py.
 """
 from __future__ import annotations
-
-import logging
-import os
-from typing import Mapping, Optional
 
 import cv2
 import numpy as np
 
-from results import Result, atomic_write
-from scene3d import PLANE_DEPTH, Camera, Scene, View, build_scene, frame_scene
+from wholebody.view3d.scene import PLANE_DEPTH, Camera, Scene, fitted_texture
 
-log = logging.getLogger("dope.visu3d")
-
-RENDERERS = ("auto", "builtin", "visvis")
 BACKGROUND = (255, 255, 255)  # BGR
 GRID_COLOR = (70, 70, 70)  # BGR; anti-aliased 1 px lines cover ~1.4 px: as dark overall as 1 px black
 
@@ -41,10 +31,6 @@ AA_FRINGE = 1.4  # px: OpenCV's anti-aliased polygons cover about this much more
 DISC_FRINGE = 0.9  # px: and its anti-aliased discs about this much more than their diameter
 MIN_DRAWN = 0.4  # px: thinnest outline drawn (covers about 1.8 px)
 CAP_VERTICES = 5  # per half circle of a capsule's outline
-
-
-class Visu3DError(RuntimeError):
-    """The 3D view cannot be made as asked (renderer not installed, no display...)."""
 
 
 # ------------------------------------------------------------------------------- shading
@@ -80,21 +66,6 @@ def shading_rings(colors_bgr: np.ndarray, width_px: float) -> tuple[list[float],
 def _fixed(px: np.ndarray) -> np.ndarray:
     """int[..., 2] OpenCV fixed-point coordinates, clipped far outside the frame (OpenCV wants int32)."""
     return np.rint(np.clip(px, -1e5, 1e5) * (1 << SHIFT)).astype(np.int64)
-
-
-def fitted_texture(scene: Scene, camera: Camera) -> np.ndarray:
-    """The scene's texture, shrunk (area averaging) to about twice its size on screen when larger.
-
-    Bilinear sampling of a texture much larger than its footprint aliases (thin lines vanish).
-    """
-    corners, _ = camera.project(scene.plane)
-    tex = scene.texture
-    th, tw = tex.shape[:2]
-    on_screen = max(np.linalg.norm(corners[1] - corners[0]) / tw, np.linalg.norm(corners[3] - corners[0]) / th)
-    if on_screen >= 0.5:
-        return tex
-    size = (max(1, round(tw * on_screen * 2)), max(1, round(th * on_screen * 2)))
-    return cv2.resize(tex, size, interpolation=cv2.INTER_AREA)
 
 
 def _draw_plane(canvas: np.ndarray, scene: Scene, camera: Camera) -> None:
@@ -193,92 +164,3 @@ def render_builtin(scene: Scene, camera: Camera) -> np.ndarray:
     _draw_grid(canvas, scene, camera)
     draw(front)
     return canvas
-
-
-# ------------------------------------------------------------------------- renderer choice
-
-
-def choose_renderer(requested: str = "auto", interactive: bool = False,
-                    env: Optional[Mapping[str, str]] = None) -> str:
-    """'builtin' or 'visvis' for a requested renderer ('auto', 'builtin' or 'visvis').
-
-    auto: visvis when it is installed and a display is reachable, else the built-in one.
-    interactive needs visvis. Raises Visu3DError when the request cannot be met.
-    """
-    import render_visvis
-    if requested not in RENDERERS:
-        raise Visu3DError(f"unknown 3D renderer {requested!r}; use one of {', '.join(RENDERERS)}")
-    if requested == "builtin":
-        if interactive:
-            raise Visu3DError("the interactive 3D view needs the visvis renderer (--renderer visvis or auto)")
-        return "builtin"
-    reason = render_visvis.unavailable_reason(os.environ if env is None else env)
-    if reason is None:
-        log.debug("3D view: visvis renderer")
-        return "visvis"
-    if requested == "visvis":
-        raise Visu3DError(f"the visvis renderer cannot be used: {reason}")
-    if interactive:
-        raise Visu3DError(f"the interactive 3D view needs visvis, which cannot be used: {reason}")
-    log.debug("3D view: built-in renderer (visvis not used: %s)", reason)
-    return "builtin"
-
-
-def scene_and_camera(image_rgb: np.ndarray, result: Result, view: View = View()) -> tuple[Scene, Camera]:
-    """The scene of one image's result (its texture: the image with the 2D drawing, unpadded) and its camera."""
-    from visu import draw_result
-    texture = draw_result(np.ascontiguousarray(image_rgb[:, :, ::-1]), result, pad=False)
-    scene = build_scene(texture, result)
-    return scene, frame_scene(scene, view)
-
-
-def render(scene: Scene, camera: Camera, renderer: str = "auto") -> tuple[np.ndarray, str]:
-    """(picture uint8[h, w, 3] BGR, renderer used): the scene drawn by 'builtin', 'visvis' or 'auto'.
-
-    Under 'auto', visvis failing to draw falls back to the built-in renderer with a warning.
-    """
-    name = choose_renderer(renderer)
-    if name == "visvis":
-        import render_visvis
-        try:
-            return render_visvis.render(scene, camera), "visvis"
-        except render_visvis.VisvisError as e:
-            if renderer != "auto":
-                raise Visu3DError(f"the visvis renderer failed: {e}") from None
-            log.warning("the visvis renderer failed (%s); using the built-in renderer", e)
-    return render_builtin(scene, camera), "builtin"
-
-
-def visu3d_image(image_rgb: np.ndarray, result: Result, renderer: str = "auto",
-                 view: View = View()) -> tuple[np.ndarray, str]:
-    """(picture uint8[h, w, 3] BGR, renderer used): the 3D view of one image's result (SPEC §8).
-
-    image_rgb: uint8[H, W, 3] the image the result is for; (w, h) = view.size.
-    """
-    scene, camera = scene_and_camera(image_rgb, result, view)
-    return render(scene, camera, renderer)
-
-
-def write_visu3d(image_rgb: np.ndarray, result: Result, path: str, renderer: str = "auto",
-                 interactive: bool = False, view: View = View()) -> str:
-    """Write the 3D view of one image's result to path (any OpenCV format); returns the renderer used.
-
-    interactive: then open a visvis window on the same scene, which the mouse turns, until it is closed.
-    """
-    if interactive:
-        choose_renderer(renderer, interactive=True)  # fail before drawing anything
-    scene, camera = scene_and_camera(image_rgb, result, view)
-    picture, used = render(scene, camera, renderer)
-    ext = os.path.splitext(path)[1] or ".jpg"
-    ok, buf = cv2.imencode(ext, picture)
-    if not ok:
-        raise Visu3DError(f"cannot encode an image as {ext!r} for {path!r}")
-    atomic_write(path, buf.tobytes())
-    if interactive:
-        import render_visvis
-        log.info("wrote %s (%s renderer); the 3D view is open in a window: close it to go on", path, used)
-        try:
-            render_visvis.show(scene, camera)
-        except render_visvis.VisvisError as e:
-            raise Visu3DError(f"the visvis window failed: {e}") from None
-    return used

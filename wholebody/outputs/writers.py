@@ -19,8 +19,9 @@ from typing import Any, Optional
 import cv2
 import numpy as np
 
-from results import Result, staging_path
-from sources import Item
+from wholebody.results import Result
+from wholebody.files import staging_path
+from wholebody.inputs.sources import Item
 
 log = logging.getLogger(__name__)
 

@@ -20,12 +20,13 @@ import urllib.request
 from dataclasses import dataclass
 from typing import BinaryIO, Optional
 
-from results import staging_path
+from wholebody.files import staging_path
 
 log = logging.getLogger(__name__)
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-MODELS_DIR = os.path.join(HERE, "models")
+# The checkout: dope.py and models/ sit two folders above this file (wholebody/inputs/).
+CHECKOUT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MODELS_DIR = os.path.join(CHECKOUT, "models")
 KNOWN_MODELS = ("DOPE_v1_0_0", "DOPErealtime_v1_0_0")
 # Plain http, as published: browsers refuse it, which is why this module exists.
 DOWNLOAD_URL = "http://download.europe.naverlabs.com/ComputerVision/DOPE_models"
@@ -98,7 +99,7 @@ def verify_checkpoint(path: str) -> None:
     NAVER publishes no checksums for these files, so no hash can be pinned here; instead a
     download must load safely and hold every tensor the network expects, with the right shapes.
     """
-    from model import build_model, read_checkpoint
+    from wholebody.network.dopenet import build_model, read_checkpoint
     build_model(read_checkpoint(path))
 
 
@@ -192,7 +193,7 @@ def _copy(response: http.client.HTTPResponse, out: BinaryIO, size: Optional[int]
 
 
 def _verify_download(tmp: str, url: str, retry: str) -> None:
-    from model import CheckpointError
+    from wholebody.network.dopenet import CheckpointError
     log.info("checking that the download is a DOPE checkpoint")
     try:
         verify_checkpoint(tmp)

@@ -2,8 +2,8 @@
 
 An optional extra (requirements-visvis.txt): visvis, PyQt5 and PyOpenGL are imported only when
 this renderer draws. It needs a display (a desktop, `ssh -X`, or Xvfb on a server); without one
-the built-in renderer (render3d.py) is the default. The scene and the camera are the ones the
-built-in renderer uses (scene3d.py), so both frame the scene identically.
+the built-in renderer (builtin_renderer.py) is the default. The scene and the camera are the ones the
+built-in renderer uses (scene.py), so both frame the scene identically.
 
 Bones are tubes and joints spheres, each kind one mesh with per-vertex colours (a mesh per bone
 would take minutes with hundreds of detections); the image is an unlit texture on its plane.
@@ -21,7 +21,7 @@ from typing import Mapping, Optional
 
 import numpy as np
 
-from scene3d import SCENE_TO_WORLD, Camera, Scene
+from wholebody.view3d.scene import SCENE_TO_WORLD, Camera, Scene
 
 log = logging.getLogger("dope.visu3d")
 
@@ -181,7 +181,7 @@ def _rgb(colors_bgr: np.ndarray) -> np.ndarray:
 
 def _build(vv, axes, scene: Scene, camera: Camera) -> None:
     """Add the scene's objects to a visvis axes."""
-    from render3d import fitted_texture
+    from wholebody.view3d.builtin_renderer import fitted_texture
     # The image: an unlit texture. Texture2D draws pixel (col, row) at (col, row, 0); scale it to
     # scene units and turn it upright onto the plane (transformations apply last-listed first).
     texture = fitted_texture(scene, camera)

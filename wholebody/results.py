@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import secrets
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
 
-from parts import PART_NAMES
+from wholebody.parts import PART_NAMES
 
 JSON_DECIMALS = 4  # 1e-4 px / 0.1 mm: well below the network's precision
 
@@ -90,23 +88,3 @@ class Result:
                              pose3d=np.asarray(x["pose3d"], np.float32).reshape(-1, 3), **kw)
         return cls(height=d["height"], width=d["width"], image=d.get("image"),
                    **{p: [det(p, x) for x in d.get(p, [])] for p in PART_NAMES})
-
-
-def staging_path(path: str, suffix: str = ".tmp") -> str:
-    """A fresh hidden name beside `path` (same folder, so that os.replace onto `path` is atomic):
-    `.NAME.<random><suffix>`. Create it with open(..., "xb"): it then follows the umask."""
-    folder, name = os.path.split(os.path.abspath(path))
-    return os.path.join(folder, f".{name}.{secrets.token_hex(4)}{suffix}")
-
-
-def atomic_write(path: str, data: bytes | str) -> None:
-    """Write a file so that readers see either the old content or the new, never half of it."""
-    tmp = staging_path(path)
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -20,11 +20,12 @@ import math
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
+import cv2
 import numpy as np
 
-from parts import (BODY_HEAD, BODY_L_WRIST, BODY_R_WRIST, HAND_WRIST, NECK, PART_NAMES, PARTS, RED, Color,
+from wholebody.parts import (BODY_HEAD, BODY_L_WRIST, BODY_R_WRIST, HAND_WRIST, NECK, PART_NAMES, PARTS, RED, Color,
                    Part)
-from results import Result
+from wholebody.results import Result
 
 BONE_RADIUS = 0.005      # scene units (image heights)
 JOINT_RADIUS = 0.0075
@@ -299,3 +300,18 @@ def frame_scene(scene: Scene, view: View = View()) -> Camera:
     return Camera(rotation=eye_rotation(view.azimuth, view.elevation), center=(lo + hi) / 2,
                   scale=view.size[1] / (view.margin * diagonal), size=tuple(view.size),
                   azimuth=view.azimuth, elevation=view.elevation)
+
+
+def fitted_texture(scene: Scene, camera: Camera) -> np.ndarray:
+    """The scene's texture, shrunk (area averaging) to about twice its size on screen when larger.
+
+    Bilinear sampling of a texture much larger than its footprint aliases (thin lines vanish).
+    """
+    corners, _ = camera.project(scene.plane)
+    tex = scene.texture
+    th, tw = tex.shape[:2]
+    on_screen = max(np.linalg.norm(corners[1] - corners[0]) / tw, np.linalg.norm(corners[3] - corners[0]) / th)
+    if on_screen >= 0.5:
+        return tex
+    size = (max(1, round(tw * on_screen * 2)), max(1, round(th * on_screen * 2)))
+    return cv2.resize(tex, size, interpolation=cv2.INTER_AREA)

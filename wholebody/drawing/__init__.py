@@ -1,0 +1,1 @@
+"""The 2D drawing of results over an image."""

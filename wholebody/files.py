@@ -1,0 +1,25 @@
+"""Writing files safely: a staging name beside the target, then an atomic rename."""
+from __future__ import annotations
+
+import os
+import secrets
+
+
+def staging_path(path: str, suffix: str = ".tmp") -> str:
+    """A fresh hidden name beside `path` (same folder, so that os.replace onto `path` is atomic):
+    `.NAME.<random><suffix>`. Create it with open(..., "xb"): it then follows the umask."""
+    folder, name = os.path.split(os.path.abspath(path))
+    return os.path.join(folder, f".{name}.{secrets.token_hex(4)}{suffix}")
+
+
+def atomic_write(path: str, data: bytes | str) -> None:
+    """Write a file so that readers see either the old content or the new, never half of it."""
+    tmp = staging_path(path)
+    try:
+        with open(tmp, "xb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,1 @@
+"""Where data enters: images, folders, videos and cameras; checkpoints and their download."""

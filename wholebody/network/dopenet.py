@@ -1,0 +1,382 @@
+"""The DOPE network (a Faster R-CNN with three part heads) and its checkpoint format.
+
+The network is composed from torchvision's detection parts; what is DOPE's own is the shared
+ResNet-50 (stages 1-3 as backbone, stage 4 as RoI head), the three part predictors and the
+anchor-pose decoding. `read_checkpoint` is the one boundary between a checkpoint file and the
+code: it validates the file and returns a config and a state dict; `build_model` builds the
+network from that config and loads the state dict strictly.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Sequence, Union
+
+import torch
+from torch import Tensor, nn
+from torchvision.models import resnet50
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
+from torchvision.models.detection.transform import GeneralizedRCNNTransform, resize_boxes, resize_keypoints
+from torchvision.ops import FrozenBatchNorm2d, MultiScaleRoIAlign
+
+from wholebody.parts import PART_NAMES, PARTS
+
+log = logging.getLogger(__name__)
+
+# torchvision < 0.8 named the RPN conv `conv`; it is now a Sequential of Conv2dNormActivation.
+LEGACY_KEYS = {"rpn.head.conv.weight": "rpn.head.conv.0.0.weight", "rpn.head.conv.bias": "rpn.head.conv.0.0.bias"}
+
+DEFAULT_DOPE_KWARGS: dict[str, Any] = {
+    "min_size": 800,
+    "max_size": 1333,
+    "image_mean": [0.485, 0.456, 0.406],
+    "image_std": [0.229, 0.224, 0.225],
+    "rpn_pre_nms_top_n_train": 2000,
+    "rpn_pre_nms_top_n_test": 1000,
+    "rpn_post_nms_top_n_train": 2000,
+    "rpn_post_nms_top_n_test": 1000,
+    "rpn_nms_thresh": 0.7,
+    "rpn_fg_iou_thresh": 0.7,
+    "rpn_bg_iou_thresh": 0.3,
+    "rpn_batch_size_per_image": 256,
+    "rpn_positive_fraction": 0.5,
+    "pose2d_reg_weights": {p: 5.0 for p in PART_NAMES},
+    "pose3d_reg_weights": {p: 5.0 for p in PART_NAMES},
+    "num_anchor_poses": {"body": 20, "hand": 10, "face": 10},
+}
+# The published test code always keeps 1000 proposals after the RPN, whatever the file says.
+PUBLISHED_MAX_PROPOSALS = 1000
+ANCHOR_SIZES = (32, 64, 128, 256, 512)
+ANCHOR_RATIOS = (0.5, 1.0, 2.0)
+BACKBONE_CHANNELS = 1024
+MIN_ROIS_PER_THREAD = 64  # below this, RoIAlign is too quick to be worth a thread
+HEAD_CHUNK = 128  # RoIs per pass through ResNet stage 4 on CPU (64 to 200 measured best)
+HEAD_CHANNELS = 2048
+
+
+class CheckpointError(ValueError):
+    """A file that is not a usable DOPE checkpoint; the message says why in one line."""
+
+
+@dataclass
+class Checkpoint:
+    """A validated checkpoint: network settings, weights and post-processing settings.
+
+    config: `dope_kwargs` over the defaults.  ppi_kwargs: per part, the PPI keyword arguments.
+    half: weights stored for fp16 inference.
+    """
+    config: dict[str, Any]
+    state_dict: dict[str, Tensor]
+    half: bool = False
+    ppi_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    source: Optional[str] = None
+
+
+def _torch_load(path: str) -> Any:
+    if not os.path.isfile(path):
+        raise CheckpointError(f"checkpoint {path!r} does not exist")
+    if os.path.getsize(path) == 0:
+        raise CheckpointError(f"checkpoint {path!r} is empty")
+    try:
+        # A zip checkpoint (torch >= 1.6) is memory-mapped: no read of the whole file up front, and
+        # build_model then uses its tensors in place rather than copying them.
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+    except pickle.UnpicklingError as e:
+        # weights_only refuses any global it does not know: the file would have run code or
+        # built arbitrary objects. Nothing of it was executed.
+        if "GLOBAL" in str(e) or "global" in str(e):
+            raise CheckpointError(f"checkpoint {path!r} holds objects other than tensors and plain values "
+                                  "(it may try to run code when unpickled); refused, nothing of it was run") from None
+        raise CheckpointError(f"{path!r} is not a readable checkpoint (corrupt or truncated); "
+                              "download or copy it again") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError, IndexError) as e:
+        log.debug("torch.load(%r) failed: %s", path, e)
+        raise CheckpointError(f"{path!r} is not a readable checkpoint (corrupt or truncated); "
+                              "download or copy it again") from None
+
+
+def read_checkpoint(source: Union[str, os.PathLike, Mapping[str, Any]]) -> Checkpoint:
+    """Turn a checkpoint file (or an already loaded dict) into a validated `Checkpoint`.
+
+    Loads with `weights_only=True`, renames legacy tensor names, fills defaults for settings the
+    file leaves out, and rejects unknown settings. Tensor names and shapes are checked by
+    `build_model`, against the network the config describes.
+    """
+    name = None
+    if isinstance(source, (str, os.PathLike)):
+        name = os.fspath(source)
+        raw = _torch_load(name)
+    else:
+        raw = source
+    where = f" {name!r}" if name else ""
+    if not isinstance(raw, Mapping) or "state_dict" not in raw:
+        raise CheckpointError(f"file{where} is not a DOPE checkpoint (no 'state_dict' entry)")
+    state = raw["state_dict"]
+    if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise CheckpointError(f"file{where} is not a DOPE checkpoint ('state_dict' is not a dict of tensors)")
+    state = {LEGACY_KEYS.get(k, k): v for k, v in state.items()}
+
+    dope_kwargs = raw.get("dope_kwargs") or {}
+    if not isinstance(dope_kwargs, Mapping):
+        raise CheckpointError(f"file{where} is not a DOPE checkpoint ('dope_kwargs' is not a dict)")
+    unknown = sorted(set(dope_kwargs) - set(DEFAULT_DOPE_KWARGS))
+    if unknown:
+        raise CheckpointError(f"checkpoint{where} has unknown dope_kwargs {', '.join(map(repr, unknown))}; "
+                              f"known: {', '.join(sorted(DEFAULT_DOPE_KWARGS))}")
+    config = dict(DEFAULT_DOPE_KWARGS)
+    for key in ("pose2d_reg_weights", "pose3d_reg_weights", "num_anchor_poses"):
+        per_part = dict(DEFAULT_DOPE_KWARGS[key])
+        per_part.update(dope_kwargs.get(key) or {})
+        config[key] = per_part
+    config.update({k: v for k, v in dope_kwargs.items() if k not in ("pose2d_reg_weights", "pose3d_reg_weights",
+                                                                      "num_anchor_poses")})
+    ppi_kwargs = {}
+    for part in PART_NAMES:
+        kw = raw.get(f"{part}_ppi_kwargs") or {}
+        if not isinstance(kw, Mapping):
+            raise CheckpointError(f"checkpoint{where}: '{part}_ppi_kwargs' is not a dict")
+        ppi_kwargs[part] = dict(kw)
+    return Checkpoint(config=config, state_dict=state, half=bool(raw.get("half", False)),
+                      ppi_kwargs=ppi_kwargs, source=name)
+
+
+class ResNetStages(nn.Module):
+    """ResNet-50 stem and stages 1-3 (stride 16, 1024 channels): DOPE's backbone."""
+
+    def __init__(self, resnet: nn.Module) -> None:
+        super().__init__()
+        self.resnet_backbone = resnet
+        self.out_channels = BACKBONE_CHANNELS
+
+    def forward(self, x: Tensor) -> Tensor:
+        r = self.resnet_backbone
+        x = r.maxpool(r.relu(r.bn1(r.conv1(x))))
+        return r.layer3(r.layer2(r.layer1(x)))
+
+
+class ResNetHead(nn.Module):
+    """ResNet-50 stage 4 and global average pooling on RoI features: (R, 1024, 7, 7) -> (R, 2048).
+
+    On CPU the RoIs go through in chunks of HEAD_CHUNK: about 15% faster than all at once (the
+    activations stay in cache) for the same results, and hundreds of MB less memory.
+    """
+
+    def __init__(self, resnet: nn.Module) -> None:
+        super().__init__()
+        self.resnet_backbone = resnet
+
+    def forward(self, x: Tensor) -> Tensor:
+        r = self.resnet_backbone
+        chunks = x.split(HEAD_CHUNK) if x.device.type == "cpu" and len(x) > HEAD_CHUNK else [x]
+        return torch.cat([torch.flatten(r.avgpool(r.layer4(c)), 1) for c in chunks])
+
+
+class PartPredictor(nn.Module):
+    """Per part: anchor-pose class logits (A+1) and pose regressions (A*J*5) from a 2048-d feature."""
+
+    def __init__(self, num_anchor_poses: Mapping[str, int], in_channels: int = HEAD_CHANNELS) -> None:
+        super().__init__()
+        for part in PART_NAMES:
+            a, j = num_anchor_poses[part], PARTS[part].num_joints
+            self.add_module(f"{part}_cls_score", nn.Linear(in_channels, a + 1))
+            self.add_module(f"{part}_pose_pred", nn.Linear(in_channels, a * j * 5))
+
+    def forward(self, x: Tensor) -> dict[str, tuple[Tensor, Tensor]]:
+        return {p: (getattr(self, f"{p}_cls_score")(x), getattr(self, f"{p}_pose_pred")(x)) for p in PART_NAMES}
+
+
+class DopeRoIHeads(nn.Module):
+    """RoIAlign, the ResNet stage-4 head, the part predictors and the anchor-pose decoding."""
+
+    def __init__(self, resnet: nn.Module, config: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.box_roi_pool = MultiScaleRoIAlign(featmap_names=["0"], output_size=7, sampling_ratio=2)
+        self.dope_head = ResNetHead(resnet)
+        self.dope_predictor = PartPredictor(config["num_anchor_poses"])
+        for part in PART_NAMES:
+            a, j = config["num_anchor_poses"][part], PARTS[part].num_joints
+            self.register_buffer(f"{part}_anchor_poses", torch.zeros(a, j, 5))
+        self.pose2d_reg_weights = dict(config["pose2d_reg_weights"])
+        self.pose3d_reg_weights = dict(config["pose3d_reg_weights"])
+
+    def features(self, feature_map: Tensor, proposals: list[Tensor], image_sizes: list[tuple[int, int]]) -> Tensor:
+        """(sum R_i, 2048) features of every proposal."""
+        return self.dope_head(self.pool(feature_map, proposals, image_sizes))
+
+    def pool(self, feature_map: Tensor, proposals: list[Tensor], image_sizes: list[tuple[int, int]]) -> Tensor:
+        """(sum R_i, 1024, 7, 7) RoIAlign features of every proposal, image after image.
+
+        torchvision's CPU RoIAlign runs on one core: on CPU the proposals are split into chunks
+        aligned by that many Python threads (torch.get_num_threads(); the kernel runs without the
+        GIL), which gives the same features to the bit in about 1/threads of the time.
+        """
+        if feature_map.device.type == "cpu" and feature_map.dtype == torch.bfloat16:
+            # torchvision has no bf16 RoIAlign kernel on CPU: align in fp32, hand back bf16.
+            pooled = self.pool(feature_map.float(), [p.float() for p in proposals], image_sizes)
+            return pooled.to(torch.bfloat16)
+        threads = torch.get_num_threads() if feature_map.device.type == "cpu" else 1
+        if threads < 2 or sum(len(p) for p in proposals) < 2 * MIN_ROIS_PER_THREAD:
+            return self.box_roi_pool({"0": feature_map}, proposals, image_sizes)
+        jobs = [(i, chunk) for i, boxes in enumerate(proposals)
+                for chunk in boxes.split(max(MIN_ROIS_PER_THREAD, -(-len(boxes) // threads)))]
+        if self.box_roi_pool.scales is None:  # set up once, before the threads share the module
+            self.box_roi_pool({"0": feature_map[:1]}, [proposals[0][:1]], image_sizes[:1])
+
+        inference, grad = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
+
+        def align(job: tuple[int, Tensor]) -> Tensor:
+            i, boxes = job
+            with torch.inference_mode(inference), torch.set_grad_enabled(grad):  # thread-local modes
+                return self.box_roi_pool({"0": feature_map[i:i + 1]}, [boxes], [image_sizes[i]])
+
+        with ThreadPoolExecutor(threads) as pool:
+            return torch.cat(list(pool.map(align, jobs)))
+
+    def decode(self, features: Tensor, boxes: Tensor) -> dict[str, dict[str, Tensor]]:
+        """Per part: scores (R, A+1), pose2d (R, A, J, 2) in the boxes' pixels, pose3d (R, A, J, 3)."""
+        out = {}
+        size = (boxes[:, 2:] - boxes[:, :2])[:, None, None, :]
+        corner = boxes[:, None, None, :2]
+        for part, (logits, reg) in self.dope_predictor(features).items():
+            anchors = getattr(self, f"{part}_anchor_poses")
+            a, j = anchors.shape[:2]
+            reg = reg.view(-1, a, 5 * j)
+            d2 = reg[:, :, :2 * j].reshape(-1, a, j, 2)
+            d3 = reg[:, :, 2 * j:].reshape(-1, a, j, 3)
+            pose2d = corner + (anchors[None, :, :, :2] + d2 / self.pose2d_reg_weights[part]) * size
+            pose3d = anchors[None, :, :, 2:] + d3 / self.pose3d_reg_weights[part]
+            out[part] = {"scores": torch.softmax(logits, dim=1), "pose2d": pose2d, "pose3d": pose3d}
+        return out
+
+
+class ProposalNetwork(RegionProposalNetwork):
+    """torchvision's RPN, whose proposal filtering (box NMS) runs in fp32 on CPU for fp16/bf16
+    networks: torchvision has no reduced-precision NMS kernel on CPU."""
+
+    def filter_proposals(self, proposals: Tensor, objectness: Tensor, image_shapes: list[tuple[int, int]],
+                         num_anchors_per_level: list[int]) -> tuple[list[Tensor], list[Tensor]]:
+        if proposals.device.type != "cpu" or proposals.dtype == torch.float32:
+            return super().filter_proposals(proposals, objectness, image_shapes, num_anchors_per_level)
+        boxes, scores = super().filter_proposals(proposals.float(), objectness.float(), image_shapes,
+                                                 num_anchors_per_level)
+        return [b.to(proposals.dtype) for b in boxes], [s.to(objectness.dtype) for s in scores]
+
+
+class DOPENet(nn.Module):
+    """Images in, per-image proposal boxes and per-part anchor-pose scores and poses out.
+
+    forward(images: list of float[3, H, W] in [0, 1]) -> list (one per image) of dicts:
+        boxes (R, 4) in original-image pixels, and per part name a dict with
+        scores (R, A+1), pose2d (R, A, J, 2) in original-image pixels, pose3d (R, A, J, 3).
+    """
+
+    def __init__(self, config: Mapping[str, Any], *, device: Union[str, torch.device, None] = None) -> None:
+        """device: where weights are allocated (default: torch's). 'meta' builds the structure
+        without allocating or randomly initialising any weight (50 M of them: most of the build
+        time), for `build_model` to put a checkpoint's tensors in."""
+        super().__init__()
+        c = config
+        weights = torch.device(device) if device is not None else contextlib.nullcontext()
+        self.transform = GeneralizedRCNNTransform(c["min_size"], c["max_size"], c["image_mean"], c["image_std"])
+        # Outside `weights`: the anchor generator's cell anchors are constants, not checkpoint tensors.
+        anchors = AnchorGenerator(sizes=(ANCHOR_SIZES,), aspect_ratios=(ANCHOR_RATIOS,))
+        with weights:
+            resnet = resnet50(weights=None, norm_layer=FrozenBatchNorm2d)
+            rpn_head = RPNHead(BACKBONE_CHANNELS, anchors.num_anchors_per_location()[0])
+        # One ResNet registered twice, as in the checkpoint: stages 1-3 here, stage 4 in the RoI head.
+        self.backbone = ResNetStages(resnet)
+        self.rpn = ProposalNetwork(
+            anchors, rpn_head,
+            c["rpn_fg_iou_thresh"], c["rpn_bg_iou_thresh"], c["rpn_batch_size_per_image"],
+            c["rpn_positive_fraction"],
+            dict(training=c["rpn_pre_nms_top_n_train"], testing=c["rpn_pre_nms_top_n_test"]),
+            dict(training=c["rpn_post_nms_top_n_train"], testing=c["rpn_post_nms_top_n_test"]),
+            c["rpn_nms_thresh"])
+        with weights:
+            self.roi_heads = DopeRoIHeads(resnet, c)
+
+    @property
+    def device(self) -> torch.device:
+        return self.roi_heads.body_anchor_poses.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.roi_heads.body_anchor_poses.dtype
+
+    @property
+    def max_proposals(self) -> int:
+        return self.rpn._post_nms_top_n["testing"]
+
+    @max_proposals.setter
+    def max_proposals(self, n: int) -> None:
+        if n < 1:
+            raise ValueError(f"max_proposals must be at least 1, got {n}")
+        self.rpn._post_nms_top_n["testing"] = int(n)
+
+    def forward(self, images: Sequence[Tensor]) -> list[dict[str, Any]]:
+        original_sizes = [tuple(img.shape[-2:]) for img in images]
+        batch, _ = self.transform([img.to(self.device, self.dtype) for img in images])
+        features = self.backbone(batch.tensors)
+        proposals, _ = self.rpn(batch, {"0": features})
+        feats = self.roi_heads.features(features, proposals, batch.image_sizes)
+        return self.decode(feats, proposals, batch.image_sizes, original_sizes)
+
+    def decode(self, feats: Tensor, proposals: list[Tensor], image_sizes: list[tuple[int, int]],
+               original_sizes: list[tuple[int, int]]) -> list[dict[str, Any]]:
+        """Split the RoI features per image, decode them and map boxes and 2D poses to original pixels."""
+        results = []
+        for feat, boxes, size, original in zip(feats.split([len(p) for p in proposals]), proposals,
+                                               image_sizes, original_sizes):
+            parts = self.roi_heads.decode(feat, boxes)
+            out: dict[str, Any] = {"boxes": resize_boxes(boxes, size, original)}
+            for part, d in parts.items():
+                out[part] = {"scores": d["scores"], "pose2d": resize_keypoints(d["pose2d"], size, original),
+                             "pose3d": d["pose3d"]}
+            results.append(out)
+        return results
+
+
+def build_model(checkpoint: Checkpoint) -> DOPENet:
+    """Build the network the checkpoint describes and load its weights strictly (in eval mode).
+
+    The network's fp32 tensors are the checkpoint's own (no copy): they share memory with
+    `checkpoint.state_dict` (for a file, a read-only-backed memory map of it, copied on write).
+    """
+    try:
+        net = DOPENet(checkpoint.config, device="meta")
+    except (TypeError, ValueError, KeyError) as e:
+        raise CheckpointError(f"checkpoint {checkpoint.source or ''} has unusable dope_kwargs: {e}") from None
+    expected = net.state_dict()
+    got = checkpoint.state_dict
+    where = f" {checkpoint.source!r}" if checkpoint.source else ""
+    missing = [k for k in expected if k not in got]
+    unexpected = [k for k in got if k not in expected]
+    if missing or unexpected:
+        what = []
+        if missing:
+            what.append(f"{len(missing)} missing tensor(s), e.g. {missing[0]!r}")
+        if unexpected:
+            what.append(f"{len(unexpected)} unexpected tensor(s), e.g. {unexpected[0]!r}")
+        raise CheckpointError(f"checkpoint{where} does not match the DOPE network: {'; '.join(what)}")
+    for k, v in expected.items():
+        if tuple(got[k].shape) != tuple(v.shape):
+            raise CheckpointError(f"checkpoint{where}: tensor {k!r} has shape {tuple(got[k].shape)}, "
+                                  f"expected {tuple(v.shape)}")
+    # Both ResNet prefixes point at the same module: it takes the tensors of the last prefix loaded.
+    net.load_state_dict({k: v.float() for k, v in got.items()}, strict=True, assign=True)
+    left = [k for k, t in [*net.named_parameters(), *net.named_buffers()] if t.is_meta]
+    if left:  # strict loading covers every tensor of the state dict; this would be a bug here
+        raise RuntimeError(f"tensors not loaded from the checkpoint: {', '.join(left)}")
+    return net.eval()
+
+
+def load_model(source: Union[str, os.PathLike, Mapping[str, Any], Checkpoint]) -> tuple[DOPENet, Checkpoint]:
+    """Read and build in one step."""
+    ckpt = source if isinstance(source, Checkpoint) else read_checkpoint(source)
+    return build_model(ckpt), ckpt

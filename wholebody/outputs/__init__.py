@@ -1,0 +1,1 @@
+"""Where data leaves: JSON Lines and annotated video writers."""

@@ -1,0 +1,338 @@
+"""From the network's anchor-pose scores and poses to detections (SPEC §4-5); assignment.py links them.
+
+Two post-processings, over one part's arrays of one image:
+    scores (N, A+1): column 0 background, column 1+a anchor pose a;  boxes (N, 4) x1 y1 x2 y2 pixels;
+    pose2d (N, A, J, 2) pixels;  pose3d (N, A, J, 3).
+`ppi` (pose proposals integration, the default) and `nms` both return that part's detections by
+decreasing score. Everything here is array code: its cost grows with candidates x modes (about
+candidates x people), with Python loops over people and modes per person, never over candidates.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+import torch
+import torchvision
+
+from wholebody.parts import PARTS
+from wholebody.results import Detection
+
+# Pose-distance overlap functions of PPI: the joints compared, and their left/right swap.
+POSE_SUBSETS: dict[str, tuple[Optional[list[int]], Optional[list[int]]]] = {
+    "mje": (None, None),
+    "torso": ([4, 5, 10, 11], None),
+    "torsohead": ([4, 5, 10, 11, 12], None),
+    "head": ([12], None),
+    "shoulderhead": ([10, 11, 12], None),
+    "torsoLR": ([4, 5, 10, 11], [5, 4, 11, 10]),
+    "torsoheadLR": ([4, 5, 10, 11, 12], [5, 4, 11, 10, 12]),
+    "shoulderheadLR": ([10, 11, 12], [11, 10, 12]),
+}
+BOX_OVERLAPS = ("bbox", "bbox_torsohead")  # the published code treats both as proposal-box IoU
+LEG_JOINTS = slice(0, 4)
+UPPER_BODY_LEG_WEIGHT = 0.1  # legs of upper-body anchor poses count this much in a body's mode
+BODY_JOINTS = PARTS["body"].num_joints
+HAND_JOINTS = PARTS["hand"].num_joints
+FACE_JOINTS = PARTS["face"].num_joints
+POSE_BOX_MARGIN = 0.1  # boxes around poses grow by this fraction of their size on every side
+NMS_IOU = 0.1
+
+
+def _check(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.ndarray) -> None:
+    n, a1 = scores.shape
+    if boxes.shape != (n, 4) or pose2d.shape[:2] != (n, a1 - 1) or pose2d.shape[3:] != (2,) \
+            or pose3d.shape != pose2d.shape[:3] + (3,):
+        raise ValueError(f"inconsistent shapes: scores {scores.shape}, boxes {boxes.shape}, "
+                         f"pose2d {pose2d.shape}, pose3d {pose3d.shape}")
+
+
+def box_iou_plus1(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """IoU (R, C) of boxes rows (R, 4) with boxes cols (C, 4), with the +1 pixel convention of the
+    published PPI (area = (x2-x1+1)(y2-y1+1), intersection likewise). A single box (4,) gives (C,)."""
+    rows, cols = np.asarray(rows), np.asarray(cols)
+    one = rows.ndim == 1
+    r, c = np.atleast_2d(rows)[:, None, :], cols[None, :, :]
+    # in place, in the order of: inter = clip(min - max + 1, 0) per axis, multiplied;
+    # iou = inter / (area_r + area_c - inter)
+    iw = np.minimum(r[..., 2], c[..., 2])
+    iw -= np.maximum(r[..., 0], c[..., 0])
+    iw += 1
+    ih = np.minimum(r[..., 3], c[..., 3])
+    ih -= np.maximum(r[..., 1], c[..., 1])
+    ih += 1
+    inter = np.clip(iw, 0, None, out=iw)
+    inter *= np.clip(ih, 0, None, out=ih)
+    area_r = (r[..., 2] - r[..., 0] + 1) * (r[..., 3] - r[..., 1] + 1)
+    area_c = (c[..., 2] - c[..., 0] + 1) * (c[..., 3] - c[..., 1] + 1)
+    union = area_r + area_c
+    union -= inter
+    iou = np.divide(inter, union, out=inter)
+    return iou[0] if one else iou
+
+
+def _mean_joint_distance(poses: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Mean over joints of the Euclidean joint distance: poses (..., J, D) against ref (broadcastable)
+    -> (...).
+
+    The same arithmetic as `np.sqrt(((poses - ref) ** 2).sum(-1)).mean(-1)` (so the same results to
+    the bit), but summing the D coordinates as slices: numpy's sum over a trailing axis of length 2
+    or 3 is several times slower.
+    """
+    diff = poses - ref
+    np.multiply(diff, diff, out=diff)
+    sq = diff[..., 0] + diff[..., 1]
+    for k in range(2, diff.shape[-1]):
+        sq += diff[..., k]
+    return np.sqrt(sq, out=sq).mean(-1)
+
+
+# Greedy grouping examines this many (head, item) pairs per array operation at most: large enough
+# to amortise Python, small enough for the temporaries to stay in cache.
+PAIRS_PER_BLOCK = 1 << 18
+# Groups with at least this many candidates on average are compared with their mode leaders one
+# group at a time (contiguous slices), rather than all at once through a gather of leader poses.
+LARGE_GROUP = 256
+FEW_SEGMENTS = 32  # weighted means: one matrix-vector product per person up to this many people
+
+
+def _greedy_groups(order: np.ndarray, overlaps: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                   pair_cost: int = 1) -> tuple[np.ndarray, int]:
+    """Greedy cover: the first item of `order` not yet grouped leads a new group, which takes every
+    item not yet grouped that it overlaps; repeat until every item has a group.
+
+    order (n,): item indexes in processing order.  overlaps(heads (b,), items (m,)) -> bool (b, m).
+    Returns each item's group (n,) (groups numbered in creation order) and the number of groups.
+    The next items in order are examined a block at a time (one overlap computation per block); the
+    block grows while its heads all turn out to lead groups and shrinks when most are taken by an
+    earlier head, so the work is close to (groups x items) with few Python iterations.
+    """
+    label = np.empty(len(order), np.intp)
+    remaining = np.asarray(order)
+    n_groups, block = 0, 1
+    while len(remaining):
+        b = max(1, min(block, len(remaining), PAIRS_PER_BLOCK // (pair_cost * len(remaining))))
+        ov = overlaps(remaining[:b], remaining)
+        ov[np.arange(b), np.arange(b)] = True  # a head always belongs to its own group
+        taken = np.zeros(b, bool)
+        leads = []
+        for i in range(b):  # which heads lead: only the (b, b) block matters
+            if not taken[i]:
+                leads.append(i)
+                taken |= ov[i, :b]
+        hit = ov[leads]
+        taken = hit.any(0)
+        label[remaining[taken]] = n_groups + hit.argmax(0)[taken]  # the first leader that overlaps
+        remaining = remaining[~taken]
+        n_groups += len(leads)
+        block = 2 * b if len(leads) == b else 2 * len(leads)
+    return label, n_groups
+
+
+def _groups_by_box(cand_n: np.ndarray, s: np.ndarray, boxes: np.ndarray, th_iou: float) -> tuple[np.ndarray, int]:
+    """People when overlap is proposal-box IoU: each candidate's group (C,) and the number of groups.
+
+    All candidates of one proposal share its box, and a box overlaps itself, so candidates join
+    groups a whole proposal at a time: the greedy cover runs over proposals, each proposal ranked by
+    its best candidate (ties: lower proposal index, i.e. earlier candidate).
+    """
+    starts, proposal = _segments(cand_n)  # candidates of one proposal are contiguous
+    pboxes = boxes[cand_n[starts]]
+    best = np.maximum.reduceat(s, starts)
+    label, n = _greedy_groups(np.argsort(-best, kind="stable"),
+                              lambda heads, items: box_iou_plus1(pboxes[heads], pboxes[items]) > th_iou)
+    return label[proposal], n
+
+
+def _groups_by_pose(s: np.ndarray, pose2d: np.ndarray, boxes: np.ndarray, th_iou: float,
+                    subset: Optional[list[int]], swapped: Optional[list[int]]) -> tuple[np.ndarray, int]:
+    """People when overlap is a normalised 2D pose distance: each candidate's group and the number
+    of groups. pose2d (C, J, 2) and boxes (C, 4) are the candidates'."""
+    ref = pose2d if subset is None else pose2d[:, subset]
+    alt = None if swapped is None else pose2d[:, swapped]
+    norm = 2 * np.maximum(boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1)
+
+    def overlaps(heads: np.ndarray, items: np.ndarray) -> np.ndarray:
+        head = ref[heads][:, None]
+        dist = _mean_joint_distance(ref[items][None], head)
+        if alt is not None:  # the candidate's left/right-swapped joints against the head's
+            dist = np.minimum(dist, _mean_joint_distance(alt[items][None], head))
+        return dist / norm[heads][:, None] < th_iou
+
+    return _greedy_groups(np.argsort(-s, kind="stable"), overlaps, pair_cost=ref.shape[1])
+
+
+def _segments(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For labels where equal ones are contiguous: (start of each run, run index of each item)."""
+    first = np.ones(len(labels), bool)
+    first[1:] = labels[1:] != labels[:-1]
+    return np.flatnonzero(first), np.cumsum(first) - 1
+
+
+def _best_modes(s: np.ndarray, pose3d: np.ndarray, group: np.ndarray, n_groups: int, th_pose3d: float,
+                min_mode_score: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The highest-scoring mode of every group: (top candidate (G,), score (G,), member mask (C,)).
+
+    s (C,) candidate scores, pose3d (C, J, 3), group (C,) in 0..G-1, sorted by group (and by
+    candidate order within a group, which breaks score ties: first wins). In each group, modes are
+    found greedily from the highest-scoring unassigned member r; a mode gathers every member
+    (assigned or not) whose mean 3D joint distance to r's pose is below th_pose3d; the search stops
+    at an r scoring below min_mode_score once a mode exists. All groups advance together: round k
+    finds every group's k-th mode with array operations over the groups still searching, so the
+    cost is (sum over groups of modes x members) with one Python iteration per round.
+    Mode scores are summed in float64.
+    """
+    n = len(s)
+    unassigned = np.ones(n, bool)
+    member = np.zeros(n, bool)
+    best = np.full(n_groups, -np.inf)
+    top = np.full(n_groups, -1)
+    has_mode = np.zeros(n_groups, bool)
+    # The members of the groups still searching (compacted when groups stop): their indexes,
+    # scores and poses; per searching group: its id, where it starts and its size.
+    live, sl, X = np.arange(n), s, pose3d
+    starts, seg = _segments(group)  # seg: each live candidate's searching group (0, 1, ...)
+    sizes = np.diff(np.append(starts, n))
+    g = group[starts]
+    while True:
+        left = np.where(unassigned[live], sl, -np.inf)
+        top_score = np.maximum.reduceat(left, starts)  # each searching group's best unassigned score
+        go = (top_score > -np.inf) & ~((top_score < min_mode_score) & has_mode[g])
+        if not go.all():
+            if not go.any():
+                break
+            keep = go[seg]
+            live, sl, X, left = live[keep], sl[keep], X[keep], left[keep]
+            seg = (np.cumsum(go) - 1)[seg[keep]]
+            top_score, g, sizes = top_score[go], g[go], sizes[go]
+            starts = np.cumsum(sizes) - sizes
+        hit = np.flatnonzero(left == top_score[seg])
+        lead = np.ones(len(hit), bool)
+        lead[1:] = seg[hit[1:]] != seg[hit[:-1]]
+        r = hit[lead]  # the leaders (positions in the live arrays), one per group, in group order
+        if len(live) >= LARGE_GROUP * len(g):  # few large groups: compare each with its leader in place
+            dist = np.concatenate([_mean_joint_distance(X[a:a + k], X[i])
+                                   for a, k, i in zip(starts.tolist(), sizes.tolist(), r.tolist())])
+        else:
+            dist = _mean_joint_distance(X, np.take(X, r[seg], axis=0))
+        m = dist < th_pose3d
+        m[r] = True
+        score = np.bincount(seg[m], weights=sl[m], minlength=len(g))
+        better = score > best[g]
+        gb = g[better]
+        best[gb] = score[better]
+        top[gb] = live[r[better]]
+        upd = better[seg]
+        member[live[upd]] = m[upd]
+        has_mode[g] = True
+        unassigned[live[m]] = False
+    return top, best, member
+
+
+def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.ndarray,
+        resolution: Optional[Sequence[int]] = None, *, K: Optional[int] = None,
+        score_th: Optional[float] = None, th_pose3D: float = 0.3, th_iou: float = 0.2,
+        iou_func: str = "bbox", min_mode_score: float = 0.05, th_persondetect: float = 0.002,
+        **unused: Any) -> list[Detection]:
+    """Pose proposals integration: one detection per person, by decreasing score.
+
+    scores (N, A+1), boxes (N, 4), pose2d (N, A, J, 2), pose3d (N, A, J, 3): one part of one
+    image. resolution (H, W) is accepted for compatibility with the published signature; no
+    overlap function uses it. K: anchor poses 0..K-1 are full-body (bodies) or right hands
+    (hands); None means A+1 (all of them). score_th None means 0.1 / A.
+    Cost: array work in (candidates x modes per person), Python iterations in the number of
+    people (grouping) and of modes per person.
+    """
+    scores, boxes = np.asarray(scores), np.asarray(boxes)
+    pose2d, pose3d = np.asarray(pose2d), np.asarray(pose3d)
+    _check(scores, boxes, pose2d, pose3d)
+    num_poses = scores.shape[1] - 1
+    num_joints = pose2d.shape[2]
+    K = num_poses + 1 if K is None else K
+    score_th = 0.1 / num_poses if score_th is None else score_th
+    if iou_func not in BOX_OVERLAPS and iou_func not in POSE_SUBSETS:
+        raise ValueError(f"unknown iou_func {iou_func!r}; use one of {', '.join(BOX_OVERLAPS + tuple(POSE_SUBSETS))}")
+    if iou_func not in BOX_OVERLAPS + ("mje",) and num_joints != BODY_JOINTS:
+        raise ValueError(f"iou_func {iou_func!r} is for bodies only; hands and faces use 'bbox' or 'mje'")
+
+    cand_n, cand_a = np.nonzero(scores[:, 1:] >= score_th)  # row-major: the candidates' order
+    if len(cand_n) == 0:
+        return []
+    s = scores[cand_n, 1 + cand_a]
+    if iou_func in BOX_OVERLAPS:
+        group, n_groups = _groups_by_box(cand_n, s, boxes, th_iou)
+    else:
+        subset, swapped = POSE_SUBSETS[iou_func]
+        group, n_groups = _groups_by_pose(s, pose2d[cand_n, cand_a], boxes[cand_n], th_iou, subset, swapped)
+    # From here on, candidates by group (candidate order within a group: the order sums run in).
+    order = np.argsort(group, kind="stable")
+    group, s, cand_n, cand_a = group[order], s[order], cand_n[order], cand_a[order]
+    flat = cand_n * num_poses + cand_a  # row of each candidate in the (N*A, J, D) pose arrays
+    p3 = np.take(pose3d.reshape((-1,) + pose3d.shape[2:]), flat, axis=0)
+    top, score, member = _best_modes(s, p3, group, n_groups, th_pose3D, min_mode_score)
+
+    kept = score > th_persondetect
+    if not kept.any():
+        return []
+    m = np.flatnonzero(member & kept[group])  # the kept modes' members, by group
+    starts, _ = _segments(group[m])
+    w = s[m]
+    p2, p3 = np.take(pose2d.reshape((-1,) + pose2d.shape[2:]), flat[m], axis=0), p3[m]
+    mean2d, mean3d = _weighted_means(w, (p2, p3), starts)
+    if num_joints == BODY_JOINTS:  # legs of upper-body anchor poses weigh less
+        wl = np.where(cand_a[m] >= K, UPPER_BODY_LEG_WEIGHT, 1.0).astype(w.dtype) * w
+        mean2d[:, LEG_JOINTS], mean3d[:, LEG_JOINTS] = _weighted_means(
+            wl, (p2[:, LEG_JOINTS], p3[:, LEG_JOINTS]), starts)
+    score, top = score[kept], top[kept]
+    is_right = cand_a[top] < K
+    hands = num_joints == HAND_JOINTS
+    mean2d, mean3d = mean2d.astype(np.float32, copy=False), mean3d.astype(np.float32, copy=False)
+    return [Detection(score=float(score[i]), pose2d=mean2d[i], pose3d=mean3d[i],
+                      is_right=bool(is_right[i]) if hands else None)
+            for i in np.argsort(-score, kind="stable").tolist()]
+
+
+def _weighted_means(w: np.ndarray, arrays: Sequence[np.ndarray], starts: np.ndarray) -> list[np.ndarray]:
+    """Per run of rows (runs start at `starts`), the w-weighted mean of each array (M, ...) -> (runs, ...)."""
+    wsum = np.add.reduceat(w, starts)[:, None]
+    ends = np.append(starts[1:], len(w))
+    means = []
+    for x in arrays:
+        flat = x.reshape(len(x), -1)
+        if len(starts) <= FEW_SEGMENTS:  # few people: a matrix-vector product each, no (M, ...) temporary
+            sums = np.stack([w[a:b] @ flat[a:b] for a, b in zip(starts, ends)])
+        else:
+            sums = np.add.reduceat(w[:, None] * flat, starts)
+        means.append((sums / wsum).reshape((len(starts),) + x.shape[1:]))
+    return means
+
+
+def pose_boxes(pose2d: np.ndarray, margin: float = POSE_BOX_MARGIN) -> np.ndarray:
+    """Tight boxes (..., 4) around poses (..., J, 2), grown by `margin` of their width/height per side."""
+    lo, hi = pose2d.min(-2), pose2d.max(-2)
+    grow = margin * (hi - lo)
+    return np.concatenate([lo - grow, hi + grow], -1)
+
+
+def nms(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.ndarray,
+        min_score: float = 0.3, K: Optional[int] = None) -> list[Detection]:
+    """Non-maximum suppression over each proposal's best anchor pose, by decreasing score.
+
+    A proposal counts when its best anchor-pose probability is at least min_score; overlap is
+    the IoU (0.1) of boxes around those poses. `boxes` is unused (the poses make the boxes) but
+    kept so that both post-processings take the same arrays. Hands: is_right = class < K.
+    """
+    scores, pose2d, pose3d = np.asarray(scores), np.asarray(pose2d), np.asarray(pose3d)
+    _check(scores, np.asarray(boxes), pose2d, pose3d)
+    num_poses = scores.shape[1] - 1
+    K = num_poses + 1 if K is None else K
+    cls = scores[:, 1:].argmax(1)
+    best = scores[np.arange(len(scores)), 1 + cls]
+    keep = np.flatnonzero(best >= min_score)
+    if len(keep) == 0:
+        return []
+    p2 = pose2d[keep, cls[keep]]
+    kept = torchvision.ops.nms(torch.from_numpy(pose_boxes(p2)), torch.from_numpy(best[keep]), NMS_IOU).numpy()
+    hands = pose2d.shape[2] == HAND_JOINTS
+    return [Detection(score=float(best[keep[i]]), pose2d=p2[i], pose3d=pose3d[keep[i], cls[keep[i]]],
+                      is_right=bool(cls[keep[i]] < K) if hands else None) for i in kept]
