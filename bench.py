@@ -294,23 +294,20 @@ def print_network(r: dict[str, Any]) -> None:
     print(mem)
 
 
-def agreement(reference: Sequence[Any], other: Sequence[Any], min_score: float, max_px: float,
-              top: Optional[int] = None) -> float:
-    """Fraction of the reference detections scoring at least min_score (or of the `top` best ones)
-    that `other` has too: a detection whose 2D pose is within max_px (mean joint distance, pixels);
-    each used once. Lists are by decreasing score."""
-    wanted = list(reference[:top]) if top else [d for d in reference if d.score >= min_score]
-    if not wanted:
+def agreement(reference: Any, other: Any, min_score: float, max_px: float, top: Optional[int] = None) -> float:
+    """Fraction of the reference detections (a `PartArrays`) scoring at least min_score (or of the
+    `top` best ones) that `other` has too: a detection whose 2D pose is within max_px (mean joint
+    distance, pixels); each used once. Both are by decreasing score."""
+    wanted = reference.pose2d[:top] if top else reference.pose2d[reference.scores >= min_score]
+    if not len(wanted):
         return float("nan")
-    free = [d.pose2d for d in other]
+    free = np.ones(len(other), bool)
     found = 0
-    for d in wanted:
-        if free:
-            dist = [float(np.linalg.norm(p - d.pose2d, axis=-1).mean()) for p in free]
-            k = int(np.argmin(dist))
-            if dist[k] <= max_px:
-                found += 1
-                free.pop(k)
+    for pose in wanted:
+        dist = np.where(free, np.linalg.norm(other.pose2d - pose, axis=-1).mean(-1), np.inf)
+        if len(dist) and dist.min() <= max_px:
+            found += 1
+            free[dist.argmin()] = False
     return found / len(wanted)
 
 

@@ -119,17 +119,17 @@ def scene_result(height: int = 480, width: int = 640) -> Result:
     people = [person(0.24 * width, 0.52 * height, 230 * k, yaw=25, wave=1.0, score=0.95),
               person(0.52 * width, 0.56 * height, 205 * k, yaw=-10, stride=0.3, score=0.9),
               person(0.80 * width, 0.50 * height, 250 * k, yaw=-35, wave=0.4, score=0.85)]
-    result = Result(height=height, width=width)
+    bodies, hands, faces = [], [], []
     for body, (left, right), face in people:
-        body.left_hand, body.right_hand, body.face = len(result.hand), len(result.hand) + 1, len(result.face)
-        result.body.append(body)
-        result.hand += [left, right]
-        result.face.append(face)
+        body.left_hand, body.right_hand, body.face = len(hands), len(hands) + 1, len(faces)
+        bodies.append(body)
+        hands += [left, right]
+        faces.append(face)
     lone = hand_pose(np.array([0.3, -1.0, 0.2]))
     lone2d = np.array([0.93 * width, 0.12 * height]) + 200 * k * lone[:, :2]
-    result.hand.append(Detection(score=0.4, pose2d=lone2d.astype(np.float32),
-                                 pose3d=(lone - lone.mean(0)).astype(np.float32), is_right=True))
-    return result
+    hands.append(Detection(score=0.4, pose2d=lone2d.astype(np.float32),
+                           pose3d=(lone - lone.mean(0)).astype(np.float32), is_right=True))
+    return Result(height=height, width=width, body=bodies, hand=hands, face=faces)
 
 
 def background(height: int = 480, width: int = 640) -> np.ndarray:

@@ -163,12 +163,11 @@ def test_assembly_never_modifies_the_result():
 def test_unattached_parts_keep_their_own_fit_and_a_shared_hand_moves_once():
     result = one_person_result()
     lone = Detection(score=0.5, pose2d=result.hand[0].pose2d + (200, 0), pose3d=result.hand[0].pose3d, is_right=False)
-    result.hand.append(lone)
     other, _, _ = person(450, 250, 200)
     other.right_hand = 0  # the first body's left hand is also this body's right hand
-    result.body.append(other)
+    result = result.replace(hand=list(result.hand) + [lone], body=list(result.body) + [other])
     placed = assemble(result)
-    np.testing.assert_allclose(placed["hand"][2], place(lone.pose3d, lone.pose2d), atol=1e-9)
+    np.testing.assert_allclose(placed["hand"][2], place(result.hand[2].pose3d, result.hand[2].pose2d), atol=1e-9)
     np.testing.assert_allclose(placed["hand"][0][0], placed["body"][1][6], atol=1e-9)  # the last claim wins
     own = place(result.hand[0].pose3d, result.hand[0].pose2d)
     np.testing.assert_allclose(placed["hand"][0] - placed["hand"][0][0], own - own[0], atol=1e-9)
@@ -208,7 +207,7 @@ def test_scene_layout_in_image_heights():
 def test_scene_drops_the_neck_and_head_sphere_of_bodies_with_a_face_and_face_spheres():
     with_face = one_person_result()
     no_face, _, _ = person(500, 250, 150)
-    with_face.body.append(no_face)
+    with_face = with_face.replace(body=list(with_face.body) + [no_face])
     scene = build_scene(np.zeros((H, W, 3), np.uint8), with_face)
     count = {name: (int((scene.bone_parts == k).sum()), int((scene.joint_parts == k).sum()))
              for k, name in enumerate(PART_NAMES)}
@@ -394,9 +393,9 @@ def test_hand_made_people_look_like_people():
 @pytest.mark.parametrize("parts", [(), ("body",), ("hand",), ("face",), ("hand", "face")])
 def test_missing_parts_render_cleanly(parts):
     full = scene_result()
-    result = Result(height=full.height, width=full.width, **{p: full[p] for p in parts})
-    for body in result.body:  # links to parts that are not there
-        body.left_hand = body.right_hand = body.face = None
+    result = full.filter(parts=parts)  # links to parts that are not there become -1
+    if "body" in parts:
+        assert (result.body.face == -1).all() and (result.body.left_hand == -1).all()
     img, _ = visu3d_image(background(), result, renderer="builtin")
     empty, _ = visu3d_image(background(), Result(height=full.height, width=full.width), renderer="builtin")
     assert img.shape == (720, 1280, 3)

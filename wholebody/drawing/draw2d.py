@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from wholebody.parts import BODY_HEAD, PARTS, Part
-from wholebody.results import Detection, Result
+from wholebody.results import PartArrays, Parts, Result
 
 LINE_WIDTH = 2
 MAX_PADDING = 100
@@ -21,17 +21,18 @@ def endpoint(pose: np.ndarray, joints: Sequence[int]) -> np.ndarray:
     return pose[joints[0]] if len(joints) == 1 else pose[list(joints)].mean(0)
 
 
-def padding(parts: Mapping[str, Sequence[Detection]], height: int, width: int,
+def padding(parts: Mapping[str, Parts], height: int, width: int,
             max_padding: int = MAX_PADDING) -> tuple[int, int, int, int]:
     """Black border (top, bottom, left, right) that makes every joint visible, at most max_padding.
 
     As published: top/left subtract 5 px from the extreme joint, bottom/right add 5.
     """
     pad = [0, 0, 0, 0]
-    for dets in parts.values():
-        if not dets:
+    for name, dets in parts.items():
+        dets = PartArrays.coerce(name, dets)
+        if not len(dets):
             continue
-        pts = np.concatenate([d.pose2d for d in dets])
+        pts = dets.pose2d.reshape(-1, 2)
         (xmin, ymin), (xmax, ymax) = pts.min(0), pts.max(0)
         for k, v in enumerate((int(-ymin - 5), int(ymax + 5 - height), int(-xmin - 5), int(xmax + 5 - width))):
             pad[k] = max(pad[k], min(max_padding, max(0, v)))
@@ -66,10 +67,10 @@ def draw_result(image_bgr: np.ndarray, result: Result, lw: int = LINE_WIDTH, max
     top, bottom, left, right = padding(parts, h, w, max_padding) if pad else (0, 0, 0, 0)
     out = cv2.copyMakeBorder(image_bgr, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(0, 0, 0))
     for name, dets in parts.items():
-        for det in dets:
-            draw_pose(out, det.pose2d, PARTS[name], lw, offset=(left, top))
+        for pose in dets.pose2d:
+            draw_pose(out, pose, PARTS[name], lw, offset=(left, top))
     if scores:
-        for det in parts["body"]:
-            x, y = det.pose2d[BODY_HEAD] + np.asarray((left, top)) + TEXT_OFFSET
-            cv2.putText(out, "%.2f" % det.score, (int(x), int(y)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, TEXT_COLOR)
+        for pose, score in zip(parts["body"].pose2d, parts["body"].scores):
+            x, y = pose[BODY_HEAD] + np.asarray((left, top)) + TEXT_OFFSET
+            cv2.putText(out, "%.2f" % score, (int(x), int(y)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, TEXT_COLOR)
     return out

@@ -3,13 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from wholebody.parts import BODY_HEAD, BODY_L_WRIST, BODY_R_WRIST, HAND_WRIST, PARTS
+from wholebody.parts import BODY_HEAD, BODY_L_WRIST, BODY_R_WRIST, HAND_WRIST
 from wholebody.postprocessing.proposals import pose_boxes
-from wholebody.results import Detection
-
-HAND_JOINTS = PARTS["hand"].num_joints
-FACE_JOINTS = PARTS["face"].num_joints
-
+from wholebody.results import NO_LINK, PartArrays, Parts
 
 def _mutual_nearest(dist: np.ndarray, limit: np.ndarray) -> dict[int, int]:
     """Row i -> column j when j is i's nearest column, i is j's nearest row and dist <= limit[j]."""
@@ -51,25 +47,26 @@ def assign_faces(body_pose2d: np.ndarray, face_pose2d: np.ndarray) -> dict[int, 
             if inside[i].sum() == 1 and inside[:, inside[i].argmax()].sum() == 1}
 
 
-def assign(bodies: list[Detection], hands: list[Detection], faces: list[Detection]) -> list[Detection]:
+def assign(bodies: Parts, hands: Parts, faces: Parts) -> PartArrays:
     """Bodies with their hand and face links set, and attached hands' wrists as body wrists.
 
-    Returns new Detection objects (the inputs are left as they are).
+    Takes `PartArrays` (or lists of `Detection`s) and returns new body arrays: the inputs are left as they are.
     """
-    if not bodies:
-        return []
-    body2d = np.stack([b.pose2d for b in bodies])
-    hand2d = np.stack([h.pose2d for h in hands]) if hands else np.zeros((0, HAND_JOINTS, 2), np.float32)
-    face2d = np.stack([f.pose2d for f in faces]) if faces else np.zeros((0, FACE_JOINTS, 2), np.float32)
-    left, right = assign_hands(body2d, hand2d)
-    face = assign_faces(body2d, face2d)
-    out = []
-    for i, b in enumerate(bodies):
-        pose = b.pose2d.copy()
-        if i in left:
-            pose[BODY_L_WRIST] = hand2d[left[i], HAND_WRIST]
-        if i in right:
-            pose[BODY_R_WRIST] = hand2d[right[i], HAND_WRIST]
-        out.append(Detection(score=b.score, pose2d=pose, pose3d=b.pose3d, is_right=b.is_right,
-                             left_hand=left.get(i), right_hand=right.get(i), face=face.get(i)))
-    return out
+    bodies, hands, faces = (PartArrays.coerce(p, x) for p, x in (("body", bodies), ("hand", hands), ("face", faces)))
+    if not len(bodies):
+        return bodies
+    left, right = assign_hands(bodies.pose2d, hands.pose2d)
+    face = assign_faces(bodies.pose2d, faces.pose2d)
+    pose = bodies.pose2d.copy()
+    links = {}
+    for name, joint, found in (("left_hand", BODY_L_WRIST, left), ("right_hand", BODY_R_WRIST, right),
+                               ("face", None, face)):
+        link = np.full(len(bodies), NO_LINK, np.int64)
+        if found:
+            b, o = np.array(list(found.items())).T
+            link[b] = o
+            if joint is not None:
+                pose[b, joint] = hands.pose2d[o, HAND_WRIST]
+        links[name] = link
+    return PartArrays("body", bodies.scores, pose, bodies.pose3d,
+                      **{**{k: bodies.fields[k] for k in bodies.extra_fields}, **links})

@@ -16,7 +16,7 @@ import torch
 import torchvision
 
 from wholebody.parts import PARTS
-from wholebody.results import Detection
+from wholebody.results import PartArrays
 
 # Pose-distance overlap functions of PPI: the joints compared, and their left/right swap.
 POSE_SUBSETS: dict[str, tuple[Optional[list[int]], Optional[list[int]]]] = {
@@ -233,7 +233,7 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
         resolution: Optional[Sequence[int]] = None, *, K: Optional[int] = None,
         score_th: Optional[float] = None, th_pose3D: float = 0.3, th_iou: float = 0.2,
         iou_func: str = "bbox", min_mode_score: float = 0.05, th_persondetect: float = 0.002,
-        **unused: Any) -> list[Detection]:
+        **unused: Any) -> PartArrays:
     """Pose proposals integration: one detection per person, by decreasing score.
 
     scores (N, A+1), boxes (N, 4), pose2d (N, A, J, 2), pose3d (N, A, J, 3): one part of one
@@ -255,9 +255,10 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
     if iou_func not in BOX_OVERLAPS + ("mje",) and num_joints != BODY_JOINTS:
         raise ValueError(f"iou_func {iou_func!r} is for bodies only; hands and faces use 'bbox' or 'mje'")
 
+    part = _part_of(num_joints)
     cand_n, cand_a = np.nonzero(scores[:, 1:] >= score_th)  # row-major: the candidates' order
     if len(cand_n) == 0:
-        return []
+        return PartArrays(part)
     s = scores[cand_n, 1 + cand_a]
     if iou_func in BOX_OVERLAPS:
         group, n_groups = _groups_by_box(cand_n, s, boxes, th_iou)
@@ -273,7 +274,7 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
 
     kept = score > th_persondetect
     if not kept.any():
-        return []
+        return PartArrays(part)
     m = np.flatnonzero(member & kept[group])  # the kept modes' members, by group
     starts, _ = _segments(group[m])
     w = s[m]
@@ -286,10 +287,9 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
     score, top = score[kept], top[kept]
     is_right = cand_a[top] < K
     hands = num_joints == HAND_JOINTS
-    mean2d, mean3d = mean2d.astype(np.float32, copy=False), mean3d.astype(np.float32, copy=False)
-    return [Detection(score=float(score[i]), pose2d=mean2d[i], pose3d=mean3d[i],
-                      is_right=bool(is_right[i]) if hands else None)
-            for i in np.argsort(-score, kind="stable").tolist()]
+    order = np.argsort(-score, kind="stable")
+    return PartArrays(part, score[order], mean2d[order], mean3d[order],
+                      **({"is_right": is_right[order]} if hands else {}))
 
 
 def _weighted_means(w: np.ndarray, arrays: Sequence[np.ndarray], starts: np.ndarray) -> list[np.ndarray]:
@@ -315,7 +315,7 @@ def pose_boxes(pose2d: np.ndarray, margin: float = POSE_BOX_MARGIN) -> np.ndarra
 
 
 def nms(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.ndarray,
-        min_score: float = 0.3, K: Optional[int] = None) -> list[Detection]:
+        min_score: float = 0.3, K: Optional[int] = None) -> PartArrays:
     """Non-maximum suppression over each proposal's best anchor pose, by decreasing score.
 
     A proposal counts when its best anchor-pose probability is at least min_score; overlap is
@@ -329,10 +329,19 @@ def nms(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
     cls = scores[:, 1:].argmax(1)
     best = scores[np.arange(len(scores)), 1 + cls]
     keep = np.flatnonzero(best >= min_score)
+    part = _part_of(pose2d.shape[2])
     if len(keep) == 0:
-        return []
+        return PartArrays(part)
     p2 = pose2d[keep, cls[keep]]
-    kept = torchvision.ops.nms(torch.from_numpy(pose_boxes(p2)), torch.from_numpy(best[keep]), NMS_IOU).numpy()
-    hands = pose2d.shape[2] == HAND_JOINTS
-    return [Detection(score=float(best[keep[i]]), pose2d=p2[i], pose3d=pose3d[keep[i], cls[keep[i]]],
-                      is_right=bool(cls[keep[i]] < K) if hands else None) for i in kept]
+    kept = keep[torchvision.ops.nms(torch.from_numpy(pose_boxes(p2)), torch.from_numpy(best[keep]), NMS_IOU).numpy()]
+    # PartArrays copies what it is given: no detection keeps a view of the network's (N, A, J, D) outputs.
+    return PartArrays(part, best[kept], pose2d[kept, cls[kept]], pose3d[kept, cls[kept]],
+                      **({"is_right": cls[kept] < K} if part == "hand" else {}))
+
+
+def _part_of(num_joints: int) -> str:
+    """The part whose poses have this many joints."""
+    for name, part in PARTS.items():
+        if part.num_joints == num_joints:
+            return name
+    raise ValueError(f"no part has {num_joints} joints ({', '.join(f'{p}: {q.num_joints}' for p, q in PARTS.items())})")

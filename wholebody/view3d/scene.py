@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional
 
 import cv2
 import numpy as np
 
 from wholebody.parts import (BODY_HEAD, BODY_L_WRIST, BODY_R_WRIST, HAND_WRIST, NECK, PART_NAMES, PARTS, RED, Color,
                    Part)
-from wholebody.results import Result
+from wholebody.results import NO_LINK, Result
 
 BONE_RADIUS = 0.005      # scene units (image heights)
 JOINT_RADIUS = 0.0075
@@ -96,12 +96,6 @@ def flip_body(pose3d: np.ndarray) -> np.ndarray:
     return out
 
 
-def _stack(dets: Sequence, attr: str, part: Part, dims: int) -> np.ndarray:
-    if not dets:
-        return np.zeros((0, part.num_joints, dims))
-    return np.stack([np.asarray(getattr(d, attr), np.float64) for d in dets])
-
-
 def assemble(result: Result) -> dict[str, np.ndarray]:
     """Every detection placed in 3D, hands and faces joined to their bodies (SPEC §8.2-8.3).
 
@@ -113,17 +107,18 @@ def assemble(result: Result) -> dict[str, np.ndarray]:
     placed = {}
     for name in PART_NAMES:
         dets = result[name]
-        pose3d = _stack(dets, "pose3d", PARTS[name], 3)
+        pose3d = dets.pose3d.astype(np.float64)
         if name == "body":
             pose3d = flip_body(pose3d)
-        placed[name] = place(pose3d, _stack(dets, "pose2d", PARTS[name], 2))
+        placed[name] = place(pose3d, dets.pose2d.astype(np.float64))
     fitted_hands = placed["hand"].copy()
-    for body, joints in zip(result.body, placed["body"]):
-        if body.face is not None:
-            face = placed["face"][body.face]
+    body = result.body
+    for i, joints in enumerate(placed["body"]):
+        if body.face[i] != NO_LINK:
+            face = placed["face"][body.face[i]]
             face[:, 2] += joints[BODY_HEAD, 2] - face[:, 2].mean()
-        for hand, wrist in ((body.left_hand, BODY_L_WRIST), (body.right_hand, BODY_R_WRIST)):
-            if hand is not None:
+        for hand, wrist in ((body.left_hand[i], BODY_L_WRIST), (body.right_hand[i], BODY_R_WRIST)):
+            if hand != NO_LINK:
                 # from the fitted hand, so that a hand claimed twice is moved once, not twice
                 fitted = fitted_hands[hand]
                 placed["hand"][hand] = fitted + (joints[wrist] - fitted[HAND_WRIST])
@@ -218,7 +213,7 @@ def build_scene(texture_bgr: np.ndarray, result: Result) -> Scene:
         if name == "face":
             skip_joints[:] = True
         if name == "body":
-            has_face = np.array([d.face is not None for d in result.body], bool)
+            has_face = result.body.face != NO_LINK
             skip_bones[:, part.bones.index(NECK)] = has_face
             skip_joints[:, BODY_HEAD] = has_face
         b, c, j = skeleton(pts, part, skip_bones, skip_joints)
