@@ -20,14 +20,13 @@ imports only from there, so a folder with its own model.py or utils.py can still
 """
 import sys
 
-from wholebody.cli import build_parser, main, output_path, positive_int, write_image
+from wholebody.cli import build_parser, main, positive_int
 from wholebody.detector import (DEFAULT_MIN_SCORE, DOPE, POSTPROCESSINGS, PRECISIONS, model_name, pick_device,
                                 pick_dtype, postprocess_outputs, resolve_model)
 from wholebody.errors import DopeError
 
 __all__ = ["DOPE", "DopeError", "DEFAULT_MIN_SCORE", "POSTPROCESSINGS", "PRECISIONS", "build_parser", "main",
-           "model_name", "output_path", "pick_device", "pick_dtype", "positive_int", "postprocess_outputs",
-           "resolve_model", "write_image"]
+           "model_name", "pick_device", "pick_dtype", "positive_int", "postprocess_outputs", "resolve_model"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -6,19 +6,16 @@ skipped input; 2 for bad usage; 130 when interrupted).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Optional, Sequence
-
-import numpy as np
+from typing import Any, Iterator, Optional, Sequence
 
 from wholebody.detector import DEFAULT_MIN_SCORE, DOPE, POSTPROCESSINGS, PRECISIONS
 from wholebody.errors import DopeError
+from wholebody.files import output_path
 from wholebody.inputs.weights import DOWNLOAD_URL, KNOWN_MODELS, WEIGHTS_LICENCE, describe_models, download_url, models_dir
-
-if TYPE_CHECKING:
-    from wholebody.results import Result
 
 log = logging.getLogger("dope")
 
@@ -44,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     inputs.add_argument("--video", metavar="PATH|N",
                         help="a video file (mp4, avi, mov, mkv...) or a camera index (0 for the first camera); "
                              "writes VIDEO_MODEL.mp4 with the drawing on every frame")
+    p.add_argument("--from-json", metavar="FILE.jsonl",
+                   help="read saved detections (what --json writes) instead of running the network, then run "
+                        "every later stage; with --video or --image, their pixels are used for drawings")
     p.add_argument("--batch-size", type=positive_int, default=1, metavar="N",
                    help="images or frames per network pass (default: %(default)s; more helps on a GPU)")
     p.add_argument("--postprocess", choices=POSTPROCESSINGS, default="ppi",
@@ -87,24 +87,9 @@ def positive_int(text: str) -> int:
     return value
 
 
-def output_path(image: str, model: str, output_dir: Optional[str], suffix: str = ".jpg") -> str:
-    """`X_M.jpg` beside the image X (or in output_dir) for model M."""
-    folder = output_dir if output_dir else os.path.dirname(os.path.abspath(image))
-    return os.path.join(folder, f"{os.path.basename(image)}_{model}{suffix}")
-
-
-def write_image(path: str, image_bgr: np.ndarray) -> None:
-    import cv2
-    from wholebody.files import atomic_write
-    ext = os.path.splitext(path)[1] or ".jpg"
-    ok, buf = cv2.imencode(ext, image_bgr)
-    if not ok:
-        raise DopeError(f"cannot encode an image as {ext!r} for {path!r}")
-    atomic_write(path, buf.tobytes())
-
-
 def run(args: argparse.Namespace) -> int:
-    """The command line's work: read the inputs, detect, write drawings and JSON (Lines).
+    """The command line's work: open the inputs, build the stream of frames (the network, or saved
+    detections with --from-json), and hand every frame to the writers asked for.
 
     Returns the exit code: 0, or 1 when an image was skipped because it could not be read.
     Ctrl-C stops after the current batch; what was written is kept (see outputs/writers.py).
@@ -112,10 +97,11 @@ def run(args: argparse.Namespace) -> int:
     from contextlib import ExitStack, closing
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
-    from wholebody.outputs.writers import JsonLinesWriter, OutputError, VideoWriter, record
-    from wholebody.drawing.draw2d import draw_result
+    from wholebody.inputs.replay import ReplayError
+    from wholebody.outputs.writers import OutputError
+    from wholebody.view3d.render import Visu3DError
     unit = "frame" if args.video is not None else "image"
-    done, skipped, written = 0, [], []
+    done, skipped, writers = 0, [], []
     if not args.verbose:
         _quiet_opencv()
     try:
@@ -128,18 +114,7 @@ def run(args: argparse.Namespace) -> int:
             if args.output_dir:
                 os.makedirs(args.output_dir, exist_ok=True)
             _check_visu3d(args)  # before the model loads
-            detector = DOPE(args.model, device=args.device, precision=args.precision, postprocess=args.postprocess,
-                            min_score=args.min_score, max_proposals=args.max_proposals,
-                            download=not args.no_download, progress=not args.quiet, threads=args.threads)
-            try:
-                json_out = stack.enter_context(JsonLinesWriter(args.json)) if args.json else None
-                video_out = None
-                if args.video is not None and not args.no_overlay:
-                    video_out = stack.enter_context(VideoWriter(
-                        output_path(source.name, detector.name, args.output_dir, ".mp4"), _frame_rate(source)))
-            except OutputError as e:
-                raise DopeError(str(e)) from None
-            written = [w.path for w in (json_out, video_out) if w is not None]
+
             bar = stack.enter_context(tqdm(total=total, unit=unit, disable=args.quiet or single,
                                            dynamic_ncols=True))
             if not bar.disable:
@@ -153,42 +128,91 @@ def run(args: argparse.Namespace) -> int:
                 bar.update()
 
             say = log.info if single else log.debug
-            results = stack.enter_context(closing(
-                detector.stream(source, batch_size=args.batch_size, on_skip=on_skip)))
-            for item, image, result in results:
+            if args.from_json:
+                frames, model, extra = _replayed_frames(args, source)
+            else:
+                detector = DOPE(args.model, device=args.device, precision=args.precision,
+                                postprocess=args.postprocess, min_score=args.min_score,
+                                max_proposals=args.max_proposals, download=not args.no_download,
+                                progress=not args.quiet, threads=args.threads)
+                frames = detector.stream(source, batch_size=args.batch_size, on_skip=on_skip)
+                model, extra = detector.name, {"model": detector.name, "postprocess": args.postprocess}
+            frames = stack.enter_context(closing(frames))
+            try:
+                writers = [stack.enter_context(_writing(w)) for w in _open_writers(args, source, model, extra, say)]
+            except OutputError as e:
+                raise DopeError(str(e)) from None
+            for frame in frames:
+                item, result = frame.item, frame.result
                 say("%s: %d bodies, %d hands, %d faces", _describe(item), len(result.body), len(result.hand),
                     len(result.face))
-                if json_out is not None:
-                    json_out.write(record(item, result, model=detector.name, postprocess=args.postprocess))
-                if not args.no_overlay:
-                    # Video frames keep their size (no padding), as a video's frames must.
-                    drawing = draw_result(np.ascontiguousarray(image[:, :, ::-1]), result, pad=video_out is None)
-                    if video_out is not None:
-                        video_out.write(drawing)
-                    else:
-                        path = output_path(item.name, detector.name, args.output_dir)
-                        write_image(path, drawing)
-                        say("wrote %s", path)
-                if args.visu3d:
-                    _write_visu3d(output_path(item.name, detector.name, args.output_dir, "_visu3d.jpg"), image,
-                                  result, args, say)
+                for writer in writers:
+                    writer.write(frame)
                 done += 1
                 bar.update()
     except KeyboardInterrupt:
-        kept = [p for p in written if os.path.exists(p)]
+        kept = [w.path for w in writers if getattr(w, "path", None) and os.path.exists(w.path)]
         log.warning("interrupted after %d %s%s%s", done, unit, "" if done == 1 else "s",
                     f"; kept {' and '.join(kept)}" if kept else "")
         raise
-    except OutputError as e:
+    except (OutputError, ReplayError, Visu3DError) as e:
         raise DopeError(str(e)) from None
-    for path in written:
-        if os.path.exists(path):
-            log.info("wrote %s", path)
+    for w in writers:
+        if getattr(w, "path", None) and os.path.exists(w.path):
+            log.info("wrote %s", w.path)
     if skipped:
         log.warning("%d of %d images could not be read and were skipped (named above)", len(skipped),
                     len(skipped) + done)
         return 1
     return 0
+
+
+@contextlib.contextmanager
+def _writing(writer: Any) -> Iterator[Any]:
+    """A writer that is closed (its output put in place) when the run ends or is interrupted with
+    Ctrl-C, and aborted (the target left as it was) when the run fails."""
+    try:
+        yield writer
+    except KeyboardInterrupt:
+        writer.close()
+        raise
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()
+
+
+def _open_writers(args: argparse.Namespace, source: Any, model: str, extra: dict[str, Any],
+                  say: Any) -> list[Any]:
+    """The writers the options ask for, in the order they are fed: JSON, drawings, 3D views."""
+    from wholebody.outputs.frames import DrawnImages, DrawnVideo, JsonFrames, View3DImages
+    writers: list[Any] = []
+    if args.json:
+        writers.append(JsonFrames(args.json, **extra))
+    if not args.no_overlay:
+        if args.video is not None:
+            writers.append(DrawnVideo(output_path(source.name, model, args.output_dir, ".mp4"), _frame_rate(source)))
+        elif args.image is not None:
+            writers.append(DrawnImages(model, args.output_dir, say))
+    if args.visu3d:
+        writers.append(View3DImages(model, args.output_dir, args.renderer, args.interactive, say))
+    return writers
+
+
+def _replayed_frames(args: argparse.Namespace, source: Any) -> tuple[Iterator[Any], str, dict[str, Any]]:
+    """(frames, model name for output names, extra JSON keys) of --from-json: the saved records, with
+    the pixels of --video or --image when given (by frame number, or by image path)."""
+    from wholebody.inputs.replay import first_record
+    from wholebody.pipeline import replay_frames
+    from wholebody.inputs.replay import check_file
+    from wholebody.inputs.sources import Item
+    check_file(args.from_json)  # a malformed line fails here, before any output is written
+    first = first_record(args.from_json) or {}
+    model = str(first.get("model") or "replay")
+    if args.image is not None:
+        source = [(Item(i, path), None) for i, path in enumerate(source)]
+    frames = replay_frames(args.from_json, source, by_name=args.image is not None)
+    return frames, model, {}
 
 
 def _check_visu3d(args: argparse.Namespace) -> None:
@@ -206,15 +230,6 @@ def _check_visu3d(args: argparse.Namespace) -> None:
         raise DopeError(str(e)) from None
 
 
-def _write_visu3d(path: str, image: np.ndarray, result: "Result", args: argparse.Namespace, say: Any) -> None:
-    from wholebody.view3d.render import Visu3DError, write_visu3d
-    try:
-        used = write_visu3d(image, result, path, renderer=args.renderer, interactive=args.interactive)
-    except Visu3DError as e:
-        raise DopeError(str(e)) from None
-    say("wrote %s (%s renderer)", path, used)
-
-
 def _quiet_opencv() -> None:
     """Keep OpenCV's and FFmpeg's own console messages ("moov atom not found", "can't open camera by
     index") off the terminal: our errors say the same on one line. -v leaves them on."""
@@ -228,19 +243,22 @@ def _open_inputs(args: argparse.Namespace, stack: Any) -> tuple[Any, list[str], 
     (None when unknown), whether it is one explicitly named image)."""
     from wholebody.inputs.sources import VIDEO_EXTENSIONS, SourceError, Video, camera_or_path, expand_images
     if args.image is None and args.video is None:
+        if args.from_json:
+            return None, [args.from_json], None, False
         raise DopeError("nothing to process; give --image PATH or --video PATH|N")
     try:
         if args.video is not None:
             video = stack.enter_context(Video(camera_or_path(args.video)))
-            return video, [] if video.is_camera else [video.name], video.frame_count, False
+            names = ([] if video.is_camera else [video.name]) + ([args.from_json] if args.from_json else [])
+            return video, names, video.frame_count, False
         for path in args.image:
             if os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS and os.path.isfile(path):
                 raise DopeError(f"{path!r} is a video; give it with --video")
         images = expand_images(args.image)
     except SourceError as e:
         raise DopeError(str(e)) from None
-    single = len(args.image) == 1 and os.path.isfile(args.image[0])
-    return images, images, len(images), single
+    single = len(args.image) == 1 and os.path.isfile(args.image[0]) and not args.from_json
+    return images, images + ([args.from_json] if args.from_json else []), len(images), single
 
 
 def _frame_rate(video: Any) -> float:
@@ -262,7 +280,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.list_models:
         print(describe_models(models_dir(), download_url()))
         return 0
-    if args.image is None and args.video is None:
+    if args.image is None and args.video is None and args.from_json is None:
         print("dope.py: error: nothing to process; give --image PATH or --video PATH|N (dope.py --help lists "
               "the inputs), or --list-models to see the models", file=sys.stderr)
         return 2

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, U
 import numpy as np
 
 from wholebody.errors import DopeError
+from wholebody.stream import Frame
 # Where checkpoints come from and where they go live in inputs/weights.py, the one source of these names.
 from wholebody.inputs.weights import (CHECKPOINT_SUFFIXES, KNOWN_MODELS, DownloadError, download_url,
                                       fetch_checkpoint, manual_instructions, models_dir)
@@ -240,7 +241,7 @@ class DOPE:
         arrays = [_as_array(pixels)[0] for _, pixels in batch]
         for (item, _), array, result in zip(batch, arrays, self.predict(arrays)):
             result.image = item.name if item.frame is None else None
-            yield item, array, result
+            yield Frame(item, array, result)
 
 
 def _to_numpy(tree: Any) -> Any:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from typing import Optional
 
 
 def staging_path(path: str, suffix: str = ".tmp") -> str:
@@ -23,3 +24,9 @@ def atomic_write(path: str, data: bytes | str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def output_path(image: str, model: str, output_dir: Optional[str], suffix: str = ".jpg") -> str:
+    """`X_M.jpg` beside the input X (or in output_dir) for model M."""
+    folder = output_dir if output_dir else os.path.dirname(os.path.abspath(image))
+    return os.path.join(folder, f"{os.path.basename(image)}_{model}{suffix}")

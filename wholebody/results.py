@@ -57,7 +57,8 @@ class Detection:
         if part == "body":
             d.update(left_hand=self.left_hand, right_hand=self.right_hand, face=self.face)
         for k, v in self.extra.items():
-            d[k] = _json_value(v, decimals + 2)
+            if v is not None:  # a field this detection does not have (see `_column`)
+                d[k] = _json_value(v, decimals + 2)
         return d
 
 
@@ -126,7 +127,7 @@ class PartArrays:
             elif value is not None:
                 raise ValueError(f"{link} is a body field, not a {part} one")
         for name, value in fields.items():
-            a = np.array(value, copy=True)
+            a = value.copy() if isinstance(value, np.ndarray) else _column(list(value))
             if a.ndim == 0 or len(a) != n:
                 raise ValueError(f"{part} field {name!r} has {a.shape}; its first axis must be the {n} detections")
             data[name] = a
@@ -147,7 +148,7 @@ class PartArrays:
             for link in LINKS:
                 kw[link] = [NO_LINK if getattr(d, link) is None else getattr(d, link) for d in dets]
         for name in dict.fromkeys(k for d in dets for k in d.extra):
-            kw[name] = [d.extra.get(name) for d in dets]
+            kw[name] = _column([d.extra.get(name) for d in dets])
         return cls(part, [d.score for d in dets],
                    np.reshape([np.asarray(d.pose2d, np.float32) for d in dets], (len(dets), j, 2)),
                    np.reshape([np.asarray(d.pose3d, np.float32) for d in dets], (len(dets), j, 3)), **kw)
@@ -245,16 +246,32 @@ class PartArrays:
 Parts = Union[PartArrays, Sequence[Detection], None]
 
 
+def _column(values: list[Any]) -> np.ndarray:
+    """One array for one field's per-detection values: numeric when they stack, else an object array
+    (values of several shapes, or missing as None)."""
+    if all(v is not None for v in values):
+        try:
+            return np.array(values)
+        except ValueError:
+            pass
+    out = np.empty(len(values), object)
+    for i, v in enumerate(values):
+        out[i] = v
+    return out
+
+
 class Result:
     """Everything found in one image: `body`, `hand`, `face` as `PartArrays`, sorted by decreasing score.
 
     height, width: the image's size in pixels; image: its name (None for arrays and video frames).
-    Each part may be given as a `PartArrays` or a list of `Detection`s.
+    Each part may be given as a `PartArrays` or a list of `Detection`s. meta: top-level fields
+    beyond the schema (kept from a saved file, or added by a stage), written to the JSON as they are.
     """
 
     def __init__(self, height: int, width: int, body: Parts = None, hand: Parts = None, face: Parts = None,
-                 image: Optional[str] = None) -> None:
+                 image: Optional[str] = None, meta: Optional[Mapping[str, Any]] = None) -> None:
         self.height, self.width, self.image = int(height), int(width), image
+        self.meta: dict[str, Any] = dict(meta or {})
         self.body = PartArrays.coerce("body", body)
         self.hand = PartArrays.coerce("hand", hand)
         self.face = PartArrays.coerce("face", face)
@@ -277,7 +294,7 @@ class Result:
     def replace(self, **parts: Parts) -> "Result":
         """A new Result with some parts replaced (the others shared: they are never changed in place)."""
         kw = {**self.parts(), **parts}
-        return Result(self.height, self.width, image=self.image, **kw)
+        return Result(self.height, self.width, image=self.image, meta=self.meta, **kw)
 
     def select(self, keep: Mapping[str, Any]) -> "Result":
         """A Result with only the detections that `keep[part]` (a boolean mask or indexes, per part)
@@ -316,6 +333,7 @@ class Result:
         d: dict[str, Any] = {"image": self.image, "height": self.height, "width": self.width}
         for p in PART_NAMES:
             d[p] = self[p].to_dicts(decimals)
+        d.update({k: _json_value(v, decimals) for k, v in self.meta.items() if k not in d})
         return d
 
     def to_json(self, **extra: Any) -> str:

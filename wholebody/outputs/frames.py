@@ -1,0 +1,116 @@
+"""The command line's writers on the stream of frames: JSON (Lines), drawings, annotated video, 3D views.
+
+Each takes one `stream.Frame` at a time (`write`) and is finished with `close` (files written
+under a staging name are put in place then); `abort` keeps the target as it was. Frames without
+pixels (saved detections replayed without their images) are skipped by the writers that draw.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Callable, Optional
+
+import cv2
+import numpy as np
+
+from wholebody.drawing.draw2d import draw_result
+from wholebody.files import atomic_write, output_path
+from wholebody.outputs.writers import JsonLinesWriter, OutputError, VideoWriter, record
+from wholebody.stream import Frame
+
+log = logging.getLogger("dope")
+
+
+def write_image(path: str, image_bgr: np.ndarray) -> None:
+    """Encode by the path's extension and write atomically; OutputError when it cannot be encoded."""
+    ext = os.path.splitext(path)[1] or ".jpg"
+    ok, buf = cv2.imencode(ext, image_bgr)
+    if not ok:
+        raise OutputError(f"cannot encode an image as {ext!r} for {path!r}")
+    try:
+        atomic_write(path, buf.tobytes())
+    except OSError as e:
+        raise OutputError(f"cannot write {path!r}: {e.strerror or e}") from None
+
+
+class JsonFrames:
+    """Every frame's record (SPEC §10 plus `extra` top-level keys) as one line of a JSON Lines file."""
+
+    def __init__(self, path: str, **extra: Any) -> None:
+        self.out = JsonLinesWriter(path)
+        self.path = self.out.path
+        self.extra = extra
+
+    def write(self, frame: Frame) -> None:
+        self.out.write(record(frame.item, frame.result, **self.extra))
+
+    def close(self) -> None:
+        self.out.close()
+
+    def abort(self) -> None:
+        self.out.abort()
+
+
+class DrawnVideo:
+    """The 2D drawing over every frame, as a video at the source's frame rate (frames keep their size)."""
+
+    def __init__(self, path: str, fps: float, draw: Callable[[np.ndarray, Any], np.ndarray] = draw_result) -> None:
+        self.out = VideoWriter(path, fps)
+        self.path = self.out.path
+        self.draw = draw
+
+    def write(self, frame: Frame) -> None:
+        if frame.image is None:
+            return
+        self.out.write(self.draw(np.ascontiguousarray(frame.image[:, :, ::-1]), frame.result, pad=False))
+
+    def close(self) -> None:
+        self.out.close()
+
+    def abort(self) -> None:
+        self.out.abort()
+
+
+class DrawnImages:
+    """The 2D drawing of each image as `X_M.jpg` beside it (or in output_dir)."""
+
+    def __init__(self, model: str, output_dir: Optional[str], say: Callable[..., None] = log.info) -> None:
+        self.model, self.output_dir, self.say = model, output_dir, say
+        self.path = None
+
+    def write(self, frame: Frame) -> None:
+        if frame.image is None or frame.item.name is None:
+            return
+        path = output_path(frame.item.name, self.model, self.output_dir)
+        write_image(path, draw_result(np.ascontiguousarray(frame.image[:, :, ::-1]), frame.result))
+        self.say("wrote %s", path)
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+class View3DImages:
+    """The 3D view of each image as `X_M_visu3d.jpg` (SPEC §8), by the chosen renderer."""
+
+    def __init__(self, model: str, output_dir: Optional[str], renderer: str, interactive: bool,
+                 say: Callable[..., None] = log.info) -> None:
+        self.model, self.output_dir, self.say = model, output_dir, say
+        self.renderer, self.interactive = renderer, interactive
+        self.path = None
+
+    def write(self, frame: Frame) -> None:
+        from wholebody.view3d.render import write_visu3d
+        if frame.image is None or frame.item.name is None:
+            return
+        path = output_path(frame.item.name, self.model, self.output_dir, "_visu3d.jpg")
+        used = write_visu3d(frame.image, frame.result, path, renderer=self.renderer, interactive=self.interactive)
+        self.say("wrote %s (%s renderer)", path, used)
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
