@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "requirements-visvis.txt and a display), auto: visvis when usable (default)")
     p.add_argument("--interactive", action="store_true",
                    help="with --visu3d: also open each 3D view in a window you can turn (visvis)")
+    p.add_argument("--html", metavar="PATH",
+                   help="write the 3D view as one self-contained HTML page (people in 3D in front of the image; "
+                        "a time slider for videos and image lists); needs requirements-html.txt")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto: fp16 for half-precision checkpoints on CUDA, fp32 otherwise")
@@ -123,11 +126,14 @@ def run(args: argparse.Namespace) -> int:
             source, names, total, single = _open_inputs(args, stack)
             if args.json and os.path.abspath(args.json) in {os.path.abspath(n) for n in names}:
                 raise DopeError(f"--json {args.json!r} would overwrite an input; choose another path")
-            if args.no_overlay and not args.json and not args.visu3d:
+            if args.html and os.path.abspath(args.html) in {os.path.abspath(n) for n in names}:
+                raise DopeError(f"--html {args.html!r} would overwrite an input; choose another path")
+            if args.no_overlay and not args.json and not args.visu3d and not args.html:
                 log.warning("--no-overlay without --json: nothing will be written")
             if args.output_dir:
                 os.makedirs(args.output_dir, exist_ok=True)
             _check_visu3d(args)  # before the model loads
+            html_out = _open_html(args, source, stack) if args.html else None
             detector = DOPE(args.model, device=args.device, precision=args.precision, postprocess=args.postprocess,
                             min_score=args.min_score, max_proposals=args.max_proposals,
                             download=not args.no_download, progress=not args.quiet, threads=args.threads)
@@ -139,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
                         output_path(source.name, detector.name, args.output_dir, ".mp4"), _frame_rate(source)))
             except OutputError as e:
                 raise DopeError(str(e)) from None
-            written = [w.path for w in (json_out, video_out) if w is not None]
+            written = [w.path for w in (json_out, video_out, html_out) if w is not None]
             bar = stack.enter_context(tqdm(total=total, unit=unit, disable=args.quiet or single,
                                            dynamic_ncols=True))
             if not bar.disable:
@@ -169,6 +175,8 @@ def run(args: argparse.Namespace) -> int:
                         path = output_path(item.name, detector.name, args.output_dir)
                         write_image(path, drawing)
                         say("wrote %s", path)
+                if html_out is not None:
+                    html_out.write(item, image, result)
                 if args.visu3d:
                     _write_visu3d(output_path(item.name, detector.name, args.output_dir, "_visu3d.jpg"), image,
                                   result, args, say)
@@ -203,6 +211,17 @@ def _check_visu3d(args: argparse.Namespace) -> None:
     try:
         choose_renderer(args.renderer, args.interactive)
     except Visu3DError as e:
+        raise DopeError(str(e)) from None
+
+
+def _open_html(args: argparse.Namespace, source: Any, stack: Any) -> Any:
+    """The --html page's writer (view3d/page.py), checked before the model loads; written when the run ends."""
+    from wholebody.outputs.writers import OutputError
+    from wholebody.view3d.page import HtmlWriter
+    video = args.video is not None
+    try:
+        return stack.enter_context(HtmlWriter(args.html, fps=(source.fps or None) if video else None, video=video))
+    except OutputError as e:
         raise DopeError(str(e)) from None
 
 
