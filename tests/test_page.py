@@ -146,7 +146,7 @@ def test_one_image_data_reads_back_as_the_visu3d_placement(tmp_path):
     # the backdrop is a JPEG of the image, shrunk
     import cv2
     jpeg = cv2.imdecode(np.frombuffer(base64.b64decode(d["backdrops"][0]), np.uint8), cv2.IMREAD_COLOR)
-    assert jpeg.shape[1] <= 256 and abs(jpeg.shape[0] / jpeg.shape[1] - 480 / 640) < 0.01
+    assert jpeg.shape[1] == 192 and abs(jpeg.shape[0] / jpeg.shape[1] - 480 / 640) < 0.01
     small = cv2.resize(background()[:, :, ::-1], jpeg.shape[1::-1], interpolation=cv2.INTER_AREA)
     assert np.abs(jpeg.astype(int) - small).mean() < 3
 
@@ -402,6 +402,8 @@ def test_browser_slider_and_play(browser, clip_page, tmp_path):
         changed = (np.abs(first.astype(int) - later).max(-1) > 30).mean()
         assert changed > 0.002, f"the picture barely changed ({changed:.4%} of pixels)"
         assert colour_pixels(later, GREEN_RGB) > 300
+        wall = tuple(int(v) for v in background()[20, 320])
+        assert colour_pixels(later, wall, tol=12) > 500, "the backdrop is gone after a frame change"
         # play: frames advance on their own, then pause stops them
         page.click("#dope-play")
         page.wait_for_function("window.dope.shown !== 45 && window.dope.playing", timeout=10_000)
@@ -415,8 +417,25 @@ def test_browser_slider_and_play(browser, clip_page, tmp_path):
         opened.close()
 
 
+def test_browser_one_backdrop_per_image(browser, tmp_path):
+    """An image list: each frame shows its own image behind its people."""
+    orange, teal = (np.full((480, 640, 3), c, np.uint8) for c in ((200, 100, 0), (0, 128, 128)))
+    path = write_html([scene_result(), scene_result()], tmp_path / "list.html", [orange, teal], backdrop="each")
+    opened = Opened(browser, path)
+    try:
+        first = opened.screenshot()
+        opened.show(1)
+        second = opened.screenshot()
+        assert colour_pixels(first, (200, 100, 0), tol=12) > 5000 and colour_pixels(first, (0, 128, 128), tol=12) < 100
+        assert colour_pixels(second, (0, 128, 128), tol=12) > 5000 and colour_pixels(second, (200, 100, 0), tol=12) < 100
+        assert colour_pixels(second, GREEN_RGB) > 300  # the people are still drawn
+        assert opened.errors == []
+    finally:
+        opened.close()
+
+
 def test_browser_camera_space_page(browser, tmp_path):
-    path = write_html([camera_result()], tmp_path / "cam.html", [background()])
+    path = write_html([camera_result()], tmp_path / "cam.html")  # no image: a plain backdrop plane
     opened = Opened(browser, path)
     try:
         shot = opened.screenshot(str(tmp_path / "cam.png"))

@@ -34,7 +34,7 @@
   }
   function personText(id, part) {
     if (id >= 0) return "person " + id + (D.tracked ? "" : " (detection index)");
-    return part + " alone";
+    return D.tracked ? "no track" : part + " alone";
   }
 
   // Traces: [backdrop, floor, camera, frustum], then per part its bone traces (one per colour), then one
@@ -82,27 +82,29 @@
         const ctx = canvas.getContext("2d", { willReadFrequently: true });
         ctx.drawImage(img, 0, 0);
         const px = ctx.getImageData(0, 0, w, h).data;
+        // One vertex per pixel centre (the grid stretched half a pixel to the plane's edges), coloured
+        // by its pixel: the colours blend smoothly between pixels of a small backdrop.
         const c = D.plane;  // top-left, top-right, bottom-right, bottom-left
         const x = [], y = [], z = [], I = [], J = [], K = [], colors = [];
-        for (let r = 0; r <= h; r++) {
-          for (let q = 0; q <= w; q++) {
-            const a = q / w, b = r / h;
+        for (let r = 0; r < h; r++) {
+          for (let q = 0; q < w; q++) {
+            const a = w > 1 ? q / (w - 1) : 0.5, b = h > 1 ? r / (h - 1) : 0.5;
             for (let d = 0; d < 3; d++) {
               const top = c[0][d] + a * (c[1][d] - c[0][d]), bottom = c[3][d] + a * (c[2][d] - c[3][d]);
               (d === 0 ? x : d === 1 ? y : z).push(top + b * (bottom - top));
             }
+            const o = 4 * (r * w + q);
+            colors.push("rgb(" + px[o] + "," + px[o + 1] + "," + px[o + 2] + ")");
           }
         }
-        for (let r = 0; r < h; r++) {
-          for (let q = 0; q < w; q++) {
-            const v = r * (w + 1) + q, o = 4 * (r * w + q);
-            const color = "rgb(" + px[o] + "," + px[o + 1] + "," + px[o + 2] + ")";
-            I.push(v, v); J.push(v + 1, v + w + 2); K.push(v + w + 2, v + w + 1);
-            colors.push(color, color);
+        for (let r = 0; r + 1 < h; r++) {
+          for (let q = 0; q + 1 < w; q++) {
+            const v = r * w + q;  // top-left, top-right, bottom-right / top-left, bottom-right, bottom-left
+            I.push(v, v); J.push(v + 1, v + w + 1); K.push(v + w + 1, v + w);
           }
         }
         const m = emptyBackdrop();
-        Object.assign(m, { x: x, y: y, z: z, i: I, j: J, k: K, facecolor: colors });
+        Object.assign(m, { x: x, y: y, z: z, i: I, j: J, k: K, vertexcolor: colors });
         delete m.color;
         resolve(m);
       };
@@ -176,7 +178,7 @@
   }
 
   function layout() {
-    const r = D.range, a = D.aspect, e = D.eye;
+    const r = D.range, a = D.aspect;
     const axis = function (k) {
       return { range: r[k], visible: false, showgrid: false, zeroline: false, showspikes: false };
     };
@@ -187,37 +189,77 @@
                aspectratio: { x: a[0], y: a[1], z: a[2] }, dragmode: "turntable",
                camera: defaultCamera() },
     };
-    function defaultCamera() {
-      return { eye: { x: e[0], y: e[1], z: e[2] }, center: { x: 0, y: 0, z: 0 }, up: { x: 0, y: 0, z: 1 } };
-    }
+  }
+  // The first view (as --visu3d's: from the front-left, above), and the view from the drawn camera.
+  function defaultCamera() {
+    const e = D.eye;
+    return { eye: { x: e[0], y: e[1], z: e[2] }, center: { x: 0, y: 0, z: 0 }, up: { x: 0, y: 0, z: 1 } };
+  }
+  function cameraView() {
+    const e = D.camera_eye, c = D.camera_center;
+    return { eye: { x: e[0], y: e[1], z: e[2] }, center: { x: c[0], y: c[1], z: c[2] }, up: { x: 0, y: 0, z: 1 } };
   }
 
-  let currentBackdrop = null;
+  // plotly.js converts every trace of a 3D scene again on each restyle, and the backdrop's mesh (tens of
+  // thousands of triangles) costs most of that although it never changes between frames: its update is
+  // skipped while the scene's data scale stays the same. This uses plotly's gl3d internals
+  // (scene.traces[uid].update), only where they are present; elsewhere the page is just slower.
+  function freezeBackdrop() {
+    const scene = plot._fullLayout && plot._fullLayout.scene && plot._fullLayout.scene._scene;
+    const full = plot._fullData && plot._fullData[0];
+    const trace = scene && scene.traces && full ? scene.traces[full.uid] : null;
+    if (!trace || typeof trace.update !== "function") return false;
+    if (trace.dopeFrozen) return true;
+    const update = trace.update.bind(trace);
+    let scale = String(scene.dataScale);
+    trace.update = function (data) {
+      if (String(scene.dataScale) !== scale) {
+        scale = String(scene.dataScale);
+        update(data);
+      } else {
+        trace.data = data;
+      }
+    };
+    trace.dopeFrozen = true;
+    return true;
+  }
+
+  // Backdrop swaps (image lists) run one at a time; one that a later frame has made stale is skipped.
+  let wantedBackdrop = null, shownBackdrop = null, backdropQueue = Promise.resolve();
+  function setBackdrop(b) {
+    backdropQueue = backdropQueue.then(function () {
+      if (b !== wantedBackdrop || b === shownBackdrop) return null;
+      return backdropMesh(b).then(function (mesh) {
+        if (b !== wantedBackdrop) return null;
+        return Plotly.deleteTraces(plot, 0)
+          .then(function () { return Plotly.addTraces(plot, mesh, 0); })
+          .then(function () { shownBackdrop = b; state.fastBackdrop = freezeBackdrop(); });
+      });
+    });
+    return backdropQueue;
+  }
   function show(f) {
     f = Math.max(0, Math.min(D.frames - 1, f | 0));
     state.frame = f;
     slider.value = String(f);
     label.textContent = D.labels[f] + "  (" + (f + 1) + " / " + D.frames + ")";
     const data = frameData(f);
-    const indices = [], x = [], y = [], z = [];
+    const indices = [];
     parts.forEach(function (p, k) {
       p.colors.forEach(function (c) { indices.push(boneTrace[k][c]); });
     });
-    data.x.forEach(function (v, i) { x.push(v); y.push(data.y[i]); z.push(data.z[i]); });
     const jIdx = [], jx = [], jy = [], jz = [], jt = [], jc = [];
     data.joints.forEach(function (j, k) {
       jIdx.push(jointTrace[k]); jx.push(j.x); jy.push(j.y); jz.push(j.z); jt.push(j.text); jc.push(j.color);
     });
-    let chain = Plotly.restyle(plot, { x: x, y: y, z: z }, indices)
+    let chain = Plotly.restyle(plot, { x: data.x, y: data.y, z: data.z }, indices)
       .then(function () {
         return Plotly.restyle(plot, { x: jx, y: jy, z: jz, text: jt, "marker.color": jc }, jIdx);
       });
     const b = D.frame_backdrop[f];
-    if (b !== currentBackdrop) {
-      currentBackdrop = b;
-      chain = chain.then(function () { return backdropMesh(b); }).then(function (mesh) {
-        return Plotly.deleteTraces(plot, 0).then(function () { return Plotly.addTraces(plot, mesh, 0); });
-      });
+    if (b !== wantedBackdrop) {
+      wantedBackdrop = b;
+      chain = chain.then(function () { return setBackdrop(b); });
     }
     return chain.then(function () { state.shown = f; });
   }
@@ -247,13 +289,10 @@
   });
   slider.addEventListener("input", function () { stop(); show(Number(slider.value)); });
   document.getElementById("dope-reset").addEventListener("click", function () {
-    Plotly.relayout(plot, { "scene.camera": { eye: { x: D.eye[0], y: D.eye[1], z: D.eye[2] },
-                                              center: { x: 0, y: 0, z: 0 }, up: { x: 0, y: 0, z: 1 } } });
+    Plotly.relayout(plot, { "scene.camera": defaultCamera() });
   });
   document.getElementById("dope-view").addEventListener("click", function () {
-    const e = D.camera_eye, c = D.camera_center;
-    Plotly.relayout(plot, { "scene.camera": { eye: { x: e[0], y: e[1], z: e[2] }, center: { x: c[0], y: c[1], z: c[2] },
-                                              up: { x: 0, y: 0, z: 1 } } });
+    Plotly.relayout(plot, { "scene.camera": cameraView() });
   });
 
   slider.max = String(Math.max(0, D.frames - 1));
@@ -261,12 +300,12 @@
   info.textContent = (D.mode === "camera" ? "camera space, metres" : "placed as --visu3d, image heights") +
     (D.tracked ? " \u00b7 colours: tracks" : "") + " \u00b7 drag: turn, right-drag: pan, wheel: zoom";
 
-  currentBackdrop = D.frame_backdrop[0];
-  backdropMesh(currentBackdrop)
+  wantedBackdrop = shownBackdrop = D.frame_backdrop[0];
+  backdropMesh(shownBackdrop)
     .then(function (mesh) {
       return Plotly.newPlot(plot, initialTraces(mesh), layout(), { displaylogo: false, responsive: true });
     })
-    .then(function () { return show(0); })
+    .then(function () { state.fastBackdrop = freezeBackdrop(); return show(0); })
     .then(function () { state.ready = true; document.body.setAttribute("data-ready", ""); })
     .catch(function (err) { console.error("DOPE page: " + (err && err.message ? err.message : err)); });
 })();

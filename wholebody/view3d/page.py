@@ -46,8 +46,8 @@ log = logging.getLogger("dope.page")
 MISSING_EXTRA = "the HTML page needs plotly: pip install -r requirements-html.txt"
 UNIT = 1e-3                # stored coordinates are integers of this many scene units (mm in camera space)
 SCORE_UNIT = 1e-3          # scores are stored as integers of 1e-3
-BACKDROP_WIDTH = 256       # pixels of a backdrop shared by the whole clip
-EACH_BACKDROP_WIDTH = 160  # pixels of a backdrop per image (image lists): many of them must fit the budget
+BACKDROP_WIDTH = 192       # pixels of a backdrop shared by the whole clip (more: sharper, slower frame changes)
+EACH_BACKDROP_WIDTH = 128  # pixels of a backdrop per image (image lists): many of them must fit the budget
 JPEG_QUALITY = 85
 DEFAULT_HFOV = 60.0        # degrees: the horizontal field of view when no focal length can be fitted
 CAMERA_GLYPH = 0.12        # depth of the camera glyph, in scene units (image heights or metres)
@@ -134,9 +134,12 @@ def _ids(values: Any, n: int) -> np.ndarray:
 
 
 def person_ids(result: Result) -> dict[str, np.ndarray]:
-    """int64[N] per part: the part's `track` when it has one, else (hands and faces attached to a
-    body) the body's id, else the body's detection index; -1 for a hand or face found alone without
-    a track."""
+    """int64[N] person ids per part, -1 for none.
+
+    Bodies: their `track` when the part has that field, else their detection index. Hands and
+    faces: their own `track` when they have one, else the id of the body they are attached to
+    (-1 for one found alone).
+    """
     body = result.body
     ids = {"body": _ids(body.track, len(body)) if "track" in body.fields else np.arange(len(body), dtype=np.int64)}
     for part in ("hand", "face"):
@@ -198,8 +201,8 @@ class HtmlPage:
 
     fps: playback rate (frames per second; default: from the frames' times, else 10).
     backdrop: "first" (one backdrop for the clip: the first image given) or "each" (one per image
-    given; frames without an image keep the previous one). backdrop_width: pixels (default 256 for
-    "first", 160 for "each"). focal: pixels, for camera-space placement (default: fitted).
+    given; frames without an image keep the previous one). backdrop_width: pixels (default 192 for
+    "first", 128 for "each"). focal: pixels, for camera-space placement (default: fitted).
     """
 
     def __init__(self, *, fps: Optional[float] = None, backdrop: str = "first", backdrop_width: Optional[int] = None,
