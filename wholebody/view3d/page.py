@@ -14,7 +14,7 @@ Placement, per clip:
   the image plane at z = 0.5, the floor at the image's bottom edge; the camera drawn in front of it
   only shows the viewing direction (the placement is orthographic, so it has no distance).
 
-Size (a 300-frame clip of 5 whole-body people is about 6.5 MB, 4.8 MB of which is plotly.js):
+Size (a 300-frame clip of 5 whole-body people is about 6.6 MB, 4.8 MB of which is plotly.js):
 coordinates are integers of 1e-3 units (millimetres in camera space), packed as little-endian
 int16 (int32 when they do not fit) in base64; joint names, bones and colours are written once;
 the backdrop is one downscaled JPEG shared by every frame (or one per image for image lists).
