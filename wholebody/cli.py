@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Any, Iterator, Optional, Sequence
 
-from wholebody.detector import DEFAULT_MIN_SCORE, DOPE, POSTPROCESSINGS, PRECISIONS
+from wholebody.detector import DEFAULT_MIN_SCORE, DOPE, POSTPROCESSINGS, PRECISIONS, model_name, resolve_model
 from wholebody.errors import DopeError
 from wholebody.files import output_path
 from wholebody.inputs.weights import DOWNLOAD_URL, KNOWN_MODELS, WEIGHTS_LICENCE, describe_models, download_url, models_dir
@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "requirements-visvis.txt and a display), auto: visvis when usable (default)")
     p.add_argument("--interactive", action="store_true",
                    help="with --visu3d: also open each 3D view in a window you can turn (visvis)")
+    p.add_argument("--html", metavar="PATH",
+                   help="write the 3D view as one self-contained HTML page (people in 3D in front of the image; "
+                        "a time slider for videos and image lists); needs requirements-html.txt")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto: fp16 for half-precision checkpoints on CUDA, fp32 otherwise")
@@ -109,7 +112,9 @@ def run(args: argparse.Namespace) -> int:
             source, names, total, single = _open_inputs(args, stack)
             if args.json and os.path.abspath(args.json) in {os.path.abspath(n) for n in names}:
                 raise DopeError(f"--json {args.json!r} would overwrite an input; choose another path")
-            if args.no_overlay and not args.json and not args.visu3d:
+            if args.html and os.path.abspath(args.html) in {os.path.abspath(n) for n in names}:
+                raise DopeError(f"--html {args.html!r} would overwrite an input; choose another path")
+            if args.no_overlay and not args.json and not args.visu3d and not args.html:
                 log.warning("--no-overlay without --json: nothing will be written")
             if args.output_dir:
                 os.makedirs(args.output_dir, exist_ok=True)
@@ -131,17 +136,20 @@ def run(args: argparse.Namespace) -> int:
             if args.from_json:
                 frames, model, extra = _replayed_frames(args, source)
             else:
-                detector = DOPE(args.model, device=args.device, precision=args.precision,
+                checkpoint = resolve_model(args.model, download=not args.no_download, progress=not args.quiet)
+                model = model_name(checkpoint)
+                extra = {"model": model, "postprocess": args.postprocess}
+            try:  # the outputs are checked (and opened under staging names) before the model loads
+                writers = [stack.enter_context(_writing(w)) for w in _open_writers(args, source, model, extra, say)]
+            except OutputError as e:
+                raise DopeError(str(e)) from None
+            if not args.from_json:
+                detector = DOPE(checkpoint, device=args.device, precision=args.precision,
                                 postprocess=args.postprocess, min_score=args.min_score,
                                 max_proposals=args.max_proposals, download=not args.no_download,
                                 progress=not args.quiet, threads=args.threads)
                 frames = detector.stream(source, batch_size=args.batch_size, on_skip=on_skip)
-                model, extra = detector.name, {"model": detector.name, "postprocess": args.postprocess}
             frames = stack.enter_context(closing(frames))
-            try:
-                writers = [stack.enter_context(_writing(w)) for w in _open_writers(args, source, model, extra, say)]
-            except OutputError as e:
-                raise DopeError(str(e)) from None
             for frame in frames:
                 item, result = frame.item, frame.result
                 say("%s: %d bodies, %d hands, %d faces", _describe(item), len(result.body), len(result.hand),
@@ -196,6 +204,10 @@ def _open_writers(args: argparse.Namespace, source: Any, model: str, extra: dict
             writers.append(DrawnImages(model, args.output_dir, say))
     if args.visu3d:
         writers.append(View3DImages(model, args.output_dir, args.renderer, args.interactive, say))
+    if args.html:
+        from wholebody.view3d.page import HtmlWriter
+        video = args.video is not None
+        writers.append(HtmlWriter(args.html, fps=(source.fps or None) if video else None, video=video))
     return writers
 
 
