@@ -117,7 +117,8 @@ class View3DImages:
     def __init__(self, model: str, output_dir: Optional[str], renderer: str, interactive: bool,
                  say: Callable[..., None] = log.info, view: Any = None) -> None:
         self.model, self.output_dir, self.say = model, output_dir, say
-        self.renderer, self.interactive, self.view = renderer, interactive, view
+        from wholebody.view3d.scene import View
+        self.renderer, self.interactive, self.view = renderer, interactive, view or View()  # camera angles
         self.path = None
 
     def write(self, frame: Frame) -> None:
@@ -125,9 +126,8 @@ class View3DImages:
         if frame.image is None or frame.item.name is None:
             return
         path = output_path(frame.item.name, self.model, self.output_dir, "_visu3d.jpg")
-        from wholebody.view3d.scene import View
         used = write_visu3d(frame.image, frame.result, path, renderer=self.renderer, interactive=self.interactive,
-                            view=self.view or View())
+                            view=self.view)
         self.say("wrote %s (%s renderer)", path, used)
 
     def close(self) -> None:
