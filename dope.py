@@ -25,7 +25,14 @@ from wholebody.detector import (DEFAULT_MIN_SCORE, DOPE, POSTPROCESSINGS, PRECIS
                                 pick_dtype, postprocess_outputs, resolve_model)
 from wholebody.errors import DopeError
 
-__all__ = ["DOPE", "DopeError", "DEFAULT_MIN_SCORE", "POSTPROCESSINGS", "PRECISIONS", "build_parser", "main",
+
+def read_jsonl(path):
+    """(Item, Result) for each record of a JSON Lines file written by --json (see wholebody/inputs/replay.py)."""
+    from wholebody.inputs.replay import read_jsonl as read  # lazily: keeps `import dope` light
+    return read(path)
+
+
+__all__ = ["DOPE", "DopeError", "read_jsonl", "DEFAULT_MIN_SCORE", "POSTPROCESSINGS", "PRECISIONS", "build_parser", "main",
            "model_name", "pick_device", "pick_dtype", "positive_int", "postprocess_outputs", "resolve_model"]
 
 if __name__ == "__main__":

@@ -2,6 +2,6 @@
 
 The public face of `wholebody.drawing.draw2d`, where the code lives.
 """
-from wholebody.drawing.draw2d import draw_pose, draw_result, padding
+from wholebody.drawing.draw2d import draw_pose, draw_result, draw_scores, line_width, padding
 
-__all__ = ["draw_pose", "draw_result", "padding"]
+__all__ = ["draw_pose", "draw_result", "draw_scores", "line_width", "padding"]

@@ -61,7 +61,7 @@ def test_nms_parity_and_output_dir(checkpoint_path, image_copy, tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout == "" and r.stderr == ""
     assert_result_close(json.loads(out.read_text()), expected("nms"))
-    assert (outdir / "synthetic_480x640.png_synthetic_seed0.jpg").is_file()
+    assert (outdir / "synthetic_480x640.png_synthetic_seed0_nms.jpg").is_file()  # settings in the name (issue 21)
 
 
 def test_no_people_gives_empty_lists(checkpoint_path, tmp_path):

@@ -156,7 +156,9 @@ def run_main(capsys, monkeypatch, models, base_url, *extra) -> tuple[int, str]:
     monkeypatch.setenv("DOPE_MODELS", str(models))
     monkeypatch.setenv("DOPE_DOWNLOAD_URL", base_url)
     image = os.path.join(ROOT, "tests", "fixtures", "synthetic_480x640.png")
-    code = dope.main(["--model", NAME, "--image", image, "--no-overlay", "-q", *extra])
+    # --json: --no-overlay alone would write nothing, an error before the model loads (issue 21)
+    code = dope.main(["--model", NAME, "--image", image, "--no-overlay", "--json", str(models / "out.json"), "-q",
+                      *extra])
     return code, capsys.readouterr().err
 
 
@@ -218,7 +220,8 @@ def test_ctrl_c_leaves_nothing_and_says_how_to_retry(server, tmp_path, fixture_i
     env = {**os.environ, "DOPE_MODELS": str(models), "DOPE_DOWNLOAD_URL": server.url("slow")}
     with open(tmp_path / "stderr", "w+") as err:
         proc = subprocess.Popen([sys.executable, "-c", WITH_SIGINT, os.path.join(ROOT, "dope.py"), "--model", NAME,
-                                 "--image", fixture_image, "--no-overlay"], stdout=subprocess.DEVNULL, stderr=err,
+                                 "--image", fixture_image, "--no-overlay", "--json", str(tmp_path / "o.json")],
+                                stdout=subprocess.DEVNULL, stderr=err,
                                 env=env)
         try:
             assert server.stalled.wait(120), "the download never started"

@@ -196,8 +196,11 @@ def test_cli_folder_and_pattern_skip_unreadable_and_exit_1(checkpoint_path, tmp_
     assert len(warned) == 1 and "skipped" in warned[0] and "cannot decode" in warned[0]  # one line
     assert "1 of 4 images" in r.stderr  # and a summary at the end
     records = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [d["image"] for d in records] == [str(tmp_path / "shots" / "a.jpg"), str(tmp_path / "shots" / "b.png"),
-                                             str(tmp_path / "more" / "c.png")]
+    # the unreadable image keeps its place as an error record (issue 21)
+    assert [d["image"] for d in records] == [str(tmp_path / "shots" / "a.jpg"), str(tmp_path / "shots" / "a_broken.png"),
+                                             str(tmp_path / "shots" / "b.png"), str(tmp_path / "more" / "c.png")]
+    assert set(records[1]) == {"image", "error"} and "cannot decode" in records[1]["error"]
+    records = records[:1] + records[2:]
     assert all((d["height"], d["width"]) == (6, 8) for d in records)
     drawings = sorted(p.name for p in tmp_path.glob("*/*_synthetic_seed0.jpg"))
     assert drawings == ["a.jpg_synthetic_seed0.jpg", "b.png_synthetic_seed0.jpg", "c.png_synthetic_seed0.jpg"]

@@ -148,3 +148,29 @@ def test_cli_renders_with_visvis_and_keeps_the_interactive_window_open(display_e
     img = cv2.imread(str(written))
     assert img is not None and img.shape == (720, 1280, 3) and img.std() > 10
     assert "visvis renderer" in stderr and "window" in stderr
+
+
+# Portrait and landscape images: visvis frames the whole scene as the built-in renderer does (issue 21).
+RENDER_SHAPES = r"""
+import sys
+import numpy as np
+from handmade import background, scene_result
+from wholebody.view3d.render import scene_and_camera
+from wholebody.view3d import visvis_renderer as render_visvis
+for path, (h, w) in zip(sys.argv[1:], ((1280, 720), (720, 1280))):
+    scene, camera = scene_and_camera(background(h, w)[:, :, ::-1], scene_result(h, w))
+    np.save(path, render_visvis.render(scene, camera))
+"""
+
+
+def test_visvis_frames_portrait_and_landscape_images(display_env, tmp_path):
+    paths = [tmp_path / "portrait.npy", tmp_path / "landscape.npy"]
+    r = subprocess.run([sys.executable, "-c", RENDER_SHAPES, *paths], env=display_env, cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    for path in paths:
+        frame = np.load(path)
+        ys, xs = np.nonzero((frame < 250).any(-1))
+        h, w = frame.shape[:2]
+        assert xs.min() >= 0.01 * w and xs.max() <= 0.99 * w and ys.min() >= 0.01 * h and ys.max() <= 0.99 * h
+        assert (xs.max() - xs.min()) >= 0.6 * w or (ys.max() - ys.min()) >= 0.6 * h

@@ -14,8 +14,9 @@ from typing import Any, Iterator, Optional, Sequence
 
 from wholebody.detector import DEFAULT_MIN_SCORE, DOPE, POSTPROCESSINGS, PRECISIONS, model_name, resolve_model
 from wholebody.errors import DopeError
-from wholebody.files import output_path
+from wholebody.files import output_name, output_path
 from wholebody.inputs.weights import DOWNLOAD_URL, KNOWN_MODELS, WEIGHTS_LICENCE, describe_models, download_url, models_dir
+from wholebody.postprocessing.assignment import ASSIGNMENTS
 
 log = logging.getLogger("dope")
 
@@ -46,10 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "every later stage; with --video or --image, their pixels are used for drawings")
     p.add_argument("--batch-size", type=positive_int, default=1, metavar="N",
                    help="images or frames per network pass (default: %(default)s; more helps on a GPU)")
-    p.add_argument("--postprocess", choices=POSTPROCESSINGS, default="ppi",
-                   help="pose proposals integration (default) or non-maximum suppression")
-    p.add_argument("--min-score", type=float, default=DEFAULT_MIN_SCORE,
-                   help="NMS only: smallest anchor-pose probability kept (default: %(default)s)")
+    _add_selection_options(p)
     p.add_argument("--json", metavar="PATH", help="write the detections as JSON: one object for one image, else "
                                                  "JSON Lines (one object per image or video frame)")
     p.add_argument("--output-dir", metavar="DIR",
@@ -66,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", metavar="PATH",
                    help="write the 3D view as one self-contained HTML page (people in 3D in front of the image; "
                         "a time slider for videos and image lists); needs requirements-html.txt")
+    _add_style_options(p)
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto: fp16 for half-precision checkpoints on CUDA, fp32 otherwise")
@@ -73,10 +72,116 @@ def build_parser() -> argparse.ArgumentParser:
                    help="proposals kept after the RPN (default: 1000, as published); fewer is faster")
     p.add_argument("--threads", type=positive_int, metavar="N",
                    help="CPU threads (default: one per core); fewer can be faster on a busy machine")
+    _add_time_options(p)
     g = p.add_mutually_exclusive_group()
     g.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     g.add_argument("-v", "--verbose", action="store_true", help="say more about what is done")
     return p
+
+
+# Options of issue 21 (post-processing choices and filters, drawing style, parts of a video). They
+# default to None where the library's defaults are the only source of truth, or where an option
+# given with a setting it cannot apply to must be refused (`check_options`).
+
+def _add_selection_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--postprocess", choices=POSTPROCESSINGS,
+                   help="pose proposals integration (ppi, the default) or non-maximum suppression (nms)")
+    p.add_argument("--min-score", type=float, metavar="S",
+                   help="smallest score kept, on each post-processing's scale: NMS, an anchor pose's probability "
+                        f"in [0, 1] (default {DEFAULT_MIN_SCORE}, as published); PPI, a sum of probabilities "
+                        "(can exceed 1; default: keep all, as published)")
+    p.add_argument("--assign", choices=ASSIGNMENTS,
+                   help="attach hands and faces to bodies: nearest (default, as published: one hand can go to both "
+                        "wrists) or unique (one to one, the Hungarian method on the same distances and limits)")
+    p.add_argument("--max-people", type=positive_int, metavar="N",
+                   help="keep at most N people: the best bodies with their hands and faces")
+    p.add_argument("--parts", type=part_list, metavar="body,hand,face",
+                   help="keep only these parts (comma-separated; default: all three)")
+
+
+def _add_style_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--line-width", type=float, metavar="PX",
+                   help="2D drawing: bone width in pixels (default: 4 on a 640x480 image, scaled with the image)")
+    p.add_argument("--no-scores", action="store_true", help="2D drawing: do not write the bodies' scores")
+    p.add_argument("--no-pad", action="store_true",
+                   help="2D drawing: keep the image's size (by default a black border, up to 100 px a side, is "
+                        "added where joints fall outside the image)")
+    p.add_argument("--azimuth", type=float, metavar="DEG",
+                   help="3D view: turn about the vertical axis (default -45: from the front-left, as published)")
+    p.add_argument("--elevation", type=float, metavar="DEG",
+                   help="3D view: angle above the floor (default 20)")
+
+
+def _add_time_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--start", type=float, metavar="SECONDS", help="video: begin at this time")
+    p.add_argument("--end", type=float, metavar="SECONDS", help="video: stop at this time")
+    step = p.add_mutually_exclusive_group()
+    step.add_argument("--every", type=positive_int, metavar="N",
+                      help="video: run on every Nth frame only (the others are not decoded; the annotated video "
+                           "repeats the last drawing over them)")
+    step.add_argument("--fps", type=float, metavar="F", help="video: run on about F frames per second only")
+
+
+def part_list(text: str) -> tuple[str, ...]:
+    """argparse type: a comma-separated list of parts (body, hand, face)."""
+    from wholebody.parts import PART_NAMES
+    parts = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    unknown = [t for t in parts if t not in PART_NAMES]
+    if unknown or not parts:
+        raise argparse.ArgumentTypeError(f"unknown part(s) {', '.join(unknown) or text!r}; use "
+                                         f"{', '.join(PART_NAMES)} separated by commas")
+    return parts
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Refuse, before the model loads, options that cannot apply to the others; then fill in the
+    defaults of those left as None for that reason (postprocess, assign)."""
+    replay = args.from_json is not None
+    for name, given in (("--postprocess", args.postprocess), ("--assign", args.assign),
+                        ("--max-proposals", args.max_proposals)):
+        if replay and given is not None:
+            raise DopeError(f"{name} applies to the network's outputs; --from-json replays detections already "
+                            "post-processed (--min-score, --max-people and --parts do apply)")
+    method = args.postprocess or "ppi"
+    if args.min_score is not None and not replay:
+        if method == "nms" and not 0.0 <= args.min_score <= 1.0:
+            raise DopeError(f"--min-score {args.min_score:g}: NMS scores are probabilities, give a value in [0, 1]")
+        if method == "ppi" and args.min_score < 0:
+            raise DopeError(f"--min-score {args.min_score:g}: PPI scores are sums of probabilities, never negative")
+    for name, value in (("--start", args.start), ("--end", args.end), ("--every", args.every), ("--fps", args.fps)):
+        if value is not None and args.video is None:
+            raise DopeError(f"{name} selects frames of a video: give --video (or list the images with --image)")
+    if args.fps is not None and not args.fps > 0:
+        raise DopeError(f"--fps must be positive, got {args.fps:g}")
+    if args.start is not None and args.end is not None and args.end <= args.start:
+        raise DopeError(f"--end {args.end:g} must come after --start {args.start:g}")
+    if args.line_width is not None and not args.line_width > 0:
+        raise DopeError(f"--line-width must be positive, got {args.line_width:g}")
+    if (args.azimuth is not None or args.elevation is not None) and not args.visu3d:
+        raise DopeError("--azimuth and --elevation turn the 3D view: add --visu3d")
+    if args.no_overlay and not _other_outputs(args):
+        raise DopeError("--no-overlay without --json (or --visu3d, --html): nothing would be written")
+    args.postprocess, args.assign = method, args.assign or "nearest"
+
+
+def _other_outputs(args: argparse.Namespace) -> bool:
+    """Whether anything but the 2D drawing is asked for (every output option but the drawing counts here)."""
+    return any(getattr(args, name, None) for name in ("json", "visu3d", "html"))
+
+
+def _drawing(args: argparse.Namespace) -> Any:
+    """draw_result with the style options (BGR in and out)."""
+    import functools
+    from wholebody.drawing.draw2d import draw_result
+    return functools.partial(draw_result, lw=None if args.line_width is None else args.line_width / 2,
+                             scores=not args.no_scores, pad=not args.no_pad)
+
+
+def _view(args: argparse.Namespace) -> Any:
+    """The 3D view's camera angles (view3d/scene.py View; its defaults where not given)."""
+    from wholebody.view3d.scene import View
+    return View(azimuth=View.azimuth if args.azimuth is None else args.azimuth,
+                elevation=View.elevation if args.elevation is None else args.elevation)
 
 
 def positive_int(text: str) -> int:
@@ -97,6 +202,7 @@ def run(args: argparse.Namespace) -> int:
     Returns the exit code: 0, or 1 when an image was skipped because it could not be read.
     Ctrl-C stops after the current batch; what was written is kept (see outputs/writers.py).
     """
+    import time
     from contextlib import ExitStack, closing
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
@@ -107,6 +213,7 @@ def run(args: argparse.Namespace) -> int:
     done, skipped, writers = 0, [], []
     if not args.verbose:
         _quiet_opencv()
+    check_options(args)
     try:
         with ExitStack() as stack:
             source, names, total, single = _open_inputs(args, stack)
@@ -114,10 +221,9 @@ def run(args: argparse.Namespace) -> int:
                 raise DopeError(f"--json {args.json!r} would overwrite an input; choose another path")
             if args.html and os.path.abspath(args.html) in {os.path.abspath(n) for n in names}:
                 raise DopeError(f"--html {args.html!r} would overwrite an input; choose another path")
-            if args.no_overlay and not args.json and not args.visu3d and not args.html:
-                log.warning("--no-overlay without --json: nothing will be written")
-            if args.output_dir:
-                os.makedirs(args.output_dir, exist_ok=True)
+            for folder in (args.output_dir, args.json and os.path.dirname(os.path.abspath(args.json))):
+                if folder:
+                    os.makedirs(folder, exist_ok=True)
             _check_visu3d(args)  # before the model loads
 
             bar = stack.enter_context(tqdm(total=total, unit=unit, disable=args.quiet or single,
@@ -125,20 +231,29 @@ def run(args: argparse.Namespace) -> int:
             if not bar.disable:
                 stack.enter_context(logging_redirect_tqdm())
 
+            def keep_record(item: Any, error: Exception) -> None:
+                # an input that could not be read keeps its place in the JSON Lines ({"image", "error"})
+                for writer in writers:
+                    if hasattr(writer, "skip"):
+                        writer.skip(item, error)
+
             def on_skip(item: Any, error: Exception) -> None:
                 if single:
                     raise DopeError(str(error))
                 log.warning("skipped: %s", error)
                 skipped.append(item.name)
+                keep_record(item, error)
                 bar.update()
 
             say = log.info if single else log.debug
+            detector = None
             if args.from_json:
-                frames, model, extra = _replayed_frames(args, source)
+                frames, model, extra = _replayed_frames(args, source, keep_record)
             else:
                 checkpoint = resolve_model(args.model, download=not args.no_download, progress=not args.quiet)
-                model = model_name(checkpoint)
-                extra = {"model": model, "postprocess": args.postprocess}
+                model = output_name(model_name(checkpoint), args.postprocess, args.assign)
+                extra = {"model": model_name(checkpoint), "postprocess": args.postprocess,
+                         **({"assign": args.assign} if args.assign != "nearest" else {})}
             try:  # the outputs are checked (and opened under staging names) before the model loads
                 writers = [stack.enter_context(_writing(w)) for w in _open_writers(args, source, model, extra, say)]
             except OutputError as e:
@@ -147,17 +262,23 @@ def run(args: argparse.Namespace) -> int:
                 detector = DOPE(checkpoint, device=args.device, precision=args.precision,
                                 postprocess=args.postprocess, min_score=args.min_score,
                                 max_proposals=args.max_proposals, download=not args.no_download,
-                                progress=not args.quiet, threads=args.threads)
+                                progress=not args.quiet, threads=args.threads, assign=args.assign,
+                                max_people=args.max_people, parts=args.parts)
                 frames = detector.stream(source, batch_size=args.batch_size, on_skip=on_skip)
+            spent: dict[str, float] = {}
             frames = stack.enter_context(closing(frames))
             for frame in frames:
                 item, result = frame.item, frame.result
                 say("%s: %d bodies, %d hands, %d faces", _describe(item), len(result.body), len(result.hand),
                     len(result.face))
                 for writer in writers:
+                    t0 = time.perf_counter()
                     writer.write(frame)
+                    spent[type(writer).__name__] = spent.get(type(writer).__name__, 0.0) + time.perf_counter() - t0
                 done += 1
                 bar.update()
+            stages = ({} if detector is None else detector.timings) | spent
+            log.debug("time: %s", ", ".join(f"{k} {v:.2f} s" for k, v in stages.items()) or "nothing run")
     except KeyboardInterrupt:
         kept = [w.path for w in writers if getattr(w, "path", None) and os.path.exists(w.path)]
         log.warning("interrupted after %d %s%s%s", done, unit, "" if done == 1 else "s",
@@ -199,11 +320,12 @@ def _open_writers(args: argparse.Namespace, source: Any, model: str, extra: dict
         writers.append(JsonFrames(args.json, **extra))
     if not args.no_overlay:
         if args.video is not None:
-            writers.append(DrawnVideo(output_path(source.name, model, args.output_dir, ".mp4"), _frame_rate(source)))
+            writers.append(DrawnVideo(output_path(source.name, model, args.output_dir, ".mp4"), _frame_rate(source),
+                                      _drawing(args)))
         elif args.image is not None:
-            writers.append(DrawnImages(model, args.output_dir, say))
+            writers.append(DrawnImages(model, args.output_dir, say, _drawing(args)))
     if args.visu3d:
-        writers.append(View3DImages(model, args.output_dir, args.renderer, args.interactive, say))
+        writers.append(View3DImages(model, args.output_dir, args.renderer, args.interactive, say, _view(args)))
     if args.html:
         from wholebody.view3d.page import HtmlWriter
         video = args.video is not None
@@ -211,19 +333,26 @@ def _open_writers(args: argparse.Namespace, source: Any, model: str, extra: dict
     return writers
 
 
-def _replayed_frames(args: argparse.Namespace, source: Any) -> tuple[Iterator[Any], str, dict[str, Any]]:
+def _replayed_frames(args: argparse.Namespace, source: Any,
+                     on_skip: Any = None) -> tuple[Iterator[Any], str, dict[str, Any]]:
     """(frames, model name for output names, extra JSON keys) of --from-json: the saved records, with
-    the pixels of --video or --image when given (by frame number, or by image path)."""
+    the pixels of --video or --image when given (by frame number, or by image path), filtered by
+    --min-score, --max-people and --parts. Records of unreadable inputs go to on_skip(item, error)."""
+    from wholebody.postprocessing.selection import select_detections
     from wholebody.inputs.replay import first_record
     from wholebody.pipeline import replay_frames
     from wholebody.inputs.replay import check_file
     from wholebody.inputs.sources import Item
     check_file(args.from_json)  # a malformed line fails here, before any output is written
     first = first_record(args.from_json) or {}
-    model = str(first.get("model") or "replay")
+    model = output_name(str(first.get("model") or "replay"), str(first.get("postprocess") or "ppi"),
+                        str(first.get("assign") or "nearest"))
     if args.image is not None:
         source = [(Item(i, path), None) for i, path in enumerate(source)]
-    frames = replay_frames(args.from_json, source, by_name=args.image is not None)
+    frames = replay_frames(args.from_json, source, by_name=args.image is not None, on_skip=on_skip)
+    if args.min_score is not None or args.max_people is not None or args.parts is not None:
+        frames = (f._replace(result=select_detections(f.result, min_score=args.min_score, max_people=args.max_people,
+                                                      parts=args.parts)) for f in frames)
     return frames, model, {}
 
 
@@ -253,16 +382,20 @@ def _quiet_opencv() -> None:
 def _open_inputs(args: argparse.Namespace, stack: Any) -> tuple[Any, list[str], Optional[int], bool]:
     """Check the inputs before the model loads: (source for DOPE.stream, input paths, item count
     (None when unknown), whether it is one explicitly named image)."""
-    from wholebody.inputs.sources import VIDEO_EXTENSIONS, SourceError, Video, camera_or_path, expand_images
+    from wholebody.inputs.sources import (VIDEO_EXTENSIONS, SourceError, Video, camera_or_path, expand_images,
+                                          has_image_extension)
     if args.image is None and args.video is None:
         if args.from_json:
             return None, [args.from_json], None, False
         raise DopeError("nothing to process; give --image PATH or --video PATH|N")
     try:
         if args.video is not None:
-            video = stack.enter_context(Video(camera_or_path(args.video)))
+            if has_image_extension(args.video) and os.path.isfile(args.video):
+                raise DopeError(f"{args.video!r} is an image; give it with --image")
+            video = stack.enter_context(Video(camera_or_path(args.video), start_s=args.start, end_s=args.end,
+                                              every=args.every, rate=args.fps))
             names = ([] if video.is_camera else [video.name]) + ([args.from_json] if args.from_json else [])
-            return video, names, video.frame_count, False
+            return video, names, video.expected_frames, False
         for path in args.image:
             if os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS and os.path.isfile(path):
                 raise DopeError(f"{path!r} is a video; give it with --video")
@@ -290,7 +423,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=level, format="%(message)s")
     logging.getLogger("PIL").setLevel(max(level, logging.INFO))  # its DEBUG lists every PNG chunk
     if args.list_models:
-        print(describe_models(models_dir(), download_url()))
+        print(describe_models(models_dir(), download_url(), from_env=bool(os.environ.get("DOPE_MODELS"))))
         return 0
     if args.image is None and args.video is None and args.from_json is None:
         print("dope.py: error: nothing to process; give --image PATH or --video PATH|N (dope.py --help lists "

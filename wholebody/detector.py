@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import time
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
@@ -93,22 +94,33 @@ def pick_dtype(precision: str, half_checkpoint: bool, device: "torch.device") ->
 
 
 def postprocess_outputs(outputs: dict[str, Any], height: int, width: int, method: str,
-                        ppi_kwargs: dict[str, dict[str, Any]], min_score: float) -> "Result":
-    """One image's network outputs (numpy arrays) to a `Result`, hands and faces linked to bodies."""
+                        ppi_kwargs: dict[str, dict[str, Any]], min_score: Optional[float] = None, *,
+                        assignment: str = "nearest", max_people: Optional[int] = None,
+                        parts: Optional[Sequence[str]] = None) -> "Result":
+    """One image's network outputs (numpy arrays) to a `Result`, hands and faces linked to bodies.
+
+    min_score: NMS drops anchor poses below it (None: DEFAULT_MIN_SCORE, as published); PPI drops
+    the detections it integrated to a score below it, on its own scale (sums of probabilities),
+    before the assignment (None: none dropped). assignment: "nearest" (as published) or "unique"
+    (postprocessing/assignment.py). max_people, parts: see `selection.select_detections`.
+    """
     from wholebody.postprocessing.proposals import nms, ppi
     from wholebody.postprocessing.assignment import assign
+    from wholebody.postprocessing.selection import select_detections
     from wholebody.results import Result
     from wholebody.parts import PART_NAMES
-    parts = {}
+    found = {}
     for part in PART_NAMES:
         o = outputs[part]
         arrays = (o["scores"], outputs["boxes"], o["pose2d"], o["pose3d"])
         if method == "ppi":
-            parts[part] = ppi(*arrays, (height, width), **ppi_kwargs[part])
+            dets = ppi(*arrays, (height, width), **ppi_kwargs[part])
+            found[part] = dets if min_score is None else dets[dets.scores >= min_score]
         else:
-            parts[part] = nms(*arrays, min_score=min_score, K=ppi_kwargs["hand"].get("K") if part == "hand" else None)
-    parts["body"] = assign(parts["body"], parts["hand"], parts["face"])
-    return Result(height=height, width=width, **parts)
+            found[part] = nms(*arrays, min_score=DEFAULT_MIN_SCORE if min_score is None else min_score,
+                              K=ppi_kwargs["hand"].get("K") if part == "hand" else None)
+    found["body"] = assign(found["body"], found["hand"], found["face"], assignment)
+    return select_detections(Result(height=height, width=width, **found), max_people=max_people, parts=parts)
 
 
 class DOPE:
@@ -117,7 +129,13 @@ class DOPE:
     model: a model name (looked up in the models folder), a checkpoint path, or a loaded dict.
     device: 'cpu', 'cuda', 'cuda:1'...; None means CUDA when available.
     precision: 'auto' (fp16 for half checkpoints on CUDA, else fp32), 'fp32', 'fp16' or 'bf16'.
-    postprocess: 'ppi' (default) or 'nms' (min_score applies to nms).
+    postprocess: 'ppi' (default) or 'nms'.
+    min_score: the smallest score kept, on each post-processing's own scale: for NMS an anchor
+        pose's probability (None: DEFAULT_MIN_SCORE, 0.3, as published); for PPI a sum of
+        probabilities (None: nothing dropped, as published).
+    assign: how hands and faces are attached to bodies: 'nearest' (as published) or 'unique' (one to one).
+    max_people: keep at most this many people (best bodies, with their hands and faces); None: all.
+    parts: keep only these parts ('body', 'hand', 'face'); None: all.
     max_proposals: proposals kept after the RPN (1000 as published).
     download: fetch an official model that is not in the models folder yet (see inputs/weights.py).
     progress: show the download's progress bar on stderr.
@@ -128,14 +146,24 @@ class DOPE:
     """
 
     def __init__(self, model: Union[str, os.PathLike, dict] = "DOPE_v1_0_0", *, device: Optional[str] = None,
-                 precision: str = "auto", postprocess: str = "ppi", min_score: float = DEFAULT_MIN_SCORE,
+                 precision: str = "auto", postprocess: str = "ppi", min_score: Optional[float] = None,
                  max_proposals: Optional[int] = None, models_folder: Optional[str] = None,
                  download: bool = True, progress: bool = True, threads: Optional[int] = None,
-                 channels_last: Optional[bool] = None) -> None:
+                 channels_last: Optional[bool] = None, assign: str = "nearest", max_people: Optional[int] = None,
+                 parts: Optional[Sequence[str]] = None) -> None:
         import torch
         from wholebody.network.dopenet import PUBLISHED_MAX_PROPOSALS, CheckpointError, build_model, read_checkpoint
+        from wholebody.parts import PART_NAMES
+        from wholebody.postprocessing.assignment import ASSIGNMENTS
         if postprocess not in POSTPROCESSINGS:
             raise DopeError(f"unknown post-processing {postprocess!r}; use one of {', '.join(POSTPROCESSINGS)}")
+        if assign not in ASSIGNMENTS:
+            raise DopeError(f"unknown assignment {assign!r}; use one of {', '.join(ASSIGNMENTS)}")
+        if max_people is not None and max_people < 0:
+            raise DopeError(f"max_people must be at least 0, got {max_people}")
+        if parts is not None and set(parts) - set(PART_NAMES):
+            raise DopeError(f"unknown part(s) {', '.join(sorted(set(parts) - set(PART_NAMES)))}; "
+                            f"use {', '.join(PART_NAMES)}")
         if max_proposals is not None and max_proposals < 1:
             raise DopeError(f"max_proposals must be at least 1, got {max_proposals}")
         if threads is not None:
@@ -163,6 +191,8 @@ class DOPE:
         self.checkpoint = dataclasses.replace(self.checkpoint, state_dict={})
         self.postprocess = postprocess
         self.min_score = min_score
+        self.assign, self.max_people, self.parts = assign, max_people, None if parts is None else tuple(parts)
+        self.timings = {"network": 0.0, "post-processing": 0.0}  # seconds spent so far, for -v
         log.info("model %s on %s (%s), %s post-processing, %d proposals", self.name, self.device,
                  str(self.dtype).replace("torch.", ""), postprocess, self.net.max_proposals)
         torch.set_grad_enabled(False)
@@ -180,11 +210,20 @@ class DOPE:
         """Results for several images (paths, PIL images or RGB uint8 arrays), in one network pass."""
         arrays, names = zip(*(_as_array(im) for im in images)) if images else ((), ())
         results = []
-        for im, name, out in zip(arrays, names, self.network(list(arrays))):
+        t0 = time.perf_counter()
+        outputs = self.network(list(arrays))
+        t1 = time.perf_counter()
+        for im, name, out in zip(arrays, names, outputs):
             res = postprocess_outputs(out, im.shape[0], im.shape[1], self.postprocess,
-                                      self.checkpoint.ppi_kwargs, self.min_score)
+                                      self.checkpoint.ppi_kwargs, self.min_score, assignment=self.assign,
+                                      max_people=self.max_people, parts=self.parts)
             res.image = name
             results.append(res)
+        t2 = time.perf_counter()
+        self.timings["network"] += t1 - t0
+        self.timings["post-processing"] += t2 - t1
+        log.debug("%d image%s: network %.3f s, post-processing %.3f s", len(arrays), "" if len(arrays) == 1 else "s",
+                  t1 - t0, t2 - t1)
         return results
 
     def __call__(self, image: Any) -> "Result":
@@ -219,6 +258,8 @@ class DOPE:
             batch: list[tuple[Any, Any]] = []
             for item, pixels in reader:
                 if isinstance(pixels, Exception):
+                    yield from self._stream_batch(batch)  # the images before it first, so that order is kept
+                    batch = []
                     if on_skip is None:
                         log.warning("skipped: %s", pixels)
                     else:

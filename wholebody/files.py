@@ -26,7 +26,14 @@ def atomic_write(path: str, data: bytes | str) -> None:
         raise
 
 
+def output_name(model: str, postprocess: str = "ppi", assign: str = "nearest") -> str:
+    """The model part of output names: the model's name, then each setting that is not the default
+    (`M`, `M_nms`, `M_unique`, `M_nms_unique`), so that runs with other settings do not overwrite
+    each other's drawings. Filters (min score, people, parts) do not change the name."""
+    return "_".join([model] + [v for v, default in ((postprocess, "ppi"), (assign, "nearest")) if v != default])
+
+
 def output_path(image: str, model: str, output_dir: Optional[str], suffix: str = ".jpg") -> str:
-    """`X_M.jpg` beside the input X (or in output_dir) for model M."""
+    """`X_M.jpg` beside the input X (or in output_dir) for model M (see `output_name` for settings)."""
     folder = output_dir if output_dir else os.path.dirname(os.path.abspath(image))
     return os.path.join(folder, f"{os.path.basename(image)}_{model}{suffix}")

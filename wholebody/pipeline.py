@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 import numpy as np
 
@@ -22,16 +22,17 @@ from wholebody.stream import Frame, FrameWriter
 
 
 def replay_frames(path: str, images: Optional[Iterable[tuple[Item, Any]]] = None, *,
-                  by_name: bool = False) -> Iterator[Frame]:
+                  by_name: bool = False, on_skip: Optional[Callable[[Item, Exception], None]] = None) -> Iterator[Frame]:
     """Frames of a saved JSON Lines file (what `--json` writes), with their pixels when `images`
     gives them.
 
     images: None (frames without pixels); a video's (Item, pixels) stream, matched to the records
     by frame number (records must come in frame order); or, with `by_name`, image files matched
     by path (then by file name) to the records' `"image"`. A record whose image cannot be found
-    is replayed without pixels. Raises ReplayError (file and line) for a malformed record.
+    is replayed without pixels. Records of inputs that could not be read go to on_skip(item,
+    error) in their place (see `replay`). Raises ReplayError (file and line) for a malformed record.
     """
-    records = replay(path)
+    records = replay(path, on_skip)
     if images is None:
         for item, result in records:
             yield Frame(item, None, result)

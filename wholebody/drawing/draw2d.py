@@ -1,15 +1,30 @@
-"""2D drawing of detections over an image (inference never draws; this takes an image and results)."""
+"""2D drawing of detections over an image (inference never draws; this takes an image and results).
+
+The style follows SPEC §7 on an image of REFERENCE_SIZE (480x640 pixels, either way round): bones
+2·lw wide with lw = 2, body joints of radius 2·lw, face joints lw, score text of size 0.5. On other
+images the line width, joint radii, text and its offset scale with the image, by the square root
+of its area over the reference's (as rtmlib and MediaPipe scale their skeletons), so that a 4x
+larger photo gets 4x thicker bones, and smaller images get thinner ones (down to 1 px); the score
+text is never smaller than SPEC's (it would not be readable). Two
+deliberate changes from the published drawing: hand joints have radius lw (the bone's half
+width, so the discs do not hide the fingers' colours), and a body's score is written above its
+attached face's box rather than over the face.
+"""
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+import math
+from typing import Mapping, Optional, Sequence
 
 import cv2
 import numpy as np
 
 from wholebody.parts import BODY_HEAD, PARTS, Part
-from wholebody.results import PartArrays, Parts, Result
+from wholebody.results import NO_LINK, PartArrays, Parts, Result
 
-LINE_WIDTH = 2
+LINE_WIDTH = 2          # lw of SPEC §7 on an image of REFERENCE_SIZE
+REFERENCE_SIZE = (480, 640)
+TEXT_SCALE = 0.5
+HAND_JOINT_RADIUS_SCALE = 1  # in units of lw: the bone's half width (SPEC: 2, which hides small fingers)
 MAX_PADDING = 100
 JOINT_COLOR = (0, 0, 255)
 TEXT_COLOR = (0, 0, 0)
@@ -39,38 +54,73 @@ def padding(parts: Mapping[str, Parts], height: int, width: int,
     return tuple(pad)  # type: ignore[return-value]
 
 
-def draw_pose(image: np.ndarray, pose2d: np.ndarray, part: Part, lw: int = LINE_WIDTH,
+def line_width(height: int, width: int) -> float:
+    """lw for an image of this size: LINE_WIDTH on REFERENCE_SIZE, scaled by sqrt(area ratio)."""
+    return LINE_WIDTH * math.sqrt(height * width / (REFERENCE_SIZE[0] * REFERENCE_SIZE[1]))
+
+
+def draw_pose(image: np.ndarray, pose2d: np.ndarray, part: Part, lw: float = LINE_WIDTH,
               offset: tuple[int, int] = (0, 0), skip_bones: Sequence = ()) -> None:
-    """Draw one pose's bones and joints in place on a BGR image; offset (x, y) is added to joints."""
+    """Draw one pose's bones and joints in place on a BGR image; offset (x, y) is added to joints.
+
+    Bones are round(2 lw) pixels wide (at least 1), joints discs of radius round(scale lw) (at
+    least 1), scale being the part's `joint_radius_scale` (hands: HAND_JOINT_RADIUS_SCALE).
+    """
     pose = pose2d + np.asarray(offset, np.float32)
+    thickness = max(1, round(2 * lw))
     for bone in part.bones:
         if bone in skip_bones:
             continue
         a, b = endpoint(pose, bone.a), endpoint(pose, bone.b)
-        cv2.line(image, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), bone.color, 2 * lw)
-    radius = part.joint_radius_scale * lw
+        cv2.line(image, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), bone.color, thickness)
+    scale = HAND_JOINT_RADIUS_SCALE if part.name == "hand" else part.joint_radius_scale
+    radius = max(1, round(scale * lw))
     for x, y in pose:
         cv2.circle(image, (int(x), int(y)), radius, JOINT_COLOR, -1)
 
 
-def draw_result(image_bgr: np.ndarray, result: Result, lw: int = LINE_WIDTH, max_padding: int = MAX_PADDING,
-                pad: bool = True, scores: bool = True) -> np.ndarray:
-    """A copy of a BGR image with every body, hand and face drawn (SPEC §7).
+def draw_result(image: np.ndarray, result: Result, lw: Optional[float] = None, max_padding: int = MAX_PADDING,
+                pad: bool = True, scores: bool = True, rgb: bool = False) -> np.ndarray:
+    """A copy of an image with every body, hand and face drawn (SPEC §7, scaled to the image).
 
-    The copy is padded with black where joints fall outside the image (at most max_padding
-    pixels per side) unless pad is False. Nothing detected: an unchanged copy.
+    image: uint8[H, W, 3], BGR (OpenCV's order, as cv2.imread gives) unless rgb is True, in which
+        case it is RGB and so is the drawing returned (the order of DOPE's own inputs and stream).
+    lw: the line width (bones are 2 lw pixels wide); None scales it with the image (`line_width`).
+    pad: pad the copy with black where joints fall outside the image (at most max_padding pixels
+        per side, see `padding`); the drawing is then larger than the image, shifted by (left, top).
+    scores: write each body's score near its head (above its face when one is attached).
+    Nothing detected: an unchanged copy (no padding).
     """
+    if rgb:
+        return np.ascontiguousarray(draw_result(np.ascontiguousarray(image[:, :, ::-1]), result, lw, max_padding,
+                                                pad, scores)[:, :, ::-1])
     parts = result.parts()
     if not len(result):
-        return image_bgr.copy()
-    h, w = image_bgr.shape[:2]
+        return image.copy()
+    h, w = image.shape[:2]
+    size = line_width(h, w) / LINE_WIDTH  # the style's scale: 1 on REFERENCE_SIZE
+    lw = line_width(h, w) if lw is None else lw
     top, bottom, left, right = padding(parts, h, w, max_padding) if pad else (0, 0, 0, 0)
-    out = cv2.copyMakeBorder(image_bgr, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    out = cv2.copyMakeBorder(image, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(0, 0, 0))
     for name, dets in parts.items():
         for pose in dets.pose2d:
             draw_pose(out, pose, PARTS[name], lw, offset=(left, top))
     if scores:
-        for pose, score in zip(parts["body"].pose2d, parts["body"].scores):
-            x, y = pose[BODY_HEAD] + np.asarray((left, top)) + TEXT_OFFSET
-            cv2.putText(out, "%.2f" % score, (int(x), int(y)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, TEXT_COLOR)
+        draw_scores(out, result, max(1.0, size), (left, top))  # text below SPEC's size is unreadable
     return out
+
+
+def draw_scores(image: np.ndarray, result: Result, size: float = 1.0, offset: tuple[int, int] = (0, 0)) -> None:
+    """Write each body's score in place: at its head + TEXT_OFFSET, or, when a face is attached,
+    just above the face's box (so that it does not cover the face); size scales text and offset."""
+    body, faces = result.body, result.face
+    font_scale, thickness = TEXT_SCALE * size, max(1, round(size))
+    for i, (pose, score) in enumerate(zip(body.pose2d, body.scores)):
+        x, y = pose[BODY_HEAD] + np.asarray(TEXT_OFFSET) * size
+        face = int(body.face[i])
+        if face != NO_LINK:
+            fx, fy = faces.pose2d[face].min(0)
+            x, y = min(x, fx), fy + TEXT_OFFSET[1] * size / 2
+        x, y = x + offset[0], y + offset[1]
+        cv2.putText(image, "%.2f" % score, (int(x), int(y)), cv2.FONT_HERSHEY_SIMPLEX, font_scale, TEXT_COLOR,
+                    thickness)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
@@ -24,6 +24,13 @@ ITEM_KEYS = ("image", "video", "frame", "time_s", "height", "width")
 
 class ReplayError(ValueError):
     """A saved-detections file that cannot be read; the message names the file and the line."""
+
+
+def read_jsonl(path: str) -> Iterator[tuple[Item, Result]]:
+    """(Item, Result) for each image or frame of a JSON Lines file written by `--json` (records of
+    unreadable inputs left out): `item.name` is the image or video, `item.frame`/`item.time_s` a
+    frame's number and time. Raises ReplayError naming the line of a malformed record."""
+    return replay(path)
 
 
 def read_records(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -111,14 +118,31 @@ def to_item(obj: dict[str, Any], index: int) -> Item:
     return Item(index, obj.get("image"))
 
 
-def replay(path: str) -> Iterator[tuple[Item, Result]]:
-    """(Item, Result) for each record of a saved JSON Lines file, in file order."""
+class RecordedError(Exception):
+    """A saved record of an input that could not be read (`{"image": path, "error": message}`);
+    `record` is the saved object, written back out as it is."""
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        super().__init__(str(record.get("error")))
+        self.record = record
+
+
+def replay(path: str, on_skip: Optional[Callable[[Item, RecordedError], None]] = None) -> Iterator[tuple[Item, Result]]:
+    """(Item, Result) for each record of a saved JSON Lines file, in file order.
+
+    Records of inputs that could not be read (an `"error"` field, no detections) are not results:
+    they go to on_skip(item, RecordedError) in their place (by default they are left out).
+    """
     for index, (number, obj) in enumerate(read_records(path)):
         where = f"{path}, line {number}"
         try:
             item = to_item(obj, index)
         except (TypeError, ValueError):
             raise ReplayError(f"{where}: frame must be a whole number and time_s a number") from None
+        if "error" in obj and "height" not in obj:
+            if on_skip is not None:
+                on_skip(item, RecordedError(obj))
+            continue
         yield item, to_result(obj, where)
 
 

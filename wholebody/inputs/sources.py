@@ -68,7 +68,7 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     try:
         with Image.open(path) as im:
             im.load()
-            return np.asarray(to_rgb(im))
+            return np.array(to_rgb(im))  # a writable array (np.asarray of a PIL image is read-only)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise ImageError(f"cannot decode image {path!r}: {e}") from None
 
@@ -99,7 +99,8 @@ def expand_images(specs: Iterable[str | os.PathLike]) -> list[str]:
     """The image files that `specs` name, in order, each once.
 
     A file is taken as is. A folder gives its images (not those of sub-folders) sorted by name; a
-    glob pattern (`*`, `?`, `[...]`; `**` crosses folders) gives the image files it matches, sorted.
+    glob pattern (`*`, `?`, `[...]`; `**` crosses folders) gives the image files it matches, sorted,
+    its extension matched without regard to case (`*.jpg` takes `B.JPG`, as a folder does).
     Folders and patterns skip files without an image extension (IMAGE_EXTENSIONS) and drawings of
     earlier runs (`is_earlier_output`); whether an image decodes is found out when it is read.
     Raises SourceError for a missing or empty file and for a folder or pattern without images.
@@ -116,7 +117,7 @@ def expand_images(specs: Iterable[str | os.PathLike]) -> list[str]:
                 raise SourceError(f"folder {spec!r} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
             paths += found
         elif glob.has_magic(spec):
-            matches = [m for m in glob.glob(spec, recursive=True) if os.path.isfile(m)]  # not folders
+            matches = [m for m in glob.glob(any_case_extension(spec), recursive=True) if os.path.isfile(m)]
             found = _images_among(matches)
             if not found:
                 raise SourceError(f"{'no image' if matches else 'no file'} matches {spec!r}")
@@ -127,6 +128,19 @@ def expand_images(specs: Iterable[str | os.PathLike]) -> list[str]:
     if len(unique) < len(paths):
         log.debug("%d images named more than once are read once", len(paths) - len(unique))
     return unique
+
+
+def any_case_extension(pattern: str) -> str:
+    """A glob pattern whose file extension matches in any case: `shots/**/*.jpg` -> `shots/**/*.[jJ][pP][gG]`.
+
+    Only a plain extension (letters and digits after the last dot of the last component) is
+    rewritten; a pattern without one, or with magic in it (`*.jp*`), is left as it is.
+    """
+    folder, name = os.path.split(pattern)
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem or not ext.isalnum():
+        return pattern
+    return os.path.join(folder, f"{stem}.{''.join(f'[{c.lower()}{c.upper()}]' if c.isalpha() else c for c in ext)}")
 
 
 def _images_among(paths: Iterable[str]) -> list[str]:
@@ -179,7 +193,7 @@ def read_images(images: Iterable[Any]) -> Iterator[tuple[Item, Any]]:
                 pixels = e
             yield Item(index, name), pixels
         elif isinstance(image, Image.Image):
-            yield Item(index, getattr(image, "filename", None) or None), np.asarray(to_rgb(image))
+            yield Item(index, getattr(image, "filename", None) or None), np.array(to_rgb(image))
         else:
             yield Item(index), image
 
@@ -200,12 +214,26 @@ class Video:
     when it is not read to the end.
 
     source: a video file (whatever OpenCV reads: mp4, avi, mov, mkv...) or a camera index.
+    start_s, end_s: only the frames whose time is in [start_s, end_s) (seconds from the start).
+    every: only every Nth frame from the first one kept; rate: only about `rate` frames per second
+        (the first frame at or after each multiple of 1 / rate from the first one kept). Frames
+        left out are grabbed but not decoded into pixels (OpenCV's grab() without retrieve()), and
+        the frames kept keep their true frame number and time.
     Attributes: name (the path, or `cameraN`); fps (frames per second as the file says, 0.0 when
-    unknown); frame_count (None when unknown, as for cameras; an estimate for some files).
-    Raises SourceError when the source does not exist or does not open.
+    unknown); frame_count (None when unknown, as for cameras; an estimate for some files);
+    expected_frames (the frames the selection keeps, estimated from those; None when unknown).
+    Raises SourceError when the source does not exist or does not open, ValueError for a bad selection.
     """
 
-    def __init__(self, source: Union[str, os.PathLike, int]) -> None:
+    def __init__(self, source: Union[str, os.PathLike, int], *, start_s: Optional[float] = None,
+                 end_s: Optional[float] = None, every: Optional[int] = None, rate: Optional[float] = None) -> None:
+        if every is not None and rate is not None:
+            raise ValueError("choose every or rate, not both")
+        if (every is not None and every < 1) or (rate is not None and not rate > 0):
+            raise ValueError("every must be at least 1 and rate positive")
+        if start_s is not None and end_s is not None and end_s <= start_s:
+            raise ValueError(f"the end ({end_s} s) must come after the start ({start_s} s)")
+        self.start_s, self.end_s, self.every, self.rate = start_s, end_s, every, rate
         self.is_camera = isinstance(source, int)
         if self.is_camera:
             self.name = f"camera{source}"
@@ -225,6 +253,24 @@ class Video:
         count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
         self.frame_count: Optional[int] = count if count > 0 and not self.is_camera else None
 
+    @property
+    def expected_frames(self) -> Optional[int]:
+        """How many frames the selection keeps, from the announced frame count and rate (None when unknown)."""
+        if self.frame_count is None:
+            return None
+        if self.start_s is None and self.end_s is None and self.every is None and self.rate is None:
+            return self.frame_count
+        if not self.fps:
+            return None
+        first = min(self.frame_count, math.ceil((self.start_s or 0.0) * self.fps))
+        last = self.frame_count if self.end_s is None else min(self.frame_count, math.ceil(self.end_s * self.fps))
+        n = max(0, last - first)
+        if self.every:
+            return math.ceil(n / self.every)
+        if self.rate:
+            return min(n, math.ceil(n * self.rate / self.fps))
+        return n
+
     def __iter__(self) -> Iterator[tuple[Item, np.ndarray]]:
         capture, self._capture = self._capture, None
         if capture is None:
@@ -232,9 +278,9 @@ class Video:
         try:
             start = None
             index = 0
+            keep = _Selection(self.start_s, self.every, self.rate)
             while True:
-                ok, bgr = capture.read()
-                if not ok:
+                if not capture.grab():
                     break
                 if self.is_camera:
                     now = time.monotonic()
@@ -242,7 +288,13 @@ class Video:
                     time_s: Optional[float] = now - start
                 else:
                     time_s = self._time_s(capture, index)
-                yield Item(index, self.name, frame=index, time_s=time_s), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                if self.end_s is not None and time_s is not None and time_s >= self.end_s:
+                    break
+                if keep(index, time_s):
+                    ok, bgr = capture.retrieve()
+                    if not ok:
+                        break
+                    yield Item(index, self.name, frame=index, time_s=time_s), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
                 index += 1
             if self.frame_count is not None and index != self.frame_count:
                 log.debug("%s: read %d frames, the file announced %d", self.name, index, self.frame_count)
@@ -268,6 +320,35 @@ class Video:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+class _Selection:
+    """Which frames a Video keeps: `keep(index, time_s)` is called once per frame, in order."""
+
+    def __init__(self, start_s: Optional[float], every: Optional[int], rate: Optional[float]) -> None:
+        self.start_s, self.every, self.rate = start_s, every, rate
+        self.first: Optional[int] = None  # the first frame kept
+        self.next_s: Optional[float] = None  # with a rate: the time of the next frame to keep
+
+    def __call__(self, index: int, time_s: Optional[float]) -> bool:
+        if self.start_s is not None and (time_s if time_s is not None else 0.0) < self.start_s:
+            return False
+        if self.first is None:
+            self.first = index
+            if self.rate and time_s is not None:
+                self.next_s = time_s + 1.0 / self.rate
+            return True
+        if self.every:
+            return (index - self.first) % self.every == 0
+        if self.rate:
+            if time_s is None or self.next_s is None:
+                return True
+            if time_s + 1e-6 < self.next_s:
+                return False
+            while self.next_s <= time_s + 1e-6:
+                self.next_s += 1.0 / self.rate
+            return True
+        return True
 
 
 def open_source(source: Any) -> Iterable[tuple[Item, Any]]:

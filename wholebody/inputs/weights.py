@@ -223,11 +223,18 @@ def find_models(folder: str) -> list[ModelFile]:
     return list(found.values()) + others
 
 
-def describe_models(folder: str, base_url: str) -> str:
-    """A few lines for `dope.py --list-models`: each model, its size and where it lives."""
+def describe_models(folder: str, base_url: str, from_env: bool = False) -> str:
+    """A few lines for `dope.py --list-models`: each model, its size and where it lives.
+
+    from_env: the folder was set by $DOPE_MODELS (then its absence is reported, not a hint to set it).
+    """
     models = find_models(folder)
     width = max(len(m.name) for m in models)
-    lines = [f"models folder: {folder} (set DOPE_MODELS to use another)"]
+    if from_env:
+        missing = "" if os.path.isdir(folder) else "; it does not exist (it is created on the first download)"
+        lines = [f"models folder: {folder} (from DOPE_MODELS){missing}"]
+    else:
+        lines = [f"models folder: {folder} (set DOPE_MODELS to use another)"]
     for m in models:
         if m.path is None:
             where = f"not downloaded; fetched on first use from {checkpoint_url(m.name, base_url)}"

@@ -44,6 +44,12 @@ class JsonFrames:
     def write(self, frame: Frame) -> None:
         self.out.write(record(frame.item, frame.result, **self.extra))
 
+    def skip(self, item: Any, error: Exception) -> None:
+        """The line of an input that could not be read: `{"image": path, "error": message}` (a
+        replayed record of that kind, `error.record`, is written back as it was)."""
+        saved = getattr(error, "record", None)
+        self.out.write(saved if isinstance(saved, dict) else {"image": item.name, "error": str(error)})
+
     def close(self) -> None:
         self.out.close()
 
@@ -52,17 +58,29 @@ class JsonFrames:
 
 
 class DrawnVideo:
-    """The 2D drawing over every frame, as a video at the source's frame rate (frames keep their size)."""
+    """The 2D drawing over every frame, as a video at the source's frame rate (frames keep their size).
 
-    def __init__(self, path: str, fps: float, draw: Callable[[np.ndarray, Any], np.ndarray] = draw_result) -> None:
+    Frames left out of the stream (`--every`, `--fps`) are filled by repeating the last drawing,
+    so that the video keeps the source's timing from its first frame written to its last.
+    """
+
+    def __init__(self, path: str, fps: float, draw: Callable[..., np.ndarray] = draw_result) -> None:
         self.out = VideoWriter(path, fps)
         self.path = self.out.path
         self.draw = draw
+        self.last: Optional[tuple[int, np.ndarray]] = None  # (frame number, drawing) of the last frame written
 
     def write(self, frame: Frame) -> None:
         if frame.image is None:
             return
-        self.out.write(self.draw(np.ascontiguousarray(frame.image[:, :, ::-1]), frame.result, pad=False))
+        drawn = self.draw(np.ascontiguousarray(frame.image[:, :, ::-1]), frame.result, pad=False)
+        number = frame.item.frame
+        if self.last is not None and number is not None:
+            for _ in range(number - self.last[0] - 1):
+                self.out.write(self.last[1])
+        self.out.write(drawn)
+        if number is not None:
+            self.last = (number, drawn)
 
     def close(self) -> None:
         self.out.close()
@@ -74,15 +92,16 @@ class DrawnVideo:
 class DrawnImages:
     """The 2D drawing of each image as `X_M.jpg` beside it (or in output_dir)."""
 
-    def __init__(self, model: str, output_dir: Optional[str], say: Callable[..., None] = log.info) -> None:
-        self.model, self.output_dir, self.say = model, output_dir, say
+    def __init__(self, model: str, output_dir: Optional[str], say: Callable[..., None] = log.info,
+                 draw: Callable[..., np.ndarray] = draw_result) -> None:
+        self.model, self.output_dir, self.say, self.draw = model, output_dir, say, draw
         self.path = None
 
     def write(self, frame: Frame) -> None:
         if frame.image is None or frame.item.name is None:
             return
         path = output_path(frame.item.name, self.model, self.output_dir)
-        write_image(path, draw_result(np.ascontiguousarray(frame.image[:, :, ::-1]), frame.result))
+        write_image(path, self.draw(np.ascontiguousarray(frame.image[:, :, ::-1]), frame.result))
         self.say("wrote %s", path)
 
     def close(self) -> None:
@@ -96,9 +115,10 @@ class View3DImages:
     """The 3D view of each image as `X_M_visu3d.jpg` (SPEC §8), by the chosen renderer."""
 
     def __init__(self, model: str, output_dir: Optional[str], renderer: str, interactive: bool,
-                 say: Callable[..., None] = log.info) -> None:
+                 say: Callable[..., None] = log.info, view: Any = None) -> None:
         self.model, self.output_dir, self.say = model, output_dir, say
-        self.renderer, self.interactive = renderer, interactive
+        from wholebody.view3d.scene import View
+        self.renderer, self.interactive, self.view = renderer, interactive, view or View()  # camera angles
         self.path = None
 
     def write(self, frame: Frame) -> None:
@@ -106,7 +126,8 @@ class View3DImages:
         if frame.image is None or frame.item.name is None:
             return
         path = output_path(frame.item.name, self.model, self.output_dir, "_visu3d.jpg")
-        used = write_visu3d(frame.image, frame.result, path, renderer=self.renderer, interactive=self.interactive)
+        used = write_visu3d(frame.image, frame.result, path, renderer=self.renderer, interactive=self.interactive,
+                            view=self.view)
         self.say("wrote %s (%s renderer)", path, used)
 
     def close(self) -> None:

@@ -43,10 +43,11 @@ def choose_renderer(requested: str = "auto", interactive: bool = False,
     if reason is None:
         log.debug("3D view: visvis renderer")
         return "visvis"
+    hint = "; use --renderer builtin (no display needed), or run under a virtual display: xvfb-run -a python dope.py ..."
     if requested == "visvis":
-        raise Visu3DError(f"the visvis renderer cannot be used: {reason}")
+        raise Visu3DError(f"the visvis renderer cannot be used: {reason}{hint}")
     if interactive:
-        raise Visu3DError(f"the interactive 3D view needs visvis, which cannot be used: {reason}")
+        raise Visu3DError(f"the interactive 3D view needs visvis, which cannot be used: {reason}{hint}")
     log.debug("3D view: built-in renderer (visvis not used: %s)", reason)
     return "builtin"
 

@@ -237,14 +237,14 @@ def build_scene(texture_bgr: np.ndarray, result: Result) -> Scene:
 class View:
     """How the scene is looked at (SPEC §8.4), as visvis's 3D camera says it.
 
-    azimuth, elevation: degrees, about the vertical axis and above the floor; -45, 20 look at the
-    image plane from the front-left and slightly above. margin: the frame height is the scene's
-    horizontal extent (the diagonal of its bounding box seen from above, the widest it can look
-    under any azimuth) times margin. size: output (width, height) in pixels.
+    azimuth, elevation: degrees, about the vertical axis and above the floor; -45, 20 (the
+    published view) look at the image plane from the front-left and slightly above. margin: the
+    free space left on each side of the frame around the drawn scene, as a fraction of the frame's
+    width and height. size: output (width, height) in pixels.
     """
     azimuth: float = -45.0
     elevation: float = 20.0
-    margin: float = 1.3
+    margin: float = 0.04
     size: tuple[int, int] = (1280, 720)
 
 
@@ -288,12 +288,21 @@ class Camera:
 
 
 def frame_scene(scene: Scene, view: View = View()) -> Camera:
-    """The camera of `view` centred on the scene's bounding box, its horizontal extent times margin fitting the height."""
+    """The camera of `view` fitted to the scene: the drawn scene's projected bounding box (every
+    point, with the bones' and joints' radii) centred, as large as fits inside the frame less
+    `view.margin` on each side, whatever the image's aspect ratio and the view's angles."""
+    rotation = eye_rotation(view.azimuth, view.elevation)
     pts = scene.points()
-    lo, hi = pts.min(0), pts.max(0)
-    diagonal = math.hypot(hi[0] - lo[0], hi[2] - lo[2])
-    return Camera(rotation=eye_rotation(view.azimuth, view.elevation), center=(lo + hi) / 2,
-                  scale=view.size[1] / (view.margin * diagonal), size=tuple(view.size),
+    mid = (pts.min(0) + pts.max(0)) / 2
+    eye = (pts - mid) @ rotation.T
+    radius = max(scene.bone_radius, scene.joint_radius) if len(scene.bones) or len(scene.joints) else 0.0
+    lo, hi = eye[:, :2].min(0) - radius, eye[:, :2].max(0) + radius
+    w, h = view.size
+    room = np.array([w, h], np.float64) * (1 - 2 * view.margin)
+    extent = np.maximum(hi - lo, 1e-9)
+    # the eye-space centre of the box, back in scene coordinates at the middle's depth
+    center = mid + np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, 0.0]) @ rotation
+    return Camera(rotation=rotation, center=center, scale=float(min(room / extent)), size=tuple(view.size),
                   azimuth=view.azimuth, elevation=view.elevation)
 
 
