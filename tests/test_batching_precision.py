@@ -27,7 +27,7 @@ def det(checkpoint_dict):
 
 @pytest.fixture(scope="module")
 def landscape(fixture_image):
-    return np.ascontiguousarray(load_image(fixture_image))
+    return load_image(fixture_image).copy()
 
 
 @pytest.fixture(scope="module")
@@ -123,9 +123,9 @@ def test_fixed_scale_is_what_multiscale_roi_align_infers_for_one_image():
 # ------------------------------------------------------------------------------------ grad mode
 
 
-def test_grad_mode_is_left_as_it_was(checkpoint_dict, landscape):
+def test_grad_mode_is_left_as_it_was(tiny, landscape):
     assert torch.is_grad_enabled()
-    det = DOPE(checkpoint_dict, device="cpu", max_proposals=20)
+    det = DOPE(tiny, device="cpu", max_proposals=20)
     assert torch.is_grad_enabled()
     det(landscape[:96, :128])
     assert torch.is_grad_enabled()
@@ -142,8 +142,14 @@ def test_grad_mode_is_left_as_it_was(checkpoint_dict, landscape):
 
 
 @pytest.fixture(scope="module")
-def small_det(checkpoint_dict):
-    return DOPE(checkpoint_dict, device="cpu", max_proposals=40)
+def tiny(checkpoint_dict):
+    """The fixtures' checkpoint at a 64/128 input size: the same network, quick to run."""
+    return {**checkpoint_dict, "dope_kwargs": {**checkpoint_dict["dope_kwargs"], "min_size": 64, "max_size": 128}}
+
+
+@pytest.fixture(scope="module")
+def small_det(tiny):
+    return DOPE(tiny, device="cpu", max_proposals=40)
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +172,9 @@ def test_negative_strides_and_read_only_arrays(small_det, small):
 def test_stacks_generators_and_empty_inputs(small_det, small):
     expected = small_det(small).to_dict()
     stacked = small_det.predict(np.stack([small, small]))
-    assert len(stacked) == 2 and all(r.to_dict() == expected for r in stacked)
+    assert len(stacked) == 2
+    for r in stacked:  # a batch of two: the same to float noise (batched convolutions sum in another order)
+        assert_results_close(r.to_dict(), expected)
     assert [r.to_dict() for r in small_det.predict(im for im in [small])] == [expected]
     assert small_det.predict(iter([])) == []
     assert small_det.predict([]) == []
@@ -193,9 +201,11 @@ def test_degenerate_image_in_a_stream_is_skipped(small_det, small):
 
 
 def test_narrow_but_usable_image_runs(small_det):
-    # 40x1200 becomes 17x512 at the network's input: thin, but above MIN_INPUT_SIDE
-    result = small_det(np.full((40, 1200, 3), 90, np.uint8))
-    assert (result.height, result.width) == (40, 1200)
+    # 40x300 becomes 17x128 at the network's input: thin, but above MIN_INPUT_SIDE
+    result = small_det(np.full((40, 300, 3), 90, np.uint8))
+    assert (result.height, result.width) == (40, 300)
+    with pytest.raises(DopeError, match="would be 128x12"):
+        small_det(np.full((30, 300, 3), 90, np.uint8))
 
 
 # --------------------------------------------------------------------------- reduced precision
@@ -260,9 +270,9 @@ def _bases(a):
 
 
 @pytest.mark.parametrize("postprocess", ["nms", "ppi"])
-def test_detections_hold_no_view_of_network_outputs(checkpoint_dict, small, postprocess):
+def test_detections_hold_no_view_of_network_outputs(tiny, small, postprocess):
     from wholebody.detector import postprocess_outputs
-    det = DOPE(checkpoint_dict, device="cpu", max_proposals=60, postprocess=postprocess, min_score=0.05)
+    det = DOPE(tiny, device="cpu", max_proposals=60, postprocess=postprocess, min_score=0.05)
     (out,) = det.network([small])
     result = postprocess_outputs(out, *small.shape[:2], postprocess, det.checkpoint.ppi_kwargs, 0.05)
     before = {p: {k: v.copy() for k, v in result[p].fields.items()} for p in PART_NAMES}

