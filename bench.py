@@ -317,11 +317,13 @@ def bench_proposals(args: argparse.Namespace) -> list[dict[str, Any]]:
     from wholebody.parts import PART_NAMES
     width, height = args.size
     image = synthetic_image(height, width)
-    det = DOPE(args.model or synthetic_checkpoint(), device=args.device, precision=args.precision,
-               threads=args.threads, channels_last=args.channels_last, download=False, progress=False)
+    from wholebody.network.dopenet import read_checkpoint
+    checkpoint = read_checkpoint(args.model or synthetic_checkpoint())  # read once, built per count
     rows, reference = [], None
     for n in args.sweep_proposals:
-        det.net.max_proposals = n
+        # The proposal count is part of the network's config: one network per count.
+        det = DOPE(checkpoint, device=args.device, precision=args.precision, max_proposals=n,
+                   threads=args.threads, channels_last=args.channels_last, download=False, progress=False)
         result = None
 
         def run() -> None:

@@ -56,7 +56,7 @@ def test_current_rpn_names_are_accepted_too(checkpoint_dict):
 
 def test_unknown_setting_is_named(checkpoint_dict):
     bad = {**checkpoint_dict, "dope_kwargs": {**checkpoint_dict["dope_kwargs"], "frobnicate": 3}}
-    with pytest.raises(CheckpointError, match="unknown dope_kwargs 'frobnicate'"):
+    with pytest.raises(CheckpointError, match="dope_kwargs: unknown setting 'frobnicate'; known: min_size"):
         read_checkpoint(bad)
 
 
@@ -167,7 +167,9 @@ def test_reduced_precision_runs_on_cpu(checkpoint_dict, fixture_image, precision
     from dope import DOPE
     from wholebody.inputs.sources import load_image
     det = DOPE(checkpoint_dict, device="cpu", precision=precision, max_proposals=20)
-    assert det.net.roi_heads.body_anchor_poses.dtype == {"fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+    assert det.net.dtype == {"fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+    assert det.net.backbone.resnet_backbone.conv1.weight.dtype == det.net.dtype
+    assert det.net.roi_heads.body_anchor_poses.dtype == torch.float32  # decoding stays fp32
     image = np.ascontiguousarray(load_image(fixture_image)[:96, :128])
     (out,) = det.network([image])
     assert out["boxes"].shape == (20, 4) and out["body"]["scores"].shape == (20, 21)

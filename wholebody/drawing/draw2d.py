@@ -31,6 +31,9 @@ TEXT_COLOR = (0, 0, 0)
 TEXT_OFFSET = (-10, -10)
 
 
+COORD_LIMIT = 1e6  # pixels: joints beyond are drawn at this distance (OpenCV takes int32 coordinates)
+
+
 def endpoint(pose: np.ndarray, joints: Sequence[int]) -> np.ndarray:
     """A bone endpoint: the joint itself or the mean of several joints."""
     return pose[joints[0]] if len(joints) == 1 else pose[list(joints)].mean(0)
@@ -48,6 +51,9 @@ def padding(parts: Mapping[str, Parts], height: int, width: int,
         if not len(dets):
             continue
         pts = dets.pose2d.reshape(-1, 2)
+        pts = pts[np.isfinite(pts).all(1)]  # non-finite joints (from non-finite weights) are not drawn
+        if not len(pts):
+            continue
         (xmin, ymin), (xmax, ymax) = pts.min(0), pts.max(0)
         for k, v in enumerate((int(-ymin - 5), int(ymax + 5 - height), int(-xmin - 5), int(xmax + 5 - width))):
             pad[k] = max(pad[k], min(max_padding, max(0, v)))
@@ -66,7 +72,8 @@ def draw_pose(image: np.ndarray, pose2d: np.ndarray, part: Part, lw: float = LIN
     Bones are round(2 lw) pixels wide (at least 1), joints discs of radius round(scale lw) (at
     least 1), scale being the part's `joint_radius_scale` (hands: HAND_JOINT_RADIUS_SCALE).
     """
-    pose = pose2d + np.asarray(offset, np.float32)
+    # within OpenCV's int32 coordinates, however far off a joint is
+    pose = np.clip(pose2d + np.asarray(offset, np.float32), -COORD_LIMIT, COORD_LIMIT)
     thickness = max(1, round(2 * lw))
     for bone in part.bones:
         if bone in skip_bones:
@@ -104,6 +111,8 @@ def draw_result(image: np.ndarray, result: Result, lw: Optional[float] = None, m
     out = cv2.copyMakeBorder(image, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(0, 0, 0))
     for name, dets in parts.items():
         for pose in dets.pose2d:
+            if not np.isfinite(pose).all():  # from non-finite weights: the detector has warned
+                continue
             draw_pose(out, pose, PARTS[name], lw, offset=(left, top))
     if scores:
         draw_scores(out, result, max(1.0, size), (left, top))  # text below SPEC's size is unreadable
@@ -121,6 +130,8 @@ def draw_scores(image: np.ndarray, result: Result, size: float = 1.0, offset: tu
         if face != NO_LINK:
             fx, fy = faces.pose2d[face].min(0)
             x, y = min(x, fx), fy + TEXT_OFFSET[1] * size / 2
-        x, y = x + offset[0], y + offset[1]
+        x, y = np.clip((x + offset[0], y + offset[1]), -COORD_LIMIT, COORD_LIMIT)
+        if not (np.isfinite(x) and np.isfinite(y)):  # from non-finite weights: the detector has warned
+            continue
         cv2.putText(image, "%.2f" % score, (int(x), int(y)), cv2.FONT_HERSHEY_SIMPLEX, font_scale, TEXT_COLOR,
                     thickness)

@@ -236,6 +236,9 @@ class Video:
         self.start_s, self.end_s, self.every, self.rate = start_s, end_s, every, rate
         self.is_camera = isinstance(source, int)
         if self.is_camera:
+            # OpenCV crashes (SIGSEGV) on some negative indexes rather than failing to open them.
+            if isinstance(source, bool) or source < 0:
+                raise SourceError(f"camera index must be 0 or more, got {source!r}")
             self.name = f"camera{source}"
         else:
             source = self.name = os.fspath(source)

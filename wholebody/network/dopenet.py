@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import pickle
 import zipfile
@@ -23,9 +24,10 @@ from torchvision.models import resnet50
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 from torchvision.models.detection.transform import GeneralizedRCNNTransform, resize_boxes, resize_keypoints
-from torchvision.ops import FrozenBatchNorm2d, MultiScaleRoIAlign
+from torchvision.ops import FrozenBatchNorm2d, roi_align
 
 from wholebody.parts import PART_NAMES, PARTS
+from wholebody.settings import NETWORK_SETTINGS, PPI_SETTINGS, SettingError, check_settings
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,8 @@ PUBLISHED_MAX_PROPOSALS = 1000
 ANCHOR_SIZES = (32, 64, 128, 256, 512)
 ANCHOR_RATIOS = (0.5, 1.0, 2.0)
 BACKBONE_CHANNELS = 1024
+FEATURE_SCALE = 1 / 16  # the backbone's stride: feature-map cells per input pixel (SPEC §3.5)
+ROI_SIZE, ROI_SAMPLING_RATIO = 7, 2
 MIN_ROIS_PER_THREAD = 64  # below this, RoIAlign is too quick to be worth a thread
 HEAD_CHUNK = 128  # RoIs per pass through ResNet stage 4 on CPU (64 to 200 measured best)
 HEAD_CHANNELS = 2048
@@ -84,9 +88,10 @@ def _torch_load(path: str) -> Any:
     if os.path.getsize(path) == 0:
         raise CheckpointError(f"checkpoint {path!r} is empty")
     try:
-        # A zip checkpoint (torch >= 1.6) is memory-mapped: no read of the whole file up front, and
-        # build_model then uses its tensors in place rather than copying them.
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+        # Read into memory, not memory-mapped: with a map, replacing or truncating the file while the
+        # process runs (cp or curl -o over it) kills it with SIGBUS at the next touch of a weight.
+        # Reading costs little more at start-up (see README, "Checkpoint loading").
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=False)
     except pickle.UnpicklingError as e:
         # weights_only refuses any global it does not know: the file would have run code or
         # built arbitrary objects. Nothing of it was executed.
@@ -125,25 +130,46 @@ def read_checkpoint(source: Union[str, os.PathLike, Mapping[str, Any]]) -> Check
     dope_kwargs = raw.get("dope_kwargs") or {}
     if not isinstance(dope_kwargs, Mapping):
         raise CheckpointError(f"file{where} is not a DOPE checkpoint ('dope_kwargs' is not a dict)")
-    unknown = sorted(set(dope_kwargs) - set(DEFAULT_DOPE_KWARGS))
-    if unknown:
-        raise CheckpointError(f"checkpoint{where} has unknown dope_kwargs {', '.join(map(repr, unknown))}; "
-                              f"known: {', '.join(sorted(DEFAULT_DOPE_KWARGS))}")
-    config = dict(DEFAULT_DOPE_KWARGS)
-    for key in ("pose2d_reg_weights", "pose3d_reg_weights", "num_anchor_poses"):
-        per_part = dict(DEFAULT_DOPE_KWARGS[key])
-        per_part.update(dope_kwargs.get(key) or {})
-        config[key] = per_part
-    config.update({k: v for k, v in dope_kwargs.items() if k not in ("pose2d_reg_weights", "pose3d_reg_weights",
-                                                                      "num_anchor_poses")})
+    try:
+        dope_kwargs = check_settings(dope_kwargs, NETWORK_SETTINGS, f"checkpoint{where} dope_kwargs")
+    except SettingError as e:
+        raise CheckpointError(str(e)) from None
+    config = merge_config(DEFAULT_DOPE_KWARGS, dope_kwargs)
     ppi_kwargs = {}
     for part in PART_NAMES:
         kw = raw.get(f"{part}_ppi_kwargs") or {}
         if not isinstance(kw, Mapping):
             raise CheckpointError(f"checkpoint{where}: '{part}_ppi_kwargs' is not a dict")
-        ppi_kwargs[part] = dict(kw)
-    return Checkpoint(config=config, state_dict=state, half=bool(raw.get("half", False)),
+        try:
+            ppi_kwargs[part] = check_settings(kw, PPI_SETTINGS, f"checkpoint{where} {part}_ppi_kwargs")
+        except SettingError as e:
+            raise CheckpointError(str(e)) from None
+    half = raw.get("half", False)
+    if not isinstance(half, bool):
+        raise CheckpointError(f"checkpoint{where}: 'half' is {half!r}, not True or False")
+    _warn_non_finite(state, name)
+    return Checkpoint(config=config, state_dict=state, half=half,
                       ppi_kwargs=ppi_kwargs, source=name)
+
+
+def merge_config(config: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """`config` with `changes` applied; per-part settings are merged part by part. Neither is modified."""
+    out = dict(config)
+    for key, value in changes.items():
+        out[key] = {**config[key], **value} if isinstance(config.get(key), Mapping) else value
+    return out
+
+
+def _warn_non_finite(state: Mapping[str, Tensor], name: Optional[str]) -> None:
+    """Log a warning naming the tensors that hold NaN or infinite values: such a network gives
+    non-finite outputs (no detection, or poses at infinity), which would otherwise go unexplained."""
+    # A sum is non-finite when any element is (or when finite values overflow: then the exact check
+    # decides); it is about 10x quicker than isfinite over the 75 M values of a checkpoint.
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(v.float().sum().isfinite())
+           and not bool(torch.isfinite(v).all())]
+    if bad:
+        log.warning("checkpoint%s: %d tensor(s) hold NaN or infinite values (%s%s); its outputs will not be "
+                    "usable", f" {name!r}" if name else "", len(bad), ", ".join(bad[:3]), ", ..." if len(bad) > 3 else "")
 
 
 class ResNetStages(nn.Module):
@@ -177,8 +203,31 @@ class ResNetHead(nn.Module):
         return torch.cat([torch.flatten(r.avgpool(r.layer4(c)), 1) for c in chunks])
 
 
+def _apply_keeping_fp32(module: nn.Module, apply: Any, fn: Any, recurse: bool,
+                        slots: list[tuple[dict[str, Any], str]]) -> nn.Module:
+    """`module._apply(fn)` (every .to, .half, .cuda goes through it) with the fp32 tensors in `slots`
+    ((dict, name) of parameters or buffers) moved but not cast: they keep their fp32 values."""
+    # .data: parameters are converted in place (param.data = ...), so keep the tensors themselves
+    saved = [(store, name, None if store[name] is None else store[name].data) for store, name in slots]
+    apply(fn, recurse)
+    for store, name, before in saved:
+        after = store[name]
+        if before is not None and after is not None and before.dtype == torch.float32 and after.dtype != torch.float32:
+            moved = before.to(after.device)
+            if isinstance(after, nn.Parameter):
+                after.data = moved
+            else:
+                store[name] = moved
+    return module
+
+
 class PartPredictor(nn.Module):
-    """Per part: anchor-pose class logits (A+1) and pose regressions (A*J*5) from a 2048-d feature."""
+    """Per part: anchor-pose class logits (A+1) and pose regressions (A*J*5) from a 2048-d feature.
+
+    Runs in fp32 whatever dtype the network is moved to (its weights stay fp32): in fp16, the
+    regressions' rounding alone puts joints of a 1900 px box half a pixel off, and these layers
+    cost about 1% of the RoI head.
+    """
 
     def __init__(self, num_anchor_poses: Mapping[str, int], in_channels: int = HEAD_CHANNELS) -> None:
         super().__init__()
@@ -187,16 +236,69 @@ class PartPredictor(nn.Module):
             self.add_module(f"{part}_cls_score", nn.Linear(in_channels, a + 1))
             self.add_module(f"{part}_pose_pred", nn.Linear(in_channels, a * j * 5))
 
+    def _apply(self, fn: Any, recurse: bool = True) -> "PartPredictor":
+        return _apply_keeping_fp32(self, super()._apply, fn, recurse,
+                                   [(layer._parameters, name) for layer in self.children() for name in layer._parameters])
+
     def forward(self, x: Tensor) -> dict[str, tuple[Tensor, Tensor]]:
+        x = x.float()
         return {p: (getattr(self, f"{p}_cls_score")(x), getattr(self, f"{p}_pose_pred")(x)) for p in PART_NAMES}
 
 
+class RoIPool(nn.Module):
+    """RoIAlign of proposals on the feature map: 7x7, sampling ratio 2, at the map's fixed scale of
+    1/16 (SPEC §3.5), in fp32 whatever the network's dtype; nothing is kept from one call to the next.
+
+    forward(feature_map (B, C, H/16, W/16), proposals: per image (R_i, 4) boxes in network-input
+    pixels) -> (sum R_i, C, 7, 7) in the feature map's dtype.
+
+    The scale is the backbone's stride, not derived from the batch (torchvision's MultiScaleRoIAlign
+    infers it from the first call's image and feature sizes and caches it: a padded batch of mixed
+    orientations could fix a wrong one). fp32 because torchvision's RoIAlign has no bf16 kernel on
+    CPU or CUDA, and fp16 box coordinates lose up to half a pixel at 1000 px; the map's conversion
+    costs a fraction of the backbone's time.
+    torchvision's CPU RoIAlign runs on one core: on CPU the proposals are split into chunks aligned
+    by that many Python threads (torch.get_num_threads(); the kernel runs without the GIL), which
+    gives the same features to the bit (each RoI is pooled on its own) in about 1/threads of the time.
+    """
+
+    def __init__(self, output_size: int = ROI_SIZE, spatial_scale: float = FEATURE_SCALE,
+                 sampling_ratio: int = ROI_SAMPLING_RATIO) -> None:
+        super().__init__()
+        self.output_size, self.spatial_scale, self.sampling_ratio = output_size, spatial_scale, sampling_ratio
+
+    def align(self, feature_map: Tensor, boxes: list[Tensor]) -> Tensor:
+        return roi_align(feature_map, boxes, self.output_size, self.spatial_scale, self.sampling_ratio, aligned=False)
+
+    def forward(self, feature_map: Tensor, proposals: list[Tensor]) -> Tensor:
+        dtype = feature_map.dtype
+        fmap, boxes = feature_map.float(), [p.float() for p in proposals]
+        threads = torch.get_num_threads() if fmap.device.type == "cpu" else 1
+        if threads < 2 or sum(len(p) for p in boxes) < 2 * MIN_ROIS_PER_THREAD:
+            return self.align(fmap, boxes).to(dtype)
+        jobs = [(i, chunk) for i, b in enumerate(boxes)
+                for chunk in b.split(max(MIN_ROIS_PER_THREAD, -(-len(b) // threads)))]
+        inference, grad = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
+
+        def align(job: tuple[int, Tensor]) -> Tensor:
+            i, chunk = job
+            with torch.inference_mode(inference), torch.set_grad_enabled(grad):  # thread-local modes
+                return self.align(fmap[i:i + 1], [chunk])
+
+        with ThreadPoolExecutor(threads) as pool:
+            return torch.cat(list(pool.map(align, jobs))).to(dtype)
+
+
 class DopeRoIHeads(nn.Module):
-    """RoIAlign, the ResNet stage-4 head, the part predictors and the anchor-pose decoding."""
+    """RoIAlign, the ResNet stage-4 head, the part predictors and the anchor-pose decoding.
+
+    The part predictors and anchor poses stay fp32 whatever dtype the network is moved to, and
+    decoding runs in fp32: in fp16 a box-relative joint position at 1920 px is off by up to a pixel.
+    """
 
     def __init__(self, resnet: nn.Module, config: Mapping[str, Any]) -> None:
         super().__init__()
-        self.box_roi_pool = MultiScaleRoIAlign(featmap_names=["0"], output_size=7, sampling_ratio=2)
+        self.box_roi_pool = RoIPool()
         self.dope_head = ResNetHead(resnet)
         self.dope_predictor = PartPredictor(config["num_anchor_poses"])
         for part in PART_NAMES:
@@ -205,46 +307,24 @@ class DopeRoIHeads(nn.Module):
         self.pose2d_reg_weights = dict(config["pose2d_reg_weights"])
         self.pose3d_reg_weights = dict(config["pose3d_reg_weights"])
 
-    def features(self, feature_map: Tensor, proposals: list[Tensor], image_sizes: list[tuple[int, int]]) -> Tensor:
-        """(sum R_i, 2048) features of every proposal."""
-        return self.dope_head(self.pool(feature_map, proposals, image_sizes))
+    def _apply(self, fn: Any, recurse: bool = True) -> "DopeRoIHeads":
+        return _apply_keeping_fp32(self, super()._apply, fn, recurse,
+                                   [(self._buffers, f"{part}_anchor_poses") for part in PART_NAMES])
 
-    def pool(self, feature_map: Tensor, proposals: list[Tensor], image_sizes: list[tuple[int, int]]) -> Tensor:
-        """(sum R_i, 1024, 7, 7) RoIAlign features of every proposal, image after image.
-
-        torchvision's CPU RoIAlign runs on one core: on CPU the proposals are split into chunks
-        aligned by that many Python threads (torch.get_num_threads(); the kernel runs without the
-        GIL), which gives the same features to the bit in about 1/threads of the time.
-        """
-        if feature_map.device.type == "cpu" and feature_map.dtype == torch.bfloat16:
-            # torchvision has no bf16 RoIAlign kernel on CPU: align in fp32, hand back bf16.
-            pooled = self.pool(feature_map.float(), [p.float() for p in proposals], image_sizes)
-            return pooled.to(torch.bfloat16)
-        threads = torch.get_num_threads() if feature_map.device.type == "cpu" else 1
-        if threads < 2 or sum(len(p) for p in proposals) < 2 * MIN_ROIS_PER_THREAD:
-            return self.box_roi_pool({"0": feature_map}, proposals, image_sizes)
-        jobs = [(i, chunk) for i, boxes in enumerate(proposals)
-                for chunk in boxes.split(max(MIN_ROIS_PER_THREAD, -(-len(boxes) // threads)))]
-        if self.box_roi_pool.scales is None:  # set up once, before the threads share the module
-            self.box_roi_pool({"0": feature_map[:1]}, [proposals[0][:1]], image_sizes[:1])
-
-        inference, grad = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
-
-        def align(job: tuple[int, Tensor]) -> Tensor:
-            i, boxes = job
-            with torch.inference_mode(inference), torch.set_grad_enabled(grad):  # thread-local modes
-                return self.box_roi_pool({"0": feature_map[i:i + 1]}, [boxes], [image_sizes[i]])
-
-        with ThreadPoolExecutor(threads) as pool:
-            return torch.cat(list(pool.map(align, jobs)))
+    def features(self, feature_map: Tensor, proposals: list[Tensor]) -> Tensor:
+        """(sum R_i, 2048) features of every proposal, in the network's dtype."""
+        return self.dope_head(self.box_roi_pool(feature_map, proposals))
 
     def decode(self, features: Tensor, boxes: Tensor) -> dict[str, dict[str, Tensor]]:
-        """Per part: scores (R, A+1), pose2d (R, A, J, 2) in the boxes' pixels, pose3d (R, A, J, 3)."""
+        """Per part: scores (R, A+1), pose2d (R, A, J, 2) in the boxes' pixels, pose3d (R, A, J, 3);
+        fp32 whatever the dtype of `features` (R, 2048)."""
         out = {}
+        boxes = boxes.float()
         size = (boxes[:, 2:] - boxes[:, :2])[:, None, None, :]
         corner = boxes[:, None, None, :2]
         for part, (logits, reg) in self.dope_predictor(features).items():
-            anchors = getattr(self, f"{part}_anchor_poses")
+            logits, reg = logits.float(), reg.float()
+            anchors = getattr(self, f"{part}_anchor_poses").float()
             a, j = anchors.shape[:2]
             reg = reg.view(-1, a, 5 * j)
             d2 = reg[:, :, :2 * j].reshape(-1, a, j, 2)
@@ -255,25 +335,34 @@ class DopeRoIHeads(nn.Module):
         return out
 
 
-class ProposalNetwork(RegionProposalNetwork):
-    """torchvision's RPN, whose proposal filtering (box NMS) runs in fp32 on CPU for fp16/bf16
-    networks: torchvision has no reduced-precision NMS kernel on CPU."""
+class ProposalHead(RPNHead):
+    """torchvision's RPN head, whose objectness and box deltas come out in fp32 whatever the
+    network's dtype: box decoding, proposal filtering and NMS then run in fp32 (torchvision has no
+    reduced-precision NMS on CPU and no bf16 one on CUDA; fp16 boxes lose up to half a pixel)."""
 
-    def filter_proposals(self, proposals: Tensor, objectness: Tensor, image_shapes: list[tuple[int, int]],
-                         num_anchors_per_level: list[int]) -> tuple[list[Tensor], list[Tensor]]:
-        if proposals.device.type != "cpu" or proposals.dtype == torch.float32:
-            return super().filter_proposals(proposals, objectness, image_shapes, num_anchors_per_level)
-        boxes, scores = super().filter_proposals(proposals.float(), objectness.float(), image_shapes,
-                                                 num_anchors_per_level)
-        return [b.to(proposals.dtype) for b in boxes], [s.to(objectness.dtype) for s in scores]
+    def forward(self, x: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+        logits, deltas = super().forward(x)
+        return [t.float() for t in logits], [t.float() for t in deltas]
+
+
+class FP32Anchors(AnchorGenerator):
+    """torchvision's anchor generator, whose anchors are fp32 whatever the feature map's dtype."""
+
+    def forward(self, image_list: Any, feature_maps: list[Tensor]) -> list[Tensor]:
+        # The maps give only their shape, dtype and device: stand-ins of the same shape cost nothing.
+        shapes = [torch.empty((), dtype=torch.float32, device=f.device).expand(f.shape) for f in feature_maps]
+        return super().forward(image_list, shapes)
 
 
 class DOPENet(nn.Module):
     """Images in, per-image proposal boxes and per-part anchor-pose scores and poses out.
 
-    forward(images: list of float[3, H, W] in [0, 1]) -> list (one per image) of dicts:
-        boxes (R, 4) in original-image pixels, and per part name a dict with
-        scores (R, A+1), pose2d (R, A, J, 2) in original-image pixels, pose3d (R, A, J, 3).
+    forward(images: list of float[3, H, W] in [0, 1], original_sizes=None) -> list (one per image)
+    of dicts: boxes (R, 4) in original-image pixels, and per part name a dict with
+        scores (R, A+1), pose2d (R, A, J, 2) in original-image pixels, pose3d (R, A, J, 3);
+    all fp32 whatever the network's dtype. original_sizes: (H, W) per image when the images given
+    were shrunk from larger originals (boxes and poses are mapped to those); default: their sizes.
+    R is at most `max_proposals`, the config's rpn_post_nms_top_n_test: the one setting of it.
     """
 
     def __init__(self, config: Mapping[str, Any], *, device: Union[str, torch.device, None] = None) -> None:
@@ -285,13 +374,13 @@ class DOPENet(nn.Module):
         weights = torch.device(device) if device is not None else contextlib.nullcontext()
         self.transform = GeneralizedRCNNTransform(c["min_size"], c["max_size"], c["image_mean"], c["image_std"])
         # Outside `weights`: the anchor generator's cell anchors are constants, not checkpoint tensors.
-        anchors = AnchorGenerator(sizes=(ANCHOR_SIZES,), aspect_ratios=(ANCHOR_RATIOS,))
+        anchors = FP32Anchors(sizes=(ANCHOR_SIZES,), aspect_ratios=(ANCHOR_RATIOS,))
         with weights:
             resnet = resnet50(weights=None, norm_layer=FrozenBatchNorm2d)
-            rpn_head = RPNHead(BACKBONE_CHANNELS, anchors.num_anchors_per_location()[0])
+            rpn_head = ProposalHead(BACKBONE_CHANNELS, anchors.num_anchors_per_location()[0])
         # One ResNet registered twice, as in the checkpoint: stages 1-3 here, stage 4 in the RoI head.
         self.backbone = ResNetStages(resnet)
-        self.rpn = ProposalNetwork(
+        self.rpn = RegionProposalNetwork(
             anchors, rpn_head,
             c["rpn_fg_iou_thresh"], c["rpn_bg_iou_thresh"], c["rpn_batch_size_per_image"],
             c["rpn_positive_fraction"],
@@ -301,31 +390,30 @@ class DOPENet(nn.Module):
         with weights:
             self.roi_heads = DopeRoIHeads(resnet, c)
 
-    @property
-    def device(self) -> torch.device:
-        return self.roi_heads.body_anchor_poses.device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.roi_heads.body_anchor_poses.dtype
 
     @property
     def max_proposals(self) -> int:
-        return self.rpn._post_nms_top_n["testing"]
+        """Proposals kept after the RPN (the config's rpn_post_nms_top_n_test; fixed at build)."""
+        return self.rpn.post_nms_top_n()
 
-    @max_proposals.setter
-    def max_proposals(self, n: int) -> None:
-        if n < 1:
-            raise ValueError(f"max_proposals must be at least 1, got {n}")
-        self.rpn._post_nms_top_n["testing"] = int(n)
+    @property
+    def device(self) -> torch.device:
+        return self.backbone.resnet_backbone.conv1.weight.device
 
-    def forward(self, images: Sequence[Tensor]) -> list[dict[str, Any]]:
-        original_sizes = [tuple(img.shape[-2:]) for img in images]
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the convolutions (the part predictors, anchor poses and decoding stay fp32)."""
+        return self.backbone.resnet_backbone.conv1.weight.dtype
+
+    def forward(self, images: Sequence[Tensor],
+                original_sizes: Optional[Sequence[tuple[int, int]]] = None) -> list[dict[str, Any]]:
+        if original_sizes is None:
+            original_sizes = [tuple(img.shape[-2:]) for img in images]
         batch, _ = self.transform([img.to(self.device, self.dtype) for img in images])
         features = self.backbone(batch.tensors)
         proposals, _ = self.rpn(batch, {"0": features})
-        feats = self.roi_heads.features(features, proposals, batch.image_sizes)
-        return self.decode(feats, proposals, batch.image_sizes, original_sizes)
+        feats = self.roi_heads.features(features, proposals)
+        return self.decode(feats, proposals, batch.image_sizes, list(original_sizes))
 
     def decode(self, feats: Tensor, proposals: list[Tensor], image_sizes: list[tuple[int, int]],
                original_sizes: list[tuple[int, int]]) -> list[dict[str, Any]]:
@@ -346,7 +434,7 @@ def build_model(checkpoint: Checkpoint) -> DOPENet:
     """Build the network the checkpoint describes and load its weights strictly (in eval mode).
 
     The network's fp32 tensors are the checkpoint's own (no copy): they share memory with
-    `checkpoint.state_dict` (for a file, a read-only-backed memory map of it, copied on write).
+    `checkpoint.state_dict` (read into memory from a file: the file is not used after loading).
     """
     try:
         net = DOPENet(checkpoint.config, device="meta")

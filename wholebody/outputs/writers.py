@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from typing import Any, Optional
 
@@ -113,6 +114,17 @@ class _StagedFile:
             self.abort()
 
 
+def _finite(x: Any) -> Any:
+    """x with every non-finite float (at any depth of dicts, lists and tuples) replaced by None."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    return x
+
+
 class JsonLinesWriter(_StagedFile):
     """One JSON object per line, each flushed as it is written (SPEC §10 objects, see `record`)."""
 
@@ -126,7 +138,8 @@ class JsonLinesWriter(_StagedFile):
             raise OutputError(f"cannot write {self.path!r}: {e.strerror}") from None
 
     def write(self, obj: dict[str, Any]) -> None:
-        self._file.write(json.dumps(obj) + "\n")
+        # JSON has no NaN or infinity: write them as null (as Result.to_json does), never as bare words
+        self._file.write(json.dumps(_finite(obj), allow_nan=False) + "\n")
         self._file.flush()
         self.count += 1
 

@@ -17,6 +17,7 @@ import torchvision
 
 from wholebody.parts import PARTS
 from wholebody.results import PartArrays
+from wholebody.settings import PPI_SETTINGS, Rule, check_settings
 
 # Pose-distance overlap functions of PPI: the joints compared, and their left/right swap.
 POSE_SUBSETS: dict[str, tuple[Optional[list[int]], Optional[list[int]]]] = {
@@ -37,6 +38,7 @@ HAND_JOINTS = PARTS["hand"].num_joints
 FACE_JOINTS = PARTS["face"].num_joints
 POSE_BOX_MARGIN = 0.1  # boxes around poses grow by this fraction of their size on every side
 NMS_IOU = 0.1
+NMS_SETTINGS = {"min_score": Rule("float", 0), "K": PPI_SETTINGS["K"]}
 
 
 def _check(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.ndarray) -> None:
@@ -233,7 +235,7 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
         resolution: Optional[Sequence[int]] = None, *, K: Optional[int] = None,
         score_th: Optional[float] = None, th_pose3D: float = 0.3, th_iou: float = 0.2,
         iou_func: str = "bbox", min_mode_score: float = 0.05, th_persondetect: float = 0.002,
-        **unused: Any) -> PartArrays:
+        **unknown: Any) -> PartArrays:
     """Pose proposals integration: one detection per person, by decreasing score.
 
     scores (N, A+1), boxes (N, 4), pose2d (N, A, J, 2), pose3d (N, A, J, 3): one part of one
@@ -242,7 +244,11 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
     (hands); None means A+1 (all of them). score_th None means 0.1 / A.
     Cost: array work in (candidates x modes per person), Python iterations in the number of
     people (grouping) and of modes per person.
+    Settings are checked by name, type and range (settings.PPI_SETTINGS): a misspelled one
+    (th_IoU, th_pose3d) raises a SettingError (a ValueError) that names it and the known ones.
     """
+    check_settings(dict(unknown, K=K, score_th=score_th, th_pose3D=th_pose3D, th_iou=th_iou, iou_func=iou_func,
+                        min_mode_score=min_mode_score, th_persondetect=th_persondetect), PPI_SETTINGS, "ppi")
     scores, boxes = np.asarray(scores), np.asarray(boxes)
     pose2d, pose3d = np.asarray(pose2d), np.asarray(pose3d)
     _check(scores, boxes, pose2d, pose3d)
@@ -250,8 +256,6 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
     num_joints = pose2d.shape[2]
     K = num_poses + 1 if K is None else K
     score_th = 0.1 / num_poses if score_th is None else score_th
-    if iou_func not in BOX_OVERLAPS and iou_func not in POSE_SUBSETS:
-        raise ValueError(f"unknown iou_func {iou_func!r}; use one of {', '.join(BOX_OVERLAPS + tuple(POSE_SUBSETS))}")
     if iou_func not in BOX_OVERLAPS + ("mje",) and num_joints != BODY_JOINTS:
         raise ValueError(f"iou_func {iou_func!r} is for bodies only; hands and faces use 'bbox' or 'mje'")
 
@@ -315,13 +319,15 @@ def pose_boxes(pose2d: np.ndarray, margin: float = POSE_BOX_MARGIN) -> np.ndarra
 
 
 def nms(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.ndarray,
-        min_score: float = 0.3, K: Optional[int] = None) -> PartArrays:
+        min_score: float = 0.3, K: Optional[int] = None, **unknown: Any) -> PartArrays:
     """Non-maximum suppression over each proposal's best anchor pose, by decreasing score.
 
     A proposal counts when its best anchor-pose probability is at least min_score; overlap is
     the IoU (0.1) of boxes around those poses. `boxes` is unused (the poses make the boxes) but
     kept so that both post-processings take the same arrays. Hands: is_right = class < K.
+    Settings are checked by name, type and range, as ppi's (SettingError).
     """
+    check_settings(dict(unknown, min_score=min_score, K=K), NMS_SETTINGS, "nms")
     scores, pose2d, pose3d = np.asarray(scores), np.asarray(pose2d), np.asarray(pose3d)
     _check(scores, np.asarray(boxes), pose2d, pose3d)
     num_poses = scores.shape[1] - 1
