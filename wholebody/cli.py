@@ -1,20 +1,23 @@
 """The command line of dope.py: options, inputs checked before the model loads, outputs written.
 
 `main(argv)` is what `python dope.py ...` runs; it returns the exit code (0; 1 for an error or a
-skipped input; 2 for bad usage; 130 when interrupted).
+skipped input; 2 for bad usage; 130 when interrupted with Ctrl-C, 143 when stopped by SIGTERM,
+which is handled as Ctrl-C: what was written is kept, no temporary file is left).
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import logging
+import math
 import os
+import signal
 import sys
 from typing import Any, Iterator, Optional, Sequence
 
 from wholebody.detector import DEFAULT_MIN_SCORE, DOPE, POSTPROCESSINGS, PRECISIONS
 from wholebody.errors import DopeError
-from wholebody.files import output_path
+from wholebody.files import STDOUT, OutputGuard, output_path, probe_folder
 from wholebody.inputs.weights import DOWNLOAD_URL, KNOWN_MODELS, WEIGHTS_LICENCE, describe_models, download_url, models_dir
 
 log = logging.getLogger("dope")
@@ -48,13 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="images or frames per network pass (default: %(default)s; more helps on a GPU)")
     p.add_argument("--postprocess", choices=POSTPROCESSINGS, default="ppi",
                    help="pose proposals integration (default) or non-maximum suppression")
-    p.add_argument("--min-score", type=float, default=DEFAULT_MIN_SCORE,
+    p.add_argument("--min-score", type=probability, default=DEFAULT_MIN_SCORE,
                    help="NMS only: smallest anchor-pose probability kept (default: %(default)s)")
     p.add_argument("--json", metavar="PATH", help="write the detections as JSON: one object for one image, else "
-                                                 "JSON Lines (one object per image or video frame)")
+                                                 "JSON Lines (one object per image or video frame); '-' for "
+                                                 "standard output")
     p.add_argument("--output-dir", metavar="DIR",
-                   help="where drawings and annotated videos go (default: beside each input; for a camera, "
-                        "the current folder)")
+                   help="where drawings and annotated videos go, keeping the sub-folders of the inputs below the "
+                        "folder they were named from (default: beside each input; for a camera, the current folder)")
     p.add_argument("--no-overlay", action="store_true", help="do not write the 2D drawing")
     p.add_argument("--visu3d", action="store_true",
                    help="also write IMAGE_MODEL_visu3d.jpg: every person's whole body in 3D in front of the image")
@@ -87,6 +91,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def probability(text: str) -> float:
+    """argparse type: a number from 0 to 1 (nan and infinities are not)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text!r}")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     """The command line's work: open the inputs, build the stream of frames (the network, or saved
     detections with --from-json), and hand every frame to the writers asked for.
@@ -107,13 +122,18 @@ def run(args: argparse.Namespace) -> int:
     try:
         with ExitStack() as stack:
             source, names, total, single = _open_inputs(args, stack)
-            if args.json and os.path.abspath(args.json) in {os.path.abspath(n) for n in names}:
-                raise DopeError(f"--json {args.json!r} would overwrite an input; choose another path")
             if args.no_overlay and not args.json and not args.visu3d:
                 log.warning("--no-overlay without --json: nothing will be written")
-            if args.output_dir:
-                os.makedirs(args.output_dir, exist_ok=True)
             _check_visu3d(args)  # before the model loads
+            if args.from_json:
+                frames, model, extra = _replayed_frames(args, source)
+            else:
+                model = _planned_model_name(args.model)
+            # Every output is checked before the model loads: never an input, never a folder or a
+            # disk, in a folder that can be written (see files.py).
+            guard = OutputGuard(names + ([] if args.from_json else _checkpoint_candidates(args.model)))
+            base = None if args.image is None else _image_base(args)
+            _check_outputs(args, source, model, guard, base)
 
             bar = stack.enter_context(tqdm(total=total, unit=unit, disable=args.quiet or single,
                                            dynamic_ncols=True))
@@ -128,18 +148,19 @@ def run(args: argparse.Namespace) -> int:
                 bar.update()
 
             say = log.info if single else log.debug
-            if args.from_json:
-                frames, model, extra = _replayed_frames(args, source)
-            else:
+            if not args.from_json:
                 detector = DOPE(args.model, device=args.device, precision=args.precision,
                                 postprocess=args.postprocess, min_score=args.min_score,
                                 max_proposals=args.max_proposals, download=not args.no_download,
                                 progress=not args.quiet, threads=args.threads)
+                if detector.checkpoint.source:
+                    guard.add_input(detector.checkpoint.source)
                 frames = detector.stream(source, batch_size=args.batch_size, on_skip=on_skip)
                 model, extra = detector.name, {"model": detector.name, "postprocess": args.postprocess}
             frames = stack.enter_context(closing(frames))
             try:
-                writers = [stack.enter_context(_writing(w)) for w in _open_writers(args, source, model, extra, say)]
+                writers = [stack.enter_context(_writing(w))
+                           for w in _open_writers(args, source, model, extra, say, guard, base)]
             except OutputError as e:
                 raise DopeError(str(e)) from None
             for frame in frames:
@@ -150,6 +171,9 @@ def run(args: argparse.Namespace) -> int:
                     writer.write(frame)
                 done += 1
                 bar.update()
+            if args.video is not None and not args.from_json and done == 0:
+                raise DopeError(f"{source.name!r} gave no frame that decodes ({_no_frames_hint(source)}); "
+                                "nothing was written")
     except KeyboardInterrupt:
         kept = [w.path for w in writers if getattr(w, "path", None) and os.path.exists(w.path)]
         log.warning("interrupted after %d %s%s%s", done, unit, "" if done == 1 else "s",
@@ -158,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
     except (OutputError, ReplayError, Visu3DError) as e:
         raise DopeError(str(e)) from None
     for w in writers:
-        if getattr(w, "path", None) and os.path.exists(w.path):
+        if getattr(w, "path", None) and w.path != STDOUT and os.path.exists(w.path):
             log.info("wrote %s", w.path)
     if skipped:
         log.warning("%d of %d images could not be read and were skipped (named above)", len(skipped),
@@ -183,20 +207,76 @@ def _writing(writer: Any) -> Iterator[Any]:
 
 
 def _open_writers(args: argparse.Namespace, source: Any, model: str, extra: dict[str, Any],
-                  say: Any) -> list[Any]:
+                  say: Any, guard: OutputGuard, base: Optional[str]) -> list[Any]:
     """The writers the options ask for, in the order they are fed: JSON, drawings, 3D views."""
     from wholebody.outputs.frames import DrawnImages, DrawnVideo, JsonFrames, View3DImages
     writers: list[Any] = []
     if args.json:
-        writers.append(JsonFrames(args.json, **extra))
+        writers.append(JsonFrames(guard.claim(args.json, option="--json"), **extra))
     if not args.no_overlay:
         if args.video is not None:
-            writers.append(DrawnVideo(output_path(source.name, model, args.output_dir, ".mp4"), _frame_rate(source)))
+            path = guard.claim(output_path(source.name, model, args.output_dir, ".mp4"))
+            writers.append(DrawnVideo(path, _frame_rate(source)))
         elif args.image is not None:
-            writers.append(DrawnImages(model, args.output_dir, say))
+            writers.append(DrawnImages(model, args.output_dir, say, base=base, guard=guard))
     if args.visu3d:
-        writers.append(View3DImages(model, args.output_dir, args.renderer, args.interactive, say))
+        writers.append(View3DImages(model, args.output_dir, args.renderer, args.interactive, say, base=base,
+                                    guard=guard))
     return writers
+
+
+def _planned_model_name(model: str) -> str:
+    """The model name that output names will carry, known before the model loads (see detector.model_name)."""
+    from wholebody.detector import model_name
+    found = next((p for p in _checkpoint_candidates(model) if os.path.isfile(p)), None)
+    return model_name(found) if found else model
+
+
+def _checkpoint_candidates(model: str) -> list[str]:
+    """The files `--model` may be read from (detector.resolve_model), downloaded or not: all are
+    inputs that no output may overwrite."""
+    from wholebody.inputs.weights import CHECKPOINT_SUFFIXES
+    return [model] + [os.path.join(models_dir(), model + suffix) for suffix in CHECKPOINT_SUFFIXES]
+
+
+def _image_base(args: argparse.Namespace) -> Optional[str]:
+    """The folder the --image arguments are named from, whose sub-folders drawings in --output-dir keep."""
+    from wholebody.inputs.sources import common_base
+    return common_base(args.image)
+
+
+def _check_outputs(args: argparse.Namespace, source: Any, model: str, guard: OutputGuard,
+                   base: Optional[str]) -> None:
+    """Fail before the model loads (DopeError, one line) on an output that must not or cannot be
+    written: an input, a folder or a disk, a missing or read-only folder, an --output-dir that is a file."""
+    if args.json:
+        guard.check(args.json, option="--json")
+    if args.output_dir:
+        if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
+            raise DopeError(f"--output-dir {args.output_dir!r} is not a folder; give a folder (it is made if missing)")
+        try:
+            os.makedirs(args.output_dir, exist_ok=True)
+        except OSError as e:
+            from wholebody.files import reason
+            raise DopeError(f"cannot create --output-dir {args.output_dir!r}: {reason(e)}") from None
+        probe_folder(args.output_dir)
+    planned: list[str] = []
+    if args.video is not None and not args.no_overlay:
+        planned.append(output_path(source.name, model, args.output_dir, ".mp4"))
+    if args.image is not None:
+        suffixes = ([] if args.no_overlay else [".jpg"]) + (["_visu3d.jpg"] if args.visu3d else [])
+        planned += [output_path(image, model, args.output_dir, suffix, base=base)
+                    for image in source for suffix in suffixes]
+    for path in planned:
+        guard.check(path, option="drawing", create_folders=True)
+
+
+def _no_frames_hint(video: Any) -> str:
+    if video.is_camera:
+        return "check that the camera is connected and not used by another program"
+    if video.frame_count:
+        return f"it announces {video.frame_count} frames: the file is damaged"
+    return "it is empty or damaged"
 
 
 def _replayed_frames(args: argparse.Namespace, source: Any) -> tuple[Iterator[Any], str, dict[str, Any]]:
@@ -272,7 +352,28 @@ def _describe(item: Any) -> str:
     return item.name if item.frame is None else f"{item.name} frame {item.frame} ({item.time_s or 0:.2f} s)"
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread: handled as Ctrl-C, so every cleanup for Ctrl-C runs."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not break off the cleanup
+    raise Terminated()
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread: signals are not ours to handle
+        previous = None
+    try:
+        return _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Optional[Sequence[str]]) -> int:
     args = build_parser().parse_args(argv)
     level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
     logging.basicConfig(level=level, format="%(message)s")
@@ -289,7 +390,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except DopeError as e:
         print(f"dope.py: error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        if isinstance(e, Terminated):
+            print("dope.py: terminated (SIGTERM)", file=sys.stderr)
+            return 143
         print("dope.py: interrupted", file=sys.stderr)
         return 130
 
