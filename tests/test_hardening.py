@@ -204,6 +204,15 @@ def test_json_to_standard_output(checkpoint_path, fixture_image, tmp_path):
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["model"] == MODEL
     assert link.is_symlink() and os.readlink(link) == "/proc/self/fd/1"
+    # a folder run with its progress bar: JSON Lines on stdout, the bar and the logs on stderr
+    folder = tmp_path / "shots"
+    save_image(folder / "a.png")
+    save_image(folder / "b.png", value=10)
+    r = dope_cli("--model", checkpoint_path, "--image", folder, "--json", "-", "--no-overlay", "--max-proposals",
+                 PROPOSALS)
+    assert r.returncode == 0, r.stderr
+    assert [os.path.basename(json.loads(x)["image"]) for x in r.stdout.splitlines()] == ["a.png", "b.png"]
+    assert "image/s" in r.stderr or "2/2" in r.stderr
 
 
 def test_download_through_a_symlinked_model_file(tmp_path, checkpoint_path):
@@ -274,25 +283,25 @@ def test_outputs_that_are_inputs_are_refused_before_the_model_loads(capsys, tmp_
     image = save_image(tmp_path / "photo.png")
     before = image.read_bytes()
     line = main_error(capsys, "--model", garbage_model, "--image", image, "--json", image)
-    assert "--json" in line and "one of this run's inputs" in line and "photo.png" in line
+    assert "--json" in line and "would overwrite an input" in line and "photo.png" in line
     os.link(image, tmp_path / "hardlink.json")
     line = main_error(capsys, "--model", garbage_model, "--image", image, "--json", tmp_path / "hardlink.json")
-    assert "one of this run's inputs" in line
+    assert "would overwrite an input" in line
     (tmp_path / "sym.json").symlink_to(garbage_model)
     line = main_error(capsys, "--model", garbage_model, "--image", image, "--json", tmp_path / "sym.json")
-    assert "one of this run's inputs" in line and "garbage.pth" in line
+    assert "would overwrite an input" in line and "garbage.pth" in line
     line = main_error(capsys, "--model", garbage_model, "--image", image, "--json", garbage_model)
-    assert "one of this run's inputs" in line
+    assert "would overwrite an input" in line
     # a drawing's name that is an input given on the command line
     drawing = save_image(tmp_path / "photo.png_garbage.jpg")
     line = main_error(capsys, "--model", garbage_model, "--image", image, drawing)
-    assert "drawing" in line and "photo.png_garbage.jpg" in line and "one of this run's inputs" in line
+    assert "drawing" in line and "photo.png_garbage.jpg" in line and "would overwrite an input" in line
     # the saved detections replayed
     saved = tmp_path / "saved.jsonl"
     saved.write_text(json.dumps({"image": str(image), "height": 48, "width": 64, "body": [], "hand": [],
                                  "face": []}) + "\n")
     line = main_error(capsys, "--from-json", saved, "--json", saved)
-    assert "one of this run's inputs" in line
+    assert "would overwrite an input" in line
     assert image.read_bytes() == before and garbage_model.read_bytes() == b"not a checkpoint" * 10
     assert drawing.is_file() and (tmp_path / "sym.json").is_symlink()
     # an official model about to be downloaded into the models folder is an input too
@@ -302,7 +311,7 @@ def test_outputs_that_are_inputs_are_refused_before_the_model_loads(capsys, tmp_
                           tmp_path / "models" / "DOPE_v1_0_0.pth.tgz")
     finally:
         del os.environ["DOPE_MODELS"]
-    assert "one of this run's inputs" in line
+    assert "would overwrite an input" in line
 
 
 def test_video_drawing_onto_an_input_is_refused(capsys, tmp_path, garbage_model):
@@ -314,7 +323,7 @@ def test_video_drawing_onto_an_input_is_refused(capsys, tmp_path, garbage_model)
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "clip.mp4_garbage.mp4").symlink_to(clip)  # the drawing's name leads to the input
     line = main_error(capsys, "--model", garbage_model, "--video", clip, "--output-dir", tmp_path / "out")
-    assert "one of this run's inputs" in line and "clip.mp4" in line
+    assert "would overwrite an input" in line and "clip.mp4" in line
 
 
 # ------------------------------------------------- 6, 7. bombs and degenerate images in folder runs
@@ -398,8 +407,20 @@ def test_full_disk_is_one_line_and_leaves_nothing(small_disk):
             for i in range(10_000):
                 w.write({"frame": i, "padding": "x" * 100})
     assert (small_disk / "old.jsonl").read_text() == "old\n"  # the old file as it was
+    assert (small_disk / "old.partial.jsonl").read_text().startswith('{"frame": 0')  # what was written, kept aside
+    (small_disk / "old.partial.jsonl").unlink()
     assert hidden(small_disk) == []
     assert not (small_disk / "big.bin").exists()
+    # a disk already full is found before any work, when the output is checked
+    filler = small_disk / "filler"
+    with open(filler, "wb", buffering=0) as f:
+        with pytest.raises(OSError) as full:
+            while True:
+                f.write(b"x" * 4096)
+        assert full.value.errno == errno.ENOSPC
+    with pytest.raises(OutputError, match="no space left on device"):
+        check_output_path(small_disk / "out.json")
+    assert sorted(os.listdir(small_disk)) == ["filler", "old.jsonl"]
 
 
 def test_full_disk_simulated(tmp_path, monkeypatch):
@@ -583,7 +604,7 @@ def test_empty_and_undecodable_videos_fail_with_one_line(checkpoint_path, tmp_pa
     broken = write_clip(tmp_path / "broken.mp4", 300)
     damage(broken, 0.0)
     r = dope_cli("--model", checkpoint_path, "--video", empty, "--json", out / "e.jsonl", "--output-dir", out,
-                 "--max-proposals", PROPOSALS)
+                 "--max-proposals", PROPOSALS, "-q")
     line = error_line(r)
     assert "empty.avi" in line and "no frame" in line and "nothing was written" in line
     r = dope_cli("--model", checkpoint_path, "--video", broken, "--json", out / "b.jsonl", "--output-dir", out,

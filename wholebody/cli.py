@@ -17,7 +17,7 @@ from typing import Any, Iterator, Optional, Sequence
 
 from wholebody.detector import DEFAULT_MIN_SCORE, DOPE, POSTPROCESSINGS, PRECISIONS
 from wholebody.errors import DopeError
-from wholebody.files import STDOUT, OutputGuard, output_path, probe_folder
+from wholebody.files import STDOUT, OutputGuard, make_folder, output_path
 from wholebody.inputs.weights import DOWNLOAD_URL, KNOWN_MODELS, WEIGHTS_LICENCE, describe_models, download_url, models_dir
 
 log = logging.getLogger("dope")
@@ -211,17 +211,22 @@ def _open_writers(args: argparse.Namespace, source: Any, model: str, extra: dict
     """The writers the options ask for, in the order they are fed: JSON, drawings, 3D views."""
     from wholebody.outputs.frames import DrawnImages, DrawnVideo, JsonFrames, View3DImages
     writers: list[Any] = []
-    if args.json:
-        writers.append(JsonFrames(guard.claim(args.json, option="--json"), **extra))
-    if not args.no_overlay:
-        if args.video is not None:
-            path = guard.claim(output_path(source.name, model, args.output_dir, ".mp4"))
-            writers.append(DrawnVideo(path, _frame_rate(source)))
-        elif args.image is not None:
-            writers.append(DrawnImages(model, args.output_dir, say, base=base, guard=guard))
-    if args.visu3d:
-        writers.append(View3DImages(model, args.output_dir, args.renderer, args.interactive, say, base=base,
-                                    guard=guard))
+    try:
+        if args.json:
+            writers.append(JsonFrames(guard.claim(args.json, option="--json"), **extra))
+        if not args.no_overlay:
+            if args.video is not None:
+                path = guard.claim(output_path(source.name, model, args.output_dir, ".mp4"))
+                writers.append(DrawnVideo(path, _frame_rate(source)))
+            elif args.image is not None:
+                writers.append(DrawnImages(model, args.output_dir, say, base=base, guard=guard))
+        if args.visu3d:
+            writers.append(View3DImages(model, args.output_dir, args.renderer, args.interactive, say, base=base,
+                                        guard=guard))
+    except BaseException:
+        for w in writers:  # the ones opened already leave no staging file behind
+            w.abort()
+        raise
     return writers
 
 
@@ -252,14 +257,7 @@ def _check_outputs(args: argparse.Namespace, source: Any, model: str, guard: Out
     if args.json:
         guard.check(args.json, option="--json")
     if args.output_dir:
-        if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
-            raise DopeError(f"--output-dir {args.output_dir!r} is not a folder; give a folder (it is made if missing)")
-        try:
-            os.makedirs(args.output_dir, exist_ok=True)
-        except OSError as e:
-            from wholebody.files import reason
-            raise DopeError(f"cannot create --output-dir {args.output_dir!r}: {reason(e)}") from None
-        probe_folder(args.output_dir)
+        make_folder(args.output_dir, option="--output-dir")
     planned: list[str] = []
     if args.video is not None and not args.no_overlay:
         planned.append(output_path(source.name, model, args.output_dir, ".mp4"))

@@ -152,8 +152,9 @@ def _existing_folder(folder: str) -> str:
 
 
 def probe_folder(folder: str, *, create: bool = False) -> None:
-    """Check that files can be created in `folder` (by creating and removing one), or, when `create`,
-    in the nearest existing folder above it; OutputError (one line) otherwise."""
+    """Check that files can be written in `folder` (by writing and removing a one-byte hidden file),
+    or, when `create`, in the nearest existing folder above it; OutputError (one line) otherwise:
+    read-only, no permission, no space left."""
     folder = os.path.abspath(folder)
     if not os.path.isdir(folder):
         if os.path.exists(folder):
@@ -164,11 +165,31 @@ def probe_folder(folder: str, *, create: bool = False) -> None:
         folder = _existing_folder(folder)
     probe = staging_path(os.path.join(folder, "probe"), ".probe")
     try:
-        with open(probe, "xb"):
-            pass
+        with open(probe, "xb") as f:
+            f.write(b"\0")  # one byte: a full disk fails here, not only a read-only one
     except OSError as e:
+        if os.path.exists(probe):
+            os.unlink(probe)
         raise OutputError(f"cannot write into {folder!r}: {reason(e)}") from None
     os.unlink(probe)
+
+
+def make_folder(folder: str, *, option: str = "folder") -> None:
+    """Create `folder` (and its parents) if missing and check that it can be written (`probe_folder`);
+    OutputError (one line naming `option`) when it is a file, lies below a file, or cannot be made."""
+    folder = os.path.abspath(folder)
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise OutputError(f"{option} {folder!r} is {describe_kind(folder)}, not a folder; give a folder "
+                          "(it is made if missing)")
+    in_the_way = _file_in_the_way(os.path.join(folder, "x"))
+    if in_the_way != os.path.join(folder, "x"):
+        raise OutputError(f"cannot create {option} {folder!r}: {in_the_way!r} is a file, not a folder; "
+                          "give another folder")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create {option} {folder!r}: {reason(e)}") from None
+    probe_folder(folder)
 
 
 class OutputGuard:
@@ -218,8 +239,8 @@ class OutputGuard:
         target = resolve_output(path)
         hit = self.input_at(target)
         if hit is not None:
-            raise OutputError(f"{option} {os.fspath(path)!r} is one of this run's inputs ({hit!r}) and would be "
-                              "overwritten; choose another path")
+            raise OutputError(f"{option} {os.fspath(path)!r} would overwrite an input of this run ({hit!r}); "
+                              "choose another path")
         if not target.in_place:
             folder = os.path.dirname(target.final)
             if folder not in self._probed:
