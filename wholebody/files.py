@@ -320,11 +320,14 @@ class Output:
 
     def _open_in_place(self, mode: str) -> IO[Any]:
         if self.target.stream is not None:
-            buffer = getattr(sys, self.target.stream).buffer
-            buffer.flush()
+            stream = getattr(sys, self.target.stream)
+            stream.flush()  # what was printed before comes first
+            buffer = stream.buffer
             return buffer if "b" in mode else io.TextIOWrapper(buffer, encoding="utf-8", write_through=True)
         try:
-            return open(self.target.path, "wb" if "b" in mode else "w", **({} if "b" in mode else {"encoding": "utf-8"}))
+            if "b" in mode:
+                return open(self.target.path, "wb")
+            return open(self.target.path, "w", encoding="utf-8")
         except OSError as e:
             raise OutputError(f"cannot write {self.path!r}: {reason(e)}") from None
 

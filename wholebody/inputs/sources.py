@@ -327,7 +327,8 @@ class Video:
                 index += 1
             if self.frame_count is not None and index < self.frame_count * (1 - TRUNCATED_SHARE) - 1:
                 log.warning("%s: only %d of the %d frames it announces could be decoded; the file may be "
-                            "truncated or damaged", self.name, index, self.frame_count)
+                            "truncated or damaged (copy or re-encode it again to process it all)", self.name, index,
+                            self.frame_count)
             elif self.frame_count is not None and index != self.frame_count:
                 log.debug("%s: read %d frames, the file announced %d", self.name, index, self.frame_count)
             self.frames_read = index

@@ -165,7 +165,7 @@ def fetch_checkpoint(name: str, folder: str, base_url: str, *, progress: bool = 
         reason = getattr(e, "reason", None) or e
         if isinstance(reason, (socket.timeout, TimeoutError)) and time.monotonic() >= end:
             raise DownloadError(f"download of {url} did not finish within {deadline:g} s "
-                                f"(DOPE_DOWNLOAD_TIMEOUT); {retry}") from None
+                                f"(set DOPE_DOWNLOAD_TIMEOUT=SECONDS to allow more); {retry}") from None
         raise DownloadError(f"cannot reach {url} ({reason}); if this machine is offline, {manual}") from None
     # files.open_output stages under a name of our own beside the final one (beside a symlink's
     # target), so that the rename is atomic and concurrent downloads do not write into each other.
@@ -221,7 +221,8 @@ def _copy(response: http.client.HTTPResponse, out: Output, size: Optional[int], 
     from tqdm import tqdm
     received = 0
     digest = hashlib.sha256()
-    late = DownloadError(f"download of {url} did not finish within {deadline:g} s (DOPE_DOWNLOAD_TIMEOUT); {retry}")
+    late = DownloadError(f"download of {url} did not finish within {deadline:g} s "
+                         f"(set DOPE_DOWNLOAD_TIMEOUT=SECONDS to allow more); {retry}")
     with tqdm(total=size, unit="B", unit_scale=True, desc=name, file=sys.stderr, disable=not progress) as bar:
         while True:
             left = end - time.monotonic()
