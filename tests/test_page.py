@@ -259,12 +259,20 @@ def test_cli_writes_the_page(tmp_path, checkpoint_path, fixture_image):
     assert "frame" not in d["labels"][0] and d["mode"] == "image"
 
 
-def test_cli_rejects_a_missing_folder(tmp_path, checkpoint_path, fixture_image):
+def test_cli_makes_a_missing_folder_and_refuses_a_file_in_the_way(tmp_path, checkpoint_path, fixture_image):
+    """As for --json (issue 21): a missing folder is made; a file where the folder should be is refused."""
+    (tmp_path / "afile").write_text("x")
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "dope.py"), "--model", checkpoint_path, "--image",
-                           fixture_image, "--html", str(tmp_path / "nowhere" / "out.html"), "-q"],
+                           fixture_image, "--html", str(tmp_path / "afile" / "out.html"), "-q", "--no-overlay"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1
-    assert len(proc.stderr.strip().splitlines()) == 1 and "does not exist" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "afile" in proc.stderr and "not a folder" in proc.stderr
+    assert (tmp_path / "afile").read_text() == "x"
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "dope.py"), "--model", checkpoint_path, "--image",
+                           fixture_image, "--html", str(tmp_path / "nowhere" / "out.html"), "-q", "--no-overlay"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "nowhere" / "out.html").is_file()
 
 
 # -------------------------------------------------------------------------- in a real browser

@@ -1,20 +1,23 @@
 """The command line of dope.py: options, inputs checked before the model loads, outputs written.
 
 `main(argv)` is what `python dope.py ...` runs; it returns the exit code (0; 1 for an error or a
-skipped input; 2 for bad usage; 130 when interrupted).
+skipped input; 2 for bad usage; 130 when interrupted with Ctrl-C, 143 when stopped by SIGTERM,
+which is handled as Ctrl-C: what was written is kept, no temporary file is left).
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import logging
+import math
 import os
+import signal
 import sys
 from typing import Any, Iterator, Optional, Sequence
 
 from wholebody.detector import DEFAULT_MIN_SCORE, DOPE, POSTPROCESSINGS, PRECISIONS, model_name, resolve_model
 from wholebody.errors import DopeError
-from wholebody.files import output_name, output_path
+from wholebody.files import STDOUT, OutputGuard, make_folder, output_name, output_path
 from wholebody.inputs.weights import DOWNLOAD_URL, KNOWN_MODELS, WEIGHTS_LICENCE, describe_models, download_url, models_dir
 from wholebody.postprocessing.assignment import ASSIGNMENTS
 
@@ -49,10 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="images or frames per network pass (default: %(default)s; more helps on a GPU)")
     _add_selection_options(p)
     p.add_argument("--json", metavar="PATH", help="write the detections as JSON: one object for one image, else "
-                                                 "JSON Lines (one object per image or video frame)")
+                                                 "JSON Lines (one object per image or video frame); '-' for "
+                                                 "standard output")
     p.add_argument("--output-dir", metavar="DIR",
-                   help="where drawings and annotated videos go (default: beside each input; for a camera, "
-                        "the current folder)")
+                   help="where drawings and annotated videos go, keeping the sub-folders of the inputs below the "
+                        "folder they were named from (default: beside each input; for a camera, the current folder)")
     p.add_argument("--no-overlay", action="store_true", help="do not write the 2D drawing")
     p.add_argument("--visu3d", action="store_true",
                    help="also write IMAGE_MODEL_visu3d.jpg: every person's whole body in 3D in front of the image")
@@ -86,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_selection_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--postprocess", choices=POSTPROCESSINGS,
                    help="pose proposals integration (ppi, the default) or non-maximum suppression (nms)")
-    p.add_argument("--min-score", type=float, metavar="S",
+    p.add_argument("--min-score", type=score, metavar="S",
                    help="smallest score kept, on each post-processing's scale: NMS, an anchor pose's probability "
                         f"in [0, 1] (default {DEFAULT_MIN_SCORE}, as published); PPI, a sum of probabilities "
                         "(can exceed 1; default: keep all, as published)")
@@ -195,6 +199,18 @@ def positive_int(text: str) -> int:
     return value
 
 
+def score(text: str) -> float:
+    """argparse type: a finite number of at least 0 (nan and infinities are not). Each
+    post-processing's own range (NMS: at most 1) is checked by `check_options`."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value >= 0.0):
+        raise argparse.ArgumentTypeError(f"must be a finite number of at least 0, got {text!r}")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     """The command line's work: open the inputs, build the stream of frames (the network, or saved
     detections with --from-json), and hand every frame to the writers asked for.
@@ -217,14 +233,17 @@ def run(args: argparse.Namespace) -> int:
     try:
         with ExitStack() as stack:
             source, names, total, single = _open_inputs(args, stack)
-            if args.json and os.path.abspath(args.json) in {os.path.abspath(n) for n in names}:
-                raise DopeError(f"--json {args.json!r} would overwrite an input; choose another path")
-            if args.html and os.path.abspath(args.html) in {os.path.abspath(n) for n in names}:
-                raise DopeError(f"--html {args.html!r} would overwrite an input; choose another path")
-            for folder in (args.output_dir, args.json and os.path.dirname(os.path.abspath(args.json))):
-                if folder:
-                    os.makedirs(folder, exist_ok=True)
             _check_visu3d(args)  # before the model loads
+            detector = None
+            if args.from_json:
+                frames, model, extra = _replayed_frames(args, source, lambda item, error: keep_record(item, error))
+            else:
+                model = output_name(_planned_model_name(args.model), args.postprocess, args.assign)
+            # Every output is checked before the model loads: never an input, never a folder or a
+            # disk, in a folder that can be written (see files.py).
+            guard = OutputGuard(names + ([] if args.from_json else _checkpoint_candidates(args.model)))
+            base = None if args.image is None else _image_base(args)
+            _check_outputs(args, source, model, guard, base)
 
             bar = stack.enter_context(tqdm(total=total, unit=unit, disable=args.quiet or single,
                                            dynamic_ncols=True))
@@ -246,16 +265,14 @@ def run(args: argparse.Namespace) -> int:
                 bar.update()
 
             say = log.info if single else log.debug
-            detector = None
-            if args.from_json:
-                frames, model, extra = _replayed_frames(args, source, keep_record)
-            else:
+            if not args.from_json:
                 checkpoint = resolve_model(args.model, download=not args.no_download, progress=not args.quiet)
-                model = output_name(model_name(checkpoint), args.postprocess, args.assign)
+                guard.add_input(checkpoint)
                 extra = {"model": model_name(checkpoint), "postprocess": args.postprocess,
                          **({"assign": args.assign} if args.assign != "nearest" else {})}
-            try:  # the outputs are checked (and opened under staging names) before the model loads
-                writers = [stack.enter_context(_writing(w)) for w in _open_writers(args, source, model, extra, say)]
+            try:  # the outputs are opened under staging names before the model loads
+                writers = [stack.enter_context(_writing(w))
+                           for w in _open_writers(args, source, model, extra, say, guard, base)]
             except OutputError as e:
                 raise DopeError(str(e)) from None
             if not args.from_json:
@@ -279,6 +296,9 @@ def run(args: argparse.Namespace) -> int:
                 bar.update()
             stages = ({} if detector is None else detector.timings) | spent
             log.debug("time: %s", ", ".join(f"{k} {v:.2f} s" for k, v in stages.items()) or "nothing run")
+            if args.video is not None and not args.from_json and done == 0:
+                raise DopeError(f"{source.name!r} gave no frame that decodes ({_no_frames_hint(source)}); "
+                                "nothing was written")
     except KeyboardInterrupt:
         kept = [w.path for w in writers if getattr(w, "path", None) and os.path.exists(w.path)]
         log.warning("interrupted after %d %s%s%s", done, unit, "" if done == 1 else "s",
@@ -287,7 +307,7 @@ def run(args: argparse.Namespace) -> int:
     except (OutputError, ReplayError, Visu3DError) as e:
         raise DopeError(str(e)) from None
     for w in writers:
-        if getattr(w, "path", None) and os.path.exists(w.path):
+        if getattr(w, "path", None) and w.path != STDOUT and os.path.exists(w.path):
             log.info("wrote %s", w.path)
     if skipped:
         log.warning("%d of %d images could not be read and were skipped (named above)", len(skipped),
@@ -312,25 +332,82 @@ def _writing(writer: Any) -> Iterator[Any]:
 
 
 def _open_writers(args: argparse.Namespace, source: Any, model: str, extra: dict[str, Any],
-                  say: Any) -> list[Any]:
+                  say: Any, guard: OutputGuard, base: Optional[str]) -> list[Any]:
     """The writers the options ask for, in the order they are fed: JSON, drawings, 3D views."""
     from wholebody.outputs.frames import DrawnImages, DrawnVideo, JsonFrames, View3DImages
     writers: list[Any] = []
-    if args.json:
-        writers.append(JsonFrames(args.json, **extra))
-    if not args.no_overlay:
-        if args.video is not None:
-            writers.append(DrawnVideo(output_path(source.name, model, args.output_dir, ".mp4"), _frame_rate(source),
-                                      _drawing(args)))
-        elif args.image is not None:
-            writers.append(DrawnImages(model, args.output_dir, say, _drawing(args)))
-    if args.visu3d:
-        writers.append(View3DImages(model, args.output_dir, args.renderer, args.interactive, say, _view(args)))
-    if args.html:
-        from wholebody.view3d.page import HtmlWriter
-        video = args.video is not None
-        writers.append(HtmlWriter(args.html, fps=(source.fps or None) if video else None, video=video))
+    try:
+        if args.json:
+            writers.append(JsonFrames(guard.claim(args.json, option="--json"), **extra))
+        if not args.no_overlay:
+            if args.video is not None:
+                path = guard.claim(output_path(source.name, model, args.output_dir, ".mp4"))
+                writers.append(DrawnVideo(path, _frame_rate(source), _drawing(args)))
+            elif args.image is not None:
+                writers.append(DrawnImages(model, args.output_dir, say, _drawing(args), base=base, guard=guard))
+        if args.visu3d:
+            writers.append(View3DImages(model, args.output_dir, args.renderer, args.interactive, say, _view(args),
+                                        base=base, guard=guard))
+        if args.html:
+            from wholebody.view3d.page import HtmlWriter
+            video = args.video is not None
+            writers.append(HtmlWriter(guard.claim(args.html, option="--html"),
+                                      fps=(source.fps or None) if video else None, video=video))
+    except BaseException:
+        for w in writers:  # the ones opened already leave no staging file behind
+            w.abort()
+        raise
     return writers
+
+
+def _planned_model_name(model: str) -> str:
+    """The model name that output names will carry, known before the model loads (see detector.model_name)."""
+    from wholebody.detector import model_name
+    found = next((p for p in _checkpoint_candidates(model) if os.path.isfile(p)), None)
+    return model_name(found) if found else model
+
+
+def _checkpoint_candidates(model: str) -> list[str]:
+    """The files `--model` may be read from (detector.resolve_model), downloaded or not: all are
+    inputs that no output may overwrite."""
+    from wholebody.inputs.weights import CHECKPOINT_SUFFIXES
+    return [model] + [os.path.join(models_dir(), model + suffix) for suffix in CHECKPOINT_SUFFIXES]
+
+
+def _image_base(args: argparse.Namespace) -> Optional[str]:
+    """The folder the --image arguments are named from, whose sub-folders drawings in --output-dir keep."""
+    from wholebody.inputs.sources import common_base
+    return common_base(args.image)
+
+
+def _check_outputs(args: argparse.Namespace, source: Any, model: str, guard: OutputGuard,
+                   base: Optional[str]) -> None:
+    """Fail before the model loads (DopeError, one line) on an output that must not or cannot be
+    written: an input, a folder or a disk, a missing or read-only folder, an --output-dir that is a file."""
+    for option, path in (("--json", args.json), ("--html", args.html)):
+        if path:
+            target = guard.check(path, option=option, create_folders=True)
+            if not target.in_place:  # a missing folder is made, as --output-dir is
+                make_folder(os.path.dirname(target.final), option=f"the folder of {option}")
+    if args.output_dir:
+        make_folder(args.output_dir, option="--output-dir")
+    planned: list[str] = []
+    if args.video is not None and not args.no_overlay:
+        planned.append(output_path(source.name, model, args.output_dir, ".mp4"))
+    if args.image is not None:
+        suffixes = ([] if args.no_overlay else [".jpg"]) + (["_visu3d.jpg"] if args.visu3d else [])
+        planned += [output_path(image, model, args.output_dir, suffix, base=base)
+                    for image in source for suffix in suffixes]
+    for path in planned:
+        guard.check(path, option="drawing", create_folders=True)
+
+
+def _no_frames_hint(video: Any) -> str:
+    if video.is_camera:
+        return "check that the camera is connected and not used by another program"
+    if video.frame_count:
+        return f"it announces {video.frame_count} frames: the file is damaged"
+    return "it is empty or damaged"
 
 
 def _replayed_frames(args: argparse.Namespace, source: Any,
@@ -417,7 +494,28 @@ def _describe(item: Any) -> str:
     return item.name if item.frame is None else f"{item.name} frame {item.frame} ({item.time_s or 0:.2f} s)"
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread: handled as Ctrl-C, so every cleanup for Ctrl-C runs."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not break off the cleanup
+    raise Terminated()
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread: signals are not ours to handle
+        previous = None
+    try:
+        return _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Optional[Sequence[str]]) -> int:
     args = build_parser().parse_args(argv)
     level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
     logging.basicConfig(level=level, format="%(message)s")
@@ -434,7 +532,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except DopeError as e:
         print(f"dope.py: error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        if isinstance(e, Terminated):
+            print("dope.py: terminated (SIGTERM)", file=sys.stderr)
+            return 143
         print("dope.py: interrupted", file=sys.stderr)
         return 130
 

@@ -64,6 +64,10 @@ def resolve_model(model: str, folder: Optional[str] = None, *, download: bool = 
     for path in candidates:
         if os.path.isfile(path):
             return path
+    if os.path.lexists(model):  # there, but not a file: say what it is
+        from wholebody.files import describe_kind
+        raise DopeError(f"--model {model!r} is {describe_kind(model)}, not a checkpoint file; give a "
+                        f"checkpoint file or a model name ({', '.join(KNOWN_MODELS)})")
     looks_like_path = os.sep in model or model.endswith(CHECKPOINT_SUFFIXES)
     if looks_like_path:
         raise DopeError(f"checkpoint file {model!r} does not exist")

@@ -18,12 +18,15 @@ import os
 import queue
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Optional, TypeVar, Union
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
+
+from wholebody.files import describe_kind
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,14 @@ log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".dib", ".gif", ".tif",
                               ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".jp2"})
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv"})
+# Images longer than this many times their width (or the reverse) cannot go through the network
+# (resizing the long side to its input size leaves 0 pixels for the short one) and hold nobody
+# anyway: they are refused as unreadable, one line each. Up to 100, the short side keeps at least
+# max_size / 100 pixels (5 for the smallest input size in use).
+MAX_ASPECT_RATIO = 100
+# A video that decodes fewer frames than it announces, by more than this share, is reported as
+# truncated or damaged (containers estimate their frame count; a few frames off is normal).
+TRUNCATED_SHARE = 0.02
 
 
 class SourceError(ValueError):
@@ -57,20 +68,47 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
-    """uint8[H, W, 3] RGB pixels of an image file."""
+    """uint8[H, W, 3] RGB pixels of an image file.
+
+    Raises ImageError (one line naming the file) for anything that cannot be used: missing, not a
+    regular file, empty, undecodable, a decompression bomb (over twice Pillow's MAX_IMAGE_PIXELS),
+    or too thin for the network (a side longer than MAX_ASPECT_RATIO times the other: 1x3000).
+    """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ImageError(f"image {path!r} does not exist")
-    if os.path.isdir(path):
-        raise ImageError(f"{path!r} is a folder, not an image")
+    if not os.path.isfile(path):
+        raise ImageError(f"{path!r} is {describe_kind(path)}, not an image file")
     if os.path.getsize(path) == 0:
         raise ImageError(f"image {path!r} is empty")
     try:
-        with Image.open(path) as im:
-            im.load()
-            return np.array(to_rgb(im))  # a writable array (np.asarray of a PIL image is read-only)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"cannot decode image {path!r}: {e}") from None
+        # Pillow warns (a Python warning of two lines) between its limit and twice it, and
+        # raises above: say it once, here. catch_warnings is process-wide; the worst a race with
+        # another thread does is let one such warning through.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                _check_shape(path, im.size)
+                if Image.MAX_IMAGE_PIXELS and im.size[0] * im.size[1] > Image.MAX_IMAGE_PIXELS:
+                    log.info("%s is %dx%d pixels, a large image: decoding it takes a while", path, *im.size)
+                im.load()
+                return np.array(to_rgb(im))  # a writable array (np.asarray of a PIL image is read-only)
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"image {path!r} is refused as a possible decompression bomb ({e}); shrink it "
+                         "first") from None
+    except MemoryError:
+        raise ImageError(f"image {path!r} is too large to decode in the memory available; shrink it first") from None
+    except Exception as e:  # noqa: BLE001 - decoders of untrusted files raise many types; each is one skip
+        raise ImageError(f"cannot decode image {path!r}: {e or type(e).__name__}") from None
+
+
+def _check_shape(path: str, size: tuple[int, int]) -> None:
+    width, height = size
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise ImageError(f"image {path!r} is {width}x{height} pixels: too thin to detect anyone in (a side may be "
+                         f"at most {MAX_ASPECT_RATIO} times the other); crop or pad it")
 
 
 # ------------------------------------------------------------------------------------ image files
@@ -96,14 +134,16 @@ def is_earlier_output(path: str) -> bool:
 
 
 def expand_images(specs: Iterable[str | os.PathLike]) -> list[str]:
-    """The image files that `specs` name, in order, each once.
+    """The image files that `specs` name, in order, each once (a file reached twice, by a symlink,
+    a hard link or a symlink loop inside a `**` pattern, is kept once, by its shortest name).
 
     A file is taken as is. A folder gives its images (not those of sub-folders) sorted by name; a
     glob pattern (`*`, `?`, `[...]`; `**` crosses folders) gives the image files it matches, sorted,
     its extension matched without regard to case (`*.jpg` takes `B.JPG`, as a folder does).
-    Folders and patterns skip files without an image extension (IMAGE_EXTENSIONS) and drawings of
-    earlier runs (`is_earlier_output`); whether an image decodes is found out when it is read.
-    Raises SourceError for a missing or empty file and for a folder or pattern without images.
+    Folders and patterns skip files without an image extension (IMAGE_EXTENSIONS), files that are
+    not regular files (FIFOs, devices) and drawings of earlier runs (`is_earlier_output`); whether
+    an image decodes is found out when it is read.
+    Raises SourceError for a missing, empty or special file and for a folder or pattern without images.
     """
     paths: list[str] = []
     for spec in map(os.fspath, specs):
@@ -116,17 +156,28 @@ def expand_images(specs: Iterable[str | os.PathLike]) -> list[str]:
             if not found:
                 raise SourceError(f"folder {spec!r} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
             paths += found
-        elif glob.has_magic(spec):
+        elif glob.has_magic(spec) and not os.path.lexists(spec):
             matches = [m for m in glob.glob(any_case_extension(spec), recursive=True) if os.path.isfile(m)]
             found = _images_among(matches)
             if not found:
                 raise SourceError(f"{'no image' if matches else 'no file'} matches {spec!r}")
             paths += found
+        elif os.path.lexists(spec):
+            raise ImageError(f"{spec!r} is {describe_kind(spec)}, not an image file")
         else:
             raise ImageError(f"image {spec!r} does not exist")
-    unique = list(dict.fromkeys(paths))
+    # One name per file (by device and inode: symlinks and hard links to it too): the shortest
+    # (fewest folders, then first by name), in the order of first appearance.
+    best: dict[tuple[int, int], str] = {}
+    keys = [_file_key(p) for p in paths]
+    for key, path in zip(keys, paths):
+        if key not in best or (path.count(os.sep), path) < (best[key].count(os.sep), best[key]):
+            best[key] = path
+    unique = list(dict.fromkeys(best[k] for k in keys))
     if len(unique) < len(paths):
-        log.debug("%d images named more than once are read once", len(paths) - len(unique))
+        log.info("%d image%s named more than once (or reached through links) %s read once",
+                 len(paths) - len(unique), "s" if len(paths) - len(unique) > 1 else "",
+                 "are" if len(paths) - len(unique) > 1 else "is")
     return unique
 
 
@@ -141,6 +192,33 @@ def any_case_extension(pattern: str) -> str:
     if not dot or not stem or not ext.isalnum():
         return pattern
     return os.path.join(folder, f"{stem}.{''.join(f'[{c.lower()}{c.upper()}]' if c.isalpha() else c for c in ext)}")
+
+
+def _file_key(path: str) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+def common_base(specs: Iterable[str | os.PathLike]) -> Optional[str]:
+    """The folder that `specs` (as `expand_images` takes them) are named from: a file's folder, a
+    folder itself, a pattern's fixed part (`trip` for `trip/**/*.jpg`); for several, the folder
+    that holds all of theirs. Drawings in --output-dir keep the sub-folders below it."""
+    bases = []
+    for spec in map(os.fspath, specs):
+        if os.path.isdir(spec):
+            bases.append(spec)
+        elif glob.has_magic(spec) and not os.path.lexists(spec):
+            fixed = []
+            for part in spec.split(os.sep):
+                if glob.has_magic(part):
+                    break
+                fixed.append(part)
+            bases.append(os.sep.join(fixed) or (os.sep if spec.startswith(os.sep) else os.curdir))
+        else:
+            bases.append(os.path.dirname(spec) or os.curdir)
+    if not bases:
+        return None
+    return os.path.commonpath([os.path.abspath(b) for b in bases])
 
 
 def _images_among(paths: Iterable[str]) -> list[str]:
@@ -221,7 +299,9 @@ class Video:
         the frames kept keep their true frame number and time.
     Attributes: name (the path, or `cameraN`); fps (frames per second as the file says, 0.0 when
     unknown); frame_count (None when unknown, as for cameras; an estimate for some files);
-    expected_frames (the frames the selection keeps, estimated from those; None when unknown).
+    expected_frames (the frames the selection keeps, estimated from those; None when unknown);
+    frames_read (the frames decoded, once read to the end; a file that decodes far fewer than it
+    announces is reported with a warning).
     Raises SourceError when the source does not exist or does not open, ValueError for a bad selection.
     """
 
@@ -244,8 +324,8 @@ class Video:
             source = self.name = os.fspath(source)
             if not os.path.exists(source):
                 raise SourceError(f"video {source!r} does not exist")
-            if os.path.isdir(source):
-                raise SourceError(f"{source!r} is a folder, not a video")
+            if os.path.isdir(source) or not (os.path.isfile(source) or _is_stream(source)):
+                raise SourceError(f"{source!r} is {describe_kind(source)}, not a video file")
         self._capture: Optional[cv2.VideoCapture] = cv2.VideoCapture(source)
         if not self._capture.isOpened():
             self._capture = None
@@ -255,6 +335,7 @@ class Video:
         self.fps = float(fps) if math.isfinite(fps) and fps > 0 else 0.0
         count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
         self.frame_count: Optional[int] = count if count > 0 and not self.is_camera else None
+        self.frames_read: Optional[int] = None  # set once read to the end
 
     @property
     def expected_frames(self) -> Optional[int]:
@@ -299,8 +380,13 @@ class Video:
                         break
                     yield Item(index, self.name, frame=index, time_s=time_s), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
                 index += 1
-            if self.frame_count is not None and index != self.frame_count:
+            if self.frame_count is not None and index < self.frame_count * (1 - TRUNCATED_SHARE) - 1:
+                log.warning("%s: only %d of the %d frames it announces could be decoded; the file may be "
+                            "truncated or damaged (copy or re-encode it again to process it all)", self.name, index,
+                            self.frame_count)
+            elif self.frame_count is not None and index != self.frame_count:
                 log.debug("%s: read %d frames, the file announced %d", self.name, index, self.frame_count)
+            self.frames_read = index
         finally:
             capture.release()
 
@@ -352,6 +438,16 @@ class _Selection:
                 self.next_s += 1.0 / self.rate
             return True
         return True
+
+
+def _is_stream(path: str) -> bool:
+    """A FIFO or a character device (/dev/video0): OpenCV may read a video from it."""
+    import stat
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
 
 
 def open_source(source: Any) -> Iterable[tuple[Item, Any]]:

@@ -10,17 +10,20 @@ verification step loads the network code.
 """
 from __future__ import annotations
 
+import hashlib
 import http.client
 import logging
 import os
 import shlex
+import socket
 import sys
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import BinaryIO, Optional
 
-from wholebody.files import staging_path
+from wholebody.files import Output, OutputError, open_output
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +40,17 @@ OFFICIAL_SUFFIX = ".pth.tgz"
 CHECKPOINT_SUFFIXES = (OFFICIAL_SUFFIX, ".pth")
 PARTIAL_SUFFIX = ".part"
 CHUNK_BYTES = 1 << 20
-TIMEOUT_S = 60.0  # per socket operation, not for the whole download
+TIMEOUT_S = 60.0  # per socket operation (connecting, each read)
+# The whole download must end within this many seconds ($DOPE_DOWNLOAD_TIMEOUT overrides): a
+# server that trickles bytes never trips the per-read timeout. An hour is 185 MB at 0.4 Mbit/s.
+DEADLINE_S = 3600.0
+# The SHA-256 of each official checkpoint, recorded after its first verified download (the
+# download logs it; see the README's "Checkpoints"). None: not recorded yet, so only the checks
+# of verify_checkpoint apply. When set, a download with another hash is refused.
+OFFICIAL_SHA256: dict[str, Optional[str]] = {
+    "DOPE_v1_0_0": None,
+    "DOPErealtime_v1_0_0": None,
+}
 
 
 class DownloadError(Exception):
@@ -64,6 +77,22 @@ def models_dir() -> str:
 def download_url() -> str:
     """The base address of the official checkpoints: $DOPE_DOWNLOAD_URL (mirrors, tests), else NAVER's."""
     return os.environ.get("DOPE_DOWNLOAD_URL") or DOWNLOAD_URL
+
+
+def download_deadline() -> float:
+    """Seconds a whole download may take: $DOPE_DOWNLOAD_TIMEOUT, else DEADLINE_S; DownloadError when
+    the variable is not a positive number."""
+    text = os.environ.get("DOPE_DOWNLOAD_TIMEOUT")
+    if not text:
+        return DEADLINE_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise DownloadError(f"DOPE_DOWNLOAD_TIMEOUT={text!r} is not a positive number of seconds; "
+                            f"unset it for the default ({DEADLINE_S:.0f} s)")
+    return value
 
 
 def checkpoint_url(name: str, base_url: str) -> str:
@@ -96,66 +125,83 @@ def format_size(n: Optional[int]) -> str:
 def verify_checkpoint(path: str) -> None:
     """Raise `model.CheckpointError` unless `path` loads (weights_only=True) into the DOPE network.
 
-    NAVER publishes no checksums for these files, so no hash can be pinned here; instead a
-    download must load safely and hold every tensor the network expects, with the right shapes.
+    NAVER publishes no checksums for these files (OFFICIAL_SHA256 pins ours once recorded), so a
+    download must also load safely and hold every tensor the network expects, with the right shapes.
     """
     from wholebody.network.dopenet import build_model, read_checkpoint
     build_model(read_checkpoint(path))
 
 
 def fetch_checkpoint(name: str, folder: str, base_url: str, *, progress: bool = True,
-                     timeout: float = TIMEOUT_S) -> str:
+                     timeout: float = TIMEOUT_S, deadline: Optional[float] = None,
+                     sha256: Optional[str] = None) -> str:
     """Download official checkpoint `name` from `base_url` into `folder` and return its path.
 
     Says (logging, INFO) what it fetches, its size and the weights' licence; shows a tqdm bar on
-    stderr when `progress`. Raises `DownloadError` (nothing left behind) when the server cannot be
-    reached, answers with an error, sends fewer bytes than announced or sends a file that is not a
-    DOPE checkpoint. On KeyboardInterrupt, removes the partial file and re-raises.
+    stderr when `progress`. `timeout`: seconds per socket operation; `deadline`: seconds for the
+    whole download (default `download_deadline()`); `sha256`: the hash the file must have (default
+    OFFICIAL_SHA256[name]; None checks none). Raises `DownloadError` (nothing left behind) when the
+    server cannot be reached, answers with an error, is too slow, sends fewer bytes than announced,
+    or sends a file that is not a DOPE checkpoint or has another hash. On KeyboardInterrupt (Ctrl-C,
+    SIGTERM in the CLI), removes the partial file and re-raises.
     """
     url, path = checkpoint_url(name, base_url), official_path(name, folder)
     manual = manual_instructions(name, folder, base_url)
     retry = f"nothing was kept in {folder}; run the command again to retry, or {manual}"
+    deadline = download_deadline() if deadline is None else deadline
+    sha256 = OFFICIAL_SHA256.get(name) if sha256 is None else sha256
+    end = time.monotonic() + deadline
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as e:
         raise DownloadError(f"cannot create the models folder {folder!r} ({e.strerror}); "
                             f"set DOPE_MODELS to a writable folder, or {manual}") from None
     try:
-        response = urllib.request.urlopen(url, timeout=timeout)
+        response = urllib.request.urlopen(url, timeout=min(timeout, deadline))
     except urllib.error.HTTPError as e:
         raise DownloadError(f"cannot download {url}: the server answered HTTP {e.code} {e.reason}; {manual}") from None
     except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
         # URLError covers DNS failures and refused connections: most often, an offline machine.
         reason = getattr(e, "reason", None) or e
+        if isinstance(reason, (socket.timeout, TimeoutError)) and time.monotonic() >= end:
+            raise DownloadError(f"download of {url} did not finish within {deadline:g} s "
+                                f"(set DOPE_DOWNLOAD_TIMEOUT=SECONDS to allow more); {retry}") from None
         raise DownloadError(f"cannot reach {url} ({reason}); if this machine is offline, {manual}") from None
-    # A name of our own beside the final one, so that os.replace is atomic and concurrent
-    # downloads of the same model do not write into each other's file.
-    tmp = staging_path(path, PARTIAL_SUFFIX)
-    try:
-        with response:
-            size = _content_length(response)
-            log.info("downloading %s (%s) from %s to %s", name, format_size(size), url, path)
-            log.info("the %s weights are licensed under %s", name, WEIGHTS_LICENCE)
-            try:
-                out = open(tmp, "xb")
-            except OSError as e:
-                raise DownloadError(f"cannot write into {folder!r} ({e.strerror}); "
-                                    f"set DOPE_MODELS to a writable folder, or {manual}") from None
-            with out:
-                received = _copy(response, out, size, progress, name, url, retry)
-                out.flush()
-                os.fsync(out.fileno())
-        if size is not None and received != size:
-            raise DownloadError(f"download of {url} stopped after {received} of {size} bytes; {retry}")
-        _verify_download(tmp, url, retry)
-        os.replace(tmp, path)
-    except KeyboardInterrupt:
-        log.warning("download of %s interrupted; nothing was kept in %s; run the same command again to restart it",
-                    name, folder)
-        raise
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    # files.open_output stages under a name of our own beside the final one (beside a symlink's
+    # target), so that the rename is atomic and concurrent downloads do not write into each other.
+    with response:
+        size = _content_length(response)
+        log.info("downloading %s (%s) from %s to %s", name, format_size(size), url, path)
+        log.info("the %s weights are licensed under %s", name, WEIGHTS_LICENCE)
+        try:
+            out = open_output(path, "wb", suffix=PARTIAL_SUFFIX)
+        except OutputError as e:
+            raise DownloadError(f"{e}; set DOPE_MODELS to a writable folder, or {manual}") from None
+        try:
+            received, digest = _copy(response, out, size, progress, name, url, retry, end, timeout, deadline)
+            out.flush()
+            os.fsync(out.file.fileno())
+            if size is not None and received != size:
+                raise DownloadError(f"download of {url} stopped after {received} of {size} bytes; {retry}")
+            _verify_download(out.name, url, retry)
+            if sha256 is not None and digest != sha256.lower():
+                raise DownloadError(f"the download's SHA-256 is {digest}, not the {sha256} recorded for {name}: "
+                                    f"the file at {url} is not the published one; {retry}")
+            out.commit()
+        except KeyboardInterrupt:
+            out.discard()
+            log.warning("download of %s interrupted; nothing was kept in %s; run the same command again to "
+                        "restart it", name, folder)
+            raise
+        except OutputError as e:
+            out.discard()
+            raise DownloadError(f"{e}; {retry}") from None
+        except BaseException:
+            out.discard()
+            raise
+    if sha256 is None:
+        log.info("SHA-256 of %s: %s (not recorded yet: to pin it, set OFFICIAL_SHA256[%r] in "
+                 "wholebody/inputs/weights.py and the README's table)", name, digest, name)
     log.info("saved %s (%s)", path, format_size(os.path.getsize(path)))
     return path
 
@@ -168,28 +214,46 @@ def _content_length(response: http.client.HTTPResponse) -> Optional[int]:
         return None
 
 
-def _copy(response: http.client.HTTPResponse, out: BinaryIO, size: Optional[int], progress: bool, name: str,
-          url: str, retry: str) -> int:
-    """Copy the response body to `out` with a progress bar; the number of bytes received."""
+def _copy(response: http.client.HTTPResponse, out: Output, size: Optional[int], progress: bool, name: str,
+          url: str, retry: str, end: float, timeout: float, deadline: float) -> tuple[int, str]:
+    """Copy the response body to `out` with a progress bar, until `end` (time.monotonic());
+    (bytes received, their SHA-256 in hex)."""
     from tqdm import tqdm
     received = 0
+    digest = hashlib.sha256()
+    late = DownloadError(f"download of {url} did not finish within {deadline:g} s "
+                         f"(set DOPE_DOWNLOAD_TIMEOUT=SECONDS to allow more); {retry}")
     with tqdm(total=size, unit="B", unit_scale=True, desc=name, file=sys.stderr, disable=not progress) as bar:
         while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise late
+            _set_read_timeout(response, min(timeout, left))
             try:
-                chunk = response.read(CHUNK_BYTES)
+                # read1: whatever one read of the socket gives, so that a trickle still comes back
+                # here to be timed (read(n) would wait for all n bytes).
+                chunk = response.read1(CHUNK_BYTES)
             except (http.client.HTTPException, OSError) as e:
+                if isinstance(e, (socket.timeout, TimeoutError)) and time.monotonic() >= end - 0.01:
+                    raise late from None
                 # IncompleteRead (newer Pythons), resets and timeouts: the transfer broke off.
                 raise DownloadError(f"download of {url} broke off after {received} bytes "
                                     f"({e or type(e).__name__}); {retry}") from None
             if not chunk:
-                return received
-            try:
-                out.write(chunk)
-            except OSError as e:
-                raise DownloadError(f"cannot write the download into {os.path.dirname(out.name)!r} "
-                                    f"({e.strerror}); {retry}") from None
+                return received, digest.hexdigest()
+            out.write(chunk)
+            digest.update(chunk)
             received += len(chunk)
             bar.update(len(chunk))
+
+
+def _set_read_timeout(response: http.client.HTTPResponse, seconds: float) -> None:
+    """Shorten the socket's timeout to what is left of the deadline. http.client keeps the socket
+    inside its file object; without it (another Python), each read keeps urlopen's timeout."""
+    raw = getattr(getattr(response, "fp", None), "raw", None)
+    sock = getattr(raw, "_sock", None)
+    if sock is not None:
+        sock.settimeout(max(seconds, 0.001))
 
 
 def _verify_download(tmp: str, url: str, retry: str) -> None:

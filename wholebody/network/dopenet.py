@@ -9,6 +9,7 @@ network from that config and loads the state dict strictly.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import math
 import os
@@ -84,6 +85,10 @@ class Checkpoint:
 
 def _torch_load(path: str) -> Any:
     if not os.path.isfile(path):
+        if os.path.lexists(path):
+            from wholebody.files import describe_kind
+            raise CheckpointError(f"checkpoint {path!r} is {describe_kind(path)}, not a checkpoint file; "
+                                  "give the path of a .pth file")
         raise CheckpointError(f"checkpoint {path!r} does not exist")
     if os.path.getsize(path) == 0:
         raise CheckpointError(f"checkpoint {path!r} is empty")
@@ -100,7 +105,16 @@ def _torch_load(path: str) -> Any:
                                   "(it may try to run code when unpickled); refused, nothing of it was run") from None
         raise CheckpointError(f"{path!r} is not a readable checkpoint (corrupt or truncated); "
                               "download or copy it again") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError, IndexError) as e:
+    except OSError as e:
+        if e.errno in (errno.EACCES, errno.EPERM):  # not the file's fault: say so, not "corrupt"
+            raise CheckpointError(f"cannot read checkpoint {path!r}: permission denied; check its permissions "
+                                  "(or copy it somewhere readable)") from None
+        if e.errno is not None:
+            raise CheckpointError(f"cannot read checkpoint {path!r}: {e.strerror}") from None
+        log.debug("torch.load(%r) failed: %s", path, e)
+        raise CheckpointError(f"{path!r} is not a readable checkpoint (corrupt or truncated); "
+                              "download or copy it again") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError, IndexError) as e:
         log.debug("torch.load(%r) failed: %s", path, e)
         raise CheckpointError(f"{path!r} is not a readable checkpoint (corrupt or truncated); "
                               "download or copy it again") from None

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from wholebody.drawing.draw2d import draw_result
-from wholebody.files import atomic_write, output_path
+from wholebody.files import OutputGuard, atomic_write, output_path, reason
 from wholebody.outputs.writers import JsonLinesWriter, OutputError, VideoWriter, record
 from wholebody.stream import Frame
 
@@ -22,15 +22,13 @@ log = logging.getLogger("dope")
 
 
 def write_image(path: str, image_bgr: np.ndarray) -> None:
-    """Encode by the path's extension and write atomically; OutputError when it cannot be encoded."""
+    """Encode by the path's extension and write atomically (files.atomic_write); OutputError when it
+    cannot be encoded or written."""
     ext = os.path.splitext(path)[1] or ".jpg"
     ok, buf = cv2.imencode(ext, image_bgr)
     if not ok:
         raise OutputError(f"cannot encode an image as {ext!r} for {path!r}")
-    try:
-        atomic_write(path, buf.tobytes())
-    except OSError as e:
-        raise OutputError(f"cannot write {path!r}: {e.strerror or e}") from None
+    atomic_write(path, buf.tobytes())
 
 
 class JsonFrames:
@@ -90,17 +88,21 @@ class DrawnVideo:
 
 
 class DrawnImages:
-    """The 2D drawing of each image as `X_M.jpg` beside it (or in output_dir)."""
+    """The 2D drawing of each image as `X_M.jpg` beside it, or in output_dir (in the sub-folder of
+    `base` that X is in: see `files.output_path`). `guard` (files.OutputGuard) refuses inputs and
+    gives a fresh name to a path this run wrote already."""
 
     def __init__(self, model: str, output_dir: Optional[str], say: Callable[..., None] = log.info,
-                 draw: Callable[..., np.ndarray] = draw_result) -> None:
-        self.model, self.output_dir, self.say, self.draw = model, output_dir, say, draw
+                 draw: Callable[..., np.ndarray] = draw_result, *, base: Optional[str] = None,
+                 guard: Optional[OutputGuard] = None) -> None:
+        self.model, self.output_dir, self.say, self.draw, self.base = model, output_dir, say, draw, base
+        self.guard = guard if guard is not None else OutputGuard()
         self.path = None
 
     def write(self, frame: Frame) -> None:
         if frame.image is None or frame.item.name is None:
             return
-        path = output_path(frame.item.name, self.model, self.output_dir)
+        path = _claim(self.guard, output_path(frame.item.name, self.model, self.output_dir, base=self.base))
         write_image(path, self.draw(np.ascontiguousarray(frame.image[:, :, ::-1]), frame.result))
         self.say("wrote %s", path)
 
@@ -112,20 +114,24 @@ class DrawnImages:
 
 
 class View3DImages:
-    """The 3D view of each image as `X_M_visu3d.jpg` (SPEC §8), by the chosen renderer."""
+    """The 3D view of each image as `X_M_visu3d.jpg` (SPEC §8), by the chosen renderer; named and
+    guarded as `DrawnImages`."""
 
     def __init__(self, model: str, output_dir: Optional[str], renderer: str, interactive: bool,
-                 say: Callable[..., None] = log.info, view: Any = None) -> None:
-        self.model, self.output_dir, self.say = model, output_dir, say
+                 say: Callable[..., None] = log.info, view: Any = None, *, base: Optional[str] = None,
+                 guard: Optional[OutputGuard] = None) -> None:
         from wholebody.view3d.scene import View
+        self.model, self.output_dir, self.say, self.base = model, output_dir, say, base
         self.renderer, self.interactive, self.view = renderer, interactive, view or View()  # camera angles
+        self.guard = guard if guard is not None else OutputGuard()
         self.path = None
 
     def write(self, frame: Frame) -> None:
         from wholebody.view3d.render import write_visu3d
         if frame.image is None or frame.item.name is None:
             return
-        path = output_path(frame.item.name, self.model, self.output_dir, "_visu3d.jpg")
+        path = _claim(self.guard, output_path(frame.item.name, self.model, self.output_dir, "_visu3d.jpg",
+                                              base=self.base))
         used = write_visu3d(frame.image, frame.result, path, renderer=self.renderer, interactive=self.interactive,
                             view=self.view)
         self.say("wrote %s (%s renderer)", path, used)
@@ -135,3 +141,15 @@ class View3DImages:
 
     def abort(self) -> None:
         pass
+
+
+def _claim(guard: OutputGuard, path: str) -> str:
+    """The path to write one image's output to (see OutputGuard.claim), its folder made."""
+    path = guard.claim(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as e:
+            raise OutputError(f"cannot create the folder {folder!r} for {path!r}: {reason(e)}") from None
+    return path

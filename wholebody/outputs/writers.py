@@ -1,7 +1,9 @@
 """Writing results as they come: JSON Lines and annotated videos that survive an interruption.
 
-Both writers write into a temporary file beside their target and rename it at the end, so an
-existing file is only ever replaced by a finished one. As context managers:
+Both writers write through `files.open_output`: into a temporary file beside their target, renamed
+at the end, so an existing file is only ever replaced by a finished one (a FIFO, a device or
+standard output is written in place instead; a symlink's target is replaced, not the link). As
+context managers:
 
 - leaving normally, or by KeyboardInterrupt (Ctrl-C), finalises: the target holds everything
   written so far (JSON lines are flushed one by one; the video is closed so that it plays up to
@@ -21,17 +23,13 @@ import cv2
 import numpy as np
 
 from wholebody.results import Result
-from wholebody.files import staging_path
+from wholebody.files import Output, OutputError, open_output
 from wholebody.inputs.sources import Item
 
 log = logging.getLogger(__name__)
 
 VIDEO_FOURCC = "mp4v"  # encodes with opencv-python-headless's bundled FFmpeg, no extra codec
 TIME_DECIMALS = 4
-
-
-class OutputError(OSError):
-    """An output that cannot be written; the message names it."""
 
 
 def record(item: Item, result: Result, **extra: Any) -> dict[str, Any]:
@@ -58,50 +56,54 @@ def partial_path(path: str) -> str:
 
 
 class _StagedFile:
-    """A file written under a temporary name in the target's folder, renamed when finished."""
+    """A file written through `files.open_output`: under a staging name in the target's folder,
+    renamed when finished (FIFOs, devices and standard output are written in place)."""
 
     what = "file"
+    mode: Optional[str] = "wb"  # None: the writer opens the staging name itself
+    default_ext = ""  # the staging name's extension for a target without one (a FIFO, a device)
 
     def __init__(self, path: str | os.PathLike) -> None:
-        self.path = os.path.abspath(os.fspath(path))
-        folder, name = os.path.split(self.path)
-        if not os.path.isdir(folder):
-            raise OutputError(f"cannot write {self.path!r}: folder {folder!r} does not exist")
-        if os.path.isdir(self.path):
-            raise OutputError(f"cannot write {self.path!r}: it is a folder")
-        self.temp_path = staging_path(self.path, ".tmp" + os.path.splitext(name)[1])
+        # The staging name keeps the extension: OpenCV picks the container by it.
+        ext = os.path.splitext(os.fspath(path))[1] or self.default_ext
+        self.out: Output = open_output(path, self.mode, suffix=".tmp" + ext)
+        self.path = self.out.path
+        self.temp_path = self.out.name
         self.count = 0  # lines or frames written
         self.closed = False
 
     def _finish(self) -> None:
-        """Flush and close the temporary file."""
+        """Flush and close what writes into the staging file."""
 
     def close(self) -> None:
-        """Finish the file and put it in place of the target (a file with nothing written is not made
-        when `_finish` leaves no temporary file)."""
+        """Finish the file and put it in place of the target (a video without frames is not made)."""
         if self.closed:
             return
         self.closed = True
-        self._finish()
-        if os.path.exists(self.temp_path):
-            os.replace(self.temp_path, self.path)
-            log.debug("wrote %s (%d)", self.path, self.count)
+        try:
+            self._finish()
+        except BaseException:
+            self.out.discard()
+            raise
+        if self.count == 0 and self.out.file is None:
+            self.out.discard()  # nothing was written into the name reserved for the writer
+            return
+        self.out.commit()
+        log.debug("wrote %s (%d)", self.path, self.count)
 
     def abort(self) -> Optional[str]:
         """Finish the file without touching the target; what was written goes to the partial path,
-        which is returned (None when nothing was written)."""
+        which is returned (None when nothing was written or the target is written in place)."""
         if self.closed:
             return None
         self.closed = True
-        self._finish()
-        if not os.path.exists(self.temp_path):
-            return None
-        if not self.count:
-            os.unlink(self.temp_path)
-            return None
-        kept = partial_path(self.path)
-        os.replace(self.temp_path, kept)
-        log.warning("kept the unfinished %s (%d written) as %s", self.what, self.count, kept)
+        try:
+            self._finish()
+        except (OSError, cv2.error):
+            pass
+        kept = self.out.discard(keep_as=partial_path(self.out.final) if self.count else None)
+        if kept is not None:
+            log.warning("kept the unfinished %s (%d written) as %s", self.what, self.count, kept)
         return kept
 
     def __enter__(self):
@@ -129,22 +131,13 @@ class JsonLinesWriter(_StagedFile):
     """One JSON object per line, each flushed as it is written (SPEC §10 objects, see `record`)."""
 
     what = "JSON Lines file"
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        super().__init__(path)
-        try:
-            self._file = open(self.temp_path, "x", encoding="utf-8")
-        except OSError as e:
-            raise OutputError(f"cannot write {self.path!r}: {e.strerror}") from None
+    mode = "w"
 
     def write(self, obj: dict[str, Any]) -> None:
         # JSON has no NaN or infinity: write them as null (as Result.to_json does), never as bare words
-        self._file.write(json.dumps(_finite(obj), allow_nan=False) + "\n")
-        self._file.flush()
+        self.out.write(json.dumps(_finite(obj), allow_nan=False) + "\n")
+        self.out.flush()
         self.count += 1
-
-    def _finish(self) -> None:
-        self._file.close()
 
 
 class VideoWriter(_StagedFile):
@@ -155,11 +148,13 @@ class VideoWriter(_StagedFile):
     """
 
     what = "video"
+    mode = None
+    default_ext = ".mp4"
 
     def __init__(self, path: str | os.PathLike, fps: float, fourcc: str = VIDEO_FOURCC) -> None:
-        super().__init__(path)
         if not fps > 0:
             raise ValueError(f"frame rate must be positive, got {fps}")
+        super().__init__(path)
         self.fps = float(fps)
         self.fourcc = fourcc
         self.size: Optional[tuple[int, int]] = None  # (width, height)
@@ -189,5 +184,5 @@ class VideoWriter(_StagedFile):
 
     def _finish(self) -> None:
         if self._writer is not None:
-            self._writer.release()  # writes the mp4 index: the file plays up to the last frame
-            self._writer = None
+            writer, self._writer = self._writer, None
+            writer.release()  # writes the mp4 index: the file plays up to the last frame
