@@ -63,6 +63,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "requirements-visvis.txt and a display), auto: visvis when usable (default)")
     p.add_argument("--interactive", action="store_true",
                    help="with --visu3d: also open each 3D view in a window you can turn (visvis)")
+    cam = p.add_mutually_exclusive_group()
+    cam.add_argument("--focal", type=float, metavar="PX", help="camera focal length in pixels (default: the "
+                     "image's EXIF 35 mm-equivalent focal length, else a 60 degree horizontal field of view)")
+    cam.add_argument("--fov", type=float, metavar="DEG", help="camera horizontal field of view in degrees")
+    p.add_argument("--camera-space", action="store_true",
+                   help="place every body, hand and face in the camera frame (pose3d_camera, metres; implied by "
+                        "--focal, --fov and --export)")
+    p.add_argument("--export", nargs="+", metavar="PATH",
+                   help="write every person's camera-space skeleton over the clip: .npz, .c3d, .bvh (one file "
+                        "per person, PATH's stem.<person>.bvh) or .glb")
+    if not any("--smooth" in a.option_strings for a in p._actions):  # the tracking stage may add it
+        p.add_argument("--smooth", choices=("off", "online", "offline"), default="off", help=argparse.SUPPRESS)
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto: fp16 for half-precision checkpoints on CUDA, fp32 otherwise")
@@ -100,16 +112,19 @@ def run(args: argparse.Namespace) -> int:
     from wholebody.inputs.replay import ReplayError
     from wholebody.outputs.writers import OutputError
     from wholebody.view3d.render import Visu3DError
+    from wholebody.exports.people import ExportError
+    from wholebody.motion.camera import CameraError
     unit = "frame" if args.video is not None else "image"
     done, skipped, writers = 0, [], []
     if not args.verbose:
         _quiet_opencv()
     try:
         with ExitStack() as stack:
+            _check_camera_and_exports(args)  # before any input is opened
             source, names, total, single = _open_inputs(args, stack)
             if args.json and os.path.abspath(args.json) in {os.path.abspath(n) for n in names}:
                 raise DopeError(f"--json {args.json!r} would overwrite an input; choose another path")
-            if args.no_overlay and not args.json and not args.visu3d:
+            if args.no_overlay and not args.json and not args.visu3d and not args.export:
                 log.warning("--no-overlay without --json: nothing will be written")
             if args.output_dir:
                 os.makedirs(args.output_dir, exist_ok=True)
@@ -137,6 +152,9 @@ def run(args: argparse.Namespace) -> int:
                                 progress=not args.quiet, threads=args.threads)
                 frames = detector.stream(source, batch_size=args.batch_size, on_skip=on_skip)
                 model, extra = detector.name, {"model": detector.name, "postprocess": args.postprocess}
+            if args.camera_space or args.focal is not None or args.fov is not None or args.export:
+                from wholebody.motion.camera import place
+                frames = place(frames, focal=args.focal, fov=args.fov)
             frames = stack.enter_context(closing(frames))
             try:
                 writers = [stack.enter_context(_writing(w)) for w in _open_writers(args, source, model, extra, say)]
@@ -155,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
         log.warning("interrupted after %d %s%s%s", done, unit, "" if done == 1 else "s",
                     f"; kept {' and '.join(kept)}" if kept else "")
         raise
-    except (OutputError, ReplayError, Visu3DError) as e:
+    except (OutputError, ReplayError, Visu3DError, ExportError, CameraError) as e:
         raise DopeError(str(e)) from None
     for w in writers:
         if getattr(w, "path", None) and os.path.exists(w.path):
@@ -196,6 +214,10 @@ def _open_writers(args: argparse.Namespace, source: Any, model: str, extra: dict
             writers.append(DrawnImages(model, args.output_dir, say))
     if args.visu3d:
         writers.append(View3DImages(model, args.output_dir, args.renderer, args.interactive, say))
+    if args.export:
+        from wholebody.exports.writer import ExportWriter
+        fps = source.fps if args.video is not None and getattr(source, "fps", None) else None
+        writers += [ExportWriter(path, fps) for path in args.export]
     return writers
 
 
@@ -213,6 +235,22 @@ def _replayed_frames(args: argparse.Namespace, source: Any) -> tuple[Iterator[An
         source = [(Item(i, path), None) for i, path in enumerate(source)]
     frames = replay_frames(args.from_json, source, by_name=args.image is not None)
     return frames, model, {}
+
+
+def _check_camera_and_exports(args: argparse.Namespace) -> None:
+    """Fail early on a focal length or field of view that cannot be, and on exports that cannot be written."""
+    from wholebody.exports.people import ExportError
+    from wholebody.exports.writer import export_format
+    from wholebody.motion.camera import CameraError, check_focal, check_fov
+    try:
+        if args.focal is not None:
+            check_focal(args.focal)
+        if args.fov is not None:
+            check_fov(args.fov)
+        for path in args.export or ():
+            export_format(path)
+    except (CameraError, ExportError) as e:
+        raise DopeError(str(e)) from None
 
 
 def _check_visu3d(args: argparse.Namespace) -> None:
