@@ -6,6 +6,7 @@ poses agree exactly. As DOPE gives them, body 3D poses have x and y flipped; han
 poses are centred on the part.
 
     python -m tests.handmade docs/visu3d_example.jpg     # the README picture (from the repository root)
+    python -m tests.handmade docs/visu3d_camera_example.jpg builtin camera   # people at 3, 5 and 9 m
 """
 from __future__ import annotations
 
@@ -206,7 +207,13 @@ def main(argv: list[str]) -> int:
     out = argv[0] if argv else "docs/visu3d_example.jpg"
     renderer = argv[1] if len(argv) > 1 else "builtin"
     h, w = 720, 1280
-    used = write_visu3d(background(h, w), scene_result(h, w), out, renderer=renderer)
+    result = scene_result(h, w)
+    if len(argv) > 2 and argv[2] == "camera":  # people at their real depths (camera-space placement)
+        from wholebody.motion.camera import intrinsics, place_result
+        result, _ = camera_scene([(-1.2, 0.3, 3.0), (1.6, 0.5, 9.0), (0.4, 0.35, 5.0)], focal=1000.0, height=h,
+                                 width=w, yaws=[25, -20, 5])
+        result = place_result(result, intrinsics(w, h, focal=1000.0))
+    used = write_visu3d(background(h, w), result, out, renderer=renderer)
     logging.info("wrote %s (%s renderer)", out, used)
     return 0
 
