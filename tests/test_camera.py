@@ -67,6 +67,19 @@ def test_exif_focal_length_is_read_from_the_image(tmp_path):
     assert exif_focal_35mm(str(plain)) is None and exif_focal_35mm(str(tmp_path / "none.jpg")) is None
 
 
+def test_the_stage_uses_each_image_s_exif_focal_length(tmp_path):
+    path = tmp_path / "shot.jpg"
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0xA405] = 24
+    Image.new("RGB", (W, H)).save(path, exif=exif)
+    result, truths = camera_scene([(0.0, 0.2, 3.0)])
+    frames = [Frame(Item(0, str(path)), None, result), Frame(Item(1, str(tmp_path / "other.png")), None, result)]
+    first, second = [f.result.meta["camera"] for f in place(frames)]
+    assert first["source"] == "exif" and first["focal_px"] == pytest.approx(24 * np.hypot(W, H) / np.hypot(36, 24))
+    assert second["source"] == "fov"  # no such file: the 60 degree default
+    assert [f.result.meta["camera"]["source"] for f in place(frames, focal=900)] == ["focal", "focal"]
+
+
 @pytest.mark.parametrize("bad", [-5, 0, float("nan"), 0.5, 1e9])
 def test_bad_focal_lengths_are_refused(bad):
     with pytest.raises(CameraError):

@@ -12,7 +12,6 @@ Arrays (T frames of the clip, J joints of the part):
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
@@ -222,8 +221,3 @@ def clip_people(frames: Iterable[Frame], fps: Optional[float] = None) -> Clip:
         builder.add(frame)
     return builder.build()
 
-
-def check_fps(fps: float) -> float:
-    if not (math.isfinite(fps) and fps > 0):
-        raise ExportError(f"frame rate must be positive, got {fps}")
-    return fps

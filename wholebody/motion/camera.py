@@ -26,7 +26,7 @@ import logging
 import math
 import os
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 import numpy as np
 
@@ -162,7 +162,6 @@ def _solve(a: np.ndarray, b: np.ndarray, weights: np.ndarray) -> np.ndarray:
     normal = np.einsum("nrk,nrl->nkl", aw, a)
     rhs = np.einsum("nrk,nr->nk", aw, b)
     out = np.full(rhs.shape, np.nan)
-    k = a.shape[-1]
     # solvable: the determinant is not negligible against the diagonal's (a cheap rank test)
     diag = np.abs(np.diagonal(normal, axis1=-2, axis2=-1)).prod(-1)
     ok = np.abs(np.linalg.det(normal)) > 1e-12 * diag if len(normal) else np.zeros(0, bool)
@@ -189,7 +188,8 @@ def reprojection_errors(camera_points: np.ndarray, uv: np.ndarray, cam: Intrinsi
     return np.where(p[..., 2] > 0, err, np.nan)
 
 
-def _irls(build: Any, unknowns: int, n: int, j: int, valid: np.ndarray, depth: Any, residual: Any) -> np.ndarray:
+def _irls(build: Callable[[], tuple[np.ndarray, np.ndarray]], valid: np.ndarray,
+          depth: Callable[[np.ndarray], np.ndarray], residual: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """The robust loop shared by the three fits: rows from `build()` (a float[N, 2J, K], b float[N, 2J]),
     weights 1/depth (so that residuals are pixels) times Huber weights of `residual(x)`."""
     a, b = build()
@@ -228,7 +228,7 @@ def fit_translation(points: np.ndarray, uv: np.ndarray, cam: Intrinsics) -> np.n
         b = np.stack([du * p0[..., 2] - f * p0[..., 0], dv * p0[..., 2] - f * p0[..., 1]], -1)
         return a.reshape(n, 2 * j, 3), b.reshape(n, 2 * j)
 
-    return _irls(build, 3, n, j, valid, lambda t: p0[..., 2] + t[:, None, 2],
+    return _irls(build, valid, lambda t: p0[..., 2] + t[:, None, 2],
                  lambda t: reprojection_errors(p0 + t[:, None], uv, cam))
 
 
@@ -250,7 +250,7 @@ def fit_scale_at(points: np.ndarray, anchor: np.ndarray, uv: np.ndarray, cam: In
         b = np.stack([f * w[..., 0] - du * w[..., 2], f * w[..., 1] - dv * w[..., 2]], -1)
         return a.reshape(n, 2 * j, 1), b.reshape(n, 2 * j)
 
-    s = _irls(build, 1, n, j, valid, lambda s: w[..., 2] + s * q0[..., 2],
+    s = _irls(build, valid, lambda s: w[..., 2] + s * q0[..., 2],
               lambda s: reprojection_errors(w + s[:, :, None] * q0, uv, cam))
     return s[:, 0]
 
@@ -279,7 +279,7 @@ def fit_at_depth(points: np.ndarray, depth: np.ndarray, uv: np.ndarray, cam: Int
         centre = np.concatenate([x[:, :2], d], -1)[:, None]
         return centre + x[:, None, 2:3] * q0
 
-    return _irls(build, 3, n, j, valid, lambda x: placed(x)[..., 2], lambda x: reprojection_errors(placed(x), uv, cam))
+    return _irls(build, valid, lambda x: placed(x)[..., 2], lambda x: reprojection_errors(placed(x), uv, cam))
 
 
 # ----------------------------------------------------------------------------------- placement
