@@ -160,6 +160,18 @@ def test_a_few_bad_joints_do_not_move_the_body():
     assert np.abs(body3d[0] + t - truths[0]["body"]).max() > 0.1
 
 
+def test_a_pose_that_fits_best_behind_the_camera_is_put_in_front():
+    # a body whose 3D pose was not flipped (x and y along the image's) matches its 2D pose mirrored:
+    # least squares would put it behind the camera, where projections mirror
+    result, truths = camera_scene([(0.3, 0.2, 4.0)])
+    out = place_result(with_body(result, pose3d=result.body.pose3d * (-1, -1, 1)), cam())
+    body = out.body.pose3d_camera[0]
+    assert (body[:, 2] > 0).all() and abs(body[:, 2].mean() - truths[0]["body"][:, 2].mean()) < 0.5
+    centre = project(body.mean(0, keepdims=True))[0]
+    np.testing.assert_allclose(centre, result.body.pose2d[0].mean(0), atol=30)  # over its 2D pose
+    assert out.body.reprojection_error_px[0] > 10  # and the error says it does not fit
+
+
 def test_missing_joints_are_left_out_and_hopeless_detections_get_nan():
     result, truths = camera_scene([(0.0, 0.2, 3.0)])
     p3 = result.body.pose3d.copy()

@@ -411,3 +411,31 @@ def test_export_benchmark_runs_on_a_small_clip():
     report = bench_exports(frames=5, people=2)
     assert report["frames"] == 5 and all(report[ext][1] > 1000 for ext in (".npz", ".c3d", ".bvh", ".glb"))
     assert "| write .glb |" in format_report(report)
+
+
+def test_c3d_too_many_people_is_an_error_not_a_broken_file():
+    from wholebody.exports.benchmark import synthetic_frames
+    from wholebody.exports.c3dfile import c3d_bytes
+    from wholebody.exports.people import ExportError, clip_people
+    from wholebody.motion.camera import intrinsics, place_result
+    cam = intrinsics(1280, 720, focal=FOCAL)
+
+    def clip(n):
+        return clip_people([Frame(f.item, None, place_result(f.result, cam)) for f in synthetic_frames(2, n)])
+    assert len(c3d_bytes(clip(30))) > 0
+    with pytest.raises(ExportError, match="cannot name 6950 markers"):
+        c3d_bytes(clip(50))
+
+
+def test_bodies_without_hands_or_faces(tmp_path):
+    result, truths = camera_scene([(0.2, 0.3, 4.0), (-1, 0.3, 6.0)], focal=FOCAL)
+    result = result.select({"hand": [], "face": []})
+    (tmp_path / "b.jsonl").write_text(json.dumps(result.to_dict()) + "\n")
+    proc = dope("--from-json", "b.jsonl", "--focal", FOCAL, "-q", "--export", "b.bvh", "b.glb", "b.c3d", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    joints, _ = read_bvh(str(tmp_path / "b.person1.bvh"))
+    assert not any("hand_" in name for name in joints) and "r_wrist/end" in joints
+    assert np.abs(joints["l_ankle"][0] * (1, -1, -1) - truths[1]["body"][1]).max() < 1e-3
+    assert validate(str(tmp_path / "b.glb"))["numErrors"] == 0
+    labels = read_c3d_both(str(tmp_path / "b.c3d"))[0]
+    assert len(labels) == 26 and labels[13] == "person1_r_ankle"

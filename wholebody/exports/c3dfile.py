@@ -4,7 +4,9 @@ Markers are named `<person>_<joint>` (`person0_r_knee`, `person0_lhand_index_2`,
 in millimetres, in the OpenCV camera frame (x right, y down, z forward; the camera at the origin),
 at the clip's frame rate. All bodies come first, then hands, then faces, so that readers that only
 read the first 255 labels (POINT:LABELS; the rest are in LABELS2, LABELS3... as the C3D
-convention has it) still name every body joint. A joint not seen in a frame is an invalid point
+convention has it) still name every body joint. POINT:DESCRIPTIONS says whose part each marker is,
+when the parameter section (at most 255 blocks of 512 bytes) has room for it; past some 35
+whole-body people (about 5000 markers) even the labels do not fit, and the export says so. A joint not seen in a frame is an invalid point
 (residual -1, coordinates 0). POINT:X_SCREEN = +X and POINT:Y_SCREEN = -Y tell viewers that image
 up is -y.
 
@@ -23,6 +25,7 @@ from wholebody.files import atomic_write
 BLOCK = 512
 LABEL_GROUP = 255  # a C3D dimension is one byte: labels go 255 at a time into LABELS, LABELS2, ...
 MAX_FRAMES = 65535  # the header's last frame is a 16-bit word
+MAX_PARAMETER_BLOCKS = 255  # the parameter section says its length in one byte
 PROCESSOR_INTEL = 84
 KEY = 0x50
 
@@ -74,7 +77,7 @@ def c3d_bytes(clip: Clip) -> bytes:
         raise ExportError(f"C3D holds at most 32767 markers; this clip has {m}")
     rate = float(clip.fps)
 
-    def params(data_start: int) -> bytes:
+    def params(data_start: int, with_descriptions: bool = True) -> bytes:
         items: list[bytes] = [_group("POINT", 1, "3D point parameters")]
         items += [_param("USED", 1, 2, (), struct.pack("<h", m), "markers per frame"),
                   _param("FRAMES", 1, 2, (), struct.pack("<H", t), "frames"),
@@ -85,7 +88,8 @@ def c3d_bytes(clip: Clip) -> bytes:
                   _param("X_SCREEN", 1, -1, (2,), b"+X", "image right"),
                   _param("Y_SCREEN", 1, -1, (2,), b"-Y", "image up (camera frame: y down)")]
         items += _strings(1, "LABELS", labels, "person_joint")
-        items += _strings(1, "DESCRIPTIONS", descriptions, "person and part")
+        if with_descriptions:
+            items += _strings(1, "DESCRIPTIONS", descriptions, "person and part")
         items += [_group("ANALOG", 2, "analog data parameters"),
                   _param("USED", 2, 2, (), struct.pack("<h", 0), "no analog channels"),
                   _param("RATE", 2, 4, (), struct.pack("<f", 0.0), "no analog channels")]
@@ -102,10 +106,15 @@ def c3d_bytes(clip: Clip) -> bytes:
         items[-1] = bytes(last)
         return b"".join(items)
 
-    size = len(params(0)) + 4
-    blocks = -(-size // BLOCK)
+    # the parameter section's length in blocks is one byte: labels of many people may not fit
+    with_descriptions = -(-(len(params(0)) + 4) // BLOCK) <= MAX_PARAMETER_BLOCKS
+    blocks = -(-(len(params(0, with_descriptions)) + 4) // BLOCK)
+    if blocks > MAX_PARAMETER_BLOCKS:
+        raise ExportError(f"C3D cannot name {m} markers ({len(clip.people)} people): its parameter section "
+                          f"holds {MAX_PARAMETER_BLOCKS} blocks of {BLOCK} bytes; export fewer people, or use .npz "
+                          "or .glb")
     data_start = 2 + blocks
-    section = struct.pack("<BBBB", 1, KEY, blocks, PROCESSOR_INTEL) + params(data_start)
+    section = struct.pack("<BBBB", 1, KEY, blocks, PROCESSOR_INTEL) + params(data_start, with_descriptions)
     section = section.ljust(blocks * BLOCK, b"\0")
 
     header = np.zeros(256, np.uint16)

@@ -228,8 +228,32 @@ def fit_translation(points: np.ndarray, uv: np.ndarray, cam: Intrinsics) -> np.n
         b = np.stack([du * p0[..., 2] - f * p0[..., 0], dv * p0[..., 2] - f * p0[..., 1]], -1)
         return a.reshape(n, 2 * j, 3), b.reshape(n, 2 * j)
 
-    return _irls(build, valid, lambda t: p0[..., 2] + t[:, None, 2],
-                 lambda t: reprojection_errors(p0 + t[:, None], uv, cam))
+    t = _irls(build, valid, lambda t: p0[..., 2] + t[:, None, 2],
+              lambda t: reprojection_errors(p0 + t[:, None], uv, cam))
+    # A pose that does not match its 2D (a false detection) can be fitted best behind the camera,
+    # where points project mirrored: such a part gets the weak-perspective placement instead
+    # (depth from the ratio of its 3D and 2D sizes, centred on the ray of its 2D centroid).
+    z = np.where(valid, p0[..., 2] + t[:, None, 2], np.inf)
+    behind = (z <= MIN_DEPTH_M).any(-1) & valid.any(-1)
+    if behind.any():
+        t[behind] = _weak_perspective(p[behind], uv[behind], valid[behind], cam)
+    return t
+
+
+def _weak_perspective(points: np.ndarray, uv: np.ndarray, valid: np.ndarray, cam: Intrinsics) -> np.ndarray:
+    """float64[N, 3] translations putting each pose at the depth where its x-y spread matches its 2D
+    spread, its mean on the ray of its 2D mean (NaN when either has no spread)."""
+    w = valid[..., None].astype(np.float64)
+    n = np.maximum(w.sum(1), 1)
+    mean3 = (np.nan_to_num(points) * w).sum(1) / n
+    mean2 = (np.nan_to_num(uv) * w).sum(1) / n
+    spread3 = np.sqrt((((np.nan_to_num(points[..., :2]) - mean3[:, None, :2]) ** 2) * w).sum((1, 2)) / n[:, 0])
+    spread2 = np.sqrt((((np.nan_to_num(uv) - mean2[:, None]) ** 2) * w).sum((1, 2)) / n[:, 0])
+    with np.errstate(all="ignore"):
+        depth = np.where((spread2 > 0) & (spread3 > 0), cam.focal_px * spread3 / spread2, np.nan)
+    centre = np.stack([(mean2[:, 0] - cam.cx) * depth / cam.focal_px, (mean2[:, 1] - cam.cy) * depth / cam.focal_px,
+                       depth], -1)
+    return centre - mean3
 
 
 def fit_scale_at(points: np.ndarray, anchor: np.ndarray, uv: np.ndarray, cam: Intrinsics) -> np.ndarray:
@@ -339,8 +363,10 @@ def place_result(result: Result, cam: Intrinsics) -> Result:
     for name in PART_NAMES:
         dets = result[name]
         errors = reprojection_errors(placed[name], dets.pose2d.astype(np.float64), cam)
-        with np.errstate(all="ignore"):
-            mean = np.nanmean(errors, axis=-1) if errors.shape[-1] and len(errors) else np.zeros(len(dets))
+        finite = np.isfinite(errors)
+        count = finite.sum(-1)
+        # NaN for a part with no joint in front of the camera
+        mean = np.where(count > 0, np.where(finite, errors, 0.0).sum(-1) / np.maximum(count, 1), np.nan)
         parts[name] = dets.with_fields(**{FIELD_CAMERA: placed[name], FIELD_ERROR: mean})
     out = result.replace(**parts)
     out.meta = {**result.meta, "camera": cam.to_dict()}
