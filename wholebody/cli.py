@@ -73,8 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export", nargs="+", metavar="PATH",
                    help="write every person's camera-space skeleton over the clip: .npz, .c3d, .bvh (one file "
                         "per person, PATH's stem.<person>.bvh) or .glb")
-    if not any("--smooth" in a.option_strings for a in p._actions):  # the tracking stage may add it
-        p.add_argument("--smooth", choices=("off", "online", "offline"), default="off", help=argparse.SUPPRESS)
+    # accepted and ignored until the tracking stage (issue 10) brings its own --smooth, which replaces this line
+    p.add_argument("--smooth", choices=("off", "online", "offline"), default="off", help=argparse.SUPPRESS)
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto: fp16 for half-precision checkpoints on CUDA, fp32 otherwise")
