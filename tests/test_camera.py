@@ -251,6 +251,22 @@ def test_cli_writes_pose3d_camera_and_says_which_focal(tmp_path):
                                                                                            abs=1e-3)
 
 
+def test_replayed_placed_detections_keep_their_camera(tmp_path):
+    truths = write_clip(tmp_path / "cam.jsonl")
+    assert dope("--from-json", tmp_path / "cam.jsonl", "--focal", 1400, "-q", "--json", tmp_path / "a.jsonl").returncode == 0
+    proc = dope("--from-json", tmp_path / "a.jsonl", "-q", "--export", tmp_path / "a.npz", "--json", tmp_path / "b.jsonl")
+    assert proc.returncode == 0, proc.stderr
+    rec = json.loads(open(tmp_path / "b.jsonl").read())
+    assert rec["camera"]["focal_px"] == 1400 and rec["camera"]["source"] == "focal"
+    with np.load(tmp_path / "a.npz") as z:
+        assert float(z["focal_px"]) == 1400
+    # --focal still decides when given
+    proc = dope("--from-json", tmp_path / "a.jsonl", "-q", "--focal", FOCAL, "--json", tmp_path / "c.jsonl")
+    rec = json.loads(open(tmp_path / "c.jsonl").read())
+    assert rec["camera"]["focal_px"] == FOCAL
+    assert np.abs(np.array(rec["body"][0]["pose3d_camera"]) - truths[0]["body"]).max() < 1e-4
+
+
 @pytest.mark.parametrize("args, words", [(["--focal", "-5"], "positive"), (["--focal", "1e9"], "absurd"),
                                          (["--fov", "0"], "degrees"), (["--fov", "190"], "degrees")])
 def test_cli_bad_camera_gets_one_line(tmp_path, args, words):

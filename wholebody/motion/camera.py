@@ -376,8 +376,9 @@ def place_result(result: Result, cam: Intrinsics) -> Result:
 def place(frames: Iterable[Frame], focal: Optional[float] = None, fov: Optional[float] = None) -> Iterator[Frame]:
     """The placement stage: every frame's parts in camera space (see `place_result`).
 
-    focal: pixels; fov: horizontal degrees; neither: each image's EXIF 35 mm-equivalent focal
-    length when it has one (looked up by the frame's file name), else 60 degrees horizontal."""
+    focal: pixels; fov: horizontal degrees; neither: the camera a replayed frame was placed with
+    (its `"camera"`), else each image's EXIF 35 mm-equivalent focal length when it has one (looked up
+    by the frame's file name), else 60 degrees horizontal."""
     if focal is not None:
         check_focal(focal)
     if fov is not None:
@@ -387,6 +388,13 @@ def place(frames: Iterable[Frame], focal: Optional[float] = None, fov: Optional[
     for frame in frames:
         result = frame.result
         f35 = None
+        saved = result.meta.get("camera") if focal is None and fov is None else None
+        if isinstance(saved, dict) and isinstance(saved.get("focal_px"), (int, float)) and saved["focal_px"] > 0:
+            # replayed detections that were placed before: keep their camera
+            cam = Intrinsics(float(saved["focal_px"]), result.width / 2.0, result.height / 2.0,
+                             str(saved.get("source", "focal")))
+            yield Frame(frame.item, frame.image, place_result(result, cam))
+            continue
         if focal is None and fov is None and frame.item.name is not None:
             name = frame.item.name
             if name not in exif:
