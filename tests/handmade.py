@@ -137,10 +137,11 @@ def scene_result(height: int = 480, width: int = 640) -> Result:
 
 
 def camera_person(position: np.ndarray, focal: float, cx: float, cy: float, yaw: float = 0.0, wave: float = 0.0,
-                  stride: float = 0.0, score: float = 0.9) -> tuple[dict[str, np.ndarray], Detection, list[Detection],
+                  stride: float = 0.0, score: float = 0.9, head_turn: float = 0.0) -> tuple[dict[str, np.ndarray], Detection, list[Detection],
                                                                      Detection]:
     """One whole-body person standing at `position` (metres, OpenCV camera frame: x right, y down,
-    z forward; the body's pelvis there), projected by a pinhole camera (focal, cx, cy pixels).
+    z forward; the body's pelvis there), projected by a pinhole camera (focal, cx, cy pixels); its
+    face turned by `head_turn` degrees more than its body.
 
     Returns (true camera-space joints {"body", "left_hand", "right_hand", "face"}, body, [left
     hand, right hand], face) with exact 2D poses and DOPE-style relative 3D poses (bodies flipped
@@ -158,7 +159,7 @@ def camera_person(position: np.ndarray, focal: float, cx: float, cy: float, yaw:
         truth[key] = h3d
         hands.append(Detection(score=score * 0.9, pose2d=project(h3d), pose3d=(h3d - h3d.mean(0)).astype(np.float32),
                                is_right=is_right))
-    f3d = rotate_y(face_pose(), yaw) + body[12] + np.array([0.0, 0.02, -0.04])
+    f3d = rotate_y(face_pose(), yaw + head_turn) + body[12] + np.array([0.0, 0.02, -0.04])
     truth["face"] = f3d
     face = Detection(score=score * 0.8, pose2d=project(f3d), pose3d=(f3d - f3d.mean(0)).astype(np.float32))
     flipped = (body - body.mean(0)) * np.array([-1.0, -1.0, 1.0])
@@ -166,7 +167,7 @@ def camera_person(position: np.ndarray, focal: float, cx: float, cy: float, yaw:
 
 
 def camera_scene(positions, focal: float = 1000.0, height: int = 720, width: int = 1280, yaws=None,
-                 lone_hand: bool = False) -> tuple[Result, list[dict[str, np.ndarray]]]:
+                 lone_hand: bool = False, head_turn: float = 0.0) -> tuple[Result, list[dict[str, np.ndarray]]]:
     """People standing at `positions` (metres, camera frame), seen by a pinhole camera of `focal`
     pixels centred on the image: (Result with hands and faces attached, true joints per person)."""
     bodies, hands, faces, truths = [], [], [], []
@@ -174,7 +175,7 @@ def camera_scene(positions, focal: float = 1000.0, height: int = 720, width: int
         yaw = 0.0 if yaws is None else yaws[k]
         truth, body, (left, right), face = camera_person(pos, focal, width / 2, height / 2, yaw=yaw,
                                                         wave=(k % 3) / 2, stride=0.1 * (k % 2),
-                                                        score=0.95 - 0.05 * k)
+                                                        score=0.95 - 0.05 * k, head_turn=head_turn)
         body.left_hand, body.right_hand, body.face = len(hands), len(hands) + 1, len(faces)
         # DOPE puts the attached hand's wrist into the body's 2D pose
         body.pose2d[L_WRIST], body.pose2d[R_WRIST] = left.pose2d[0], right.pose2d[0]

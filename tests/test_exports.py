@@ -46,7 +46,7 @@ def write_clip(path, frames=12, positions=((-1.0, 0.2, 3.0), (1.4, 0.4, 9.0), (0
     for t in range(frames):
         moved = [(x + 0.03 * t * (1 if k % 2 else -1), y, z - 0.02 * t) for k, (x, y, z) in enumerate(positions)]
         result, truth = camera_scene(moved, focal=FOCAL, yaws=[8 * t + 30 * k for k in range(len(positions))],
-                                     lone_hand=lone_hand)
+                                     lone_hand=lone_hand, head_turn=3 * t - 15)
         people = list(range(len(positions)))
         if tracks:
             result = result.replace(body=result.body.with_fields(track=np.array(people) + 10),
@@ -83,9 +83,10 @@ def similarity_error(x: np.ndarray, y: np.ndarray) -> float:
 # ------------------------------------------------------------------------------------ readers
 
 
-def read_bvh(path: str) -> tuple[dict[str, np.ndarray], float]:
+def read_bvh(path: str, rotations: bool = False):
     """World positions float[T, 3] of every joint (and `<joint>/end` End Site) of a BVH file, and its
-    frame time, by the format's own rules: offsets from the parent, rotations in channel order."""
+    frame time, by the format's own rules: offsets from the parent, rotations in channel order
+    (with `rotations`, also every joint's world rotation float[T, 3, 3])."""
     tokens = open(path).read().split()
     pos = 0
     joints = []  # (name, parent index, offset, channels)
@@ -154,6 +155,8 @@ def read_bvh(path: str) -> tuple[dict[str, np.ndarray], float]:
             r = world_r[parent] @ r
         world_r[index], world_p[index] = r, p
         out[name] = p
+    if rotations:
+        return out, frame_time, {joints[i][0]: world_r[i] for i in world_r}
     return out, frame_time
 
 
@@ -303,6 +306,15 @@ def test_check_bvh_forward_kinematics_fits_each_person(hidden_check):
         assert similarity_error(fk, true) < 0.03
         # and exactly, once the documented axes are undone (y and z negated; metres)
         assert np.abs(fk * (1, -1, -1) - true).max() < 1e-3
+        # the head turns with the face (which turns 15 degrees either way of the body): the head's
+        # rest x axis (the subject's left) follows the line from the right eye to the left one
+        _, _, world = read_bvh(str(folder / f"people.person{i}.bvh"), rotations=True)
+        face = np.array([truth[i]["face"] for truth in truths]) * (1, -1, -1)
+        eyes = face[:, 58:64].mean(1) - face[:, 52:58].mean(1)
+        left = world["head"][:, :, 0]
+        cos = (left * eyes).sum(1) / np.linalg.norm(eyes, axis=1)
+        assert cos.min() > 0.999
+        assert (world["neck"][:, :, 0] * eyes).sum(1).min() / np.linalg.norm(eyes, axis=1).max() < 0.99  # not the neck's
         tips = np.concatenate([joints[f"rhand_{f}_3/end"] for f in FINGERS])
         true_tips = np.concatenate([[truth[i]["right_hand"][HAND.joints.index(f"{f}_4")] for truth in truths]
                                     for f in FINGERS])

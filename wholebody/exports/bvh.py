@@ -26,7 +26,8 @@ bone by the shortest arc (swing) and then about the bone (twist) so that its hin
 the normal of the plane of this bone and the next (the elbow, knee or finger bend; no twist when
 the limb is straight or has no next bone); a joint with several children takes the frame of two
 observed directions (hips: up the spine and across the hips; spine: up to the neck and across the
-shoulders; wrist: to the middle finger and across the knuckles). Forward kinematics then gives back
+shoulders; wrist: to the middle finger and across the knuckles; head, when the person has a face:
+up from the chin to the brows and across the eyes). Forward kinematics then gives back
 the observed joints up to the bones' changes of length. Frames where the person, or a hand, is not
 seen repeat the nearest frame where it is.
 """
@@ -52,6 +53,8 @@ STRAIGHT = 1e-6    # squared norm of a bend normal below which a limb counts as 
 DECIMALS = 6
 
 Points = dict[str, np.ndarray]  # point name -> float64[T, 3], BVH world metres
+# Face landmarks (first, last) whose mean orients the head (SPEC §1: iBUG layout, the subject's right eye first)
+FACE_POINTS = {"face_chin": (16, 16), "face_brows": (33, 42), "face_right_eye": (52, 57), "face_left_eye": (58, 63)}
 
 
 @dataclass
@@ -107,8 +110,9 @@ def _hand(side: str, with_fingers: bool) -> Joint:
     return wrist
 
 
-def skeleton(hands: tuple[bool, bool]) -> Joint:
-    """The hierarchy of the module's docstring; hands: (left, right) finger chains wanted."""
+def skeleton(hands: tuple[bool, bool], face: bool = False) -> Joint:
+    """The hierarchy of the module's docstring; hands: (left, right) finger chains wanted; face: the
+    head turns with the face (else the head joint has no rotation of its own)."""
     down = _v(0, -1, 0)
     # a hip joint's rotation turns the thigh, its twist following the knee's bend
     legs = [_limb([f"{s}_hip", f"{s}_knee", f"{s}_ankle"], down, _v(1, 0, 0), end=_v(0, 0, END_SITE_M))
@@ -120,6 +124,9 @@ def skeleton(hands: tuple[bool, bool]) -> Joint:
         elbow = Joint(f"{side}_elbow", f"{side}_elbow", children=[_hand(side, has)], rest=along)
         arms.append(Joint(f"{side}_shoulder", f"{side}_shoulder", children=[elbow], rest=along, hinge=_v(0, -sign, 0)))
     neck = _limb(["neck", "head"], _v(0, 1, 0), None, end=_v(0, END_SITE_M, 0))
+    if face:  # up from the chin to the brows, across from the right eye to the left
+        neck.children[0].frame = (("face_chin", "face_brows"), ("face_right_eye", "face_left_eye"), _v(0, 1, 0),
+                                  _v(1, 0, 0))
     spine = Joint("spine", "spine", children=[neck] + arms,
                   frame=(("spine", "neck"), ("r_shoulder", "l_shoulder"), _v(0, 1, 0), _v(1, 0, 0)))
     return Joint("hips", "hips", children=legs + [spine],
@@ -142,6 +149,10 @@ def person_points(person: Person) -> Points:
             # the body's wrist is the hand's: the hand was placed on it
             for k, name in enumerate(HAND.joints[1:], 1):
                 pts[f"{side}hand_{name}"] = hand[:, k]
+    if "face" in person.parts:
+        face = hold_nearest(person.parts["face"].joints) * CAMERA_TO_BVH
+        for name, (first, last) in FACE_POINTS.items():
+            pts[name] = face[:, first:last + 1].mean(1)
     return pts
 
 
@@ -214,7 +225,7 @@ def solve(person: Person) -> Motion:
     """Constant offsets and per-frame rotations reproducing the person's joints (see the module's docstring)."""
     pts = person_points(person)
     hands = ("left_hand" in person.parts, "right_hand" in person.parts)
-    root = skeleton(hands)
+    root = skeleton(hands, face="face" in person.parts)
     t = len(pts["hips"])
     offsets: dict[str, np.ndarray] = {root.name: np.zeros(3)}
     ends: dict[str, np.ndarray] = {}
