@@ -6,6 +6,7 @@
     python bench.py --model models/DOPE_v1_0_0.pth.tgz --device cuda
     python bench.py --ppi                     # post-processing alone, on 1000-box proposal sets
     python bench.py --sweep-proposals 1000 500 300 200 100   # time and agreement vs proposals kept
+    python bench.py --exports                 # camera-space placement and exports, 1000 frames x 5 people
 
 Without --model, a checkpoint of the official layout with pseudo-random weights
 (tests/make_synthetic_checkpoint.py, seed 0, the default 800/1333 input size) is written once into
@@ -401,7 +402,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=positive_int, default=3, help="timed passes after the warm-up (default: 3)")
     p.add_argument("--ppi", action="store_true", help="time the post-processing alone on synthetic proposal sets")
     p.add_argument("--boxes", type=positive_int, default=1000, help="--ppi: proposal boxes per set (default: 1000)")
-    p.add_argument("--people", type=positive_int, default=6, help="--ppi: people per set (default: 6)")
+    p.add_argument("--people", type=positive_int, help="--ppi: people per set (default: 6); --exports: people in "
+                                                        "the clip (default: 5)")
+    p.add_argument("--exports", action="store_true",
+                   help="time the camera-space placement and every export format on a synthetic clip")
+    p.add_argument("--frames", type=positive_int, default=1000, help="--exports: frames in the clip (default: 1000)")
     p.add_argument("--pose-noise", type=float, nargs="+", default=[0.05, 0.15], metavar="S",
                    help="--ppi: anchor-pose noise levels (default: 0.05 0.15), see synthetic_proposals")
     p.add_argument("--sweep-proposals", type=positive_int, nargs="+", metavar="N",
@@ -421,6 +426,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    if args.exports:
+        from wholebody.exports.benchmark import bench_exports, format_report
+        print(format_report(bench_exports(args.frames, args.people or 5)))
+        return 0
+    args.people = args.people or 6
     if args.ppi:
         print_ppi(bench_ppi(args), args.boxes, args.people)
         return 0

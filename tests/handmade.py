@@ -6,6 +6,7 @@ poses agree exactly. As DOPE gives them, body 3D poses have x and y flipped; han
 poses are centred on the part.
 
     python -m tests.handmade docs/visu3d_example.jpg     # the README picture (from the repository root)
+    python -m tests.handmade docs/visu3d_camera_example.jpg builtin camera   # people at 3, 5 and 9 m
 """
 from __future__ import annotations
 
@@ -132,6 +133,65 @@ def scene_result(height: int = 480, width: int = 640) -> Result:
     return Result(height=height, width=width, body=bodies, hand=hands, face=faces)
 
 
+# ------------------------------------------------------------------ people in camera space (perspective)
+
+
+def camera_person(position: np.ndarray, focal: float, cx: float, cy: float, yaw: float = 0.0, wave: float = 0.0,
+                  stride: float = 0.0, score: float = 0.9, head_turn: float = 0.0) -> tuple[dict[str, np.ndarray], Detection, list[Detection],
+                                                                     Detection]:
+    """One whole-body person standing at `position` (metres, OpenCV camera frame: x right, y down,
+    z forward; the body's pelvis there), projected by a pinhole camera (focal, cx, cy pixels); its
+    face turned by `head_turn` degrees more than its body.
+
+    Returns (true camera-space joints {"body", "left_hand", "right_hand", "face"}, body, [left
+    hand, right hand], face) with exact 2D poses and DOPE-style relative 3D poses (bodies flipped
+    and centred on their mean, hands and faces centred)."""
+    position = np.asarray(position, np.float64)
+    body = rotate_y(body_pose(wave, stride), yaw) + position
+    truth = {"body": body}
+
+    def project(p):
+        return np.stack([focal * p[:, 0] / p[:, 2] + cx, focal * p[:, 1] / p[:, 2] + cy], 1).astype(np.float32)
+
+    hands = []
+    for key, wrist, elbow, is_right in (("left_hand", L_WRIST, L_ELBOW, False), ("right_hand", R_WRIST, R_ELBOW, True)):
+        h3d = body[wrist] + hand_pose(body[wrist] - body[elbow])
+        truth[key] = h3d
+        hands.append(Detection(score=score * 0.9, pose2d=project(h3d), pose3d=(h3d - h3d.mean(0)).astype(np.float32),
+                               is_right=is_right))
+    f3d = rotate_y(face_pose(), yaw + head_turn) + body[12] + np.array([0.0, 0.02, -0.04])
+    truth["face"] = f3d
+    face = Detection(score=score * 0.8, pose2d=project(f3d), pose3d=(f3d - f3d.mean(0)).astype(np.float32))
+    flipped = (body - body.mean(0)) * np.array([-1.0, -1.0, 1.0])
+    return truth, Detection(score=score, pose2d=project(body), pose3d=flipped.astype(np.float32)), hands, face
+
+
+def camera_scene(positions, focal: float = 1000.0, height: int = 720, width: int = 1280, yaws=None,
+                 lone_hand: bool = False, head_turn: float = 0.0) -> tuple[Result, list[dict[str, np.ndarray]]]:
+    """People standing at `positions` (metres, camera frame), seen by a pinhole camera of `focal`
+    pixels centred on the image: (Result with hands and faces attached, true joints per person)."""
+    bodies, hands, faces, truths = [], [], [], []
+    for k, pos in enumerate(positions):
+        yaw = 0.0 if yaws is None else yaws[k]
+        truth, body, (left, right), face = camera_person(pos, focal, width / 2, height / 2, yaw=yaw,
+                                                        wave=(k % 3) / 2, stride=0.1 * (k % 2),
+                                                        score=0.95 - 0.05 * k, head_turn=head_turn)
+        body.left_hand, body.right_hand, body.face = len(hands), len(hands) + 1, len(faces)
+        # DOPE puts the attached hand's wrist into the body's 2D pose
+        body.pose2d[L_WRIST], body.pose2d[R_WRIST] = left.pose2d[0], right.pose2d[0]
+        bodies.append(body)
+        hands += [left, right]
+        faces.append(face)
+        truths.append(truth)
+    if lone_hand:
+        h3d = hand_pose(np.array([0.3, -1.0, 0.2])) + np.array([0.4, -0.3, 1.5])
+        truths.append({"lone_hand": h3d})
+        uv = np.stack([focal * h3d[:, 0] / h3d[:, 2] + width / 2, focal * h3d[:, 1] / h3d[:, 2] + height / 2], 1)
+        hands.append(Detection(score=0.4, pose2d=uv.astype(np.float32), pose3d=(h3d - h3d.mean(0)).astype(np.float32),
+                               is_right=True))
+    return Result(height=height, width=width, body=bodies, hand=hands, face=faces), truths
+
+
 def background(height: int = 480, width: int = 640) -> np.ndarray:
     """uint8[H, W, 3] RGB: a plain room, a light wall over a darker floor."""
     y = np.linspace(0, 1, height)[:, None, None]
@@ -148,7 +208,13 @@ def main(argv: list[str]) -> int:
     out = argv[0] if argv else "docs/visu3d_example.jpg"
     renderer = argv[1] if len(argv) > 1 else "builtin"
     h, w = 720, 1280
-    used = write_visu3d(background(h, w), scene_result(h, w), out, renderer=renderer)
+    result = scene_result(h, w)
+    if len(argv) > 2 and argv[2] == "camera":  # people at their real depths (camera-space placement)
+        from wholebody.motion.camera import intrinsics, place_result
+        result, _ = camera_scene([(-1.2, 0.3, 3.0), (1.6, 0.5, 9.0), (0.4, 0.35, 5.0)], focal=1000.0, height=h,
+                                 width=w, yaws=[25, -20, 5])
+        result = place_result(result, intrinsics(w, h, focal=1000.0))
+    used = write_visu3d(background(h, w), result, out, renderer=renderer)
     logging.info("wrote %s (%s renderer)", out, used)
     return 0
 

@@ -69,6 +69,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the 3D view as one self-contained HTML page (people in 3D in front of the image; "
                         "a time slider for videos and image lists); needs requirements-html.txt")
     _add_style_options(p)
+    cam = p.add_mutually_exclusive_group()
+    cam.add_argument("--focal", type=float, metavar="PX", help="camera focal length in pixels (default: the "
+                     "image's EXIF 35 mm-equivalent focal length, else a 60 degree horizontal field of view)")
+    cam.add_argument("--fov", type=float, metavar="DEG", help="camera horizontal field of view in degrees")
+    p.add_argument("--camera-space", action="store_true",
+                   help="place every body, hand and face in the camera frame (pose3d_camera, metres; implied by "
+                        "--focal, --fov and --export)")
+    p.add_argument("--export", nargs="+", metavar="PATH",
+                   help="write every person's camera-space skeleton over the clip: .npz, .c3d, .bvh (one file "
+                        "per person, PATH's stem.<person>.bvh) or .glb")
+    # accepted and ignored until the tracking stage (issue 10) brings its own --smooth, which replaces this line
+    p.add_argument("--smooth", choices=("off", "online", "offline"), default="off", help=argparse.SUPPRESS)
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto: fp16 for half-precision checkpoints on CUDA, fp32 otherwise")
@@ -164,13 +176,13 @@ def check_options(args: argparse.Namespace) -> None:
     if (args.azimuth is not None or args.elevation is not None) and not args.visu3d:
         raise DopeError("--azimuth and --elevation turn the 3D view: add --visu3d")
     if args.no_overlay and not _other_outputs(args):
-        raise DopeError("--no-overlay without --json (or --visu3d, --html): nothing would be written")
+        raise DopeError("--no-overlay without --json (or --visu3d, --html, --export): nothing would be written")
     args.postprocess, args.assign = method, args.assign or "nearest"
 
 
 def _other_outputs(args: argparse.Namespace) -> bool:
     """Whether anything but the 2D drawing is asked for (every output option but the drawing counts here)."""
-    return any(getattr(args, name, None) for name in ("json", "visu3d", "html"))
+    return any(getattr(args, name, None) for name in ("json", "visu3d", "html", "export"))
 
 
 def _drawing(args: argparse.Namespace) -> Any:
@@ -225,6 +237,8 @@ def run(args: argparse.Namespace) -> int:
     from wholebody.inputs.replay import ReplayError
     from wholebody.outputs.writers import OutputError
     from wholebody.view3d.render import Visu3DError
+    from wholebody.exports.people import ExportError
+    from wholebody.motion.camera import CameraError
     unit = "frame" if args.video is not None else "image"
     done, skipped, writers = 0, [], []
     if not args.verbose:
@@ -232,6 +246,7 @@ def run(args: argparse.Namespace) -> int:
     check_options(args)
     try:
         with ExitStack() as stack:
+            _check_camera_and_exports(args)  # before any input is opened
             source, names, total, single = _open_inputs(args, stack)
             _check_visu3d(args)  # before the model loads
             detector = None
@@ -282,6 +297,9 @@ def run(args: argparse.Namespace) -> int:
                                 progress=not args.quiet, threads=args.threads, assign=args.assign,
                                 max_people=args.max_people, parts=args.parts)
                 frames = detector.stream(source, batch_size=args.batch_size, on_skip=on_skip)
+            if args.camera_space or args.focal is not None or args.fov is not None or args.export:
+                from wholebody.motion.camera import place
+                frames = place(frames, focal=args.focal, fov=args.fov)
             spent: dict[str, float] = {}
             frames = stack.enter_context(closing(frames))
             for frame in frames:
@@ -304,7 +322,7 @@ def run(args: argparse.Namespace) -> int:
         log.warning("interrupted after %d %s%s%s", done, unit, "" if done == 1 else "s",
                     f"; kept {' and '.join(kept)}" if kept else "")
         raise
-    except (OutputError, ReplayError, Visu3DError) as e:
+    except (OutputError, ReplayError, Visu3DError, ExportError, CameraError) as e:
         raise DopeError(str(e)) from None
     for w in writers:
         if getattr(w, "path", None) and w.path != STDOUT and os.path.exists(w.path):
@@ -353,6 +371,10 @@ def _open_writers(args: argparse.Namespace, source: Any, model: str, extra: dict
             video = args.video is not None
             writers.append(HtmlWriter(guard.claim(args.html, option="--html"),
                                       fps=(source.fps or None) if video else None, video=video))
+        if args.export:
+            from wholebody.exports.writer import ExportWriter
+            fps = source.fps if args.video is not None and getattr(source, "fps", None) else None
+            writers += [ExportWriter(guard.claim(path, option="--export"), fps) for path in args.export]
     except BaseException:
         for w in writers:  # the ones opened already leave no staging file behind
             w.abort()
@@ -384,7 +406,7 @@ def _check_outputs(args: argparse.Namespace, source: Any, model: str, guard: Out
                    base: Optional[str]) -> None:
     """Fail before the model loads (DopeError, one line) on an output that must not or cannot be
     written: an input, a folder or a disk, a missing or read-only folder, an --output-dir that is a file."""
-    for option, path in (("--json", args.json), ("--html", args.html)):
+    for option, path in (("--json", args.json), ("--html", args.html), *(("--export", e) for e in args.export or ())):
         if path:
             target = guard.check(path, option=option, create_folders=True)
             if not target.in_place:  # a missing folder is made, as --output-dir is
@@ -431,6 +453,22 @@ def _replayed_frames(args: argparse.Namespace, source: Any,
         frames = (f._replace(result=select_detections(f.result, min_score=args.min_score, max_people=args.max_people,
                                                       parts=args.parts)) for f in frames)
     return frames, model, {}
+
+
+def _check_camera_and_exports(args: argparse.Namespace) -> None:
+    """Fail early on a focal length or field of view that cannot be, and on exports that cannot be written."""
+    from wholebody.exports.people import ExportError
+    from wholebody.exports.writer import export_format
+    from wholebody.motion.camera import CameraError, check_focal, check_fov
+    try:
+        if args.focal is not None:
+            check_focal(args.focal)
+        if args.fov is not None:
+            check_fov(args.fov)
+        for path in args.export or ():
+            export_format(path)
+    except (CameraError, ExportError) as e:
+        raise DopeError(str(e)) from None
 
 
 def _check_visu3d(args: argparse.Namespace) -> None:

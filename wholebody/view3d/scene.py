@@ -6,11 +6,23 @@ moved onto the body wrists and faces onto the heads (the whole-body assembly), a
 laid out in a scene with the image on a vertical plane and a floor grid under it.
 
 Frames and units:
-- placed points: image pixels, x right, y down, z depth (same scale as x and y, larger is farther);
+- placed points ("image" mode): image pixels, x right, y down, z depth (same scale as x and y, larger is farther);
 - scene units: placed points divided by the image height H, so that the image plane spans
   x in [0, W/H], y in [0, 1] at depth z = 0.5, and the floor is the plane y = 1;
 - eye coordinates (`Camera`): x right, y up on screen, z towards the viewer (OpenGL's convention);
 - visvis world (`SCENE_TO_WORLD`): z up, for the visvis renderer and the camera's angles.
+
+Two depth modes (`build_scene(..., depth=)`):
+- "image" (the published view, SPEC §8): every part by its own scaled orthographic fit, every body's
+  centre half an image height in front of the image plane: depth between people is not shown;
+- "camera": people where they are in camera space (`wholebody.motion.camera`, the same placement as
+  `pose3d_camera`): scene = camera space scaled by f / (D H) and shifted by the principal point over
+  H, with D the depth of the image plane, put just behind the farthest person. The plane is then
+  exactly the image seen at depth D, every joint lies on the ray of its 2D pose, and nearer people
+  are nearer to the viewer. The floor grid runs from the camera (z = 0) to the plane.
+"auto" (the default) is "camera" when the result was placed (its parts carry `pose3d_camera`, as with
+`--camera-space`, `--focal`, `--fov` or `--export`), else "image": without a known focal length the
+real-depth view rests on a guess (60 degrees) that scales every depth, while the published view needs none.
 
 Nothing here mutates its inputs.
 """
@@ -34,6 +46,8 @@ GRID_CELLS = 10          # the floor grid has 10 x 10 cells (11 lines each way),
 PLANE_DEPTH = 0.5        # the image plane is half an image height behind the bodies' centres
 FLOOR = 1.0              # the floor is level with the image's bottom edge
 MIN_SCALE_FRACTION = 1e-6  # degenerate fits: smallest scale, relative to the ratio of 2D to 3D spreads
+PLANE_BEHIND = 1.1       # camera depth mode: the image plane at 1.1 x the farthest joint's depth
+DEPTH_MODES = ("auto", "image", "camera")
 
 # Scene (x right, y down, z depth) to visvis world (X right, Y depth, Z up): a rotation, so that
 # image-up is up for a camera whose azimuth turns about the vertical axis.
@@ -157,18 +171,21 @@ class Scene:
         return np.concatenate([self.plane, self.grid.reshape(-1, 3), self.bones.reshape(-1, 3), self.joints])
 
 
-def image_plane(aspect: float) -> np.ndarray:
+def image_plane(aspect: float, depth: float = PLANE_DEPTH) -> np.ndarray:
     """float64[4, 3] corners of the image plane: top-left, top-right, bottom-right, bottom-left."""
-    return np.array([[0.0, 0.0, PLANE_DEPTH], [aspect, 0.0, PLANE_DEPTH],
-                     [aspect, FLOOR, PLANE_DEPTH], [0.0, FLOOR, PLANE_DEPTH]])
+    return np.array([[0.0, 0.0, depth], [aspect, 0.0, depth],
+                     [aspect, FLOOR, depth], [0.0, FLOOR, depth]])
 
 
-def floor_grid(aspect: float, cells: int = GRID_CELLS) -> np.ndarray:
-    """float64[2 (cells + 1), 2, 3]: a square grid on the floor, x in [0, aspect], z in [0.5 - aspect, 0.5]."""
-    ticks = np.linspace(0.0, 1.0, cells + 1) * aspect
-    z0, z1 = PLANE_DEPTH - aspect, PLANE_DEPTH
-    along_x = [[[0.0, FLOOR, z0 + t], [aspect, FLOOR, z0 + t]] for t in ticks]
-    along_z = [[[t, FLOOR, z0], [t, FLOOR, z1]] for t in ticks]
+def floor_grid(aspect: float, cells: int = GRID_CELLS, depth: float = PLANE_DEPTH,
+               length: Optional[float] = None, level: float = FLOOR) -> np.ndarray:
+    """float64[2 (cells + 1), 2, 3]: a grid on the floor (the plane y = level), x in [0, aspect], z in
+    [depth - length, depth] (length: aspect by default, a square)."""
+    length = aspect if length is None else length
+    ticks = np.linspace(0.0, 1.0, cells + 1)
+    z0, z1 = depth - length, depth
+    along_x = [[[0.0, level, z0 + t * length], [aspect, level, z0 + t * length]] for t in ticks]
+    along_z = [[[t * aspect, level, z0], [t * aspect, level, z1]] for t in ticks]
     return np.array(along_x + along_z, np.float64)
 
 
@@ -196,15 +213,54 @@ def skeleton(points: np.ndarray, part: Part, skip_bones: Optional[np.ndarray] = 
     return ends[keep], np.broadcast_to(colors, (n, *colors.shape))[keep], points[keep_joints]
 
 
-def build_scene(texture_bgr: np.ndarray, result: Result) -> Scene:
+def assemble_camera(result: Result) -> tuple[dict[str, np.ndarray], float]:
+    """Every detection at its camera-space place, in scene units of the "camera" depth mode
+    (see the module's docstring): (per part float64[N, J, 3], the image plane's depth).
+
+    Uses the result's `pose3d_camera` and `"camera"` when it has them, else places it now with
+    the default camera (`wholebody.motion.camera`)."""
+    from wholebody.motion.camera import FIELD_CAMERA, intrinsics, place_result
+    if not is_placed(result):
+        result = place_result(result, intrinsics(result.width, result.height))
+    cam = result.meta["camera"]
+    f, cx, cy, h = float(cam["focal_px"]), float(cam["cx"]), float(cam["cy"]), result.height
+    points = {name: np.asarray(result[name].fields[FIELD_CAMERA], np.float64).reshape(-1, *result[name].pose3d.shape[1:])
+              for name in PART_NAMES}
+    depths = np.concatenate([p[..., 2].ravel() for p in points.values()])
+    depths = depths[np.isfinite(depths)]
+    far = PLANE_BEHIND * depths.max() if len(depths) and depths.max() > 0 else 1.0
+    k = f / (far * h)
+    shift = np.array([cx / h, cy / h, 0.0])
+    return {name: p * k + shift for name, p in points.items()}, f / h
+
+
+def is_placed(result: Result) -> bool:
+    """Whether the result went through the camera-space placement (every part has `pose3d_camera`)."""
+    from wholebody.motion.camera import FIELD_CAMERA
+    return "camera" in result.meta and all(FIELD_CAMERA in result[p].fields for p in PART_NAMES)
+
+
+def build_scene(texture_bgr: np.ndarray, result: Result, depth: str = "auto") -> Scene:
     """The scene of SPEC §8.4 for one image's result.
 
     texture_bgr: uint8[H, W, 3], the image (BGR) with its 2D drawing, unpadded, the size of the result's image.
+    depth: "image", "camera" or "auto" (see the module's docstring).
     Faces get no joint spheres; a body with a face gets no head sphere and no neck bone.
     """
+    if depth not in DEPTH_MODES:
+        raise ValueError(f"depth must be one of {', '.join(DEPTH_MODES)}, got {depth!r}")
     h, w = result.height, result.width
     aspect = w / h
-    placed = {name: pts / h for name, pts in assemble(result).items()}
+    if depth == "camera" or (depth == "auto" and is_placed(result)):
+        placed, plane_depth = assemble_camera(result)
+        # the floor through the lowest body joint (the feet), when below the image's bottom edge
+        low = [p[..., 1].max() for p in placed.values() if p.size and np.isfinite(p[..., 1]).any()]
+        level = max([FLOOR] + [float(np.nanmax(v)) for v in low if np.isfinite(v)])
+        plane = image_plane(aspect, plane_depth)
+        grid = floor_grid(aspect, depth=plane_depth, length=plane_depth, level=level)
+    else:
+        placed = {name: pts / h for name, pts in assemble(result).items()}
+        plane, grid = image_plane(aspect), floor_grid(aspect)
     bones, colors, bone_parts, joints, joint_parts = [], [], [], [], []
     for k, name in enumerate(PART_NAMES):
         part, pts = PARTS[name], placed[name]
@@ -222,8 +278,8 @@ def build_scene(texture_bgr: np.ndarray, result: Result) -> Scene:
         joints.append(j)
         bone_parts.append(np.full(len(b), k))
         joint_parts.append(np.full(len(j), k))
-    return Scene(aspect=aspect, texture=np.ascontiguousarray(texture_bgr), plane=image_plane(aspect),
-                 grid=floor_grid(aspect), bones=np.concatenate(bones).reshape(-1, 2, 3),
+    return Scene(aspect=aspect, texture=np.ascontiguousarray(texture_bgr), plane=plane,
+                 grid=grid, bones=np.concatenate(bones).reshape(-1, 2, 3),
                  bone_colors=np.concatenate(colors).reshape(-1, 3).astype(np.uint8),
                  bone_parts=np.concatenate(bone_parts).astype(np.intp),
                  joints=np.concatenate(joints).reshape(-1, 3),

@@ -1,0 +1,79 @@
+"""The `--export PATH` writer of the stream: gathers the clip's frames, then writes the file its extension names.
+
+    .npz  arrays per person (npz.py)      .c3d  markers in mm (c3dfile.py)
+    .bvh  one skeleton file per person, STEM.<person>.bvh (bvh.py)
+    .glb  glTF 2.0 binary, one animated skeleton per person (gltf.py)
+
+An export needs the whole clip (bone lengths are medians over it; C3D and glTF hold every frame), so
+the frames' camera-space joints are kept until `close`; that is about 3 kB per person and frame. A
+single image is a one-frame clip.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Callable, Optional
+
+from wholebody.exports.people import ClipBuilder, ExportError
+from wholebody.stream import Frame
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = (".npz", ".c3d", ".bvh", ".glb")
+
+
+def export_format(path: str) -> str:
+    """The format (extension, lower case) of an export path; ExportError naming the known ones."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in EXTENSIONS:
+        raise ExportError(f"--export {path!r}: unknown format {ext or '(no extension)'!r}; "
+                          f"use one of {', '.join(EXTENSIONS)}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ExportError(f"--export {path!r}: folder {folder!r} does not exist")
+    return ext
+
+
+def write_clip(clip, path: str, say: Callable[..., None] = log.info) -> list[str]:
+    """Write a Clip in the format of the path's extension; the files written."""
+    ext = export_format(path)
+    if not clip.people:
+        raise ExportError(f"--export {path!r}: nobody was found in the {len(clip)} frame(s); nothing written")
+    if ext == ".npz":
+        from wholebody.exports.npz import write_npz
+        write_npz(clip, path)
+    elif ext == ".c3d":
+        from wholebody.exports.c3dfile import write_c3d
+        write_c3d(clip, path)
+    elif ext == ".glb":
+        from wholebody.exports.gltf import write_glb
+        write_glb(clip, path)
+    else:
+        from wholebody.exports.bvh import write_bvh
+        return write_bvh(clip, path, say)
+    return [path]
+
+
+class ExportWriter:
+    """A writer of the stream (`write(frame)`, `close()`, `abort()`) for one export path.
+
+    fps: the source's frame rate when it has one; else the frames' times decide, else 30."""
+
+    def __init__(self, path: str, fps: Optional[float] = None, say: Callable[..., None] = log.info) -> None:
+        export_format(path)
+        self.target, self.say = path, say
+        self.path: Optional[str] = None  # set once written (the CLI reports `path`)
+        self.written: list[str] = []
+        self.builder = ClipBuilder(fps)
+
+    def write(self, frame: Frame) -> None:
+        self.builder.add(frame)
+
+    def close(self) -> None:
+        clip = self.builder.build()
+        self.written = write_clip(clip, self.target, self.say)
+        for p in self.written:
+            self.say("wrote %s (%d people, %d frames at %.3g fps)", p, len(clip.people), len(clip), clip.fps)
+
+    def abort(self) -> None:
+        pass  # nothing is written before close

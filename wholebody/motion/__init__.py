@@ -1,0 +1,1 @@
+"""People over time and in camera space: tracks, smoothing, camera-space placement."""
