@@ -70,6 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="proposals kept after the RPN (default: 1000, as published); fewer is faster")
     p.add_argument("--threads", type=positive_int, metavar="N",
                    help="CPU threads (default: one per core); fewer can be faster on a busy machine")
+    p.add_argument("--resume", action="store_true",
+                   help="with --json: skip the images already in it (or in the NAME.partial.jsonl a killed "
+                        "--resume run leaves) and add the rest; see README, Cluster runs")
+    ray = p.add_argument_group("cluster (Ray, see README: Cluster runs)")
+    ray.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                     help="run on a Ray cluster: ADDRESS, else $RAY_ADDRESS, else a local one (requirements-ray.txt)")
+    ray.add_argument("--workers", type=positive_int, default=1, metavar="N",
+                     help="--ray: model replicas (default: %(default)s)")
+    ray.add_argument("--gpus-per-worker", type=float, metavar="F",
+                     help="--ray: GPUs per replica, fractions allowed (default: 1 when the cluster has GPUs, else CPU)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     g.add_argument("-v", "--verbose", action="store_true", help="say more about what is done")
@@ -104,6 +114,9 @@ def run(args: argparse.Namespace) -> int:
     done, skipped, writers = 0, [], []
     if not args.verbose:
         _quiet_opencv()
+    if args.ray is not None and args.video is not None:
+        from wholebody.cluster.videos import run_video
+        return run_video(args, run)
     try:
         with ExitStack() as stack:
             source, names, total, single = _open_inputs(args, stack)
@@ -114,6 +127,10 @@ def run(args: argparse.Namespace) -> int:
             if args.output_dir:
                 os.makedirs(args.output_dir, exist_ok=True)
             _check_visu3d(args)  # before the model loads
+            resume = _resume(args, source) if args.resume else None
+            if resume is not None:
+                source = [p for p in source if p not in resume[0]]
+                total = len(source)
 
             bar = stack.enter_context(tqdm(total=total, unit=unit, disable=args.quiet or single,
                                            dynamic_ncols=True))
@@ -130,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
             say = log.info if single else log.debug
             if args.from_json:
                 frames, model, extra = _replayed_frames(args, source)
+            elif args.ray is not None:
+                frames, model, extra = _ray_frames(args, source, on_skip)
             else:
                 detector = DOPE(args.model, device=args.device, precision=args.precision,
                                 postprocess=args.postprocess, min_score=args.min_score,
@@ -139,7 +158,8 @@ def run(args: argparse.Namespace) -> int:
                 model, extra = detector.name, {"model": detector.name, "postprocess": args.postprocess}
             frames = stack.enter_context(closing(frames))
             try:
-                writers = [stack.enter_context(_writing(w)) for w in _open_writers(args, source, model, extra, say)]
+                writers = [stack.enter_context(_writing(w))
+                           for w in _open_writers(args, source, model, extra, say, resume)]
             except OutputError as e:
                 raise DopeError(str(e)) from None
             for frame in frames:
@@ -183,11 +203,15 @@ def _writing(writer: Any) -> Iterator[Any]:
 
 
 def _open_writers(args: argparse.Namespace, source: Any, model: str, extra: dict[str, Any],
-                  say: Any) -> list[Any]:
-    """The writers the options ask for, in the order they are fed: JSON, drawings, 3D views."""
+                  say: Any, resume: Optional[tuple[dict[str, str], list[str]]] = None) -> list[Any]:
+    """The writers the options ask for, in the order they are fed: JSON, drawings, 3D views.
+    resume: --resume's (kept JSON lines by image, all the run's images in order), see outputs/resume.py."""
     from wholebody.outputs.frames import DrawnImages, DrawnVideo, JsonFrames, View3DImages
+    from wholebody.outputs.resume import ResumedJsonFrames
     writers: list[Any] = []
-    if args.json:
+    if args.json and resume is not None:
+        writers.append(ResumedJsonFrames(args.json, *resume, **extra))
+    elif args.json:
         writers.append(JsonFrames(args.json, **extra))
     if not args.no_overlay:
         if args.video is not None:
@@ -213,6 +237,35 @@ def _replayed_frames(args: argparse.Namespace, source: Any) -> tuple[Iterator[An
         source = [(Item(i, path), None) for i, path in enumerate(source)]
     frames = replay_frames(args.from_json, source, by_name=args.image is not None)
     return frames, model, {}
+
+
+def _resume(args: argparse.Namespace, images: list[str]) -> tuple[dict[str, str], list[str]]:
+    """--resume: (the JSON lines kept from earlier runs by image, all images), see outputs/resume.py."""
+    from wholebody.detector import model_name, resolve_model
+    from wholebody.outputs.resume import read_finished, still_done
+    if not args.json or args.video is not None or args.from_json:
+        raise DopeError("--resume continues a --json file of --image inputs: give --image and --json")
+    model = model_name(resolve_model(args.model, download=not args.no_download, progress=not args.quiet))
+    kept = still_done(read_finished(args.json, model=model), images)
+    done = sum(1 for p in images if p in kept)
+    if kept:
+        log.info("resuming %s: %d of %d images already done", args.json, done, len(images))
+    return kept, images
+
+
+def _ray_frames(args: argparse.Namespace, images: list[str], on_skip: Any) -> tuple[Iterator[Any], str, dict[str, Any]]:
+    """(frames, model name, extra JSON keys) of --ray on images: the network on Ray workers."""
+    from wholebody.cluster.images import ray_frames
+    from wholebody.cluster.session import RayJob, import_ray
+    from wholebody.detector import model_name, resolve_model
+    import_ray()  # before any download
+    path = resolve_model(args.model, download=not args.no_download, progress=not args.quiet)
+    options = dict(device=args.device, precision=args.precision, postprocess=args.postprocess,
+                   min_score=args.min_score, max_proposals=args.max_proposals)
+    frames = ray_frames(images, RayJob.from_args(args), path, options, batch_size=args.batch_size,
+                        pixels=not args.no_overlay or args.visu3d, on_skip=on_skip)
+    name = model_name(path)
+    return frames, name, {"model": name, "postprocess": args.postprocess}
 
 
 def _check_visu3d(args: argparse.Namespace) -> None:

@@ -61,14 +61,14 @@ class _StagedFile:
 
     what = "file"
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, staging: Optional[str] = None) -> None:
         self.path = os.path.abspath(os.fspath(path))
         folder, name = os.path.split(self.path)
         if not os.path.isdir(folder):
             raise OutputError(f"cannot write {self.path!r}: folder {folder!r} does not exist")
         if os.path.isdir(self.path):
             raise OutputError(f"cannot write {self.path!r}: it is a folder")
-        self.temp_path = staging_path(self.path, ".tmp" + os.path.splitext(name)[1])
+        self.temp_path = staging or staging_path(self.path, ".tmp" + os.path.splitext(name)[1])
         self.count = 0  # lines or frames written
         self.closed = False
 
@@ -118,17 +118,34 @@ class JsonLinesWriter(_StagedFile):
 
     what = "JSON Lines file"
 
-    def __init__(self, path: str | os.PathLike) -> None:
-        super().__init__(path)
+    def __init__(self, path: str | os.PathLike, staging: Optional[str] = None) -> None:
+        """staging: a fixed staging name, replaced if it exists (--resume's `NAME.partial.jsonl`, which
+        a killed run leaves for the next); by default a fresh hidden name."""
+        super().__init__(path, staging)
         try:
-            self._file = open(self.temp_path, "x", encoding="utf-8")
+            self._file = open(self.temp_path, "w" if staging else "x", encoding="utf-8")
         except OSError as e:
             raise OutputError(f"cannot write {self.path!r}: {e.strerror}") from None
 
     def write(self, obj: dict[str, Any]) -> None:
-        self._file.write(json.dumps(obj) + "\n")
+        self.write_line(json.dumps(obj) + "\n")
+
+    def write_line(self, line: str) -> None:
+        """Append one line already in JSON (ending with a newline)."""
+        self._file.write(line)
         self._file.flush()
         self.count += 1
+
+    def sort_lines(self, key: Any) -> None:
+        """Put the lines written so far in the order of key(line)."""
+        self._file.close()
+        with open(self.temp_path, encoding="utf-8") as f:
+            lines = sorted(f, key=key)
+        sorting = staging_path(self.path)  # a kill while sorting keeps the unsorted lines
+        with open(sorting, "x", encoding="utf-8") as f:
+            f.writelines(lines)
+        os.replace(sorting, self.temp_path)
+        self._file = open(self.temp_path, "a", encoding="utf-8")
 
     def _finish(self) -> None:
         self._file.close()
