@@ -85,7 +85,7 @@ def ray_frames(paths: Sequence[str], job: RayJob, model: str, options: dict[str,
             Predictor, batch_size=math.ceil(len(paths) / blocks), batch_format="numpy",
             fn_constructor_kwargs=dict(model=os.path.abspath(model), options=options, batch_size=batch_size,
                                        threads=default_threads(job), cwd=os.getcwd()),
-            concurrency=job.workers, num_gpus=gpus or None, num_cpus=None if gpus else 1)
+            compute=ray.data.ActorPoolStrategy(size=job.workers), num_gpus=gpus or None, num_cpus=None if gpus else 1)
         # Ray Data's actors restart when they die (max_restarts=-1) and redo their batch
         # (max_task_retries=-1) by default: tests/test_cluster.py kills one to check.
         log.info("Ray: %d workers (%s), %d images", job.workers, f"{gpus:g} GPU each" if gpus else "CPU", len(paths))

@@ -11,6 +11,9 @@ import contextlib
 import dataclasses
 import logging
 import os
+import re
+import sys
+import threading
 from typing import Any, Iterator, Optional
 
 from wholebody.errors import DopeError
@@ -66,9 +69,15 @@ def connected(job: RayJob) -> Iterator[Any]:
         for name in ("ray", "ray.data", "ray.train", "ray.tune"):
             logging.getLogger(name).setLevel(logging.ERROR)
         os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # the C++ core's notes on stderr
     pythonpath = os.pathsep.join(p for p in (PROJECT_ROOT, os.environ.get("PYTHONPATH")) if p)
     level = logging.INFO if job.verbose else logging.ERROR
+    with contextlib.ExitStack() as stack:
+        if not job.verbose:
+            stack.enter_context(_without_core_logs())
+        yield from _session(ray, job, pythonpath, level)
+
+
+def _session(ray: Any, job: RayJob, pythonpath: str, level: int) -> Iterator[Any]:
     try:
         ray.init(address=job.address, log_to_driver=job.verbose, logging_level=level, include_dashboard=False,
                  runtime_env={"env_vars": {"PYTHONPATH": pythonpath}}, configure_logging=True)
@@ -84,6 +93,49 @@ def connected(job: RayJob) -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
+
+
+_CORE_HEAD = re.compile(rb"\[\d{4}-\d\d-\d\d [\d:,]+ [DIWEF] \d+ \d+\] ")  # Ray's C++ log lines...
+_CORE_LOG = re.compile(_CORE_HEAD.pattern + rb"[^\n]*\n")  # ...whole
+
+
+@contextlib.contextmanager
+def _without_core_logs() -> Iterator[None]:
+    """Drop the log lines that Ray's C++ core writes on this process's stderr (file descriptor 2,
+    out of Python's reach: "[2026-01-01 12:00:00,000 E 123 123] core_worker.cc: ..."); the rest of
+    stderr (our messages, the progress bar) passes as it comes."""
+    try:
+        sys.stderr.flush()
+        real = os.dup(2)
+    except (OSError, ValueError):  # no usable stderr: nothing to filter
+        yield
+        return
+    read, write = os.pipe()
+    os.dup2(write, 2)
+    os.close(write)
+
+    def forward() -> None:
+        buf = b""
+        while chunk := os.read(read, 65536):
+            buf = _CORE_LOG.sub(b"", buf + chunk)
+            start = buf.rfind(b"[")  # hold back what may be the start of a core log line
+            tail = buf[start:] if start >= 0 and b"\n" not in buf[start:] else b""
+            if len(tail) > 65536 or not (len(tail) < 40 or _CORE_HEAD.match(tail)):
+                tail = b""
+            os.write(real, buf[:len(buf) - len(tail)])
+            buf = tail
+        os.write(real, buf)
+
+    thread = threading.Thread(target=forward, name="stderr-filter", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(real, 2)  # closes the pipe's last writer here: the thread sees the end
+        thread.join(timeout=5)
+        os.close(real)
+        os.close(read)
 
 
 def gpus_per_worker(ray: Any, job: RayJob) -> float:
