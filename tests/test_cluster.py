@@ -21,7 +21,7 @@ from conftest import ROOT
 
 DOPE = os.path.join(ROOT, "dope.py")
 IMAGES = 12
-FAST = ["--max-proposals", "20", "-q"]  # a small job: the synthetic model finds hundreds of people otherwise
+FAST = ["--max-proposals", "20"]  # a small job: the synthetic model finds hundreds of people otherwise
 TIMEOUT_S = 600
 
 if os.environ.get("DOPE_CI") == "1":
@@ -82,7 +82,7 @@ def single(tmp_path_factory, inputs, checkpoint_path):
     """The single-process run's JSON Lines and drawings, the reference of every test here."""
     folder, _ = inputs
     out = tmp_path_factory.mktemp("single")
-    p = dope("--model", checkpoint_path, "--image", folder, "--json", "a.jsonl", "--output-dir", "drawn", *FAST,
+    p = dope("--model", checkpoint_path, "--image", folder, "--json", "a.jsonl", "--output-dir", "drawn", *FAST, "-q",
              cwd=str(out))
     assert p.returncode == 1, p.stderr  # the broken image is skipped
     assert "im05b.jpg" in p.stderr and "Traceback" not in p.stderr
@@ -91,7 +91,7 @@ def single(tmp_path_factory, inputs, checkpoint_path):
 
 def test_ray_images_same_as_single_process(cluster, inputs, single, checkpoint_path, tmp_path):
     folder, _ = inputs
-    p = dope("--model", checkpoint_path, "--image", folder, "--json", "b.jsonl", "--output-dir", "drawn", *FAST,
+    p = dope("--model", checkpoint_path, "--image", folder, "--json", "b.jsonl", "--output-dir", "drawn", *FAST, "-q",
              "--ray", "--workers", "2", cwd=str(tmp_path), address=cluster)
     assert p.returncode == 1, p.stderr
     assert "im05b.jpg" in p.stderr and "Traceback" not in p.stderr
@@ -114,7 +114,7 @@ def test_ray_videos_same_as_single_process(cluster, inputs, checkpoint_path, tmp
             out = tmp_path / mode
             out.mkdir(exist_ok=True)
             p = dope("--model", checkpoint_path, "--video", video, "--json", f"{stem}.jsonl", "--output-dir", ".",
-                     *FAST, *extra, cwd=str(out), address=cluster)
+                     *FAST, "-q", *extra, cwd=str(out), address=cluster)
             assert p.returncode == 0, p.stderr
             runs[mode] = (lines(out / f"{stem}.jsonl"), _frames(glob.glob(str(out / f"{stem}.mp4_*.mp4"))[0]))
         (one_json, one_frames), (ray_json, ray_frames) = runs["one"], runs["ray"]
@@ -165,7 +165,7 @@ def _ray_workers() -> list[int]:
 
 def test_a_worker_killed_midway_loses_and_repeats_nothing(cluster, inputs, single, checkpoint_path, tmp_path):
     folder, _ = inputs
-    proc = dope("--model", checkpoint_path, "--image", folder, "--json", "b.jsonl", "--no-overlay", *FAST,
+    proc = dope("--model", checkpoint_path, "--image", folder, "--json", "b.jsonl", "--no-overlay", *FAST, "-q",
                 "--ray", "--workers", "2", cwd=str(tmp_path), address=cluster, wait=False)
     try:
         written = _wait_for_lines(str(tmp_path / ".b.jsonl.*"), 1, proc)
@@ -186,7 +186,7 @@ def test_a_worker_killed_midway_loses_and_repeats_nothing(cluster, inputs, singl
 def test_resume_after_a_kill_equals_an_uninterrupted_run(cluster, inputs, single, checkpoint_path, tmp_path):
     folder, _ = inputs
     args = ["--model", checkpoint_path, "--image", folder, "--json", "b.jsonl", "--no-overlay", *FAST, "--resume"]
-    proc = dope(*args, "--ray", "--workers", "2", cwd=str(tmp_path), address=cluster, wait=False)
+    proc = dope(*args, "-q", "--ray", "--workers", "2", cwd=str(tmp_path), address=cluster, wait=False)
     try:
         _wait_for_lines(str(tmp_path / "b.partial.jsonl"), 3, proc)
     finally:
@@ -211,8 +211,8 @@ def test_resume_repairs_a_truncated_file_on_ray(cluster, inputs, single, checkpo
     ref = (single / "a.jsonl").read_bytes()
     cut = ref.rindex(b"\n", 0, len(ref) - 1) + 1 + 100  # the last record cut 100 bytes in
     (tmp_path / "b.jsonl").write_bytes(ref[:cut])
-    p = dope("--model", checkpoint_path, "--image", folder, "--json", "b.jsonl", "--no-overlay", *FAST, "--resume",
-             "--ray", "--workers", "2", cwd=str(tmp_path), address=cluster)
+    p = dope("--model", checkpoint_path, "--image", folder, "--json", "b.jsonl", "--no-overlay", *FAST, "-q",
+             "--resume", "--ray", "--workers", "2", cwd=str(tmp_path), address=cluster)
     assert p.returncode == 1, p.stderr
     assert (tmp_path / "b.jsonl").read_bytes() == ref
 
@@ -225,7 +225,7 @@ def test_resume_keeps_input_order_when_a_hole_is_filled(inputs, single, checkpoi
     shutil.copytree(folder, images)
     kept = [r for r in ref if "im03" not in r]
     (tmp_path / "b.jsonl").write_text("".join(r.replace(folder, "images") + "\n" for r in kept))
-    p = dope("--model", checkpoint_path, "--image", "images", "--json", "b.jsonl", "--no-overlay", *FAST,
+    p = dope("--model", checkpoint_path, "--image", "images", "--json", "b.jsonl", "--no-overlay", *FAST, "-q",
              "--resume", cwd=str(tmp_path))
     assert p.returncode == 1, p.stderr
     assert lines(tmp_path / "b.jsonl") == [r.replace(folder, "images") for r in ref]
@@ -251,7 +251,7 @@ def test_resume_redoes_a_changed_image_and_refuses_another_model(inputs, single,
 def test_ray_missing_says_how_to_install(fixture_image, tmp_path):
     code = ("import sys; sys.modules['ray'] = None; sys.path.insert(0, sys.argv[1]); from wholebody.cli import main; "
             "sys.exit(main(sys.argv[2:]))")
-    p = subprocess.run([sys.executable, "-c", code, ROOT, "--image", fixture_image, "--ray", "--no-overlay"],
+    p = subprocess.run([sys.executable, "-c", code, ROOT, "--image", fixture_image, "--ray", "--json", "out.json"],
                        cwd=str(tmp_path), capture_output=True, text=True, timeout=120)
     assert p.returncode == 1
     assert p.stderr.strip().splitlines() == [

@@ -76,8 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     ray = p.add_argument_group("cluster (Ray, see README: Cluster runs)")
     ray.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                      help="run on a Ray cluster: ADDRESS, else $RAY_ADDRESS, else a local one (requirements-ray.txt)")
-    ray.add_argument("--workers", type=positive_int, default=1, metavar="N",
-                     help="--ray: model replicas (default: %(default)s)")
+    ray.add_argument("--workers", type=positive_int, metavar="N", help="--ray: model replicas (default: 1)")
     ray.add_argument("--gpus-per-worker", type=float, metavar="F",
                      help="--ray: GPUs per replica, fractions allowed (default: 1 when the cluster has GPUs, else CPU)")
     g = p.add_mutually_exclusive_group()
@@ -114,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
     done, skipped, writers = 0, [], []
     if not args.verbose:
         _quiet_opencv()
+    if args.ray is None and (args.workers or args.gpus_per_worker is not None):
+        raise DopeError("--workers and --gpus-per-worker go with --ray")
     if args.ray is not None and args.video is not None:
         from wholebody.cluster.videos import run_video
         return run_video(args, run)

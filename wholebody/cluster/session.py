@@ -46,7 +46,7 @@ class RayJob:
     @classmethod
     def from_args(cls, args: Any) -> "RayJob":
         """The job the command line's options ask for (`--ray [ADDRESS] --workers --gpus-per-worker`)."""
-        return cls(address=args.ray or None, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
+        return cls(address=args.ray or None, workers=args.workers or 1, gpus_per_worker=args.gpus_per_worker,
                    threads=args.threads, verbose=args.verbose)
 
 
@@ -63,8 +63,12 @@ def import_ray() -> Any:
 @contextlib.contextmanager
 def connected(job: RayJob) -> Iterator[Any]:
     """The `ray` module, connected to the job's cluster for the block's duration (a local cluster
-    started here is stopped at the end)."""
+    started here is stopped at the end). A process already connected (ray.init called by the
+    caller) stays connected as it is."""
     ray = import_ray()
+    if ray.is_initialized():
+        yield ray
+        return
     if not job.verbose:
         for name in ("ray", "ray.data", "ray.train", "ray.tune"):
             logging.getLogger(name).setLevel(logging.ERROR)

@@ -54,8 +54,9 @@ def run_video(args: argparse.Namespace, run: Callable[[argparse.Namespace], int]
         raise DopeError(f"--ray takes video files (cameras are read where they are plugged in): {args.video!r}")
     with connected(job) as ray:
         gpus = gpus_per_worker(ray, job)
-        task_args = argparse.Namespace(**{**vars(args), "ray": None, "threads": default_threads(job),
-                                          "device": args.device or ("cuda" if gpus else "cpu"), "quiet": True})
+        task_args = argparse.Namespace(**{**vars(args), "ray": None, "workers": None, "gpus_per_worker": None,
+                                          "threads": default_threads(job), "quiet": True,
+                                          "device": args.device or ("cuda" if gpus else "cpu")})
         task = ray.remote(_video_task).options(num_cpus=0 if gpus else 1, num_gpus=gpus, max_retries=TASK_RETRIES,
                                                retry_exceptions=False)
         ref = task.remote(run, task_args, os.getcwd())
