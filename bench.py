@@ -7,6 +7,7 @@
     python bench.py --ppi                     # post-processing alone, on 1000-box proposal sets
     python bench.py --sweep-proposals 1000 500 300 200 100   # time and agreement vs proposals kept
     python bench.py --exports                 # camera-space placement and exports, 1000 frames x 5 people
+    python bench.py --ray                     # images/s: one process vs Ray, 1 and 2 workers; N GPUs on paper
 
 Without --model, a checkpoint of the official layout with pseudo-random weights
 (tests/make_synthetic_checkpoint.py, seed 0, the default 800/1333 input size) is written once into
@@ -42,6 +43,7 @@ ANCHOR_POSES = {"body": 20, "hand": 10, "face": 10}
 PART_SIZES = {"body": (150.0, 450.0), "hand": (40.0, 120.0), "face": (50.0, 150.0)}
 PPI_KWARGS = {"body": {"K": 10}, "hand": {"K": 5}, "face": {"K": 10}}  # as in the checkpoints
 # Network stages, in order: (name, module path in DOPENet). Post-processing and drawing come after.
+SMALL_INPUT = {"min_size": 320, "max_size": 512}  # --ray's quick runs: the tests' network input size
 STAGES = (("preprocess", "transform"), ("backbone", "backbone"), ("rpn", "rpn"),
           ("roi_align", "roi_heads.box_roi_pool"), ("roi_head", "roi_heads.dope_head"),
           ("predictors", "roi_heads.dope_predictor"))
@@ -99,22 +101,23 @@ def cache_dir() -> str:
     return os.environ.get("DOPE_BENCH_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "dope-bench")
 
 
-def synthetic_checkpoint(seed: int = 0, folder: Optional[str] = None) -> str:
-    """Path of a synthetic checkpoint (official layout, default input size), written once."""
+def synthetic_checkpoint(seed: int = 0, folder: Optional[str] = None, small: bool = False) -> str:
+    """Path of a synthetic checkpoint (official layout, default input size; small: the tests'
+    320/512 input size), written once."""
     import importlib.util
     import torch
     spec = importlib.util.spec_from_file_location("make_synthetic_checkpoint", SYNTHETIC_MAKER)
     maker = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(maker)
     folder = folder or cache_dir()
-    path = os.path.join(folder, f"synthetic_seed{seed}.pth")
+    path = os.path.join(folder, f"synthetic_seed{seed}{'_small' if small else ''}.pth")
     if not os.path.isfile(path):
         os.makedirs(folder, exist_ok=True)
         log.info("writing a synthetic checkpoint to %s", path)
         fd, tmp = tempfile.mkstemp(suffix=".tmp", dir=folder)
         os.close(fd)
         try:
-            torch.save(maker.build_checkpoint(seed), tmp)
+            torch.save(maker.build_checkpoint(seed, **({"dope_kwargs": SMALL_INPUT} if small else {})), tmp)
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
@@ -419,8 +422,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--agree-px", type=float, default=5.0,
                    help="--sweep-proposals: same detection when the 2D poses are within this mean distance "
                         "(pixels, default: 5)")
+    p.add_argument("--ray", action="store_true",
+                   help="images/s in one process and on a local Ray cluster with 1 and 2 CPU workers (small "
+                        "synthetic model and images unless --model), then an estimate for N GPU workers")
+    p.add_argument("--images", type=positive_int, default=8, help="--ray: images per run (default: 8)")
+    p.add_argument("--gpu-tflops", type=float, default=400.0,
+                   help="--ray: a GPU's dense fp16 peak, TFLOP/s, for the estimate (default: 400)")
+    p.add_argument("--gpu-efficiency", type=float, default=0.3,
+                   help="--ray: fraction of that peak the network reaches (default: 0.3)")
+    p.add_argument("--gpu-post-s", type=float, default=0.06,
+                   help="--ray: post-processing seconds per image on a worker's CPU (default: 0.06, PPI on a photo's "
+                        "proposals, see README: Performance)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the results")
     return p
+
+
+def bench_ray(args: argparse.Namespace) -> None:
+    """--ray: measured CPU throughputs, then the on-paper GPU estimate (see wholebody/cluster/throughput.py)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    from wholebody.cluster.throughput import gpu_estimate, measure, print_rows
+    from wholebody.detector import DOPE
+    width, height = (320, 240) if args.model is None and args.size == (1280, 720) else args.size
+    images = [synthetic_image(height, width, seed=i) for i in range(args.images)]
+    checkpoint = args.model or synthetic_checkpoint(small=True)
+    print(f"{args.images} images of {width}x{height}, {args.max_proposals or 1000} proposals, CPU")
+    print_rows(measure(checkpoint, images, max_proposals=args.max_proposals, threads=args.threads))
+    # The estimate: FLOPs of the published setting (synthetic weights, 1280x720 unless --size).
+    width, height = args.size
+    det = DOPE(args.model or synthetic_checkpoint(), device="cpu", download=False, progress=False)
+    x = torch.from_numpy(synthetic_image(height, width)).permute(2, 0, 1).float().div(255)
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        det.net([x])
+    gflop = counter.get_total_flops() / 1e9
+    print(f"\non paper, {width}x{height}, 1000 proposals: {gflop:.0f} GFLOP per image; GPUs of {args.gpu_tflops:g} "
+          f"TFLOP/s at {args.gpu_efficiency:.0%}, post-processing {args.gpu_post_s:g} s per image on each worker's CPU")
+    for n, rate in gpu_estimate(gflop, args.gpu_post_s, (1, 2, 4, 8, 16), args.gpu_tflops, args.gpu_efficiency):
+        print(f"  {n:>2} GPU workers: {rate:6.1f} images/s")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -433,6 +471,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args.people = args.people or 6
     if args.ppi:
         print_ppi(bench_ppi(args), args.boxes, args.people)
+        return 0
+    if args.ray:
+        bench_ray(args)
         return 0
     from wholebody.errors import DopeError
     try:

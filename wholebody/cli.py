@@ -89,6 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=positive_int, metavar="N",
                    help="CPU threads (default: one per core); fewer can be faster on a busy machine")
     _add_time_options(p)
+    p.add_argument("--resume", action="store_true",
+                   help="with --json: skip the images already in it (or in the NAME.partial.jsonl a killed "
+                        "--resume run leaves) and add the rest; see README, Cluster runs")
+    ray = p.add_argument_group("cluster (Ray, see README: Cluster runs)")
+    ray.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                     help="run on a Ray cluster: ADDRESS, else $RAY_ADDRESS, else a local one (requirements-ray.txt)")
+    ray.add_argument("--workers", type=positive_int, metavar="N", help="--ray: model replicas (default: 1)")
+    ray.add_argument("--gpus-per-worker", type=float, metavar="F",
+                     help="--ray: GPUs per replica, fractions allowed (default: 1 when the cluster has GPUs, else CPU)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     g.add_argument("-v", "--verbose", action="store_true", help="say more about what is done")
@@ -244,11 +253,20 @@ def run(args: argparse.Namespace) -> int:
     if not args.verbose:
         _quiet_opencv()
     check_options(args)
+    if args.ray is None and (args.workers or args.gpus_per_worker is not None):
+        raise DopeError("--workers and --gpus-per-worker go with --ray")
+    if args.ray is not None and args.video is not None:
+        from wholebody.cluster.videos import run_video
+        return run_video(args, run)
     try:
         with ExitStack() as stack:
             _check_camera_and_exports(args)  # before any input is opened
             source, names, total, single = _open_inputs(args, stack)
             _check_visu3d(args)  # before the model loads
+            resume = _resume(args, source) if args.resume else None
+            if resume is not None:
+                source = [p for p in source if p not in resume[0]]
+                total = len(source)
             detector = None
             if args.from_json:
                 frames, model, extra = _replayed_frames(args, source, lambda item, error: keep_record(item, error))
@@ -280,17 +298,19 @@ def run(args: argparse.Namespace) -> int:
                 bar.update()
 
             say = log.info if single else log.debug
-            if not args.from_json:
+            if args.ray is not None:
+                frames, _, extra = _ray_frames(args, source, on_skip)
+            elif not args.from_json:
                 checkpoint = resolve_model(args.model, download=not args.no_download, progress=not args.quiet)
                 guard.add_input(checkpoint)
                 extra = {"model": model_name(checkpoint), "postprocess": args.postprocess,
                          **({"assign": args.assign} if args.assign != "nearest" else {})}
             try:  # the outputs are opened under staging names before the model loads
                 writers = [stack.enter_context(_writing(w))
-                           for w in _open_writers(args, source, model, extra, say, guard, base)]
+                           for w in _open_writers(args, source, model, extra, say, guard, base, resume)]
             except OutputError as e:
                 raise DopeError(str(e)) from None
-            if not args.from_json:
+            if not args.from_json and args.ray is None:
                 detector = DOPE(checkpoint, device=args.device, precision=args.precision,
                                 postprocess=args.postprocess, min_score=args.min_score,
                                 max_proposals=args.max_proposals, download=not args.no_download,
@@ -350,12 +370,17 @@ def _writing(writer: Any) -> Iterator[Any]:
 
 
 def _open_writers(args: argparse.Namespace, source: Any, model: str, extra: dict[str, Any],
-                  say: Any, guard: OutputGuard, base: Optional[str]) -> list[Any]:
-    """The writers the options ask for, in the order they are fed: JSON, drawings, 3D views."""
+                  say: Any, guard: OutputGuard, base: Optional[str],
+                  resume: Optional[tuple[dict[str, str], list[str]]] = None) -> list[Any]:
+    """The writers the options ask for, in the order they are fed: JSON, drawings, 3D views, pages, exports.
+    resume: --resume's (kept JSON lines by image, all the run's images in order), see outputs/resume.py."""
     from wholebody.outputs.frames import DrawnImages, DrawnVideo, JsonFrames, View3DImages
+    from wholebody.outputs.resume import ResumedJsonFrames
     writers: list[Any] = []
     try:
-        if args.json:
+        if args.json and resume is not None:
+            writers.append(ResumedJsonFrames(guard.claim(args.json, option="--json"), *resume, **extra))
+        elif args.json:
             writers.append(JsonFrames(guard.claim(args.json, option="--json"), **extra))
         if not args.no_overlay:
             if args.video is not None:
@@ -453,6 +478,37 @@ def _replayed_frames(args: argparse.Namespace, source: Any,
         frames = (f._replace(result=select_detections(f.result, min_score=args.min_score, max_people=args.max_people,
                                                       parts=args.parts)) for f in frames)
     return frames, model, {}
+
+
+def _resume(args: argparse.Namespace, images: list[str]) -> tuple[dict[str, str], list[str]]:
+    """--resume: (the JSON lines kept from earlier runs by image, all images), see outputs/resume.py."""
+    from wholebody.detector import model_name, resolve_model
+    from wholebody.outputs.resume import read_finished, still_done
+    if not args.json or args.video is not None or args.from_json:
+        raise DopeError("--resume continues a --json file of --image inputs: give --image and --json")
+    model = model_name(resolve_model(args.model, download=not args.no_download, progress=not args.quiet))
+    kept = still_done(read_finished(args.json, model=model), images)
+    done = sum(1 for p in images if p in kept)
+    if kept:
+        log.info("resuming %s: %d of %d images already done", args.json, done, len(images))
+    return kept, images
+
+
+def _ray_frames(args: argparse.Namespace, images: list[str], on_skip: Any) -> tuple[Iterator[Any], str, dict[str, Any]]:
+    """(frames, model name, extra JSON keys) of --ray on images: the network on Ray workers."""
+    from wholebody.cluster.images import ray_frames
+    from wholebody.cluster.session import RayJob, import_ray
+    from wholebody.detector import model_name, resolve_model
+    import_ray()  # before any download
+    path = resolve_model(args.model, download=not args.no_download, progress=not args.quiet)
+    options = dict(device=args.device, precision=args.precision, postprocess=args.postprocess,
+                   min_score=args.min_score, max_proposals=args.max_proposals, assign=args.assign,
+                   max_people=args.max_people, parts=args.parts)
+    frames = ray_frames(images, RayJob.from_args(args), path, options, batch_size=args.batch_size,
+                        pixels=not args.no_overlay or args.visu3d or bool(args.html), on_skip=on_skip)
+    name = model_name(path)
+    return frames, name, {"model": name, "postprocess": args.postprocess,
+                          **({"assign": args.assign} if args.assign != "nearest" else {})}
 
 
 def _check_camera_and_exports(args: argparse.Namespace) -> None:

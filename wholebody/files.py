@@ -292,7 +292,8 @@ class Output:
     the staging file, or the target itself when written in place), file (None when mode is None).
     """
 
-    def __init__(self, target: Target, mode: Optional[str], suffix: str, seekable: bool) -> None:
+    def __init__(self, target: Target, mode: Optional[str], suffix: str, seekable: bool,
+                 staging: Optional[str] = None) -> None:
         self.target, self.path, self.final = target, target.path, target.final
         self.closed = False
         self.file: Optional[IO[Any]] = None
@@ -313,10 +314,11 @@ class Output:
                 raise OutputError(f"cannot write {self.path!r}: the folder {folder!r} "
                                   f"{'does not exist' if not os.path.exists(folder) else 'is not a folder'}; "
                                   "create it or give another path")
-            self.staged = staging_path(target.final, suffix)
+            self.staged = staging or staging_path(target.final, suffix)
         self.name = self.staged
         try:
-            self.file = open(self.staged, "xb")
+            # a fixed staging name (--resume's partial file, left by a killed run) is replaced; a fresh one is new
+            self.file = open(self.staged, "wb" if staging and not target.in_place else "xb")
         except OSError as e:
             raise OutputError(f"cannot write {self.path!r}: {reason(e)}") from None
         if mode is None:
@@ -427,16 +429,17 @@ def _replaceable(path: str) -> bool:
 
 
 def open_output(path: str | os.PathLike, mode: Optional[str] = "wb", *, suffix: str = ".tmp",
-                seekable: bool = False) -> Output:
+                seekable: bool = False, staging: Optional[str] = None) -> Output:
     """Start writing the output `path` (see the module docstring for what each kind of target gets).
 
     mode: 'wb' (bytes), 'w' (UTF-8 text), or None to only reserve a staging name that the writer
         opens itself (`Output.name`, e.g. for cv2.VideoWriter); suffix: the staging name's ending
         (keep the extension when a writer picks its format by name); seekable: the writer needs a
-        real file, even when the target is a FIFO or a device.
+        real file, even when the target is a FIFO or a device; staging: a fixed staging name beside
+        the target instead of a fresh hidden one (it survives a kill, for `--resume`), replaced if it exists.
     Raises OutputError when the target is refused or cannot be created.
     """
-    return Output(resolve_output(path), mode, suffix, seekable or mode is None)
+    return Output(resolve_output(path), mode, suffix, seekable or mode is None, staging)
 
 
 def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from wholebody.results import Result
-from wholebody.files import Output, OutputError, open_output
+from wholebody.files import Output, OutputError, open_output, staging_path
 from wholebody.inputs.sources import Item
 
 log = logging.getLogger(__name__)
@@ -63,10 +63,12 @@ class _StagedFile:
     mode: Optional[str] = "wb"  # None: the writer opens the staging name itself
     default_ext = ""  # the staging name's extension for a target without one (a FIFO, a device)
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, staging: Optional[str] = None) -> None:
+        """staging: a fixed staging name, replaced if it exists (--resume's `NAME.partial.jsonl`, which a
+        killed run leaves for the next); by default a fresh hidden name."""
         # The staging name keeps the extension: OpenCV picks the container by it.
         ext = os.path.splitext(os.fspath(path))[1] or self.default_ext
-        self.out: Output = open_output(path, self.mode, suffix=".tmp" + ext)
+        self.out: Output = open_output(path, self.mode, suffix=".tmp" + ext, staging=staging)
         self.path = self.out.path
         self.temp_path = self.out.name
         self.count = 0  # lines or frames written
@@ -135,10 +137,26 @@ class JsonLinesWriter(_StagedFile):
 
     def write(self, obj: dict[str, Any]) -> None:
         # JSON has no NaN or infinity: write them as null (as Result.to_json does), never as bare words
-        self.out.write(json.dumps(_finite(obj), allow_nan=False) + "\n")
+        self.write_line(json.dumps(_finite(obj), allow_nan=False) + "\n")
+
+    def write_line(self, line: str) -> None:
+        """Append one line already in JSON (ending with a newline)."""
+        self.out.write(line)
         self.out.flush()
         self.count += 1
 
+    def sort_lines(self, key: Any) -> None:
+        """Put the lines written so far in the order of key(line) (a staged file only)."""
+        if self.out.staged is None or self.out.file is None:
+            raise OutputError(f"cannot reorder {self.path!r}: it is written in place")
+        self.out.file.close()
+        with open(self.temp_path, encoding="utf-8") as f:
+            lines = sorted(f, key=key)
+        sorting = staging_path(self.path)  # a kill while sorting keeps the unsorted lines
+        with open(sorting, "x", encoding="utf-8") as f:
+            f.writelines(lines)
+        os.replace(sorting, self.temp_path)
+        self.out.file = open(self.temp_path, "a", encoding="utf-8")
 
 class VideoWriter(_StagedFile):
     """An mp4 video (mp4v codec) of BGR uint8 frames at a constant frame rate.

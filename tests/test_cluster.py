@@ -1,0 +1,260 @@
+"""--ray and --resume through the command line (subprocesses), on one local Ray cluster of 2 CPUs
+for the module: the same outputs as a single-process run, a worker killed midway, a job killed
+and resumed, a truncated JSON Lines file repaired. With DOPE_CI=1 a missing Ray fails the tests."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT
+
+DOPE = os.path.join(ROOT, "dope.py")
+IMAGES = 12
+FAST = ["--max-proposals", "20"]  # a small job: the synthetic model finds hundreds of people otherwise
+TIMEOUT_S = 600
+
+if os.environ.get("DOPE_CI") == "1":
+    import ray  # CI installs requirements-ray.txt: a missing Ray is a failure there
+else:
+    ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """One local Ray cluster (2 CPUs) for the module; the commands join it through RAY_ADDRESS."""
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """A folder of 12 small images and a broken one, and 2 short videos."""
+    root = tmp_path_factory.mktemp("inputs")
+    rng = np.random.default_rng(7)
+    folder = root / "images"
+    folder.mkdir()
+    for i in range(IMAGES):
+        Image.fromarray(rng.integers(0, 256, (72 + 8 * i, 96, 3), dtype=np.uint8)).save(folder / f"im{i:02d}.jpg")
+    (folder / "im05b.jpg").write_bytes(b"not a JPEG")  # sorts in the middle
+    videos = []
+    for v in range(2):
+        path = str(root / f"clip{v}.mp4")
+        out = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (96, 80))
+        for _ in range(3 + v):
+            out.write(rng.integers(0, 256, (80, 96, 3), dtype=np.uint8))
+        out.release()
+        videos.append(path)
+    return str(folder), videos
+
+
+def dope(*args: str, cwd: str, address: str = None, wait: bool = True):
+    env = dict(os.environ)
+    if address:
+        env["RAY_ADDRESS"] = address
+    cmd = [sys.executable, DOPE, *args]
+    if not wait:
+        return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
+
+
+def lines(path) -> list[str]:
+    with open(path, encoding="utf-8") as f:
+        return f.read().splitlines()
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory, inputs, checkpoint_path):
+    """The single-process run's JSON Lines and drawings, the reference of every test here."""
+    folder, _ = inputs
+    out = tmp_path_factory.mktemp("single")
+    p = dope("--model", checkpoint_path, "--image", folder, "--json", "a.jsonl", "--output-dir", "drawn", *FAST, "-q",
+             cwd=str(out))
+    assert p.returncode == 1, p.stderr  # the broken image is skipped
+    assert "im05b.jpg" in p.stderr and "Traceback" not in p.stderr
+    return out
+
+
+def test_ray_images_same_as_single_process(cluster, inputs, single, checkpoint_path, tmp_path):
+    folder, _ = inputs
+    p = dope("--model", checkpoint_path, "--image", folder, "--json", "b.jsonl", "--output-dir", "drawn", *FAST, "-q",
+             "--ray", "--workers", "2", cwd=str(tmp_path), address=cluster)
+    assert p.returncode == 1, p.stderr
+    assert "im05b.jpg" in p.stderr and "Traceback" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 2, p.stderr  # the skip and the summary: no Ray noise
+    ref = lines(single / "a.jsonl")
+    # every input has its record; the broken one's is {"image", "error"} (issue 21)
+    assert len(ref) == IMAGES + 1 and sum("error" in json.loads(r) for r in ref) == 1
+    assert lines(tmp_path / "b.jsonl") == ref  # same records, same order, to the last digit
+    drawn = sorted(os.listdir(single / "drawn"))
+    assert len(drawn) == IMAGES and sorted(os.listdir(tmp_path / "drawn")) == drawn
+    for name in drawn:
+        assert (tmp_path / "drawn" / name).read_bytes() == (single / "drawn" / name).read_bytes(), name
+
+
+def test_ray_videos_same_as_single_process(cluster, inputs, checkpoint_path, tmp_path):
+    _, videos = inputs
+    for video in videos:
+        stem = os.path.splitext(os.path.basename(video))[0]
+        runs = {}
+        for mode, extra in (("one", []), ("ray", ["--ray"])):
+            out = tmp_path / mode
+            out.mkdir(exist_ok=True)
+            p = dope("--model", checkpoint_path, "--video", video, "--json", f"{stem}.jsonl", "--output-dir", ".",
+                     *FAST, "-q", *extra, cwd=str(out), address=cluster)
+            assert p.returncode == 0, p.stderr
+            runs[mode] = (lines(out / f"{stem}.jsonl"), _frames(glob.glob(str(out / f"{stem}.mp4_*.mp4"))[0]))
+        (one_json, one_frames), (ray_json, ray_frames) = runs["one"], runs["ray"]
+        assert [json.loads(r)["frame"] for r in ray_json] == list(range(3 + videos.index(video)))
+        assert ray_json == one_json
+        assert len(ray_frames) == len(one_frames) and all(np.array_equal(a, b) for a, b in zip(ray_frames, one_frames))
+
+
+def _frames(path: str) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(path)
+    frames = []
+    ok, frame = cap.read()
+    while ok:
+        frames.append(frame)
+        ok, frame = cap.read()
+    cap.release()
+    return frames
+
+
+def _wait_for_lines(path_pattern: str, count: int, proc: subprocess.Popen, timeout_s: float = TIMEOUT_S) -> int:
+    """Wait until a file matching the pattern has at least `count` complete lines; how many it has."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        assert proc.poll() is None, proc.communicate()
+        for path in glob.glob(path_pattern, include_hidden=True):
+            with open(path, "rb") as f:
+                n = f.read().count(b"\n")
+            if n >= count:
+                return n
+        time.sleep(0.05)
+    pytest.fail(f"no {path_pattern} with {count} lines after {timeout_s} s")
+
+
+def _ray_workers() -> list[int]:
+    """Process ids of this machine's Ray Data workers running our Predictor."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    cmd = f.read()
+            except OSError:
+                continue
+            if cmd.startswith(b"ray::MapWorker(MapBatches(Predictor))"):
+                pids.append(int(entry))
+    return pids
+
+
+def test_a_worker_killed_midway_loses_and_repeats_nothing(cluster, inputs, single, checkpoint_path, tmp_path):
+    folder, _ = inputs
+    proc = dope("--model", checkpoint_path, "--image", folder, "--json", "b.jsonl", "--no-overlay", *FAST, "-q",
+                "--ray", "--workers", "2", cwd=str(tmp_path), address=cluster, wait=False)
+    try:
+        written = _wait_for_lines(str(tmp_path / ".b.jsonl.*"), 1, proc)
+        workers = _ray_workers()
+        assert workers, "no Ray worker found"
+        os.kill(workers[0], signal.SIGKILL)
+        assert written < IMAGES  # killed in the middle of the job
+        out, err = proc.communicate(timeout=TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 1, err
+    got = lines(tmp_path / "b.jsonl")
+    assert len({json.loads(r)["image"] for r in got}) == len(got) == IMAGES + 1
+    assert got == lines(single / "a.jsonl")
+
+
+def test_resume_after_a_kill_equals_an_uninterrupted_run(cluster, inputs, single, checkpoint_path, tmp_path):
+    folder, _ = inputs
+    args = ["--model", checkpoint_path, "--image", folder, "--json", "b.jsonl", "--no-overlay", *FAST, "--resume"]
+    proc = dope(*args, "-q", "--ray", "--workers", "2", cwd=str(tmp_path), address=cluster, wait=False)
+    try:
+        _wait_for_lines(str(tmp_path / "b.partial.jsonl"), 3, proc)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # no chance to clean up: the job as a lost node leaves it
+        proc.communicate()
+    assert not (tmp_path / "b.jsonl").exists()
+    partial = tmp_path / "b.partial.jsonl"
+    done = sum(b'"error"' not in line for line in partial.read_bytes().splitlines())  # error records are not done
+    assert 3 <= done < IMAGES
+    with open(partial, "ab") as f:
+        f.write(b'{"image": "cut sh')  # as if killed in the middle of a line
+    p = dope(*args, "-v", cwd=str(tmp_path))  # resumed in one process: the same file either way
+    assert p.returncode == 1, p.stderr
+    assert "truncated last line" in p.stderr
+    assert f"{done} of {IMAGES + 1} images already done" in p.stderr
+    assert lines(tmp_path / "b.jsonl") == lines(single / "a.jsonl")
+    assert not partial.exists()
+
+
+def test_resume_repairs_a_truncated_file_on_ray(cluster, inputs, single, checkpoint_path, tmp_path):
+    folder, _ = inputs
+    ref = (single / "a.jsonl").read_bytes()
+    cut = ref.rindex(b"\n", 0, len(ref) - 1) + 1 + 100  # the last record cut 100 bytes in
+    (tmp_path / "b.jsonl").write_bytes(ref[:cut])
+    p = dope("--model", checkpoint_path, "--image", folder, "--json", "b.jsonl", "--no-overlay", *FAST, "-q",
+             "--resume", "--ray", "--workers", "2", cwd=str(tmp_path), address=cluster)
+    assert p.returncode == 1, p.stderr
+    assert (tmp_path / "b.jsonl").read_bytes() == ref
+
+
+def test_resume_keeps_input_order_when_a_hole_is_filled(inputs, single, checkpoint_path, tmp_path):
+    """An image that failed before and is read now goes back to its place among the kept records."""
+    folder, _ = inputs
+    ref = lines(single / "a.jsonl")
+    images = tmp_path / "images"
+    shutil.copytree(folder, images)
+    kept = [r for r in ref if "im03" not in r]
+    (tmp_path / "b.jsonl").write_text("".join(r.replace(folder, "images") + "\n" for r in kept))
+    p = dope("--model", checkpoint_path, "--image", "images", "--json", "b.jsonl", "--no-overlay", *FAST, "-q",
+             "--resume", cwd=str(tmp_path))
+    assert p.returncode == 1, p.stderr
+    assert lines(tmp_path / "b.jsonl") == [r.replace(folder, "images") for r in ref]
+
+
+def test_resume_redoes_a_changed_image_and_refuses_another_model(inputs, single, checkpoint_path, tmp_path):
+    folder, _ = inputs
+    ref = lines(single / "a.jsonl")
+    first = json.loads(ref[0])
+    bigger = dict(first, width=first["width"] + 1)
+    (tmp_path / "b.jsonl").write_text(json.dumps(bigger) + "\n")
+    p = dope("--model", checkpoint_path, "--image", first["image"], "--json", "b.jsonl", "--no-overlay", *FAST,
+             "--resume", "-v", cwd=str(tmp_path))
+    assert p.returncode == 0, p.stderr
+    assert "changed since it was done" in p.stderr
+    assert lines(tmp_path / "b.jsonl") == ref[:1]
+    (tmp_path / "c.jsonl").write_text(json.dumps(dict(first, model="other")) + "\n")
+    p = dope("--model", checkpoint_path, "--image", folder, "--json", "c.jsonl", "--resume", cwd=str(tmp_path))
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert "model 'other'" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_ray_missing_says_how_to_install(fixture_image, tmp_path):
+    code = ("import sys; sys.modules['ray'] = None; sys.path.insert(0, sys.argv[1]); from wholebody.cli import main; "
+            "sys.exit(main(sys.argv[2:]))")
+    p = subprocess.run([sys.executable, "-c", code, ROOT, "--image", fixture_image, "--ray", "--json", "out.json"],
+                       cwd=str(tmp_path), capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1
+    assert p.stderr.strip().splitlines() == [
+        "dope.py: error: --ray needs Ray, which is not installed: pip install -r requirements-ray.txt "
+        "(or: pip install 'ray[data]')"]
