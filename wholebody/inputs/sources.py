@@ -43,9 +43,13 @@ class ImageError(SourceError):
     """An image that cannot be read; the message names the file."""
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
-    """An upright RGB copy of a Pillow image."""
-    image = ImageOps.exif_transpose(image)
+def to_rgb(image: Image.Image, *, in_place: bool = False) -> Image.Image:
+    """An upright RGB copy of a Pillow image; with in_place, `image` itself when it is upright RGB
+    already (for a decoded file: no full-size copy, which matters for 12000x12000 images)."""
+    if in_place:
+        ImageOps.exif_transpose(image, in_place=True)
+    else:
+        image = ImageOps.exif_transpose(image)
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         # 16-bit and float greys: scale to 8 bits over the type's range rather than clipping.
         a = np.asarray(image, dtype=np.float64)
@@ -53,7 +57,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
         image = Image.fromarray(np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
     if image.mode in ("LA", "PA", "P") or "transparency" in image.info:
         image = image.convert("RGBA")
-    return image.convert("RGB")
+    return image if in_place and image.mode == "RGB" else image.convert("RGB")
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
@@ -68,7 +72,7 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     try:
         with Image.open(path) as im:
             im.load()
-            return np.asarray(to_rgb(im))
+            return np.asarray(to_rgb(im, in_place=True))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise ImageError(f"cannot decode image {path!r}: {e}") from None
 
