@@ -292,3 +292,23 @@ def test_detections_hold_no_view_of_network_outputs(tiny, small, postprocess):
     for p in PART_NAMES:
         for k, v in result[p].fields.items():
             np.testing.assert_array_equal(v, before[p][k])
+
+
+def test_large_images_are_shrunk_in_uint8_first_and_mapped_back_to_their_pixels(small_det, landscape, monkeypatch):
+    # 480x640 at a 64/128 input is shrunk 7.5x: first to twice the input (128x170) in uint8.
+    import wholebody.detector as detector
+    seen = []
+    hook = small_det.net.transform.register_forward_pre_hook(lambda m, args: seen.append(tuple(args[0][0].shape)))
+    try:
+        (out,) = small_det.network([landscape])
+        monkeypatch.setattr(detector, "PRESHRINK_BELOW", 0.0)  # the network's own resize only
+        (direct,) = small_det.network([landscape])
+    finally:
+        hook.remove()
+    assert seen == [(3, 128, 170), (3, 480, 640)]
+    for o in (out, direct):  # boxes in the original image's pixels either way
+        boxes = o["boxes"]
+        assert boxes[:, [0, 2]].min() >= 0 and boxes[:, [0, 2]].max() <= 640 and boxes[:, 2].max() > 480
+        assert boxes[:, [1, 3]].min() >= 0 and boxes[:, [1, 3]].max() <= 480 and boxes[:, 3].max() > 360
+    # the same network input size, so the same proposal grid: the best proposals nearly agree
+    assert abs(out["boxes"][:, 2].max() - direct["boxes"][:, 2].max()) < 640 * 0.05

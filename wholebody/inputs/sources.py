@@ -54,9 +54,13 @@ class ImageError(SourceError):
     """An image that cannot be read; the message names the file."""
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
-    """An upright RGB copy of a Pillow image."""
-    image = ImageOps.exif_transpose(image)
+def to_rgb(image: Image.Image, *, in_place: bool = False) -> Image.Image:
+    """An upright RGB copy of a Pillow image; with in_place, `image` itself when it is upright RGB
+    already (for a decoded file: no full-size copy, which matters for 12000x12000 images)."""
+    if in_place:
+        ImageOps.exif_transpose(image, in_place=True)
+    else:
+        image = ImageOps.exif_transpose(image)
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         # 16-bit and float greys: scale to 8 bits over the type's range rather than clipping.
         a = np.asarray(image, dtype=np.float64)
@@ -64,7 +68,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
         image = Image.fromarray(np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
     if image.mode in ("LA", "PA", "P") or "transparency" in image.info:
         image = image.convert("RGBA")
-    return image.convert("RGB")
+    return image if in_place and image.mode == "RGB" else image.convert("RGB")
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
@@ -92,7 +96,10 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
                 if Image.MAX_IMAGE_PIXELS and im.size[0] * im.size[1] > Image.MAX_IMAGE_PIXELS:
                     log.info("%s is %dx%d pixels, a large image: decoding it takes a while", path, *im.size)
                 im.load()
-                return np.array(to_rgb(im))  # a writable array (np.asarray of a PIL image is read-only)
+                pixels = np.asarray(to_rgb(im, in_place=True))  # upright RGB without full-size copies
+        # Writable, as callers may draw on it (np.asarray of a PIL image is read-only); copied after
+        # the image is closed, so that no more than two full-size buffers ever exist at once.
+        return pixels if pixels.flags.writeable else np.array(pixels)
     except ImageError:
         raise
     except Image.DecompressionBombError as e:
