@@ -6,6 +6,7 @@
     python bench.py --model models/DOPE_v1_0_0.pth.tgz --device cuda
     python bench.py --ppi                     # post-processing alone, on 1000-box proposal sets
     python bench.py --sweep-proposals 1000 500 300 200 100   # time and agreement vs proposals kept
+    python bench.py --tracking                # tracks and smoothing on synthetic scenes (no network)
 
 Without --model, a checkpoint of the official layout with pseudo-random weights
 (tests/make_synthetic_checkpoint.py, seed 0, the default 800/1333 input size) is written once into
@@ -412,6 +413,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--agree-px", type=float, default=5.0,
                    help="--sweep-proposals: same detection when the 2D poses are within this mean distance "
                         "(pixels, default: 5)")
+    p.add_argument("--tracking", action="store_true",
+                   help="tracking and smoothing on synthetic scenes: identity switches, MOTA, IDF1, error, jitter, "
+                        "lag, time per frame (wholebody/motion/benchmark.py)")
+    p.add_argument("--tracking-seeds", type=int, nargs="+", default=[0, 1, 2], metavar="SEED",
+                   help="--tracking: scenes to average over (default: 0 1 2)")
+    p.add_argument("--tracking-out", metavar="DIR",
+                   help="--tracking: also write the last scene as DIR/raw.jsonl and DIR/truth.jsonl")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the results")
     return p
 
@@ -421,6 +429,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     if args.ppi:
         print_ppi(bench_ppi(args), args.boxes, args.people)
+        return 0
+    if args.tracking:
+        from wholebody.motion.benchmark import report, run_benchmark
+        print(report(run_benchmark(seeds=args.tracking_seeds, write=args.tracking_out)))
         return 0
     from wholebody.errors import DopeError
     try:

@@ -44,6 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from-json", metavar="FILE.jsonl",
                    help="read saved detections (what --json writes) instead of running the network, then run "
                         "every later stage; with --video or --image, their pixels are used for drawings")
+    p.add_argument("--track", action=argparse.BooleanOptionalAction, default=None,
+                   help="give every body, hand and face a person id (\"track\") across frames; default: on for "
+                        "videos, cameras and --from-json, off for images")
+    p.add_argument("--smooth", choices=("off", "online", "offline"),
+                   help="smooth tracked poses over time: online (causal, One-Euro), offline (zero-phase, "
+                        "10 frames look-ahead); default: online for cameras, offline for video files and "
+                        "--from-json, off for images (offline with --track)")
     p.add_argument("--batch-size", type=positive_int, default=1, metavar="N",
                    help="images or frames per network pass (default: %(default)s; more helps on a GPU)")
     p.add_argument("--postprocess", choices=POSTPROCESSINGS, default="ppi",
@@ -137,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
                                 progress=not args.quiet, threads=args.threads)
                 frames = detector.stream(source, batch_size=args.batch_size, on_skip=on_skip)
                 model, extra = detector.name, {"model": detector.name, "postprocess": args.postprocess}
-            frames = stack.enter_context(closing(frames))
+            frames = _over_time(args, source, stack.enter_context(closing(frames)))
             try:
                 writers = [stack.enter_context(_writing(w)) for w in _open_writers(args, source, model, extra, say)]
             except OutputError as e:
@@ -197,6 +204,23 @@ def _open_writers(args: argparse.Namespace, source: Any, model: str, extra: dict
     if args.visu3d:
         writers.append(View3DImages(model, args.output_dir, args.renderer, args.interactive, say))
     return writers
+
+
+def _over_time(args: argparse.Namespace, source: Any, frames: Iterator[Any]) -> Iterator[Any]:
+    """The stages over time between the frames and the writers: tracking, then smoothing (defaults
+    in --help and the README)."""
+    from wholebody.motion.smoothing import smooth
+    from wholebody.motion.tracking import track
+    camera = bool(getattr(source, "is_camera", False))
+    sequence = args.video is not None or bool(args.from_json)
+    mode = args.smooth or ("off" if args.track is False else "online" if camera
+                           else "offline" if sequence or args.track else "off")
+    tracking = args.track if args.track is not None else sequence or mode != "off"
+    if mode != "off" and not tracking:
+        raise DopeError(f"--smooth {mode} smooths each person's track: drop --no-track")
+    if tracking:
+        frames = track(frames)
+    return smooth(frames, mode) if mode != "off" else frames
 
 
 def _replayed_frames(args: argparse.Namespace, source: Any) -> tuple[Iterator[Any], str, dict[str, Any]]:

@@ -53,12 +53,40 @@ def draw_pose(image: np.ndarray, pose2d: np.ndarray, part: Part, lw: int = LINE_
         cv2.circle(image, (int(x), int(y)), radius, JOINT_COLOR, -1)
 
 
+def track_color(track: int) -> tuple[int, int, int]:
+    """A BGR colour of its own for each track id, the same in every frame (hues a golden angle apart)."""
+    hue = int((track * 0.618033988749895 % 1.0) * 180)
+    return tuple(int(c) for c in cv2.cvtColor(np.uint8([[[hue, 220, 230]]]), cv2.COLOR_HSV2BGR)[0, 0])
+
+
+def draw_labels(image: np.ndarray, result: Result, offset: tuple[int, int] = (0, 0)) -> None:
+    """Each tracked person's id (`track` field) in place on a BGR image, in the track's colour: above
+    the head of bodies, above lone hands and faces (attached ones carry their body's id)."""
+    attached = {p: set() for p in ("hand", "face")}
+    for link, part in (("left_hand", "hand"), ("right_hand", "hand"), ("face", "face")):
+        attached[part].update(int(i) for i in result.body.fields[link] if i >= 0)
+    for name in ("body", "hand", "face"):
+        dets = result[name]
+        if "track" not in dets.fields:
+            continue
+        for i, (pose, track) in enumerate(zip(dets.pose2d, dets.track)):
+            if track is None or int(track) < 0 or i in attached.get(name, ()):
+                continue
+            anchor = pose[BODY_HEAD] if name == "body" else pose[np.argmin(pose[:, 1])]
+            x, y = (anchor + np.asarray(offset) + (-12, -28)).astype(int)
+            text = f"#{int(track)}"
+            (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.6, 2)
+            cv2.rectangle(image, (int(x) - 3, int(y) - th - 4), (int(x) + tw + 3, int(y) + 4), track_color(int(track)), -1)
+            cv2.putText(image, text, (int(x), int(y)), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 2)
+
+
 def draw_result(image_bgr: np.ndarray, result: Result, lw: int = LINE_WIDTH, max_padding: int = MAX_PADDING,
-                pad: bool = True, scores: bool = True) -> np.ndarray:
+                pad: bool = True, scores: bool = True, labels: bool = True) -> np.ndarray:
     """A copy of a BGR image with every body, hand and face drawn (SPEC §7).
 
     The copy is padded with black where joints fall outside the image (at most max_padding
-    pixels per side) unless pad is False. Nothing detected: an unchanged copy.
+    pixels per side) unless pad is False. Nothing detected: an unchanged copy. labels: each
+    tracked person's id, in a colour stable per track (when the results carry `track`).
     """
     parts = result.parts()
     if not len(result):
@@ -73,4 +101,6 @@ def draw_result(image_bgr: np.ndarray, result: Result, lw: int = LINE_WIDTH, max
         for pose, score in zip(parts["body"].pose2d, parts["body"].scores):
             x, y = pose[BODY_HEAD] + np.asarray((left, top)) + TEXT_OFFSET
             cv2.putText(out, "%.2f" % score, (int(x), int(y)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, TEXT_COLOR)
+    if labels:
+        draw_labels(out, result, offset=(left, top))
     return out

@@ -1,0 +1,1 @@
+"""People over time: tracks across frames, and smoothing of every tracked part."""
