@@ -55,9 +55,9 @@ class OneEuroParams:
     d_cutoff: Hz, the cutoff of the filtered speed.
     predict: move the estimate by its speed before blending (constant-velocity prediction).
     """
-    min_cutoff: float = 1.0
+    min_cutoff: float = 2.0
     beta: float = 0.5
-    d_cutoff: float = 3.0
+    d_cutoff: float = 1.0
     predict: bool = True
 
 
@@ -82,7 +82,7 @@ def one_euro_step(x: np.ndarray, x_prev: np.ndarray, dx_prev: np.ndarray, dt: np
     else:
         predicted, dx = x_prev, (x - x_prev) / dt
     dx_hat = dx_prev + _alpha(params.d_cutoff, dt) * (dx - dx_prev)
-    speed = np.linalg.norm(dx_hat, axis=-1, keepdims=True) / scale
+    speed = np.sqrt((dx_hat ** 2).sum(-1, keepdims=True)) / scale
     a = _alpha(params.min_cutoff + params.beta * speed, dt)
     return predicted + a * (x - predicted), dx_hat
 
@@ -193,6 +193,49 @@ def _pose_size(pose2d: np.ndarray) -> np.ndarray:
     return np.maximum(np.linalg.norm(span, axis=-1), 1.0)
 
 
+# -------------------------------------------------------------------------------- state tables
+
+
+class _Table:
+    """Rows of per-signal state arrays for one part, addressed by signal key: `rows(keys)` gives each
+    key its row (new keys get a free one, the arrays grow as needed); `free(keys)` releases rows."""
+
+    def __init__(self, shapes: dict[str, tuple[tuple[int, ...], Any, Any]]) -> None:
+        self.shapes = shapes  # name -> (shape of one row, dtype, initial value)
+        self.arrays = {n: np.full((8, *shape), fill, dtype) for n, (shape, dtype, fill) in shapes.items()}
+        self.index: dict[Hashable, int] = {}
+        self.spare: list[int] = list(range(7, -1, -1))
+
+    def rows(self, keys: list[Hashable]) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, new): int[K] rows of the keys, bool[K] for the keys that had none."""
+        out, new = np.empty(len(keys), np.int64), np.zeros(len(keys), bool)
+        for n, k in enumerate(keys):
+            r = self.index.get(k)
+            if r is None:
+                if not self.spare:
+                    size = len(next(iter(self.arrays.values())))
+                    for name, (shape, dtype, fill) in self.shapes.items():
+                        self.arrays[name] = np.concatenate([self.arrays[name], np.full((size, *shape), fill, dtype)])
+                    self.spare = list(range(2 * size - 1, size - 1, -1))
+                r = self.index[k] = self.spare.pop()
+                new[n] = True
+            out[n] = r
+        return out, new
+
+    def free(self, keys: Iterable[Hashable]) -> None:
+        for k in keys:
+            r = self.index.pop(k)
+            self.spare.append(r)
+            for name, (_, _, fill) in self.shapes.items():
+                self.arrays[name][r] = fill
+
+
+def _part_rows(keys: list[Optional[Hashable]]) -> tuple[list[int], list[Hashable]]:
+    """(detection indexes, keys) of the detections with a signal."""
+    idx = [i for i, k in enumerate(keys) if k is not None]
+    return idx, [keys[i] for i in idx]
+
+
 # -------------------------------------------------------------------------------- online
 
 
@@ -201,13 +244,21 @@ class OnlineSmoother:
 
     `update(result, time_s=None)` -> the smoothed result; time_s: seconds of this frame (None:
     one frame at `rate` after the last). 2D and 3D have their own settings (`params2d`, `params3d`).
+    A signal unseen for more than RESET_AFTER_S seconds is forgotten (it starts afresh).
     """
 
     def __init__(self, params2d: OneEuroParams = OneEuroParams(), params3d: OneEuroParams = OneEuroParams(),
                  rate: float = DEFAULT_RATE) -> None:
         self.params2d, self.params3d, self.rate = params2d, params3d, float(rate)
-        self._state: dict[Hashable, tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._tables: dict[str, _Table] = {}
         self._t: Optional[float] = None
+
+    def _table(self, part: str, joints: int) -> _Table:
+        if part not in self._tables:
+            self._tables[part] = _Table({"t": ((), np.float64, -np.inf), "x2": ((joints, 2), np.float64, 0.0),
+                                         "d2": ((joints, 2), np.float64, 0.0), "x3": ((joints, 3), np.float64, 0.0),
+                                         "d3": ((joints, 3), np.float64, 0.0)})
+        return self._tables[part]
 
     def update(self, result: Result, time_s: Optional[float] = None) -> Result:
         t = (0.0 if self._t is None else self._t + 1.0 / self.rate) if time_s is None else float(time_s)
@@ -217,32 +268,32 @@ class OnlineSmoother:
         keys = signal_keys(result)
         poses = {}
         for p in PART_NAMES:
-            arr = result[p]
-            rows = [i for i, k in enumerate(keys[p]) if k is not None]
-            if not rows:
+            idx, ks = _part_rows(keys[p])
+            if not idx:
                 continue
+            arr = result[p]
+            table = self._table(p, arr.pose2d.shape[1])
+            rows, _ = table.rows(ks)
+            a = table.arrays
             p2, p3 = arr.pose2d.astype(np.float64), arr.pose3d.astype(np.float64)
-            fresh = [i for i in rows if keys[p][i] not in self._state
-                     or t - self._state[keys[p][i]][0] > RESET_AFTER_S]
-            for i in fresh:
-                self._state[keys[p][i]] = (t, p2[i], np.zeros_like(p2[i]), p3[i], np.zeros_like(p3[i]))
-            fresh_rows = set(fresh)
-            old = [i for i in rows if i not in fresh_rows]
-            if old:
-                states = [self._state[keys[p][i]] for i in old]
-                dt = np.array([t - s[0] for s in states])[:, None, None]
-                scale = _pose_size(p2[old])[:, None, None]
-                x2, d2 = one_euro_step(p2[old], np.stack([s[1] for s in states]), np.stack([s[2] for s in states]),
-                                       dt, scale, self.params2d)
-                x3, d3 = one_euro_step(p3[old], np.stack([s[3] for s in states]), np.stack([s[4] for s in states]),
-                                       dt, np.ones_like(dt), self.params3d)
-                for n, i in enumerate(old):
-                    self._state[keys[p][i]] = (t, x2[n], d2[n], x3[n], d3[n])
-                p2[old], p3[old] = x2, x3
+            x2, x3 = p2[idx], p3[idx]
+            dt = t - a["t"][rows]
+            fresh = dt > RESET_AFTER_S  # new signals have t = -inf
+            dt3 = np.where(fresh, 1.0, dt)[:, None, None]
+            s2, v2 = one_euro_step(x2, a["x2"][rows], a["d2"][rows], dt3, _pose_size(x2)[:, None, None], self.params2d)
+            s3, v3 = one_euro_step(x3, a["x3"][rows], a["d3"][rows], dt3, np.ones_like(dt3), self.params3d)
+            f = fresh[:, None, None]
+            s2, s3 = np.where(f, x2, s2), np.where(f, x3, s3)
+            a["x2"][rows], a["x3"][rows] = s2, s3
+            a["d2"][rows], a["d3"][rows] = np.where(f, 0.0, v2), np.where(f, 0.0, v3)
+            a["t"][rows] = t
+            p2[idx], p3[idx] = s2, s3
             poses[p] = (p2.astype(np.float32), p3.astype(np.float32))
         # Signals unseen for long are forgotten: memory follows the people in view.
-        for k in [k for k, s in self._state.items() if t - s[0] > RESET_AFTER_S]:
-            del self._state[k]
+        for table in self._tables.values():
+            old = [k for k, r in table.index.items() if t - table.arrays["t"][r] > RESET_AFTER_S]
+            if old:
+                table.free(old)
         return _with_poses(result, poses) if poses else result
 
     def run(self, results: Iterable[Result]) -> Iterator[Result]:
@@ -270,31 +321,47 @@ class OfflineSmoother:
         self.window, self.sigma, self.degree, self.max_gap = int(window), float(sigma), int(degree), int(max_gap)
         self._size = 2 * self.window + 1
         self._pending: deque[tuple[int, Any, Result, dict[str, list[Optional[Hashable]]]]] = deque()
-        # Per signal: positions (int[size], -1 = empty), 2D and 3D samples in a ring of `size` slots.
-        self._rings: dict[Hashable, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        # Per part, per signal: the positions of the last `size` frames (-1: none) and their samples,
+        # in a ring of `size` slots (slot = position % size).
+        self._tables: dict[str, _Table] = {}
+        self._run_start: dict[Hashable, int] = {}  # first position of the signal's unbroken run
         self._last_seen: dict[Hashable, int] = {}
         self._weights: dict[tuple[int, int], np.ndarray] = {}
         self._full = local_fit_weights(self.window, self.window, self.sigma, self.degree)
         self._n = 0
+
+    @property
+    def _rings(self) -> dict[Hashable, int]:
+        """The signals held (key -> row), over every part."""
+        return {k: r for t in self._tables.values() for k, r in t.index.items()}
+
+    def _table(self, part: str, joints: int) -> _Table:
+        if part not in self._tables:
+            n = self._size
+            self._tables[part] = _Table({"pos": ((n,), np.int64, -1), "s2": ((n, joints, 2), np.float64, 0.0),
+                                         "s3": ((n, joints, 3), np.float64, 0.0)})
+        return self._tables[part]
 
     def push(self, result: Result, tag: Any = None) -> list[tuple[Any, Result]]:
         """Add the next frame's result (with an optional `tag` returned beside it, e.g. its Frame);
         returns [(tag, smoothed result)] for the frames now complete, oldest first."""
         pos, keys = self._n, signal_keys(result)
         self._n += 1
+        slot = pos % self._size
         for p in PART_NAMES:
+            idx, ks = _part_rows(keys[p])
+            if not idx:
+                continue
             arr = result[p]
-            for i, k in enumerate(keys[p]):
-                if k is None:
-                    continue
-                ring = self._rings.get(k)
-                if ring is None:
-                    j = arr.pose2d.shape[1]
-                    ring = (np.full(self._size, -1, np.int64), np.zeros((self._size, j, 2)),
-                            np.zeros((self._size, j, 3)))
-                    self._rings[k] = ring
-                slot = pos % self._size
-                ring[0][slot], ring[1][slot], ring[2][slot] = pos, arr.pose2d[i], arr.pose3d[i]
+            table = self._table(p, arr.pose2d.shape[1])
+            rows, _ = table.rows(ks)
+            a = table.arrays
+            a["pos"][rows, slot] = pos
+            a["s2"][rows, slot] = arr.pose2d[idx]
+            a["s3"][rows, slot] = arr.pose3d[idx]
+            for k in ks:
+                if self._last_seen.get(k) != pos - 1:
+                    self._run_start[k] = pos
                 self._last_seen[k] = pos
         self._pending.append((pos, tag, result, keys))
         out = []
@@ -320,39 +387,37 @@ class OfflineSmoother:
               last: int) -> tuple[Any, Result]:
         m, tag, result, keys = entry
         w = self.window
-        expected = np.arange(m - w, m + w + 1)
-        slots = expected % self._size
+        slots = np.arange(m - w, m + w + 1) % self._size  # the window's slots, in time order
         poses = {}
         for p in PART_NAMES:
-            rows = [i for i, k in enumerate(keys[p]) if k is not None]
-            if not rows:
+            idx, ks = _part_rows(keys[p])
+            if not idx:
                 continue
-            arr = result[p]
+            arr, table = result[p], self._tables[p]
+            a = table.arrays
+            rows, _ = table.rows(ks)
             p2, p3 = arr.pose2d.astype(np.float64), arr.pose3d.astype(np.float64)
-            full, partial = [], []
-            for i in rows:
-                ring = self._rings[keys[p][i]]
-                (full if np.array_equal(ring[0][slots], expected) else partial).append(i)
-            if full:
-                # The common case: a complete window. The ring's slots are in time order once rotated,
-                # so the symmetric kernel is applied to the slots in `slots` order.
-                r2 = np.stack([self._rings[keys[p][i]][1][slots] for i in full])
-                r3 = np.stack([self._rings[keys[p][i]][2][slots] for i in full])
-                p2[full] = np.einsum("s,ksjc->kjc", self._full, r2)
-                p3[full] = np.einsum("s,ksjc->kjc", self._full, r3)
-            for i in partial:
-                p2[i], p3[i] = self._smooth_partial(self._rings[keys[p][i]], m, min(last, m + w))
+            # The common case: seen in every frame of the window, the symmetric kernel applies.
+            full = np.array([self._run_start[k] <= m - w and self._last_seen[k] >= m + w and m + w <= last
+                             for k in ks])
+            if full.any():
+                fi, fr = np.asarray(idx)[full], rows[full]
+                p2[fi] = np.einsum("s,ksjc->kjc", self._full, a["s2"][fr][:, slots])
+                p3[fi] = np.einsum("s,ksjc->kjc", self._full, a["s3"][fr][:, slots])
+            for i, r in zip(np.asarray(idx)[~full], rows[~full]):
+                p2[i], p3[i] = self._smooth_partial(a["pos"][r], a["s2"][r], a["s3"][r], m, min(last, m + w))
             poses[p] = (p2.astype(np.float32), p3.astype(np.float32))
-        # Forget samples that no frame still pending can use.
+        # Forget the signals that no frame still pending can use.
         oldest = m + 1 - w
-        for k in [k for k, s in self._last_seen.items() if s < oldest]:
-            del self._rings[k], self._last_seen[k]
+        gone = [k for k, s in self._last_seen.items() if s < oldest]
+        for k in gone:
+            del self._last_seen[k], self._run_start[k]
+            self._tables[k[0]].free([k])
         return tag, (_with_poses(result, poses) if poses else result)
 
-    def _smooth_partial(self, ring: tuple[np.ndarray, np.ndarray, np.ndarray], m: int,
+    def _smooth_partial(self, stamps: np.ndarray, s2: np.ndarray, s3: np.ndarray, m: int,
                         last: int) -> tuple[np.ndarray, np.ndarray]:
         """The fit at position m when the window is not complete: gaps, or a track's ends."""
-        stamps, s2, s3 = ring
         w = self.window
         ok = (stamps >= max(m - w, 0)) & (stamps <= last)
         pos = stamps[ok]

@@ -71,6 +71,7 @@ class TrackerParams:
 class _Track:
     key: int  # internal, for every track; `id` is the public one, given on confirmation
     pose: np.ndarray  # float64[J, 2], last matched 2D pose
+    centre: np.ndarray  # float64[2], its joints' mean
     last: int  # frame number of the last match
     size: float
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # pixels per frame
@@ -86,8 +87,8 @@ class _Track:
 
 def _size(pose2d: np.ndarray) -> np.ndarray:
     """float[N]: diagonals of the joints' boxes, pixels (at least 1)."""
-    lo, hi = np.nanmin(pose2d, -2), np.nanmax(pose2d, -2)
-    return np.maximum(np.linalg.norm(hi - lo, axis=-1), 1.0)
+    span = pose2d.max(-2) - pose2d.min(-2)
+    return np.maximum(np.sqrt((span ** 2).sum(-1)), 1.0)
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -108,7 +109,8 @@ def association_cost(predicted: np.ndarray, sizes: np.ndarray, gates: np.ndarray
     poses: float[D, J, 2], the detections. cost = w (1 - IoU) + (1 - w) d / gate, with d the mean
     joint distance in track sizes; pairs with d > gate are inf.
     """
-    dist = np.nanmean(np.linalg.norm(predicted[:, None] - poses[None], axis=-1), -1) / sizes[:, None]
+    diff = predicted[:, None] - poses[None]
+    dist = np.sqrt((diff ** 2).sum(-1)).mean(-1) / sizes[:, None]  # NaN joints make NaN: no match
     iou = iou_matrix(pose_boxes(predicted, 0.0), pose_boxes(poses, 0.0))
     cost = iou_weight * (1 - iou) + (1 - iou_weight) * dist / gates[:, None]
     return np.where(dist <= gates[:, None], cost, np.inf)
@@ -138,6 +140,7 @@ class _PartTracks:
         """Match this frame's detections (poses float[D, J, 2], scores float[D]); the track of each."""
         p = self.p
         poses = poses.astype(np.float64)
+        centres, sizes = poses.mean(1), _size(poses)
         owner: list[Optional[_Track]] = [None] * len(poses)
         high = [i for i in range(len(poses)) if scores[i] >= p.high_score]
         low = [i for i in range(len(poses)) if scores[i] < p.high_score]
@@ -154,10 +157,10 @@ class _PartTracks:
         seen = {id(t) for t in owner if t is not None}
         for i, t in enumerate(owner):
             if t is not None:
-                self._hit(t, frame, poses[i])
+                self._hit(t, frame, poses[i], centres[i], float(sizes[i]))
         for t in self.confirmed:
             if id(t) not in seen and t.before is not None:
-                t.pose, t.last, t.size, t.velocity = t.before
+                t.pose, t.centre, t.last, t.size, t.velocity = t.before
                 t.before = None
         # Unmatched tentative tracks end; confirmed ones wait up to max_age frames.
         survivors = [t for t in self.tentative if id(t) in seen]
@@ -169,7 +172,7 @@ class _PartTracks:
         self.tentative = [t for t in survivors if t.id == NO_TRACK]
         for i in range(len(poses)):
             if owner[i] is None:
-                t = _Track(self.new_key(), poses[i].copy(), frame, float(_size(poses[i][None])[0]))
+                t = _Track(self.new_key(), poses[i].copy(), centres[i], frame, float(sizes[i]))
                 owner[i] = t
                 if p.n_init <= 1:
                     t.id = self.new_id()
@@ -189,14 +192,14 @@ class _PartTracks:
         cost = association_cost(pred, sizes, gates, poses[dets], self.p.iou_weight) + self.p.age_cost * unseen[:, None]
         return [(tracks[r], dets[c]) for r, c in _assign(cost)]
 
-    def _hit(self, t: _Track, frame: int, pose: np.ndarray) -> None:
+    def _hit(self, t: _Track, frame: int, pose: np.ndarray, centre: np.ndarray, size: float) -> None:
         gap = max(frame - t.last, 1)
-        t.before = (t.pose, t.last, t.size, t.velocity) if gap > 2 else None
-        step = (np.nanmean(pose, 0) - np.nanmean(t.pose, 0)) / gap
+        t.before = (t.pose, t.centre, t.last, t.size, t.velocity) if gap > 2 else None
+        step = (centre - t.centre) / gap
         g = 1.0 if t.hits == 1 else self.p.velocity_gain
         t.velocity = t.velocity + g * (step - t.velocity)
-        t.size = 0.8 * t.size + 0.2 * float(_size(pose[None])[0])
-        t.pose, t.last, t.hits = pose, frame, t.hits + 1
+        t.size = 0.8 * t.size + 0.2 * size
+        t.pose, t.centre, t.last, t.hits = pose, centre, frame, t.hits + 1
 
 
 class Tracker:
