@@ -185,3 +185,31 @@ def test_cli_smoothing_needs_tracks(saved, tmp_path):
     _, raw, _ = saved
     proc = dope("--from-json", raw, "--json", tmp_path / "o.jsonl", "--no-track", "--smooth", "online", "-q")
     assert proc.returncode == 1 and "--no-track" in proc.stderr
+
+
+# ------------------------------------------------------------------------------------ drawing and video
+
+
+def test_drawings_label_tracks_in_stable_colours():
+    from wholebody.drawing.draw2d import draw_result, track_color
+    r = list(Tracker(n_init=1).run([people_frame([(300, 400, 250), (800, 380, 230)])]))[0]
+    image = np.full((720, 1280, 3), 255, np.uint8)
+    plain, labelled = draw_result(image, r, labels=False), draw_result(image, r)
+    assert (plain != labelled).any()
+    assert track_color(3) == track_color(3) and track_color(3) != track_color(4)
+    colour = np.array(track_color(int(r.body.track[0])), np.uint8)
+    assert (labelled == colour).all(-1).sum() > 50  # the label's box, in the track's colour
+
+
+def test_annotated_video_is_h264_and_plays(tmp_path):
+    import av
+    from wholebody.outputs.writers import VideoWriter, h264_available
+    assert h264_available()  # `av` is in requirements.txt: its wheels bundle libx264
+    with VideoWriter(tmp_path / "v.mp4", fps=25) as w:
+        for i in range(5):
+            w.write(np.full((61, 81, 3), 40 * i, np.uint8))  # odd sizes: padded by one pixel
+    with av.open(str(tmp_path / "v.mp4")) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264" and (stream.width, stream.height) == (82, 62)
+        frames = [f.to_ndarray(format="bgr24") for f in container.decode(stream)]
+    assert [round(float(np.median(f)) / 40) for f in frames] == [0, 1, 2, 3, 4]
