@@ -48,7 +48,7 @@ def run_stages(scene: Scene, mode: str, **params: Any) -> list[Result]:
 
 def match_bodies(result: Result, people: list[Truth]) -> dict[int, int]:
     """{person: body index} for the people seen in this frame, matched on mean 2D joint distance
-    (at most a quarter of the person's size)."""
+    (at most a tenth of the person's size: true detections are within noise of it)."""
     seen = [p for p in people if p.visible]
     if not seen or not len(result.body):
         return {}
@@ -56,7 +56,7 @@ def match_bodies(result: Result, people: list[Truth]) -> dict[int, int]:
     d = np.linalg.norm(truth[:, None] - result.body.pose2d[None], axis=-1).mean(-1)
     size = np.linalg.norm(truth.max(1) - truth.min(1), axis=-1)
     rows, cols = linear_sum_assignment(d)
-    return {seen[r].person: int(c) for r, c in zip(rows, cols) if d[r, c] <= 0.25 * size[r]}
+    return {seen[r].person: int(c) for r, c in zip(rows, cols) if d[r, c] <= 0.1 * size[r]}
 
 
 def identity_metrics(results: list[Result], scene: Scene) -> dict[str, float]:
