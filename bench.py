@@ -8,6 +8,7 @@
     python bench.py --sweep-proposals 1000 500 300 200 100   # time and agreement vs proposals kept
     python bench.py --exports                 # camera-space placement and exports, 1000 frames x 5 people
     python bench.py --ray                     # images/s: one process vs Ray, 1 and 2 workers; N GPUs on paper
+    python bench.py --tracking                # tracks and smoothing on synthetic scenes (no network)
 
 Without --model, a checkpoint of the official layout with pseudo-random weights
 (tests/make_synthetic_checkpoint.py, seed 0, the default 800/1333 input size) is written once into
@@ -433,6 +434,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpu-post-s", type=float, default=0.06,
                    help="--ray: post-processing seconds per image on a worker's CPU (default: 0.06, PPI on a photo's "
                         "proposals, see README: Performance)")
+    p.add_argument("--tracking", action="store_true",
+                   help="tracking and smoothing on synthetic scenes: identity switches, MOTA, IDF1, error, jitter, "
+                        "lag, time per frame (wholebody/motion/benchmark.py)")
+    p.add_argument("--tracking-seeds", type=int, nargs="+", default=[0, 1, 2], metavar="SEED",
+                   help="--tracking: scenes to average over (default: 0 1 2)")
+    p.add_argument("--tracking-out", metavar="DIR",
+                   help="--tracking: also write the last scene as DIR/raw.jsonl and DIR/truth.jsonl")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the results")
     return p
 
@@ -474,6 +482,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     if args.ray:
         bench_ray(args)
+        return 0
+    if args.tracking:
+        from wholebody.motion.benchmark import report, run_benchmark
+        print(report(run_benchmark(seeds=args.tracking_seeds, write=args.tracking_out)))
         return 0
     from wholebody.errors import DopeError
     try:

@@ -53,7 +53,7 @@ def test_replay_reads_back_what_was_written(tmp_path):
 
 def test_cli_replay_without_stages_writes_the_same_records(tmp_path):
     records = saved_clip(tmp_path / "raw.jsonl")
-    proc = dope("--from-json", tmp_path / "raw.jsonl", "--json", tmp_path / "out.jsonl", "-q")
+    proc = dope("--from-json", tmp_path / "raw.jsonl", "--json", tmp_path / "out.jsonl", "--no-track", "-q")
     assert proc.returncode == 0, proc.stderr
     out = [json.loads(line) for line in open(tmp_path / "out.jsonl")]
     assert out == records  # unknown fields ("note") and the model name kept, everything in the same order

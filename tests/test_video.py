@@ -225,3 +225,12 @@ def test_cli_input_errors(tmp_path, clip):
     assert r.returncode == 2 and "--image" in r.stderr and "--video" in r.stderr
     r = dope("--video", clip, "--batch-size", "0")
     assert r.returncode == 2 and "--batch-size" in r.stderr
+
+
+def test_stream_with_tracks_and_smoothing(detector, clip):
+    plain = list(detector.stream(clip))
+    for mode, params in (("online", {"rate": 25.0}), ("offline", {"window": 2})):
+        got = list(detector.stream(clip, track=True, smooth=mode, smooth_params=params))
+        assert [item.frame for item, _, _ in got] == [0, 1, 2, 3, 4]
+        assert all("track" in r.body.fields and len(r.body) == len(p.body) for (_, _, r), (_, _, p) in zip(got, plain))
+        assert all(image is not None for _, image, _ in got)  # images travel with their (delayed) results

@@ -48,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from-json", metavar="FILE.jsonl",
                    help="read saved detections (what --json writes) instead of running the network, then run "
                         "every later stage; with --video or --image, their pixels are used for drawings")
+    p.add_argument("--track", action=argparse.BooleanOptionalAction, default=None,
+                   help="give every body, hand and face a person id (\"track\") across frames; default: on for "
+                        "videos, cameras and replayed video frames (--from-json), off for images")
+    p.add_argument("--smooth", choices=("off", "online", "offline"),
+                   help="smooth tracked poses over time: online (causal, One-Euro), offline (zero-phase, "
+                        "10 frames look-ahead); default: online for cameras, offline for video files and "
+                        "--from-json, off for images (offline with --track)")
     p.add_argument("--batch-size", type=positive_int, default=1, metavar="N",
                    help="images or frames per network pass (default: %(default)s; more helps on a GPU)")
     _add_selection_options(p)
@@ -79,8 +86,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export", nargs="+", metavar="PATH",
                    help="write every person's camera-space skeleton over the clip: .npz, .c3d, .bvh (one file "
                         "per person, PATH's stem.<person>.bvh) or .glb")
-    # accepted and ignored until the tracking stage (issue 10) brings its own --smooth, which replaces this line
-    p.add_argument("--smooth", choices=("off", "online", "offline"), default="off", help=argparse.SUPPRESS)
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto: fp16 for half-precision checkpoints on CUDA, fp32 otherwise")
@@ -317,6 +322,7 @@ def run(args: argparse.Namespace) -> int:
                                 progress=not args.quiet, threads=args.threads, assign=args.assign,
                                 max_people=args.max_people, parts=args.parts)
                 frames = detector.stream(source, batch_size=args.batch_size, on_skip=on_skip)
+            frames = _over_time(args, source, frames)  # tracks, then smoothing: before camera space
             if args.camera_space or args.focal is not None or args.fov is not None or args.export:
                 from wholebody.motion.camera import place
                 frames = place(frames, focal=args.focal, fov=args.fov)
@@ -455,6 +461,30 @@ def _no_frames_hint(video: Any) -> str:
     if video.frame_count:
         return f"it announces {video.frame_count} frames: the file is damaged"
     return "it is empty or damaged"
+
+
+def _replays_frames(path: str) -> bool:
+    """Whether a saved JSON Lines file holds video frames (its first record has a frame number)."""
+    from wholebody.inputs.replay import first_record
+    return (first_record(path) or {}).get("frame") is not None
+
+
+def _over_time(args: argparse.Namespace, source: Any, frames: Iterator[Any]) -> Iterator[Any]:
+    """The stages over time between the frames and the writers: tracking, then smoothing (defaults
+    in --help and the README)."""
+    from wholebody.motion.smoothing import smooth
+    from wholebody.motion.tracking import track
+    camera = bool(getattr(source, "is_camera", False))
+    # a replay is a sequence when it holds video frames (the records of an image folder are not one)
+    sequence = args.video is not None or (bool(args.from_json) and _replays_frames(args.from_json))
+    mode = args.smooth or ("off" if args.track is False else "online" if camera
+                           else "offline" if sequence or args.track else "off")
+    tracking = args.track if args.track is not None else sequence or mode != "off"
+    if mode != "off" and not tracking:
+        raise DopeError(f"--smooth {mode} smooths each person's track: drop --no-track")
+    if tracking:
+        frames = track(frames)
+    return smooth(frames, mode) if mode != "off" else frames
 
 
 def _replayed_frames(args: argparse.Namespace, source: Any,

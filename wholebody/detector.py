@@ -377,6 +377,8 @@ class DOPE:
 
     def stream(self, source: Any, *, batch_size: int = 1, prefetch: int = 4,
                on_skip: Optional[Callable[["Item", Exception], None]] = None,
+               track: bool = False, smooth: str = "off", track_params: Optional[dict[str, Any]] = None,
+               smooth_params: Optional[dict[str, Any]] = None,
                ) -> Iterator[tuple["Item", np.ndarray, "Result"]]:
         """Results for many images or video frames, as they come: `(item, image_rgb, result)` each.
 
@@ -391,7 +393,14 @@ class DOPE:
         item: a `sources.Item` (file name; for a video, frame number and time). image_rgb:
         uint8[H, W, 3]. Nothing is kept from one batch to the next, so memory stays flat over a long
         video. Close the generator (or leave it by an exception) to stop the reading thread early.
+        track: give every body, hand and face a person id (`track`), see motion/tracking.py
+            (`track_params`: `TrackerParams` fields). smooth: "off", "online" or "offline" (which
+            implies track), see motion/smoothing.py (`smooth_params`: the smoother's keywords).
         """
+        if track or smooth != "off":
+            yield from _over_time(self.stream(source, batch_size=batch_size, prefetch=prefetch, on_skip=on_skip),
+                                  smooth, track_params or {}, smooth_params or {})
+            return
         from wholebody.inputs.sources import ImageError, SourceError, Video, open_source
         from wholebody.inputs.sources import prefetch as read_ahead
         if batch_size < 1:
@@ -444,6 +453,18 @@ def _leaves(tree: Any) -> Iterator[np.ndarray]:
             yield from _leaves(v)
     else:
         yield tree
+
+
+def _over_time(frames: Iterator[Frame], smooth: str, track_params: dict[str, Any],
+               smooth_params: dict[str, Any]) -> Iterator[Frame]:
+    """DOPE.stream's frames tracked, then smoothed (the stages of motion/)."""
+    from wholebody.motion.smoothing import smooth as smoothing
+    from wholebody.motion.tracking import track
+    inner = frames
+    try:
+        yield from smoothing(track(inner, **track_params), smooth, **smooth_params)
+    finally:
+        inner.close()  # stops the reading thread when the caller stops early
 
 
 def _to_numpy(tree: Any) -> Any:

@@ -265,7 +265,8 @@ class Result:
 
     height, width: the image's size in pixels; image: its name (None for arrays and video frames).
     Each part may be given as a `PartArrays` or a list of `Detection`s. meta: top-level fields
-    beyond the schema (kept from a saved file, or added by a stage), written to the JSON as they are.
+    beyond the schema (kept from a saved file, or added by a stage), written to the JSON as they are;
+    keys starting with "_" are the pipeline's own and not written.
     """
 
     def __init__(self, height: int, width: int, body: Parts = None, hand: Parts = None, face: Parts = None,
@@ -333,7 +334,7 @@ class Result:
         d: dict[str, Any] = {"image": self.image, "height": self.height, "width": self.width}
         for p in PART_NAMES:
             d[p] = self[p].to_dicts(decimals)
-        d.update({k: _json_value(v, decimals) for k, v in self.meta.items() if k not in d})
+        d.update({k: _json_value(v, decimals) for k, v in self.meta.items() if k not in d and not k.startswith("_")})
         return d
 
     def to_json(self, **extra: Any) -> str:

@@ -86,8 +86,35 @@ def draw_pose(image: np.ndarray, pose2d: np.ndarray, part: Part, lw: float = LIN
         cv2.circle(image, (int(x), int(y)), radius, JOINT_COLOR, -1)
 
 
+def track_color(track: int) -> tuple[int, int, int]:
+    """A BGR colour of its own for each track id, the same in every frame (hues a golden angle apart)."""
+    hue = int((track * 0.618033988749895 % 1.0) * 180)
+    return tuple(int(c) for c in cv2.cvtColor(np.uint8([[[hue, 220, 230]]]), cv2.COLOR_HSV2BGR)[0, 0])
+
+
+def draw_labels(image: np.ndarray, result: Result, offset: tuple[int, int] = (0, 0)) -> None:
+    """Each tracked person's id (`track` field) in place on a BGR image, in the track's colour: above
+    the head of bodies, above lone hands and faces (attached ones carry their body's id)."""
+    attached = {p: set() for p in ("hand", "face")}
+    for link, part in (("left_hand", "hand"), ("right_hand", "hand"), ("face", "face")):
+        attached[part].update(int(i) for i in result.body.fields[link] if i >= 0)
+    for name in ("body", "hand", "face"):
+        dets = result[name]
+        if "track" not in dets.fields:
+            continue
+        for i, (pose, track) in enumerate(zip(dets.pose2d, dets.track)):
+            if track is None or int(track) < 0 or i in attached.get(name, ()):
+                continue
+            anchor = pose[BODY_HEAD] if name == "body" else pose[np.argmin(pose[:, 1])]
+            x, y = (anchor + np.asarray(offset) + (-12, -28)).astype(int)
+            text = f"#{int(track)}"
+            (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.6, 2)
+            cv2.rectangle(image, (int(x) - 3, int(y) - th - 4), (int(x) + tw + 3, int(y) + 4), track_color(int(track)), -1)
+            cv2.putText(image, text, (int(x), int(y)), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 2)
+
+
 def draw_result(image: np.ndarray, result: Result, lw: Optional[float] = None, max_padding: int = MAX_PADDING,
-                pad: bool = True, scores: bool = True, rgb: bool = False) -> np.ndarray:
+                pad: bool = True, scores: bool = True, rgb: bool = False, labels: bool = True) -> np.ndarray:
     """A copy of an image with every body, hand and face drawn (SPEC §7, scaled to the image).
 
     image: uint8[H, W, 3], BGR (OpenCV's order, as cv2.imread gives) unless rgb is True, in which
@@ -96,11 +123,12 @@ def draw_result(image: np.ndarray, result: Result, lw: Optional[float] = None, m
     pad: pad the copy with black where joints fall outside the image (at most max_padding pixels
         per side, see `padding`); the drawing is then larger than the image, shifted by (left, top).
     scores: write each body's score near its head (above its face when one is attached).
+    labels: each tracked person's id (`#3`), in a colour stable per track, when the results carry `track`.
     Nothing detected: an unchanged copy (no padding).
     """
     if rgb:
         return np.ascontiguousarray(draw_result(np.ascontiguousarray(image[:, :, ::-1]), result, lw, max_padding,
-                                                pad, scores)[:, :, ::-1])
+                                                pad, scores, labels=labels)[:, :, ::-1])
     parts = result.parts()
     if not len(result):
         return image.copy()
@@ -116,6 +144,8 @@ def draw_result(image: np.ndarray, result: Result, lw: Optional[float] = None, m
             draw_pose(out, pose, PARTS[name], lw, offset=(left, top))
     if scores:
         draw_scores(out, result, max(1.0, size), (left, top))  # text below SPEC's size is unreadable
+    if labels:
+        draw_labels(out, result, offset=(left, top))
     return out
 
 

@@ -20,6 +20,7 @@ from wholebody.parts import PART_NAMES, PARTS
 from wholebody.results import Result
 
 ITEM_KEYS = ("image", "video", "frame", "time_s", "height", "width")
+SAVED = "_saved"  # Result.meta key of the record a replayed result was read from
 
 
 class ReplayError(ValueError):
@@ -107,6 +108,7 @@ def to_result(obj: dict[str, Any], where: str) -> Result:
     except (TypeError, ValueError) as e:
         raise ReplayError(f"{where}: {e}") from None
     result.meta = {k: v for k, v in obj.items() if k not in ITEM_KEYS and k not in PART_NAMES}
+    result.meta[SAVED] = obj  # the numbers as read: writers keep them where a stage changed nothing
     return result
 
 

@@ -13,10 +13,12 @@ context managers:
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
 import os
+from fractions import Fraction
 from typing import Any, Optional
 
 import cv2
@@ -24,11 +26,14 @@ import numpy as np
 
 from wholebody.results import Result
 from wholebody.files import Output, OutputError, open_output, staging_path
+from wholebody.inputs.replay import SAVED
 from wholebody.inputs.sources import Item
+from wholebody.parts import PART_NAMES
 
 log = logging.getLogger(__name__)
 
-VIDEO_FOURCC = "mp4v"  # encodes with opencv-python-headless's bundled FFmpeg, no extra codec
+VIDEO_FOURCC = "mp4v"  # the fallback: opencv-python-headless's bundled FFmpeg has no H.264 encoder
+H264_OPTIONS = {"crf": "20", "preset": "veryfast"}  # libx264: visually lossless for drawings, fast
 TIME_DECIMALS = 4
 
 
@@ -39,6 +44,7 @@ def record(item: Item, result: Result, **extra: Any) -> dict[str, Any]:
     `"time_s"` (seconds from the start) in its place.
     """
     d = result.to_dict()
+    _keep_saved_numbers(d, result)
     if item.frame is None:
         d["image"] = item.name if item.name is not None else d["image"]
     else:
@@ -47,6 +53,26 @@ def record(item: Item, result: Result, **extra: Any) -> dict[str, Any]:
         d = {"video": item.name, "frame": item.frame, "time_s": time_s, **d}
     d.update(extra)
     return d
+
+
+def _keep_saved_numbers(d: dict[str, Any], result: Result) -> None:
+    """Replayed detections (--from-json) whose score or poses no stage changed keep the numbers they
+    were read with: stored as float32, coordinates past about 1000 px would lose their last decimal."""
+    saved = result.meta.get(SAVED)
+    if not isinstance(saved, dict):
+        return
+    for part in PART_NAMES:
+        arr, before = result[part], saved.get(part) or []
+        if len(before) != len(arr):
+            continue
+        for i, det in enumerate(before):
+            for key, now in (("score", arr.scores[i]), ("pose2d", arr.pose2d[i]), ("pose3d", arr.pose3d[i])):
+                try:
+                    same = np.array_equal(np.asarray(det[key], np.float32), now)
+                except (KeyError, TypeError, ValueError):
+                    continue
+                if same:
+                    d[part][i][key] = det[key]
 
 
 def partial_path(path: str) -> str:
@@ -158,37 +184,65 @@ class JsonLinesWriter(_StagedFile):
         os.replace(sorting, self.temp_path)
         self.out.file = open(self.temp_path, "a", encoding="utf-8")
 
+@functools.lru_cache(maxsize=1)
+def h264_available() -> bool:
+    """Whether PyAV is installed with an H.264 encoder (its wheels bundle FFmpeg with libx264)."""
+    try:
+        import av
+        av.codec.Codec("libx264", "w")
+    except Exception:  # not installed, or an FFmpeg build without libx264
+        return False
+    return True
+
+
 class VideoWriter(_StagedFile):
-    """An mp4 video (mp4v codec) of BGR uint8 frames at a constant frame rate.
+    """An mp4 video of BGR uint8 frames at a constant frame rate: H.264 (yuv420p, playable in browsers
+    and chat apps) through PyAV, or OpenCV's mp4v, with a warning, when H.264 is not available.
+    `fourcc` names an OpenCV codec to use instead.
 
     The file is opened with the first frame's size (later frames of another size are resized to
-    it); a video without frames is not written.
+    it; H.264 frames of odd width or height get a one-pixel black border); a video without frames
+    is not written.
     """
 
     what = "video"
     mode = None
     default_ext = ".mp4"
 
-    def __init__(self, path: str | os.PathLike, fps: float, fourcc: str = VIDEO_FOURCC) -> None:
+    def __init__(self, path: str | os.PathLike, fps: float, fourcc: Optional[str] = None) -> None:
         if not fps > 0:
             raise ValueError(f"frame rate must be positive, got {fps}")
         super().__init__(path)
         self.fps = float(fps)
-        self.fourcc = fourcc
+        self.h264 = fourcc is None and h264_available()
+        if fourcc is None and not self.h264:
+            log.warning("H.264 is not available (pip install av): %s is written with OpenCV's mp4v codec, "
+                        "which browsers may not play", self.path)
+        self.fourcc = "avc1" if self.h264 else (fourcc or VIDEO_FOURCC)
         self.size: Optional[tuple[int, int]] = None  # (width, height)
-        self._writer: Optional[cv2.VideoWriter] = None
+        self._writer: Any = None  # cv2.VideoWriter, or (av container, stream)
         self._resized = False
+
+    def _open(self, width: int, height: int) -> None:
+        if self.h264:
+            import av
+            container = av.open(self.temp_path, "w", format="mp4", options={"movflags": "+faststart"})
+            stream = container.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(100000),
+                                          options=H264_OPTIONS)
+            stream.width, stream.height, stream.pix_fmt = width + width % 2, height + height % 2, "yuv420p"
+            self._writer = (container, stream)
+            return
+        self._writer = cv2.VideoWriter(self.temp_path, cv2.VideoWriter_fourcc(*self.fourcc), self.fps,
+                                       (width, height))
+        if not self._writer.isOpened():
+            self._writer = None
+            raise OutputError(f"cannot write video {self.path!r} with codec {self.fourcc!r} at {width}x{height}")
 
     def write(self, frame_bgr: np.ndarray) -> None:
         """Append a frame: uint8[H, W, 3] BGR, of the first frame's size."""
         height, width = frame_bgr.shape[:2]
         if self._writer is None:
-            self._writer = cv2.VideoWriter(self.temp_path, cv2.VideoWriter_fourcc(*self.fourcc), self.fps,
-                                           (width, height))
-            if not self._writer.isOpened():
-                self._writer = None
-                raise OutputError(f"cannot write video {self.path!r} with codec {self.fourcc!r} "
-                                  f"at {width}x{height}")
+            self._open(width, height)
             self.size = (width, height)
         elif (width, height) != self.size:
             # Some streams change resolution midway; a video file cannot: fit the frame to the first size.
@@ -197,10 +251,27 @@ class VideoWriter(_StagedFile):
                             *self.size)
                 self._resized = True
             frame_bgr = cv2.resize(frame_bgr, self.size, interpolation=cv2.INTER_AREA)
-        self._writer.write(np.ascontiguousarray(frame_bgr))
+        if self.h264:
+            import av
+            container, stream = self._writer
+            w, h = self.size
+            if (w % 2, h % 2) != (0, 0):
+                frame_bgr = cv2.copyMakeBorder(frame_bgr, 0, h % 2, 0, w % 2, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_bgr), format="bgr24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        else:
+            self._writer.write(np.ascontiguousarray(frame_bgr))
         self.count += 1
 
     def _finish(self) -> None:
-        if self._writer is not None:
-            writer, self._writer = self._writer, None
-            writer.release()  # writes the mp4 index: the file plays up to the last frame
+        if self._writer is None:
+            return
+        if self.h264:
+            container, stream = self._writer
+            for packet in stream.encode():  # the frames the encoder still holds
+                container.mux(packet)
+            container.close()  # writes the mp4 index: the file plays up to the last frame
+        else:
+            self._writer.release()
+        self._writer = None

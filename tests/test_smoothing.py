@@ -1,0 +1,125 @@
+"""Smoothing: the filters alone on synthetic signals, causality of the online mode, the bounded
+window of the offline mode, one signal per track, and the stage over frames."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from wholebody.inputs.sources import Item
+from wholebody.motion.smoothing import (OfflineSmoother, OneEuroFilter, OneEuroParams, OnlineSmoother,
+                                        local_fit_weights, smooth)
+from wholebody.results import PartArrays, Result
+from wholebody.stream import Frame
+
+RATE = 30.0
+
+
+def tracked(points2d, points3d=None, tracks=(0,)):
+    """A Result of bodies whose every joint sits at points2d[k] (and points3d[k]), with those tracks."""
+    n = len(tracks)
+    p2 = np.repeat(np.asarray(points2d, np.float64).reshape(n, 1, 2), 13, 1)
+    p2 = p2 + np.linspace(0, 120, 13)[None, :, None]  # a body-sized spread of joints
+    p3 = np.zeros((n, 13, 3)) if points3d is None else np.repeat(np.asarray(points3d).reshape(n, 1, 3), 13, 1)
+    return Result(720, 1280, body=PartArrays("body", [0.9] * n, p2, p3, track=np.asarray(tracks, np.int64)))
+
+
+def test_one_euro_removes_noise_at_rest_and_follows_a_ramp_without_lag():
+    rng = np.random.default_rng(0)
+    t = np.arange(300) / RATE
+    f = OneEuroFilter(OneEuroParams(), scale=1.0)
+    noisy = 5 + rng.normal(0, 0.1, 300)
+    rest = np.array([f.filter(x, s) for x, s in zip(noisy, t)])
+    assert rest[50:].std() < 0.8 * 0.1  # less noise ...
+    assert np.diff(rest[50:]).std() < 0.4 * np.diff(noisy[50:]).std()  # ... and far less jitter
+    f = OneEuroFilter(OneEuroParams(), scale=1.0)
+    ramp = np.array([f.filter(2.0 * s, s) for s in t])  # 2 units per second
+    assert np.abs(ramp[60:] - 2.0 * t[60:]).max() < 1e-3  # constant speed: no lag once settled
+    plain = OneEuroFilter(OneEuroParams(predict=False), scale=1.0)
+    lagging = np.array([plain.filter(2.0 * s, s) for s in t])
+    assert np.abs(lagging[60:] - 2.0 * t[60:]).mean() > 0.05  # the filter without prediction lags
+
+
+def test_online_is_causal():
+    rng = np.random.default_rng(1)
+    xs = 300 + 5 * np.arange(40) + rng.normal(0, 3, 40)
+    a = [r.body.pose2d.copy() for r in OnlineSmoother().run([tracked([[x, 200]]) for x in xs])]
+    changed = xs.copy()
+    changed[25:] += 100  # later input changes
+    b = [r.body.pose2d.copy() for r in OnlineSmoother().run([tracked([[x, 200]]) for x in changed])]
+    for k in range(25):
+        np.testing.assert_array_equal(a[k], b[k])
+    assert not np.allclose(a[25], b[25])
+
+
+def test_local_fit_weights_are_zero_phase_and_exact_on_quadratics():
+    w = local_fit_weights(10, 10, 3.0, 2)
+    np.testing.assert_allclose(w, w[::-1], atol=1e-12)
+    k = np.arange(-10, 11)
+    assert w @ (3 + 2 * k + 0.5 * k ** 2) == pytest.approx(3)
+    one_sided = local_fit_weights(10, 2, 3.0, 2)  # near a track's end
+    k = np.arange(-10, 3)
+    assert one_sided @ (3 - k + 0.2 * k ** 2) == pytest.approx(3)
+
+
+def test_offline_smooths_a_noisy_walk_with_a_bounded_delay_and_memory():
+    rng = np.random.default_rng(2)
+    n = 200
+    truth = 300 + 6 * np.arange(n) + 30 * np.sin(2 * np.pi * np.arange(n) / RATE)
+    raw = truth + rng.normal(0, 3, n)
+    sm = OfflineSmoother(window=10)
+    out = []
+    for k, x in enumerate(raw):
+        ready = sm.push(tracked([[x, 200]]), tag=k)
+        assert [tag for tag, _ in ready] == ([k - 10] if k >= 10 else [])  # exactly `window` frames late
+        assert len(sm._pending) <= 11 and len(sm._rings) == 1  # memory: one window, one signal
+        out += [r for _, r in ready]
+    out += [r for _, r in sm.flush()]
+    got = np.array([r.body.pose2d[0, 0, 0] for r in out])
+    err, raw_err = np.abs(got - truth).mean(), np.abs(raw - truth).mean()
+    assert err < 0.6 * raw_err
+    acc = lambda s: np.diff(s, 2)
+    assert np.abs(acc(got) - acc(truth)).mean() < 0.2 * np.abs(acc(raw) - acc(truth)).mean()
+
+
+def test_offline_fills_short_gaps_and_never_mixes_tracks():
+    sm = OfflineSmoother(window=5)
+    frames = []
+    for k in range(30):
+        tracks, pts = [], []
+        if not 12 <= k < 15:  # track 0 missing for 3 frames
+            tracks.append(0)
+            pts.append([100.0 + k, 100.0])
+        tracks.append(1)
+        pts.append([900.0, 500.0])  # track 1 stands still, far away
+        frames.append(tracked(pts, tracks=tracks))
+    out = list(sm.run(frames))
+    for k, r in enumerate(out):
+        for p, t in zip(r.body.pose2d, r.body.track):
+            want = 100.0 + k if t == 0 else 900.0
+            assert p[0, 0] == pytest.approx(want, abs=1e-3)  # a line stays a line, gap or not
+
+
+def test_untracked_detections_pass_unchanged_and_off_is_identity():
+    r = tracked([[100, 100], [500, 100]], tracks=(0, -1))
+    out = list(OfflineSmoother(window=2).run([r] * 5))
+    np.testing.assert_array_equal(out[2].body.pose2d[1], r.body.pose2d[1])
+    frames = [Frame(Item(k, "v.mp4", k, k / RATE), None, r) for k in range(3)]
+    assert list(smooth(frames, "off")) == frames
+    with pytest.raises(ValueError, match="unknown smoothing mode"):
+        list(smooth(frames, "strong"))
+
+
+@pytest.mark.parametrize("mode", ["online", "offline"])
+def test_stage_keeps_every_frame_in_order_and_attached_wrists(mode):
+    from wholebody.motion.synthetic import make_scene
+    from wholebody.motion.tracking import track
+    scene = make_scene(2, 40, seed=0, miss=0.0, false_positives=0.0)
+    frames = [Frame(Item(k, "v.mp4", k, k / RATE), None, r) for k, r in enumerate(scene.results)]
+    out = list(smooth(track(frames), mode))
+    assert [f.item.frame for f in out] == list(range(40))
+    for f in out:
+        b = f.result.body
+        for link, joint in (("left_hand", 7), ("right_hand", 6)):
+            for i, h in enumerate(b.fields[link]):
+                if h >= 0:
+                    np.testing.assert_array_equal(b.pose2d[i, joint], f.result.hand.pose2d[h, 0])

@@ -1,0 +1,477 @@
+"""Smoothing tracked poses over time, per track and per part, never across two tracks.
+
+Two modes, each a small object with its state inside, usable on any iterable of `Result`s that
+carry a `track` field (see tracking.py), and a stage over frames (`smooth`):
+
+- online (`OnlineSmoother`): causal. A One-Euro filter (Casiez et al., CHI 2012) per signal, with
+  a constant-velocity prediction step: the estimate moves by its filtered speed before it is
+  blended with the new sample, so a person walking at constant speed is followed without lag
+  (the plain One-Euro filter lags by about 1 / (2 pi cutoff) seconds). The output for frame t
+  only uses frames up to t.
+- offline (`OfflineSmoother`): zero-phase, with a bounded look-ahead of `window` frames. Each
+  sample is replaced by a local polynomial fit (degree `degree`, Gaussian weights of `sigma`
+  frames) to the samples at most `window` frames before and after it; gaps of at most `max_gap`
+  frames inside that span are first filled by linear interpolation, a longer gap ends the span.
+  Memory holds `2 * window + 1` frames per track, and every result comes out `window` frames
+  after it went in (not at the end of the clip).
+
+A signal is one detection's `pose2d` (pixels) and `pose3d` (metres) over time. It is keyed by its
+track and its place in the person: a body by its track; a hand attached to a body by that track and
+the wrist it is attached to; a lone hand or face by its own track (tracking.py gives lone parts ids
+of their own). Detections without a track (`track` -1, or no `track` field) pass through unchanged.
+After smoothing, a body's wrist is set again to the wrist of the hand attached to it (SPEC §6).
+Frames are taken as evenly spaced (offline); the online filter reads the time between frames from
+the items' `time_s` when it is known, else from `rate`.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Hashable, Iterable, Iterator, Optional
+
+import numpy as np
+
+from wholebody.parts import BODY_L_WRIST, BODY_R_WRIST, HAND_WRIST, PART_NAMES
+from wholebody.results import NO_LINK, Result
+from wholebody.stream import Frame
+
+SMOOTH_MODES = ("off", "online", "offline")
+DEFAULT_RATE = 30.0  # frames per second assumed when the frames carry no time
+RESET_AFTER_S = 1.0  # online: a track unseen for longer starts its filter afresh
+_WRIST_LINKS = (("left_hand", BODY_L_WRIST), ("right_hand", BODY_R_WRIST))
+
+
+# -------------------------------------------------------------------------------- One-Euro
+
+
+@dataclass(frozen=True)
+class OneEuroParams:
+    """One-Euro filter settings (Casiez et al. 2012), tuned on bench.py --tracking's scenes.
+
+    min_cutoff: Hz, the cutoff frequency at rest (lower: smoother, more lag on slow motion).
+    beta: how fast the cutoff rises with speed, in Hz per (size / s): speed is measured in person
+        sizes per second for 2D (the detection's pose-box diagonal) and in metres per second for 3D.
+    d_cutoff: Hz, the cutoff of the filtered speed.
+    predict: move the estimate by its speed before blending (constant-velocity prediction).
+    """
+    min_cutoff: float = 2.0
+    beta: float = 0.5
+    d_cutoff: float = 1.0
+    predict: bool = True
+
+
+def _alpha(cutoff: np.ndarray, dt: np.ndarray) -> np.ndarray:
+    """Smoothing factor of a first-order low-pass of `cutoff` Hz over `dt` seconds."""
+    tau = 1.0 / (2 * math.pi * cutoff)
+    return 1.0 / (1.0 + tau / dt)
+
+
+def one_euro_step(x: np.ndarray, x_prev: np.ndarray, dx_prev: np.ndarray, dt: np.ndarray, scale: np.ndarray,
+                  params: OneEuroParams) -> tuple[np.ndarray, np.ndarray]:
+    """One step of the filter on a batch of signals: (estimate, speed), both shaped like `x`.
+
+    x, x_prev (the last estimate), dx_prev (its speed, units/s): float[K, J, D]; dt: seconds since
+    the last sample, broadcastable to [K, 1, 1]; scale: the size that speed is measured in, same.
+    The cutoff is chosen per joint from the norm of its speed over the D coordinates.
+    """
+    dt = np.maximum(dt, 1e-6)
+    if params.predict:
+        predicted = x_prev + dx_prev * dt
+        dx = (x - x_prev) / dt
+    else:
+        predicted, dx = x_prev, (x - x_prev) / dt
+    dx_hat = dx_prev + _alpha(params.d_cutoff, dt) * (dx - dx_prev)
+    speed = np.sqrt((dx_hat ** 2).sum(-1, keepdims=True)) / scale
+    a = _alpha(params.min_cutoff + params.beta * speed, dt)
+    return predicted + a * (x - predicted), dx_hat
+
+
+class OneEuroFilter:
+    """The online filter on one signal of any shape: `filter(x, t)` -> the estimate at time t (s)."""
+
+    def __init__(self, params: OneEuroParams = OneEuroParams(), scale: float = 1.0) -> None:
+        self.params, self.scale = params, float(scale)
+        self.x: Optional[np.ndarray] = None
+        self.dx: Optional[np.ndarray] = None
+        self.t: Optional[float] = None
+
+    def filter(self, x: Any, t: float) -> np.ndarray:
+        x = np.asarray(x, np.float64)
+        if self.x is None:
+            self.x, self.dx = x.copy(), np.zeros_like(x)
+        else:
+            shaped = x.reshape(1, -1, x.shape[-1] if x.ndim else 1)
+            est, dx = one_euro_step(shaped, self.x.reshape(shaped.shape), self.dx.reshape(shaped.shape),
+                                    np.asarray(t - self.t), np.asarray(self.scale), self.params)
+            self.x, self.dx = est.reshape(x.shape), dx.reshape(x.shape)
+        self.t = float(t)
+        return self.x.copy()
+
+
+# -------------------------------------------------------------------------------- offline kernel
+
+
+def local_fit_weights(left: int, right: int, sigma: float, degree: int) -> np.ndarray:
+    """float64[left + right + 1]: weights that give the value at offset 0 of a weighted least-squares
+    polynomial fit (Gaussian weights of `sigma` samples) to samples at offsets -left..right.
+
+    For left == right this is a symmetric (zero-phase) kernel; near a track's ends it is the
+    one-sided fit, which still passes through a straight line exactly.
+    """
+    k = np.arange(-left, right + 1, dtype=np.float64)
+    w = np.exp(-0.5 * (k / sigma) ** 2)
+    deg = min(degree, left + right)
+    x = np.vander(k, deg + 1, increasing=True)
+    a = x.T @ (w[:, None] * x)
+    return np.linalg.solve(a, x.T * w)[0]
+
+
+# -------------------------------------------------------------------------------- signals
+
+
+def signal_keys(result: Result) -> dict[str, list[Optional[Hashable]]]:
+    """Per part, one key per detection naming its signal over time (None: not tracked, or a key
+    that two detections of this frame share, which is then left alone)."""
+    out: dict[str, list[Optional[Hashable]]] = {}
+    side = {}
+    if "track" in result.body.fields:
+        for link in ("left_hand", "right_hand"):
+            for h in result.body.fields[link]:
+                if h != NO_LINK:
+                    side[int(h)] = link
+    for p in PART_NAMES:
+        arr = result[p]
+        tracks = arr.fields.get("track")
+        keys: list[Optional[Hashable]] = []
+        for i in range(len(arr)):
+            t = _track_of(tracks, i)
+            keys.append(None if t is None else (p, t, side.get(i, "") if p == "hand" else ""))
+        seen: dict[Hashable, int] = {}
+        for k in keys:
+            if k is not None:
+                seen[k] = seen.get(k, 0) + 1
+        out[p] = [k if k is not None and seen[k] == 1 else None for k in keys]
+    return out
+
+
+def _track_of(tracks: Optional[np.ndarray], i: int) -> Optional[int]:
+    if tracks is None:
+        return None
+    v = tracks[i]
+    try:
+        t = int(v)
+    except (TypeError, ValueError):
+        return None
+    return t if t >= 0 else None
+
+
+def _with_poses(result: Result, poses: dict[str, tuple[np.ndarray, np.ndarray]]) -> Result:
+    """A copy of `result` with new (pose2d, pose3d) for the parts given, body wrists set again onto
+    the wrists of their attached hands."""
+    new = {}
+    for p, (p2, p3) in poses.items():
+        arr = result[p]
+        extra = {k: arr.fields[k] for k in arr.fields if k not in ("scores", "pose2d", "pose3d")}
+        new[p] = type(arr)(p, arr.scores, p2, p3, **extra)
+    hand2d = poses["hand"][0] if "hand" in poses else result.hand.pose2d
+    if len(result.body) and len(hand2d):
+        body = new.get("body", result.body)
+        b2 = body.pose2d.copy()
+        for link, joint in _WRIST_LINKS:
+            h = body.fields[link]
+            has = h != NO_LINK
+            b2[has, joint] = hand2d[h[has], HAND_WRIST]
+        extra = {k: body.fields[k] for k in body.fields if k not in ("scores", "pose2d", "pose3d")}
+        new["body"] = type(body)("body", body.scores, b2, body.pose3d, **extra)
+    return result.replace(**new)
+
+
+def _pose_size(pose2d: np.ndarray) -> np.ndarray:
+    """float[K]: the diagonal of each pose's joint box, in pixels (at least 1)."""
+    span = pose2d.max(-2) - pose2d.min(-2)
+    return np.maximum(np.linalg.norm(span, axis=-1), 1.0)
+
+
+# -------------------------------------------------------------------------------- state tables
+
+
+class _Table:
+    """Rows of per-signal state arrays for one part, addressed by signal key: `rows(keys)` gives each
+    key its row (new keys get a free one, the arrays grow as needed); `free(keys)` releases rows."""
+
+    def __init__(self, shapes: dict[str, tuple[tuple[int, ...], Any, Any]]) -> None:
+        self.shapes = shapes  # name -> (shape of one row, dtype, initial value)
+        self.arrays = {n: np.full((8, *shape), fill, dtype) for n, (shape, dtype, fill) in shapes.items()}
+        self.index: dict[Hashable, int] = {}
+        self.spare: list[int] = list(range(7, -1, -1))
+
+    def rows(self, keys: list[Hashable]) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, new): int[K] rows of the keys, bool[K] for the keys that had none."""
+        out, new = np.empty(len(keys), np.int64), np.zeros(len(keys), bool)
+        for n, k in enumerate(keys):
+            r = self.index.get(k)
+            if r is None:
+                if not self.spare:
+                    size = len(next(iter(self.arrays.values())))
+                    for name, (shape, dtype, fill) in self.shapes.items():
+                        self.arrays[name] = np.concatenate([self.arrays[name], np.full((size, *shape), fill, dtype)])
+                    self.spare = list(range(2 * size - 1, size - 1, -1))
+                r = self.index[k] = self.spare.pop()
+                new[n] = True
+            out[n] = r
+        return out, new
+
+    def free(self, keys: Iterable[Hashable]) -> None:
+        for k in keys:
+            r = self.index.pop(k)
+            self.spare.append(r)
+            for name, (_, _, fill) in self.shapes.items():
+                self.arrays[name][r] = fill
+
+
+def _part_rows(keys: list[Optional[Hashable]]) -> tuple[list[int], list[Hashable]]:
+    """(detection indexes, keys) of the detections with a signal."""
+    idx = [i for i, k in enumerate(keys) if k is not None]
+    return idx, [keys[i] for i in idx]
+
+
+# -------------------------------------------------------------------------------- online
+
+
+class OnlineSmoother:
+    """Causal smoothing of every tracked signal with the One-Euro filter (see OneEuroParams).
+
+    `update(result, time_s=None)` -> the smoothed result; time_s: seconds of this frame (None:
+    one frame at `rate` after the last). 2D and 3D have their own settings (`params2d`, `params3d`).
+    A signal unseen for more than RESET_AFTER_S seconds is forgotten (it starts afresh).
+    """
+
+    def __init__(self, params2d: OneEuroParams = OneEuroParams(), params3d: OneEuroParams = OneEuroParams(),
+                 rate: float = DEFAULT_RATE) -> None:
+        self.params2d, self.params3d, self.rate = params2d, params3d, float(rate)
+        self._tables: dict[str, _Table] = {}
+        self._t: Optional[float] = None
+
+    def _table(self, part: str, joints: int) -> _Table:
+        if part not in self._tables:
+            self._tables[part] = _Table({"t": ((), np.float64, -np.inf), "x2": ((joints, 2), np.float64, 0.0),
+                                         "d2": ((joints, 2), np.float64, 0.0), "x3": ((joints, 3), np.float64, 0.0),
+                                         "d3": ((joints, 3), np.float64, 0.0)})
+        return self._tables[part]
+
+    def update(self, result: Result, time_s: Optional[float] = None) -> Result:
+        t = (0.0 if self._t is None else self._t + 1.0 / self.rate) if time_s is None else float(time_s)
+        if self._t is not None and t <= self._t:  # repeated or backward times: one frame on
+            t = self._t + 1.0 / self.rate
+        self._t = t
+        keys = signal_keys(result)
+        poses = {}
+        for p in PART_NAMES:
+            idx, ks = _part_rows(keys[p])
+            if not idx:
+                continue
+            arr = result[p]
+            table = self._table(p, arr.pose2d.shape[1])
+            rows, _ = table.rows(ks)
+            a = table.arrays
+            p2, p3 = arr.pose2d.astype(np.float64), arr.pose3d.astype(np.float64)
+            x2, x3 = p2[idx], p3[idx]
+            dt = t - a["t"][rows]
+            fresh = dt > RESET_AFTER_S  # new signals have t = -inf
+            dt3 = np.where(fresh, 1.0, dt)[:, None, None]
+            s2, v2 = one_euro_step(x2, a["x2"][rows], a["d2"][rows], dt3, _pose_size(x2)[:, None, None], self.params2d)
+            s3, v3 = one_euro_step(x3, a["x3"][rows], a["d3"][rows], dt3, np.ones_like(dt3), self.params3d)
+            f = fresh[:, None, None]
+            s2, s3 = np.where(f, x2, s2), np.where(f, x3, s3)
+            a["x2"][rows], a["x3"][rows] = s2, s3
+            a["d2"][rows], a["d3"][rows] = np.where(f, 0.0, v2), np.where(f, 0.0, v3)
+            a["t"][rows] = t
+            p2[idx], p3[idx] = s2, s3
+            poses[p] = (p2.astype(np.float32), p3.astype(np.float32))
+        # Signals unseen for long are forgotten: memory follows the people in view.
+        for table in self._tables.values():
+            old = [k for k, r in table.index.items() if t - table.arrays["t"][r] > RESET_AFTER_S]
+            if old:
+                table.free(old)
+        return _with_poses(result, poses) if poses else result
+
+    def run(self, results: Iterable[Result]) -> Iterator[Result]:
+        """Smooth an iterable of results, one frame at `rate` apart."""
+        for r in results:
+            yield self.update(r)
+
+
+# -------------------------------------------------------------------------------- offline
+
+
+class OfflineSmoother:
+    """Zero-phase smoothing with a bounded look-ahead (see the module docstring).
+
+    `push(result)` -> the results now final (the one pushed `window` frames ago, once enough
+    frames came); `flush()` -> the rest, at the end. `run(results)` does both over an iterable.
+    window: frames looked at on each side (the delay); sigma: the Gaussian weights' width in
+    frames; degree: of the local polynomial; max_gap: the longest run of missing frames that is
+    filled (a longer one splits the signal). Memory: 2 * window + 1 frames per signal.
+    """
+
+    def __init__(self, window: int = 10, sigma: float = 3.0, degree: int = 2, max_gap: int = 10) -> None:
+        if window < 0 or sigma <= 0 or degree < 0 or max_gap < 0:
+            raise ValueError("window, degree and max_gap must be >= 0 and sigma > 0")
+        self.window, self.sigma, self.degree, self.max_gap = int(window), float(sigma), int(degree), int(max_gap)
+        self._size = 2 * self.window + 1
+        self._pending: deque[tuple[int, Any, Result, dict[str, list[Optional[Hashable]]]]] = deque()
+        # Per part, per signal: the positions of the last `size` frames (-1: none) and their samples,
+        # in a ring of `size` slots (slot = position % size).
+        self._tables: dict[str, _Table] = {}
+        self._run_start: dict[Hashable, int] = {}  # first position of the signal's unbroken run
+        self._last_seen: dict[Hashable, int] = {}
+        self._weights: dict[tuple[int, int], np.ndarray] = {}
+        self._full = local_fit_weights(self.window, self.window, self.sigma, self.degree)
+        self._n = 0
+
+    @property
+    def _rings(self) -> dict[Hashable, int]:
+        """The signals held (key -> row), over every part."""
+        return {k: r for t in self._tables.values() for k, r in t.index.items()}
+
+    def _table(self, part: str, joints: int) -> _Table:
+        if part not in self._tables:
+            n = self._size
+            self._tables[part] = _Table({"pos": ((n,), np.int64, -1), "s2": ((n, joints, 2), np.float64, 0.0),
+                                         "s3": ((n, joints, 3), np.float64, 0.0)})
+        return self._tables[part]
+
+    def push(self, result: Result, tag: Any = None) -> list[tuple[Any, Result]]:
+        """Add the next frame's result (with an optional `tag` returned beside it, e.g. its Frame);
+        returns [(tag, smoothed result)] for the frames now complete, oldest first."""
+        pos, keys = self._n, signal_keys(result)
+        self._n += 1
+        slot = pos % self._size
+        for p in PART_NAMES:
+            idx, ks = _part_rows(keys[p])
+            if not idx:
+                continue
+            arr = result[p]
+            table = self._table(p, arr.pose2d.shape[1])
+            rows, _ = table.rows(ks)
+            a = table.arrays
+            a["pos"][rows, slot] = pos
+            a["s2"][rows, slot] = arr.pose2d[idx]
+            a["s3"][rows, slot] = arr.pose3d[idx]
+            for k in ks:
+                if self._last_seen.get(k) != pos - 1:
+                    self._run_start[k] = pos
+                self._last_seen[k] = pos
+        self._pending.append((pos, tag, result, keys))
+        out = []
+        while self._pending and self._pending[0][0] <= pos - self.window:
+            out.append(self._emit(self._pending.popleft(), last=pos))
+        return out
+
+    def flush(self) -> list[tuple[Any, Result]]:
+        """The results still held, smoothed with what came (call once at the end)."""
+        last = self._n - 1
+        out = [self._emit(e, last=last) for e in self._pending]
+        self._pending.clear()
+        return out
+
+    def run(self, results: Iterable[Result]) -> Iterator[Result]:
+        for r in results:
+            for _, s in self.push(r):
+                yield s
+        for _, s in self.flush():
+            yield s
+
+    def _emit(self, entry: tuple[int, Any, Result, dict[str, list[Optional[Hashable]]]],
+              last: int) -> tuple[Any, Result]:
+        m, tag, result, keys = entry
+        w = self.window
+        slots = np.arange(m - w, m + w + 1) % self._size  # the window's slots, in time order
+        poses = {}
+        for p in PART_NAMES:
+            idx, ks = _part_rows(keys[p])
+            if not idx:
+                continue
+            arr, table = result[p], self._tables[p]
+            a = table.arrays
+            rows, _ = table.rows(ks)
+            p2, p3 = arr.pose2d.astype(np.float64), arr.pose3d.astype(np.float64)
+            # The common case: seen in every frame of the window, the symmetric kernel applies.
+            full = np.array([self._run_start[k] <= m - w and self._last_seen[k] >= m + w and m + w <= last
+                             for k in ks])
+            if full.any():
+                fi, fr = np.asarray(idx)[full], rows[full]
+                p2[fi] = np.einsum("s,ksjc->kjc", self._full, a["s2"][fr][:, slots])
+                p3[fi] = np.einsum("s,ksjc->kjc", self._full, a["s3"][fr][:, slots])
+            for i, r in zip(np.asarray(idx)[~full], rows[~full]):
+                p2[i], p3[i] = self._smooth_partial(a["pos"][r], a["s2"][r], a["s3"][r], m, min(last, m + w))
+            poses[p] = (p2.astype(np.float32), p3.astype(np.float32))
+        # Forget the signals that no frame still pending can use.
+        oldest = m + 1 - w
+        gone = [k for k, s in self._last_seen.items() if s < oldest]
+        for k in gone:
+            del self._last_seen[k], self._run_start[k]
+            self._tables[k[0]].free([k])
+        return tag, (_with_poses(result, poses) if poses else result)
+
+    def _smooth_partial(self, stamps: np.ndarray, s2: np.ndarray, s3: np.ndarray, m: int,
+                        last: int) -> tuple[np.ndarray, np.ndarray]:
+        """The fit at position m when the window is not complete: gaps, or a track's ends."""
+        w = self.window
+        ok = (stamps >= max(m - w, 0)) & (stamps <= last)
+        pos = stamps[ok]
+        order = np.argsort(pos)
+        pos, v2, v3 = pos[order], s2[ok][order], s3[ok][order]
+        # The span around m whose gaps are at most max_gap frames long.
+        centre = int(np.searchsorted(pos, m))
+        breaks = np.flatnonzero(np.diff(pos) > self.max_gap + 1)
+        lo = 0 if not len(breaks[breaks < centre]) else breaks[breaks < centre][-1] + 1
+        hi = len(pos) - 1 if not len(breaks[breaks >= centre]) else breaks[breaks >= centre][0]
+        pos, v2, v3 = pos[lo:hi + 1], v2[lo:hi + 1], v3[lo:hi + 1]
+        grid = np.arange(pos[0], pos[-1] + 1)
+        f2, f3 = _fill(pos, v2, grid), _fill(pos, v3, grid)
+        key = (m - int(pos[0]), int(pos[-1]) - m)
+        weights = self._weights.get(key)
+        if weights is None:
+            weights = self._weights[key] = local_fit_weights(*key, self.sigma, self.degree)
+        return np.tensordot(weights, f2, 1), np.tensordot(weights, f3, 1)
+
+
+def _fill(pos: np.ndarray, values: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Samples at every position of `grid`, linearly interpolated between the known `pos` (sorted)."""
+    if len(pos) == len(grid):
+        return values
+    right = np.clip(np.searchsorted(pos, grid), 1, len(pos) - 1)
+    left = right - 1
+    span = (pos[right] - pos[left]).astype(np.float64)
+    f = ((grid - pos[left]) / span).reshape(-1, *([1] * (values.ndim - 1)))
+    return values[left] * (1 - f) + values[right] * f
+
+
+# -------------------------------------------------------------------------------- stages
+
+
+def smooth(frames: Iterable[Frame], mode: str = "offline", **params: Any) -> Iterator[Frame]:
+    """The smoothing stage over a stream of frames (after `tracking.track`).
+
+    mode: "off" (frames as they are), "online" (`OnlineSmoother(**params)`, using each item's
+    time_s when known) or "offline" (`OfflineSmoother(**params)`: frames come out `window`
+    frames late, images included).
+    """
+    if mode not in SMOOTH_MODES:
+        raise ValueError(f"unknown smoothing mode {mode!r}; use one of {', '.join(SMOOTH_MODES)}")
+    if mode == "off":
+        yield from frames
+        return
+    if mode == "online":
+        online = OnlineSmoother(**params)
+        for f in frames:
+            yield f._replace(result=online.update(f.result, getattr(f.item, "time_s", None)))
+        return
+    offline = OfflineSmoother(**params)
+    for f in frames:
+        for tag, r in offline.push(f.result, f):
+            yield tag._replace(result=r)
+    for tag, r in offline.flush():
+        yield tag._replace(result=r)

@@ -1,0 +1,344 @@
+"""Tracks: the same person keeps one id across frames, bodies, hands and faces alike.
+
+`Tracker.update(result)` takes one frame's `Result` and returns it with a `track` field (int64 per
+detection) on every part, keeping its state inside, as norfair's and ByteTrack's trackers do:
+
+- Association: per part, Hungarian assignment (`scipy.optimize.linear_sum_assignment`) on a cost
+  that blends the overlap of the joints' boxes (1 - IoU) with the mean joint distance, in units of
+  the track's size (its pose-box diagonal). Pairs farther apart than `gate` sizes never match.
+- Tracks are predicted at constant velocity (their joints' centre moves by its filtered speed), so
+  a person hidden for up to `max_age` frames (default 30: one second at 30 frames per second)
+  keeps their id when they reappear; the gate widens by `gate_growth` per missed frame.
+- High-score detections (`score >= high_score`) are matched first, then low-score ones to the
+  tracks left (ByteTrack); new tracks are tentative and must be matched in `n_init` frames in a
+  row to be confirmed, so a one-frame false positive neither takes nor steals an id.
+- Ids come from one counter and are never reused. A hand or face attached to a body carries the
+  body's id; a hand or face found alone is tracked among the lone ones and gets an id of its own
+  from the same counter, so it never collides with a body's.
+- Handedness: each hand's `is_right` is voted on over its track (attached hands per body and
+  wrist); a hand whose `is_right` flips against a settled history is corrected.
+
+Detections not (yet) in a confirmed track carry `track` -1 (`NO_TRACK`). `update` is causal; the
+stage `track(frames)` and `Tracker.run(results)` hold `n_init - 1` frames back so that a
+person's first frames, seen while their track was tentative, get the id it is confirmed with.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Optional
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from wholebody.parts import PART_NAMES
+from wholebody.postprocessing.proposals import pose_boxes
+from wholebody.results import NO_LINK, Result
+from wholebody.stream import Frame
+
+NO_TRACK = -1
+_SIDES = ("left_hand", "right_hand")
+
+
+@dataclass(frozen=True)
+class TrackerParams:
+    """Tracker settings (defaults tuned on bench.py --tracking's scenes).
+
+    n_init: frames in a row a new track must be matched to be confirmed.
+    max_age: frames a confirmed track survives unmatched (predicted at constant velocity).
+    high_score: detections scoring at least this are matched first (ByteTrack).
+    iou_weight: share of (1 - box IoU) in the cost; the rest is the normalised pose distance.
+    gate: largest mean joint distance, in track sizes, of a match one frame after the last hit.
+    gate_growth: the gate widens by this many sizes per frame unseen.
+    velocity_gain: weight of the newest displacement in the filtered speed (0..1).
+    age_cost: added to the cost per frame a track went unseen, so that where a hidden person and
+        the one in front of them are predicted at the same place, the one just seen wins.
+    flip_votes: handedness votes needed before a flip is corrected; vote_decay: vote memory per frame.
+    """
+    n_init: int = 3
+    max_age: int = 30
+    high_score: float = 0.5
+    iou_weight: float = 0.5
+    gate: float = 0.12
+    gate_growth: float = 0.01
+    velocity_gain: float = 0.4
+    age_cost: float = 0.05
+    flip_votes: float = 2.0
+    vote_decay: float = 0.9
+
+
+@dataclass
+class _Track:
+    key: int  # internal, for every track; `id` is the public one, given on confirmation
+    pose: np.ndarray  # float64[J, 2], last matched 2D pose
+    centre: np.ndarray  # float64[2], its joints' mean
+    last: int  # frame number of the last match
+    size: float
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # pixels per frame
+    hits: int = 1
+    id: int = NO_TRACK
+    # The state before a match that ended a gap: restored if the track is not matched again in the
+    # next frame, so that a one-frame false positive near a hidden person's path does not move it.
+    before: Optional[tuple] = None
+
+    def predicted(self, frame: int) -> np.ndarray:
+        return self.pose + self.velocity * (frame - self.last)
+
+
+def _size(pose2d: np.ndarray) -> np.ndarray:
+    """float[N]: diagonals of the joints' boxes, pixels (at least 1)."""
+    span = pose2d.max(-2) - pose2d.min(-2)
+    return np.maximum(np.sqrt((span ** 2).sum(-1)), 1.0)
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """float[N, M]: IoU of boxes a (N, 4) and b (M, 4), (x1, y1, x2, y2)."""
+    lo = np.maximum(a[:, None, :2], b[None, :, :2])
+    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), -1)
+    area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), -1)
+    union = area(a)[:, None] + area(b)[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def association_cost(predicted: np.ndarray, sizes: np.ndarray, gates: np.ndarray, poses: np.ndarray,
+                     iou_weight: float) -> np.ndarray:
+    """float[T, D]: the cost of giving each detection to each track; inf where it may not match.
+
+    predicted: float[T, J, 2], the tracks' predicted poses; sizes, gates: float[T] (pixels; sizes);
+    poses: float[D, J, 2], the detections. cost = w (1 - IoU) + (1 - w) d / gate, with d the mean
+    joint distance in track sizes; pairs with d > gate are inf.
+    """
+    diff = predicted[:, None] - poses[None]
+    dist = np.sqrt((diff ** 2).sum(-1)).mean(-1) / sizes[:, None]  # NaN joints make NaN: no match
+    iou = iou_matrix(pose_boxes(predicted, 0.0), pose_boxes(poses, 0.0))
+    cost = iou_weight * (1 - iou) + (1 - iou_weight) * dist / gates[:, None]
+    return np.where(dist <= gates[:, None], cost, np.inf)
+
+
+def _assign(cost: np.ndarray) -> list[tuple[int, int]]:
+    """Minimum-cost pairs (row, col) with a finite cost."""
+    if cost.size == 0:
+        return []
+    finite = np.isfinite(cost)
+    if not finite.any():
+        return []
+    big = np.where(finite, cost, cost[finite].max() * 10 + 1e6)
+    rows, cols = linear_sum_assignment(big)
+    return [(int(r), int(c)) for r, c in zip(rows, cols) if finite[r, c]]
+
+
+class _PartTracks:
+    """The tracks of one kind of detection (bodies, lone hands or lone faces)."""
+
+    def __init__(self, params: TrackerParams, new_key: Any, new_id: Any) -> None:
+        self.p, self.new_key, self.new_id = params, new_key, new_id
+        self.confirmed: list[_Track] = []
+        self.tentative: list[_Track] = []
+
+    def update(self, frame: int, poses: np.ndarray, scores: np.ndarray) -> list[Optional[_Track]]:
+        """Match this frame's detections (poses float[D, J, 2], scores float[D]); the track of each."""
+        p = self.p
+        poses = poses.astype(np.float64)
+        centres, sizes = poses.mean(1), _size(poses)
+        owner: list[Optional[_Track]] = [None] * len(poses)
+        high = [i for i in range(len(poses)) if scores[i] >= p.high_score]
+        low = [i for i in range(len(poses)) if scores[i] < p.high_score]
+        free = list(self.confirmed)
+        for group in (high, low):  # ByteTrack: high scores first, low ones for the tracks left
+            matched = self._match(free, group, frame, poses)
+            for t, i in matched:
+                owner[i] = t
+            taken = {id(t) for t, _ in matched}
+            free = [t for t in free if id(t) not in taken]
+        rest = [i for i in range(len(poses)) if owner[i] is None]
+        for t, i in self._match(self.tentative, rest, frame, poses):
+            owner[i] = t
+        seen = {id(t) for t in owner if t is not None}
+        for i, t in enumerate(owner):
+            if t is not None:
+                self._hit(t, frame, poses[i], centres[i], float(sizes[i]))
+        for t in self.confirmed:
+            if id(t) not in seen and t.before is not None:
+                t.pose, t.centre, t.last, t.size, t.velocity = t.before
+                t.before = None
+        # Unmatched tentative tracks end; confirmed ones wait up to max_age frames.
+        survivors = [t for t in self.tentative if id(t) in seen]
+        self.confirmed = [t for t in self.confirmed if frame - t.last <= p.max_age]
+        for t in survivors:
+            if t.hits >= p.n_init:
+                t.id = self.new_id()
+                self.confirmed.append(t)
+        self.tentative = [t for t in survivors if t.id == NO_TRACK]
+        for i in range(len(poses)):
+            if owner[i] is None:
+                t = _Track(self.new_key(), poses[i].copy(), centres[i], frame, float(sizes[i]))
+                owner[i] = t
+                if p.n_init <= 1:
+                    t.id = self.new_id()
+                    self.confirmed.append(t)
+                else:
+                    self.tentative.append(t)
+        return owner
+
+    def _match(self, tracks: list[_Track], dets: list[int], frame: int,
+               poses: np.ndarray) -> list[tuple[_Track, int]]:
+        if not tracks or not dets:
+            return []
+        pred = np.stack([t.predicted(frame) for t in tracks])
+        sizes = np.array([t.size for t in tracks])
+        gates = np.array([self.p.gate + self.p.gate_growth * (frame - t.last - 1) for t in tracks])
+        unseen = np.array([frame - t.last - 1 for t in tracks], np.float64)
+        cost = association_cost(pred, sizes, gates, poses[dets], self.p.iou_weight) + self.p.age_cost * unseen[:, None]
+        return [(tracks[r], dets[c]) for r, c in _assign(cost)]
+
+    def _hit(self, t: _Track, frame: int, pose: np.ndarray, centre: np.ndarray, size: float) -> None:
+        gap = max(frame - t.last, 1)
+        t.before = (t.pose, t.centre, t.last, t.size, t.velocity) if gap > 2 else None
+        step = (centre - t.centre) / gap
+        g = 1.0 if t.hits == 1 else self.p.velocity_gain
+        t.velocity = t.velocity + g * (step - t.velocity)
+        t.size = 0.8 * t.size + 0.2 * size
+        t.pose, t.centre, t.last, t.hits = pose, centre, frame, t.hits + 1
+
+
+class Tracker:
+    """Tracks over a sequence of results: `update(result)` -> the result with `track` on every part.
+
+    params: a `TrackerParams`, or its fields as keywords (`Tracker(max_age=60)`).
+    After each update, `keys` holds, per part, each detection's internal track key (tentative
+    tracks included), and `public_id(key)` the id that key is (or later got) confirmed with.
+    """
+
+    def __init__(self, params: Optional[TrackerParams] = None, **kwargs: Any) -> None:
+        self.params = params if params is not None else TrackerParams(**kwargs)
+        self._next_id = 0
+        self._next_key = 0
+        self._ids: dict[int, int] = {}  # key -> public id, once confirmed
+        self._frame = -1
+        self._votes: dict[tuple, float] = {}
+        self._parts = {p: _PartTracks(self.params, self._key, self._id) for p in PART_NAMES}
+        self.keys: dict[str, np.ndarray] = {}
+
+    def _key(self) -> int:
+        self._next_key += 1
+        return self._next_key - 1
+
+    def _id(self) -> int:
+        self._next_id += 1
+        return self._next_id - 1
+
+    def public_id(self, key: int) -> int:
+        return self._ids.get(int(key), NO_TRACK)
+
+    def update(self, result: Result) -> Result:
+        self._frame += 1
+        frame = self._frame
+        body = result.body
+        owners = self._parts["body"].update(frame, body.pose2d, body.scores)
+        self._note(owners)
+        keys = {"body": np.array([t.key for t in owners], np.int64)}
+        for part in ("hand", "face"):
+            arr = result[part]
+            k = np.full(len(arr), NO_TRACK, np.int64)
+            links = _SIDES if part == "hand" else ("face",)
+            attached = np.zeros(len(arr), bool)
+            for link in links:
+                for b, d in enumerate(body.fields[link]):
+                    if d != NO_LINK:
+                        k[d], attached[d] = keys["body"][b], True
+            lone = np.flatnonzero(~attached)
+            if len(lone):
+                lone_owners = self._parts[part].update(frame, arr.pose2d[lone], arr.scores[lone])
+                self._note(lone_owners)
+                k[lone] = [t.key for t in lone_owners]
+            keys[part] = k
+        self.keys = keys
+        ids = {p: np.array([self.public_id(x) for x in keys[p]], np.int64) for p in PART_NAMES}
+        hand = result.hand.with_fields(track=ids["hand"], is_right=self._handedness(result, keys))
+        return result.replace(body=body.with_fields(track=ids["body"]), hand=hand,
+                              face=result.face.with_fields(track=ids["face"]))
+
+    def _note(self, owners: list[Optional[_Track]]) -> None:
+        for t in owners:
+            if t is not None and t.id != NO_TRACK:
+                self._ids[t.key] = t.id
+
+    def _handedness(self, result: Result, keys: dict[str, np.ndarray]) -> np.ndarray:
+        """bool[H]: each hand's is_right, corrected where it flips against its track's votes."""
+        is_right = result.hand.is_right.copy()
+        side = {}
+        for link in _SIDES:
+            for b, h in enumerate(result.body.fields[link]):
+                if h != NO_LINK:
+                    side[int(h)] = (int(keys["body"][b]), link)
+        p = self.params
+        for i in range(len(is_right)):
+            vote_key = side.get(i, (int(keys["hand"][i]), "lone"))
+            raw = 1.0 if is_right[i] else -1.0
+            v = self._votes.get(vote_key, 0.0)
+            if abs(v) >= p.flip_votes and np.sign(v) != raw:
+                is_right[i] = not is_right[i]
+            self._votes[vote_key] = p.vote_decay * v + raw
+        # Votes of tracks that ended are dropped, so memory follows the tracks alive.
+        if len(self._votes) > 4 * (1 + sum(len(t.confirmed) + len(t.tentative) for t in self._parts.values())):
+            alive = {t.key for pt in self._parts.values() for t in pt.confirmed + pt.tentative}
+            self._votes = {k: v for k, v in self._votes.items() if k[0] in alive}
+        return is_right
+
+    def run(self, results: Iterable[Result]) -> Iterator[Result]:
+        """Track an iterable of results, `n_init - 1` frames behind so first frames get their id."""
+        back = _Backfill(self)
+        for r in results:
+            for _, out in back.push(r):
+                yield out
+        for _, out in back.flush():
+            yield out
+
+
+class _Backfill:
+    """Holds a tracker's last `n_init - 1` results and, on release, gives the detections that were
+    tentative then the id their track has been confirmed with since."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+        self.delay = max(tracker.params.n_init - 1, 0)
+        self.held: deque[tuple[Any, Result, dict[str, np.ndarray]]] = deque()
+
+    def push(self, result: Result, tag: Any = None) -> list[tuple[Any, Result]]:
+        tracked = self.tracker.update(result)
+        self.held.append((tag, tracked, self.tracker.keys))
+        out = []
+        while len(self.held) > self.delay:
+            out.append(self._release(self.held.popleft()))
+        return out
+
+    def flush(self) -> list[tuple[Any, Result]]:
+        out = [self._release(h) for h in self.held]
+        self.held.clear()
+        return out
+
+    def _release(self, held: tuple[Any, Result, dict[str, np.ndarray]]) -> tuple[Any, Result]:
+        tag, result, keys = held
+        new = {}
+        for p in PART_NAMES:
+            track = result[p].track
+            missing = track == NO_TRACK
+            if missing.any():
+                fixed = track.copy()
+                fixed[missing] = [self.tracker.public_id(k) if k != NO_TRACK else NO_TRACK for k in keys[p][missing]]
+                new[p] = result[p].with_fields(track=fixed)
+        return tag, (result.replace(**new) if new else result)
+
+
+def track(frames: Iterable[Frame], **params: Any) -> Iterator[Frame]:
+    """The tracking stage over a stream of frames: each frame's result with `track` fields.
+
+    params: `TrackerParams` fields. Frames come out `n_init - 1` frames late (see the module docstring).
+    """
+    back = _Backfill(Tracker(**params))
+    for f in frames:
+        for tag, r in back.push(f.result, f):
+            yield tag._replace(result=r)
+    for tag, r in back.flush():
+        yield tag._replace(result=r)
