@@ -157,8 +157,8 @@ class DOPE:
         self.dtype = pick_dtype(precision, self.checkpoint.half, self.device)
         net.max_proposals = max_proposals or PUBLISHED_MAX_PROPOSALS
         self.channels_last = self.device.type == "cpu" if channels_last is None else channels_last
-        layout = torch.channels_last if self.channels_last else torch.contiguous_format
-        self.net = net.to(self.device, self.dtype, memory_format=layout)
+        self.net = net.to(self.device, self.dtype)  # fp32 on CPU: no copy, the weights stay memory-mapped
+        self.net.channels_last = self.channels_last
         # Keep the settings only: the weights live in self.net (a copy would double the memory).
         self.checkpoint = dataclasses.replace(self.checkpoint, state_dict={})
         self.postprocess = postprocess

@@ -25,6 +25,7 @@ from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 from torchvision.models.detection.transform import GeneralizedRCNNTransform, resize_boxes, resize_keypoints
 from torchvision.ops import FrozenBatchNorm2d, MultiScaleRoIAlign
 
+from wholebody.network.ops import skip_random_init
 from wholebody.parts import PART_NAMES, PARTS
 
 log = logging.getLogger(__name__)
@@ -153,9 +154,12 @@ class ResNetStages(nn.Module):
         super().__init__()
         self.resnet_backbone = resnet
         self.out_channels = BACKBONE_CHANNELS
+        self.channels_last = False  # see DOPENet.channels_last
 
     def forward(self, x: Tensor) -> Tensor:
         r = self.resnet_backbone
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         x = r.maxpool(r.relu(r.bn1(r.conv1(x))))
         return r.layer3(r.layer2(r.layer1(x)))
 
@@ -170,10 +174,13 @@ class ResNetHead(nn.Module):
     def __init__(self, resnet: nn.Module) -> None:
         super().__init__()
         self.resnet_backbone = resnet
+        self.channels_last = False  # see DOPENet.channels_last
 
     def forward(self, x: Tensor) -> Tensor:
         r = self.resnet_backbone
         chunks = x.split(HEAD_CHUNK) if x.device.type == "cpu" and len(x) > HEAD_CHUNK else [x]
+        if self.channels_last:
+            chunks = [c.contiguous(memory_format=torch.channels_last) for c in chunks]
         return torch.cat([torch.flatten(r.avgpool(r.layer4(c)), 1) for c in chunks])
 
 
@@ -310,6 +317,21 @@ class DOPENet(nn.Module):
         return self.roi_heads.body_anchor_poses.dtype
 
     @property
+    def channels_last(self) -> bool:
+        """Whether the convolutions run in the channels-last layout (about 1.3x faster on CPU).
+
+        The activations decide: the backbone's input and the RoI features are made channels-last,
+        and every convolution after them follows. The weights stay as loaded: oneDNN reorders them
+        for each call whatever their layout (same results to the bit, same speed), so no copy of
+        them is made at load time.
+        """
+        return self.backbone.channels_last
+
+    @channels_last.setter
+    def channels_last(self, on: bool) -> None:
+        self.backbone.channels_last = self.roi_heads.dope_head.channels_last = bool(on)
+
+    @property
     def max_proposals(self) -> int:
         return self.rpn._post_nms_top_n["testing"]
 
@@ -349,7 +371,8 @@ def build_model(checkpoint: Checkpoint) -> DOPENet:
     `checkpoint.state_dict` (for a file, a read-only-backed memory map of it, copied on write).
     """
     try:
-        net = DOPENet(checkpoint.config, device="meta")
+        with skip_random_init():  # the checkpoint gives every value
+            net = DOPENet(checkpoint.config, device="meta")
     except (TypeError, ValueError, KeyError) as e:
         raise CheckpointError(f"checkpoint {checkpoint.source or ''} has unusable dope_kwargs: {e}") from None
     expected = net.state_dict()
