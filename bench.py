@@ -211,7 +211,7 @@ def bench_network(args: argparse.Namespace) -> dict[str, Any]:
     """Per-stage times, FLOPs, throughput and memory of the full pipeline on one synthetic image."""
     t0 = time.perf_counter()
     import torch
-    import torchvision  # noqa: F401  (imported by model.py: counted here, not in the model's load time)
+    import wholebody.network  # noqa: F401  (torchvision: counted here, not in the model's load time)
     from torch.utils.flop_counter import FlopCounterMode
     import wholebody.network.dopenet  # noqa: F401
     from wholebody.detector import DOPE, postprocess_outputs

@@ -137,9 +137,15 @@ def test_channels_last_gives_the_contiguous_results(checkpoint_path, fixture_ima
     for layout in (False, True):
         det = DOPE(checkpoint_path, device="cpu", channels_last=layout, max_proposals=200)
         assert det.channels_last is layout
-        assert det.net.backbone.resnet_backbone.conv1.weight.is_contiguous(
-            memory_format=torch.channels_last if layout else torch.contiguous_format)
+        assert det.net.channels_last is layout
+        seen = []
+        hook = det.net.roi_heads.dope_head.resnet_backbone.layer4[0].conv1.register_forward_pre_hook(
+            lambda module, inputs: seen.append(inputs[0].is_contiguous(memory_format=torch.channels_last)))
+        hook_backbone = det.net.backbone.resnet_backbone.layer1.register_forward_pre_hook(
+            lambda module, inputs: seen.append(inputs[0].is_contiguous(memory_format=torch.channels_last)))
         results.append(det(image).to_dict())
+        hook.remove(), hook_backbone.remove()
+        assert seen and all(flag is layout for flag in seen), seen  # the backbone and the RoI head alike
     for part in ("body", "hand", "face"):
         assert len(results[0][part]) > 0
         assert_part_close(results[1][part], results[0][part], part)

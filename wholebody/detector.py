@@ -252,8 +252,8 @@ class DOPE:
             raise DopeError(str(e)) from None
         self.dtype = pick_dtype(precision, checkpoint.half, self.device)
         self.channels_last = self.device.type == "cpu" if channels_last is None else channels_last
-        layout = torch.channels_last if self.channels_last else torch.contiguous_format
-        self.net = net.to(self.device, self.dtype, memory_format=layout)
+        self.net = net.to(self.device, self.dtype)  # fp32 on CPU: no copy of the weights
+        self.net.channels_last = self.channels_last
         # Keep the settings only: the weights live in self.net (a copy would double the memory).
         self.checkpoint = dataclasses.replace(checkpoint, state_dict={})
         self.postprocess = postprocess

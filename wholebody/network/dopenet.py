@@ -25,8 +25,9 @@ from torchvision.models import resnet50
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 from torchvision.models.detection.transform import GeneralizedRCNNTransform, resize_boxes, resize_keypoints
-from torchvision.ops import FrozenBatchNorm2d, roi_align
+from torchvision.ops import FrozenBatchNorm2d
 
+from wholebody.network.ops import roi_align, skip_random_init
 from wholebody.parts import PART_NAMES, PARTS
 from wholebody.settings import NETWORK_SETTINGS, PPI_SETTINGS, SettingError, check_settings
 
@@ -193,9 +194,12 @@ class ResNetStages(nn.Module):
         super().__init__()
         self.resnet_backbone = resnet
         self.out_channels = BACKBONE_CHANNELS
+        self.channels_last = False  # see DOPENet.channels_last
 
     def forward(self, x: Tensor) -> Tensor:
         r = self.resnet_backbone
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         x = r.maxpool(r.relu(r.bn1(r.conv1(x))))
         return r.layer3(r.layer2(r.layer1(x)))
 
@@ -210,10 +214,13 @@ class ResNetHead(nn.Module):
     def __init__(self, resnet: nn.Module) -> None:
         super().__init__()
         self.resnet_backbone = resnet
+        self.channels_last = False  # see DOPENet.channels_last
 
     def forward(self, x: Tensor) -> Tensor:
         r = self.resnet_backbone
         chunks = x.split(HEAD_CHUNK) if x.device.type == "cpu" and len(x) > HEAD_CHUNK else [x]
+        if self.channels_last:
+            chunks = [c.contiguous(memory_format=torch.channels_last) for c in chunks]
         return torch.cat([torch.flatten(r.avgpool(r.layer4(c)), 1) for c in chunks])
 
 
@@ -406,6 +413,21 @@ class DOPENet(nn.Module):
 
 
     @property
+    def channels_last(self) -> bool:
+        """Whether the convolutions run in the channels-last layout (about 1.3x faster on CPU).
+
+        The activations decide: the backbone's input and the RoI features are made channels-last,
+        and every convolution after them follows. The weights stay as loaded: oneDNN reorders them
+        for each call whatever their layout (same results to the bit, same speed), so no copy of
+        them is made at load time.
+        """
+        return self.backbone.channels_last
+
+    @channels_last.setter
+    def channels_last(self, on: bool) -> None:
+        self.backbone.channels_last = self.roi_heads.dope_head.channels_last = bool(on)
+
+    @property
     def max_proposals(self) -> int:
         """Proposals kept after the RPN (the config's rpn_post_nms_top_n_test; fixed at build)."""
         return self.rpn.post_nms_top_n()
@@ -451,7 +473,8 @@ def build_model(checkpoint: Checkpoint) -> DOPENet:
     `checkpoint.state_dict` (read into memory from a file: the file is not used after loading).
     """
     try:
-        net = DOPENet(checkpoint.config, device="meta")
+        with skip_random_init():  # the checkpoint gives every value
+            net = DOPENet(checkpoint.config, device="meta")
     except (TypeError, ValueError, KeyError) as e:
         raise CheckpointError(f"checkpoint {checkpoint.source or ''} has unusable dope_kwargs: {e}") from None
     expected = net.state_dict()

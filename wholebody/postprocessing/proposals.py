@@ -13,8 +13,8 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import torch
-import torchvision
 
+from wholebody.network.ops import nms as box_nms
 from wholebody.parts import PARTS
 from wholebody.results import PartArrays
 from wholebody.settings import PPI_SETTINGS, Rule, check_settings
@@ -339,7 +339,7 @@ def nms(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
     if len(keep) == 0:
         return PartArrays(part)
     p2 = pose2d[keep, cls[keep]]
-    kept = keep[torchvision.ops.nms(torch.from_numpy(pose_boxes(p2)), torch.from_numpy(best[keep]), NMS_IOU).numpy()]
+    kept = keep[box_nms(torch.from_numpy(pose_boxes(p2)), torch.from_numpy(best[keep]), NMS_IOU).numpy()]
     # PartArrays copies what it is given: no detection keeps a view of the network's (N, A, J, D) outputs.
     return PartArrays(part, best[kept], pose2d[kept, cls[kept]], pose3d[kept, cls[kept]],
                       **({"is_right": cls[kept] < K} if part == "hand" else {}))
