@@ -449,6 +449,18 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
         out.write(data.encode() if isinstance(data, str) else data)
 
 
+def write_image(path: str | os.PathLike, image_bgr: Any) -> None:
+    """Encode a BGR uint8 image by the path's extension (.jpg when it has none) and write it
+    atomically; OutputError when it cannot be encoded or written."""
+    import cv2  # here, not at the top: this module is imported by `--help`, which needs no OpenCV
+    path = os.fspath(path)
+    ext = os.path.splitext(path)[1] or ".jpg"
+    ok, buf = cv2.imencode(ext, image_bgr)
+    if not ok:
+        raise OutputError(f"cannot encode an image as {ext!r} for {path!r}")
+    atomic_write(path, buf.tobytes())
+
+
 def output_path(image: str, model: str, output_dir: Optional[str], suffix: str = ".jpg",
                 base: Optional[str] = None) -> str:
     """`X_M.jpg` for input X and model M: beside X, or in `output_dir`.

@@ -10,25 +10,14 @@ import logging
 import os
 from typing import Any, Callable, Optional
 
-import cv2
 import numpy as np
 
 from wholebody.drawing.draw2d import draw_result
-from wholebody.files import OutputGuard, atomic_write, output_path, reason
+from wholebody.files import OutputGuard, output_path, reason, write_image
 from wholebody.outputs.writers import JsonLinesWriter, OutputError, VideoWriter, record
 from wholebody.stream import Frame
 
 log = logging.getLogger("dope")
-
-
-def write_image(path: str, image_bgr: np.ndarray) -> None:
-    """Encode by the path's extension and write atomically (files.atomic_write); OutputError when it
-    cannot be encoded or written."""
-    ext = os.path.splitext(path)[1] or ".jpg"
-    ok, buf = cv2.imencode(ext, image_bgr)
-    if not ok:
-        raise OutputError(f"cannot encode an image as {ext!r} for {path!r}")
-    atomic_write(path, buf.tobytes())
 
 
 class JsonFrames:

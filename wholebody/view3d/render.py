@@ -5,10 +5,9 @@ import logging
 import os
 from typing import Mapping, Optional
 
-import cv2
 import numpy as np
 
-from wholebody.files import atomic_write
+from wholebody.files import write_image
 from wholebody.results import Result
 from wholebody.view3d.builtin_renderer import render_builtin
 from wholebody.view3d.scene import Camera, Scene, View, build_scene, frame_scene
@@ -97,11 +96,7 @@ def write_visu3d(image_rgb: np.ndarray, result: Result, path: str, renderer: str
         choose_renderer(renderer, interactive=True)  # fail before drawing anything
     scene, camera = scene_and_camera(image_rgb, result, view)
     picture, used = render(scene, camera, renderer)
-    ext = os.path.splitext(path)[1] or ".jpg"
-    ok, buf = cv2.imencode(ext, picture)
-    if not ok:
-        raise Visu3DError(f"cannot encode an image as {ext!r} for {path!r}")
-    atomic_write(path, buf.tobytes())
+    write_image(path, picture)
     if interactive:
         from wholebody.view3d import visvis_renderer
         log.info("wrote %s (%s renderer); the 3D view is open in a window: close it to go on", path, used)
