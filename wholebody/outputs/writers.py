@@ -33,7 +33,7 @@ from wholebody.parts import PART_NAMES
 log = logging.getLogger(__name__)
 
 VIDEO_FOURCC = "mp4v"  # the fallback: opencv-python-headless's bundled FFmpeg has no H.264 encoder
-H264_OPTIONS = {"crf": "20", "preset": "veryfast"}  # libx264: visually lossless for drawings, fast
+H264_OPTIONS = {"crf": "20", "preset": "veryfast", "threads": "1"}  # libx264: visually lossless, fast; one thread: the same bytes whatever the machine or worker
 TIME_DECIMALS = 4
 
 
