@@ -75,10 +75,22 @@ def test_padded_mixed_batch_through_the_network_at_1_and_2_threads(det, landscap
     one, two = at_threads(1, run), at_threads(2, run)
     for a, b in zip(one, two):
         assert len(a["boxes"]) >= 128
-        torch.testing.assert_close(b["boxes"], a["boxes"], rtol=0, atol=1e-3)
+        order = same_boxes_order(a["boxes"], b["boxes"])
+        torch.testing.assert_close(b["boxes"][order], a["boxes"], rtol=0, atol=1e-3)
         for part in PART_NAMES:
-            torch.testing.assert_close(b[part]["scores"], a[part]["scores"], rtol=0, atol=1e-4)
-            torch.testing.assert_close(b[part]["pose2d"], a[part]["pose2d"], rtol=0, atol=1e-2)
+            torch.testing.assert_close(b[part]["scores"][order], a[part]["scores"], rtol=0, atol=1e-4)
+            torch.testing.assert_close(b[part]["pose2d"][order], a[part]["pose2d"], rtol=0, atol=1e-2)
+
+
+def same_boxes_order(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The order of `b`'s rows that lists `a`'s boxes (within 1e-3 px), which must be a permutation.
+
+    Thread counts change the last bits of the RPN's objectness, and with random weights many
+    proposals tie: two of them may swap places in the sorted list. The boxes must be the same set."""
+    assert a.shape == b.shape
+    nearest = torch.cdist(a.double(), b.double()).argmin(1)
+    assert sorted(nearest.tolist()) == list(range(len(b))), "not the same boxes"
+    return nearest
 
 
 def random_rois(sizes, counts, seed=7):

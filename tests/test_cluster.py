@@ -121,7 +121,13 @@ def test_ray_videos_same_as_single_process(cluster, inputs, checkpoint_path, tmp
         (one_json, one_frames), (ray_json, ray_frames) = runs["one"], runs["ray"]
         assert [json.loads(r)["frame"] for r in ray_json] == list(range(3 + videos.index(video)))
         assert ray_json == one_json
-        assert len(ray_frames) == len(one_frames) and all(np.array_equal(a, b) for a, b in zip(ray_frames, one_frames))
+        assert len(ray_frames) == len(one_frames) == 3 + videos.index(video)
+        for i, (a, b) in enumerate(zip(ray_frames, one_frames)):
+            # The same drawings: lossy H.264 of the same pictures. Identical on most machines, but a
+            # CI machine once gave frames that differ while the records are equal to the last digit;
+            # a wrong frame (another picture, a missing overlay) differs by tens of levels on average.
+            diff = np.abs(a.astype(np.int16) - b)
+            assert diff.mean() < 0.5 and (diff > 16).mean() < 0.01, (i, diff.mean(), (diff > 0).mean(), diff.max())
 
 
 def _frames(path: str) -> list[np.ndarray]:
