@@ -264,3 +264,22 @@ def test_ray_missing_says_how_to_install(fixture_image, tmp_path):
     assert p.stderr.strip().splitlines() == [
         "dope.py: error: --ray needs Ray, which is not installed: pip install -r requirements-ray.txt "
         "(or: pip install 'ray[data]')"]
+
+
+def test_an_address_nobody_answers_fails_at_once_in_one_line(checkpoint_path, fixture_image, tmp_path):
+    # Ray's client retries a wrong address for minutes; a closed port must be one line, at once.
+    import socket
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        p = dope("--model", checkpoint_path, "--image", fixture_image, "--json", "out.jsonl", "--ray", address, "-q",
+                 cwd=str(tmp_path))
+        assert p.returncode == 1
+        assert p.stderr.strip().splitlines() == [
+            f"dope.py: error: cannot reach the Ray cluster at {address}: Connection refused "
+            "(check the address: `ray status` on the head node shows it)"], p.stderr
+        assert not os.listdir(tmp_path)
+    p = dope("--model", checkpoint_path, "--image", fixture_image, "--json", "out.jsonl", "--ray", "nowhere", "-q",
+             cwd=str(tmp_path))
+    assert p.returncode == 1 and "'HOST:PORT'" in p.stderr and len(p.stderr.strip().splitlines()) == 1

@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import os
 import re
+import socket
 import sys
 import threading
 from typing import Any, Iterator, Optional
@@ -20,6 +21,7 @@ from wholebody.errors import DopeError
 
 log = logging.getLogger("dope")
 
+CONNECT_TIMEOUT_S = 5  # to reach a cluster's address before Ray tries (Ray itself retries for minutes)
 INSTALL_HINT = "pip install -r requirements-ray.txt (or: pip install 'ray[data]')"
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -81,7 +83,26 @@ def connected(job: RayJob) -> Iterator[Any]:
         yield from _session(ray, job, pythonpath, level)
 
 
+def check_reachable(address: Optional[str], timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """DopeError unless a cluster address ('host:port', 'ray://host:port') takes a TCP connection
+    within `timeout` seconds: Ray's own client retries a wrong address for minutes, in silence.
+    'auto', 'local' and None (a local cluster) are left to Ray."""
+    if not address or address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[1] if "://" in address else address
+    host, sep, port = hostport.rstrip("/").rpartition(":")
+    if not sep or not port.isdigit():
+        raise DopeError(f"a Ray cluster address is 'auto', 'HOST:PORT' or 'ray://HOST:PORT', got {address!r}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        reason = "no answer" if isinstance(e, TimeoutError) else (e.strerror or str(e) or type(e).__name__)
+        raise DopeError(f"cannot reach the Ray cluster at {address}: {reason} (check the address: "
+                        "`ray status` on the head node shows it)") from None
+
+
 def _session(ray: Any, job: RayJob, pythonpath: str, level: int) -> Iterator[Any]:
+    check_reachable(job.address or os.environ.get("RAY_ADDRESS"))
     try:
         ray.init(address=job.address, log_to_driver=job.verbose, logging_level=level, include_dashboard=False,
                  runtime_env={"env_vars": {"PYTHONPATH": pythonpath}}, configure_logging=True)
