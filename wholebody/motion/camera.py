@@ -207,6 +207,15 @@ def _irls(build: Callable[[], tuple[np.ndarray, np.ndarray]], valid: np.ndarray,
     return x
 
 
+def _focal_rows(f: float, third_u: np.ndarray, third_v: np.ndarray) -> np.ndarray:
+    """float64[N, 2J, 3] design rows [f, 0, third_u] and [0, f, third_v] per joint (third_*: float[N, J])."""
+    n, j = third_u.shape
+    a = np.zeros((n, j, 2, 3))
+    a[..., 0, 0] = a[..., 1, 1] = f
+    a[..., 0, 2], a[..., 1, 2] = third_u, third_v
+    return a.reshape(n, 2 * j, 3)
+
+
 def fit_translation(points: np.ndarray, uv: np.ndarray, cam: Intrinsics) -> np.ndarray:
     """float64[N, 3] translations t (metres) such that points + t projects onto uv.
 
@@ -220,13 +229,8 @@ def fit_translation(points: np.ndarray, uv: np.ndarray, cam: Intrinsics) -> np.n
     f = cam.focal_px
 
     def build():
-        a = np.zeros((n, j, 2, 3))
-        a[..., 0, 0] = f
-        a[..., 0, 2] = -du
-        a[..., 1, 1] = f
-        a[..., 1, 2] = -dv
         b = np.stack([du * p0[..., 2] - f * p0[..., 0], dv * p0[..., 2] - f * p0[..., 1]], -1)
-        return a.reshape(n, 2 * j, 3), b.reshape(n, 2 * j)
+        return _focal_rows(f, -du, -dv), b.reshape(n, 2 * j)
 
     t = _irls(build, valid, lambda t: p0[..., 2] + t[:, None, 2],
               lambda t: reprojection_errors(p0 + t[:, None], uv, cam))
@@ -291,13 +295,8 @@ def fit_at_depth(points: np.ndarray, depth: np.ndarray, uv: np.ndarray, cam: Int
     f = cam.focal_px
 
     def build():
-        a = np.zeros((n, j, 2, 3))
-        a[..., 0, 0] = f
-        a[..., 0, 2] = f * q0[..., 0] - du * q0[..., 2]
-        a[..., 1, 1] = f
-        a[..., 1, 2] = f * q0[..., 1] - dv * q0[..., 2]
         b = np.stack([du * d, dv * d], -1)
-        return a.reshape(n, 2 * j, 3), b.reshape(n, 2 * j)
+        return _focal_rows(f, f * q0[..., 0] - du * q0[..., 2], f * q0[..., 1] - dv * q0[..., 2]), b.reshape(n, 2 * j)
 
     def placed(x):
         centre = np.concatenate([x[:, :2], d], -1)[:, None]
