@@ -95,14 +95,17 @@ def export_targets(args: argparse.Namespace, video: str, base: Optional[str], ma
         if not args.export_format:
             raise DopeError(f"--export {spec!r} is a folder: add --export-format "
                             f"({', '.join(e[1:] for e in EXTENSIONS)})")
-        rel = os.curdir
-        if base:
-            rel = os.path.relpath(os.path.dirname(os.path.abspath(video)), os.path.abspath(base))
-            if rel.startswith(os.pardir):
-                rel = os.curdir
         stem = os.path.splitext(os.path.basename(video))[0]
-        out.append(os.path.normpath(os.path.join(spec, rel, f"{stem}.{args.export_format}")))
+        out.append(os.path.normpath(os.path.join(spec, _below(video, base), f"{stem}.{args.export_format}")))
     return out
+
+
+def _below(video: str, base: Optional[str]) -> str:
+    """The sub-folders of the video's folder below `base` ('.' for none)."""
+    if not base:
+        return os.curdir
+    rel = os.path.relpath(os.path.dirname(os.path.abspath(video)), os.path.abspath(base))
+    return os.curdir if rel.startswith(os.pardir) else rel
 
 
 def is_complete(path: str) -> bool:
@@ -174,6 +177,8 @@ def run_videos(args: argparse.Namespace, run: Callable[..., int]) -> int:
             for video in todo:
                 for path in targets[video]:
                     make_folder(os.path.dirname(os.path.abspath(path)), option="the folder of --export")
+                if args.output_dir and not args.no_overlay:  # the annotated video's sub-folder
+                    make_folder(os.path.join(args.output_dir, _below(video, base)), option="--output-dir")
                 one = argparse.Namespace(**{**vars(args), "video": video, "export": targets[video] or None,
                                             "export_format": None, "resume": False})
                 shared.bar["desc"] = os.path.basename(video)

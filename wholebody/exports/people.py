@@ -105,10 +105,12 @@ class ClipBuilder:
     """Gathers frames one at a time (`add`), then makes the `Clip` (`build`).
 
     fps: the source's frame rate when known; otherwise the frames' times decide (median step),
-    else DEFAULT_FPS."""
+    else DEFAULT_FPS. shared_parts: a hand or face that the post-processing attached to several
+    bodies (or wrists) goes on each, as the JSON says (a .pose file); by default on the first only."""
 
-    def __init__(self, fps: Optional[float] = None) -> None:
+    def __init__(self, fps: Optional[float] = None, shared_parts: bool = False) -> None:
         self.fps = fps
+        self.shared_parts = shared_parts
         self.frame_numbers: list[int] = []
         self.times: list[Optional[float]] = []
         # person name -> part key -> list of (frame position, joints, pose2d, score)
@@ -137,11 +139,11 @@ class ClipBuilder:
             self._put(person, "body", t, body.fields[CAMERA_FIELD][i], body.pose2d[i], body.scores[i])
             for link, pkey in (("left_hand", "left_hand"), ("right_hand", "right_hand")):
                 h = int(body.fields[link][i])
-                if h != NO_LINK and h not in taken_hands:
+                if h != NO_LINK and (self.shared_parts or h not in taken_hands):
                     taken_hands.add(h)
                     self._put(person, pkey, t, hands.fields[CAMERA_FIELD][h], hands.pose2d[h], hands.scores[h])
             k = int(body.face[i])
-            if k != NO_LINK and k not in taken_faces:
+            if k != NO_LINK and (self.shared_parts or k not in taken_faces):
                 taken_faces.add(k)
                 self._put(person, "face", t, faces.fields[CAMERA_FIELD][k], faces.pose2d[k], faces.scores[k])
         for h in range(len(hands)):

@@ -77,7 +77,7 @@ class ExportWriter:
         self.target, self.say, self.pose_3d = path, say, pose_3d
         self.path: Optional[str] = None  # set once written (the CLI reports `path`)
         self.written: list[str] = []
-        self.builder = ClipBuilder(fps)
+        self.builder = ClipBuilder(fps, shared_parts=os.path.splitext(path)[1].lower() == ".pose")
 
     def write(self, frame: Frame) -> None:
         self.builder.add(frame)
