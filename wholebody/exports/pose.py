@@ -44,8 +44,9 @@ COMMON_RATES = tuple(Fraction(r) for r in (24, 25, 30, 48, 50, 60, 90, 100, 120,
 
 def pose_format_missing() -> Optional[str]:
     """A one-line message when the pose-format package cannot be imported, else None."""
+    import importlib
     try:
-        import pose_format  # noqa: F401
+        importlib.import_module("pose_format")
     except ImportError:
         return f"the .pose format needs the {EXTRA} package: pip install -r requirements-pose.txt"
     return None
