@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 
+import cv2
 import numpy as np
 import pytest
 
@@ -280,7 +281,8 @@ def test_expand_videos_takes_files_folders_and_patterns(tmp_path):
 
 
 def corpus(root, frames=(5, 3, 4), broken=True):
-    """root/a/one.mp4, root/a/two.mp4, root/b/three.mp4 (10 fps) and root/b/broken.mp4 (not a video)."""
+    """root/a/one.mp4, root/a/two.mp4, root/b/three.mp4 (10 fps); with broken, root/b/broken.mp4 (not
+    a video) and root/b/half.avi (its second half cut off: 15 of the 30 frames it announces decode)."""
     names = ["a/one.mp4", "a/two.mp4", "b/three.mp4"]
     for name, n in zip(names, frames):
         os.makedirs(os.path.dirname(os.path.join(root, name)), exist_ok=True)
@@ -288,17 +290,32 @@ def corpus(root, frames=(5, 3, 4), broken=True):
     if broken:
         with open(os.path.join(root, "b", "broken.mp4"), "wb") as f:
             f.write(b"\x00\x00\x00\x18ftypmp42" + b"junk" * 200)
+        writer = cv2.VideoWriter(os.path.join(root, "b", "whole.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (80, 64))
+        for i in range(30):
+            writer.write(np.full((64, 80, 3), 8 * i, np.uint8))
+        writer.release()
+        data = open(os.path.join(root, "b", "whole.avi"), "rb").read()
+        os.remove(os.path.join(root, "b", "whole.avi"))
+        with open(os.path.join(root, "b", "half.avi"), "wb") as f:
+            f.write(data[:len(data) // 2])
     return dict(zip(names, frames))
 
 
 def test_corpus_with_a_broken_video(pose_format, checkpoint_path, tmp_path):
     videos = corpus(tmp_path / "corpus")
-    r = dope("--model", checkpoint_path, "--video", tmp_path / "corpus" / "a", f"{tmp_path}/corpus/b/*.mp4",
+    r = dope("--model", checkpoint_path, "--video", tmp_path / "corpus" / "a", f"{tmp_path}/corpus/b/",
              "--export", f"{tmp_path}/poses/", "--export-format", "pose", "--json", tmp_path / "all.jsonl",
              "--output-dir", tmp_path / "drawn", "--max-proposals", PROPOSALS, "-q")
     assert r.returncode == 1, r.stderr
     lines = r.stderr.strip().splitlines()
     assert sum("broken.mp4" in line for line in lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    skipped = [line for line in lines if line.startswith("skipped: ")]
+    assert len(skipped) == 2 and "broken.mp4" in skipped[0] and "half.avi" in skipped[1], r.stderr
+    assert "of the 30 frames it announces" in skipped[1], r.stderr
+    # what was drawn of the video that broke off is kept as .partial.mp4, as for any failed run
+    others = [line for line in lines if line not in skipped]
+    assert len(others) == 2 and "half.avi" in others[0] and ".partial.mp4" in others[0], r.stderr
+    assert others[1].startswith("2 of 5 videos could not be processed"), r.stderr
     assert sorted(glob.glob("**/*.pose", root_dir=tmp_path / "poses", recursive=True)) == [
         "a/one.pose", "a/two.pose", "b/three.pose"]
     records = [json.loads(line) for line in open(tmp_path / "all.jsonl")]

@@ -8,8 +8,9 @@ below the folder the videos were named from kept: the annotated video (beside it
 --output-dir) and the exports (`--export FOLDER/ --export-format pose` writes
 FOLDER/<sub-folders>/<video stem>.pose).
 
-A video that cannot be opened, or that breaks off in the middle, is reported in one line and none
-of its own outputs are written; the others are done and the exit code is 1. `--resume` skips the
+A video that cannot be opened, or that breaks off in the middle, is reported in one line and its
+exports are not written (an annotated video keeps what it drew as NAME.partial.mp4, as any failed
+run does); the others are done and the exit code is 1. `--resume` skips the
 videos whose exports are all there: exports are written under staging names and renamed once
 finished, and an interrupted video's own outputs are dropped, so an export that is there is whole.
 """
