@@ -16,7 +16,7 @@ import sys
 from typing import Any, Iterator, Optional, Sequence
 
 from wholebody.detector import DEFAULT_MIN_SCORE, DOPE, POSTPROCESSINGS, PRECISIONS, model_name, resolve_model
-from wholebody.errors import DopeError
+from wholebody.errors import DopeError, InputError
 from wholebody.files import STDOUT, OutputGuard, make_folder, output_name, output_path
 from wholebody.inputs.weights import DOWNLOAD_URL, KNOWN_MODELS, WEIGHTS_LICENCE, describe_models, download_url, models_dir
 from wholebody.postprocessing.assignment import ASSIGNMENTS
@@ -42,9 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     inputs.add_argument("--image", nargs="+", metavar="PATH",
                         help="images to process: files, folders (their images, sorted) and glob patterns "
                              "(quoted, e.g. 'shots/*.jpg'; '**' crosses folders)")
-    inputs.add_argument("--video", metavar="PATH|N",
-                        help="a video file (mp4, avi, mov, mkv...) or a camera index (0 for the first camera); "
-                             "writes VIDEO_MODEL.mp4 with the drawing on every frame")
+    inputs.add_argument("--video", nargs="+", metavar="PATH|N",
+                        help="video files (mp4, avi, mov, mkv...), folders (their videos, sorted) and glob patterns "
+                             "('corpus/**/*.mp4'), each in turn with its own tracks and outputs; or a camera index "
+                             "(0 for the first camera); writes VIDEO_MODEL.mp4 with the drawing on every frame")
     p.add_argument("--from-json", metavar="FILE.jsonl",
                    help="read saved detections (what --json writes) instead of running the network, then run "
                         "every later stage; with --video or --image, their pixels are used for drawings")
@@ -85,7 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "--focal, --fov and --export)")
     p.add_argument("--export", nargs="+", metavar="PATH",
                    help="write every person's camera-space skeleton over the clip: .npz, .c3d, .bvh (one file "
-                        "per person, PATH's stem.<person>.bvh) or .glb")
+                        "per person, PATH's stem.<person>.bvh), .glb or .pose (pose-format, requirements-pose.txt); "
+                        "a FOLDER/ with --export-format: one file per video, FOLDER/<sub-folders>/<video stem>.FORMAT")
+    p.add_argument("--export-format", choices=("npz", "c3d", "bvh", "glb", "pose"),
+                   help="the format of the files written in an --export folder")
+    p.add_argument("--pose-3d", action="store_true",
+                   help="with a .pose export: also the camera-space 3D joints in metres, as components BODY_3D, "
+                        "LEFT_HAND_3D, RIGHT_HAND_3D, FACE_3D (as MediaPipe's world landmarks)")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto: fp16 for half-precision checkpoints on CUDA, fp32 otherwise")
@@ -96,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_time_options(p)
     p.add_argument("--resume", action="store_true",
                    help="with --json: skip the images already in it (or in the NAME.partial.jsonl a killed "
-                        "--resume run leaves) and add the rest; see README, Cluster runs")
+                        "--resume run leaves) and add the rest; see README, Cluster runs. With --video and "
+                        "--export: skip the videos whose exports are written")
     ray = p.add_argument_group("cluster (Ray, see README: Cluster runs)")
     ray.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                      help="run on a Ray cluster: ADDRESS, else $RAY_ADDRESS, else a local one (requirements-ray.txt)")
@@ -191,6 +199,8 @@ def check_options(args: argparse.Namespace) -> None:
         raise DopeError("--azimuth and --elevation turn the 3D view: add --visu3d")
     if args.no_overlay and not _other_outputs(args):
         raise DopeError("--no-overlay without --json (or --visu3d, --html, --export): nothing would be written")
+    if args.pose_3d and not (args.export_format == "pose" or any(e.lower().endswith(".pose") for e in args.export or ())):
+        raise DopeError("--pose-3d adds 3D joints to a .pose export: add --export FILE.pose")
     args.postprocess, args.assign = method, args.assign or "nearest"
 
 
@@ -237,12 +247,13 @@ def score(text: str) -> float:
     return value
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, shared: Any = None) -> int:
     """The command line's work: open the inputs, build the stream of frames (the network, or saved
     detections with --from-json), and hand every frame to the writers asked for.
 
     Returns the exit code: 0, or 1 when an image was skipped because it could not be read.
     Ctrl-C stops after the current batch; what was written is kept (see outputs/writers.py).
+    shared: with several videos, what their runs share (wholebody/corpus.py, which runs each).
     """
     import time
     from contextlib import ExitStack, closing
@@ -260,6 +271,12 @@ def run(args: argparse.Namespace) -> int:
     check_options(args)
     if args.ray is None and (args.workers or args.gpus_per_worker is not None):
         raise DopeError("--workers and --gpus-per-worker go with --ray")
+    if isinstance(args.video, list) and shared is None:
+        from wholebody.corpus import run_videos, single_video
+        one = single_video(args)
+        if one is None:
+            return run_videos(args, run)
+        args.video = one
     if args.ray is not None and args.video is not None:
         from wholebody.cluster.videos import run_video
         return run_video(args, run)
@@ -267,6 +284,8 @@ def run(args: argparse.Namespace) -> int:
         with ExitStack() as stack:
             _check_camera_and_exports(args)  # before any input is opened
             source, names, total, single = _open_inputs(args, stack)
+            if shared is not None:  # the corpus says what broke, once
+                source.warn_damaged = False
             _check_visu3d(args)  # before the model loads
             resume = _resume(args, source) if args.resume else None
             if resume is not None:
@@ -280,11 +299,11 @@ def run(args: argparse.Namespace) -> int:
             # Every output is checked before the model loads: never an input, never a folder or a
             # disk, in a folder that can be written (see files.py).
             guard = OutputGuard(names + ([] if args.from_json else _checkpoint_candidates(args.model)))
-            base = None if args.image is None else _image_base(args)
+            base = shared.base if shared is not None else None if args.image is None else _image_base(args)
             _check_outputs(args, source, model, guard, base)
 
             bar = stack.enter_context(tqdm(total=total, unit=unit, disable=args.quiet or single,
-                                           dynamic_ncols=True))
+                                           dynamic_ncols=True, **(shared.bar if shared is not None else {})))
             if not bar.disable:
                 stack.enter_context(logging_redirect_tqdm())
 
@@ -311,17 +330,22 @@ def run(args: argparse.Namespace) -> int:
                 extra = {"model": model_name(checkpoint), "postprocess": args.postprocess,
                          **({"assign": args.assign} if args.assign != "nearest" else {})}
             try:  # the outputs are opened under staging names before the model loads
-                writers = [stack.enter_context(_writing(w))
-                           for w in _open_writers(args, source, model, extra, say, guard, base, resume)]
+                writers = [stack.enter_context(_writing(w, keep_on_interrupt=shared is None))
+                           for w in _open_writers(args, source, model, extra, say, guard, base, resume, shared)]
             except OutputError as e:
                 raise DopeError(str(e)) from None
-            if not args.from_json and args.ray is None:
+            if not args.from_json and args.ray is None and shared is not None and shared.detector is not None:
+                detector = shared.detector  # loaded by the first video of the corpus
+                frames = detector.stream(source, batch_size=args.batch_size, on_skip=on_skip)
+            elif not args.from_json and args.ray is None:
                 detector = DOPE(checkpoint, device=args.device, precision=args.precision,
                                 postprocess=args.postprocess, min_score=args.min_score,
                                 max_proposals=args.max_proposals, download=not args.no_download,
                                 progress=not args.quiet, threads=args.threads, assign=args.assign,
                                 max_people=args.max_people, parts=args.parts)
                 frames = detector.stream(source, batch_size=args.batch_size, on_skip=on_skip)
+                if shared is not None:
+                    shared.detector = detector
             frames = _over_time(args, source, frames)  # tracks, then smoothing: before camera space
             if args.camera_space or args.focal is not None or args.fov is not None or args.export:
                 from wholebody.motion.camera import place
@@ -341,8 +365,10 @@ def run(args: argparse.Namespace) -> int:
             stages = ({} if detector is None else detector.timings) | spent
             log.debug("time: %s", ", ".join(f"{k} {v:.2f} s" for k, v in stages.items()) or "nothing run")
             if args.video is not None and not args.from_json and done == 0:
-                raise DopeError(f"{source.name!r} gave no frame that decodes ({_no_frames_hint(source)}); "
-                                "nothing was written")
+                raise InputError(f"{source.name!r} gave no frame that decodes ({_no_frames_hint(source)}); "
+                                 "nothing was written")
+            if shared is not None and getattr(source, "damaged", None):
+                raise InputError(f"{source.damaged}; its outputs are not written")
     except KeyboardInterrupt:
         kept = [w.path for w in writers if getattr(w, "path", None) and os.path.exists(w.path)]
         log.warning("interrupted after %d %s%s%s", done, unit, "" if done == 1 else "s",
@@ -361,13 +387,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _writing(writer: Any) -> Iterator[Any]:
+def _writing(writer: Any, keep_on_interrupt: bool = True) -> Iterator[Any]:
     """A writer that is closed (its output put in place) when the run ends or is interrupted with
-    Ctrl-C, and aborted (the target left as it was) when the run fails."""
+    Ctrl-C, and aborted (the target left as it was) when the run fails; also when interrupted
+    without keep_on_interrupt (a video of a corpus: an output there is a whole one, see corpus.py)."""
     try:
         yield writer
     except KeyboardInterrupt:
-        writer.close()
+        writer.close() if keep_on_interrupt else writer.abort()
         raise
     except BaseException:
         writer.abort()
@@ -377,20 +404,26 @@ def _writing(writer: Any) -> Iterator[Any]:
 
 def _open_writers(args: argparse.Namespace, source: Any, model: str, extra: dict[str, Any],
                   say: Any, guard: OutputGuard, base: Optional[str],
-                  resume: Optional[tuple[dict[str, str], list[str]]] = None) -> list[Any]:
+                  resume: Optional[tuple[dict[str, str], list[str]]] = None, shared: Any = None) -> list[Any]:
     """The writers the options ask for, in the order they are fed: JSON, drawings, 3D views, pages, exports.
-    resume: --resume's (kept JSON lines by image, all the run's images in order), see outputs/resume.py."""
+    resume: --resume's (kept JSON lines by image, all the run's images in order), see outputs/resume.py.
+    shared: a corpus's (corpus.py): its JSON Lines writer, opened by the first video, serves them all."""
     from wholebody.outputs.frames import DrawnImages, DrawnVideo, JsonFrames, View3DImages
     from wholebody.outputs.resume import ResumedJsonFrames
     writers: list[Any] = []
     try:
-        if args.json and resume is not None:
+        if args.json and shared is not None:
+            from wholebody.corpus import Borrowed
+            if shared.json is None:
+                shared.json = JsonFrames(guard.claim(args.json, option="--json"), **extra)
+            writers.append(Borrowed(shared.json))
+        elif args.json and resume is not None:
             writers.append(ResumedJsonFrames(guard.claim(args.json, option="--json"), *resume, **extra))
         elif args.json:
             writers.append(JsonFrames(guard.claim(args.json, option="--json"), **extra))
         if not args.no_overlay:
             if args.video is not None:
-                path = guard.claim(output_path(source.name, model, args.output_dir, ".mp4"))
+                path = guard.claim(output_path(source.name, model, args.output_dir, ".mp4", base=base))
                 writers.append(DrawnVideo(path, _frame_rate(source), _drawing(args)))
             elif args.image is not None:
                 writers.append(DrawnImages(model, args.output_dir, say, _drawing(args), base=base, guard=guard))
@@ -405,7 +438,8 @@ def _open_writers(args: argparse.Namespace, source: Any, model: str, extra: dict
         if args.export:
             from wholebody.exports.writer import ExportWriter
             fps = source.fps if args.video is not None and getattr(source, "fps", None) else None
-            writers += [ExportWriter(guard.claim(path, option="--export"), fps) for path in args.export]
+            writers += [ExportWriter(guard.claim(path, option="--export"), fps, pose_3d=args.pose_3d)
+                        for path in args.export]
     except BaseException:
         for w in writers:  # the ones opened already leave no staging file behind
             w.abort()
@@ -446,7 +480,7 @@ def _check_outputs(args: argparse.Namespace, source: Any, model: str, guard: Out
         make_folder(args.output_dir, option="--output-dir")
     planned: list[str] = []
     if args.video is not None and not args.no_overlay:
-        planned.append(output_path(source.name, model, args.output_dir, ".mp4"))
+        planned.append(output_path(source.name, model, args.output_dir, ".mp4", base=base))
     if args.image is not None:
         suffixes = ([] if args.no_overlay else [".jpg"]) + (["_visu3d.jpg"] if args.visu3d else [])
         planned += [output_path(image, model, args.output_dir, suffix, base=base)
@@ -593,8 +627,11 @@ def _open_inputs(args: argparse.Namespace, stack: Any) -> tuple[Any, list[str], 
         if args.video is not None:
             if has_image_extension(args.video) and os.path.isfile(args.video):
                 raise DopeError(f"{args.video!r} is an image; give it with --image")
-            video = stack.enter_context(Video(camera_or_path(args.video), start_s=args.start, end_s=args.end,
-                                              every=args.every, rate=args.fps))
+            try:
+                video = stack.enter_context(Video(camera_or_path(args.video), start_s=args.start, end_s=args.end,
+                                                  every=args.every, rate=args.fps))
+            except SourceError as e:
+                raise InputError(str(e)) from None
             names = ([] if video.is_camera else [video.name]) + ([args.from_json] if args.from_json else [])
             return video, names, video.expected_frames, False
         for path in args.image:

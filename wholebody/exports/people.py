@@ -1,7 +1,8 @@
 """From a clip of per-frame results to people: per person, camera-space joints over the clip's frames.
 
 A person is a track (the `track` field of bodies, hands and faces, when the tracking stage ran),
-else a detection index (body k of every frame is person k). Hands and faces attached to a body
+else a detection index (body k of every frame is person k; a detection outside a confirmed track,
+track -1, is `untracked_person<k>`). Hands and faces attached to a body
 belong to its person; a hand or face found alone is a person of its own (`hand3`, `face0`).
 Frames where a person, or one of its parts, is not seen hold NaN.
 
@@ -89,22 +90,27 @@ class Clip:
         return len(self.frames)
 
 
-def _person_key(part: Any, i: int) -> Any:
-    if TRACK_FIELD in part.fields:
-        value = part.fields[TRACK_FIELD][i]
-        if value is not None and np.isfinite(float(value)) and int(value) >= 0:
-            return int(value)
-    return None
+def _person_name(part: Any, i: int, head: str) -> str:
+    """`<head><track>`; without tracks `<head><i>` (detection i of every frame); a detection outside
+    a confirmed track (track -1) is `untracked_<head><i>`, never mixed with a track of that number."""
+    if TRACK_FIELD not in part.fields:
+        return f"{head}{i}"
+    value = part.fields[TRACK_FIELD][i]
+    if value is not None and np.isfinite(float(value)) and int(value) >= 0:
+        return f"{head}{int(value)}"
+    return f"untracked_{head}{i}"
 
 
 class ClipBuilder:
     """Gathers frames one at a time (`add`), then makes the `Clip` (`build`).
 
     fps: the source's frame rate when known; otherwise the frames' times decide (median step),
-    else DEFAULT_FPS."""
+    else DEFAULT_FPS. shared_parts: a hand or face that the post-processing attached to several
+    bodies (or wrists) goes on each, as the JSON says (a .pose file); by default on the first only."""
 
-    def __init__(self, fps: Optional[float] = None) -> None:
+    def __init__(self, fps: Optional[float] = None, shared_parts: bool = False) -> None:
         self.fps = fps
+        self.shared_parts = shared_parts
         self.frame_numbers: list[int] = []
         self.times: list[Optional[float]] = []
         # person name -> part key -> list of (frame position, joints, pose2d, score)
@@ -129,28 +135,25 @@ class ClipBuilder:
         body, hands, faces = result.body, result.hand, result.face
         taken_hands, taken_faces = set(), set()
         for i in range(len(body)):
-            key = _person_key(body, i)
-            person = f"person{key if key is not None else i}"
+            person = _person_name(body, i, "person")
             self._put(person, "body", t, body.fields[CAMERA_FIELD][i], body.pose2d[i], body.scores[i])
             for link, pkey in (("left_hand", "left_hand"), ("right_hand", "right_hand")):
                 h = int(body.fields[link][i])
-                if h != NO_LINK and h not in taken_hands:
+                if h != NO_LINK and (self.shared_parts or h not in taken_hands):
                     taken_hands.add(h)
                     self._put(person, pkey, t, hands.fields[CAMERA_FIELD][h], hands.pose2d[h], hands.scores[h])
             k = int(body.face[i])
-            if k != NO_LINK and k not in taken_faces:
+            if k != NO_LINK and (self.shared_parts or k not in taken_faces):
                 taken_faces.add(k)
                 self._put(person, "face", t, faces.fields[CAMERA_FIELD][k], faces.pose2d[k], faces.scores[k])
         for h in range(len(hands)):
             if h not in taken_hands:
-                key = _person_key(hands, h)
                 pkey = "right_hand" if hands.is_right[h] else "left_hand"
-                self._put(f"hand{key if key is not None else h}", pkey, t, hands.fields[CAMERA_FIELD][h],
+                self._put(_person_name(hands, h, "hand"), pkey, t, hands.fields[CAMERA_FIELD][h],
                           hands.pose2d[h], hands.scores[h])
         for k in range(len(faces)):
             if k not in taken_faces:
-                key = _person_key(faces, k)
-                self._put(f"face{key if key is not None else k}", "face", t, faces.fields[CAMERA_FIELD][k],
+                self._put(_person_name(faces, k, "face"), "face", t, faces.fields[CAMERA_FIELD][k],
                           faces.pose2d[k], faces.scores[k])
 
     def _put(self, person: str, key: str, t: int, joints: Any, pose2d: Any, score: Any) -> None:

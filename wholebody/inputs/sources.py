@@ -286,6 +286,58 @@ def read_images(images: Iterable[Any]) -> Iterator[tuple[Item, Any]]:
 # ------------------------------------------------------------------------------------------- videos
 
 
+def expand_videos(specs: Iterable[str | os.PathLike]) -> list[str]:
+    """The video files that `specs` name, in order, each once (as `expand_images` does for images):
+    a file as is; a folder, its videos (VIDEO_EXTENSIONS, not those of sub-folders) sorted by name;
+    a glob pattern (`**` crosses folders), the video files it matches, sorted, extension in any case.
+    Folders and patterns skip annotated videos of earlier runs (`X_<model>.mp4` beside a video X).
+    Raises SourceError for a missing file and for a folder or pattern without videos."""
+    paths: list[str] = []
+    for spec in map(os.fspath, specs):
+        if os.path.isfile(spec) or _is_stream(spec):
+            paths.append(spec)
+        elif os.path.isdir(spec):
+            found = _videos_among(os.path.join(spec, name) for name in os.listdir(spec))
+            if not found:
+                raise SourceError(f"folder {spec!r} holds no videos ({', '.join(sorted(VIDEO_EXTENSIONS))})")
+            paths += found
+        elif glob.has_magic(spec) and not os.path.lexists(spec):
+            matches = [m for m in glob.glob(any_case_extension(spec), recursive=True) if os.path.isfile(m)]
+            found = _videos_among(matches)
+            if not found:
+                raise SourceError(f"{'no video' if matches else 'no file'} matches {spec!r}")
+            paths += found
+        elif os.path.lexists(spec):
+            raise SourceError(f"{spec!r} is {describe_kind(spec)}, not a video file")
+        else:
+            raise SourceError(f"video {spec!r} does not exist")
+    seen: set[tuple[int, int]] = set()
+    unique = []
+    for path in paths:  # one name per file (links to it too), the first given
+        key = _file_key(path) if os.path.exists(path) else (0, hash(path))
+        if key not in seen:
+            seen.add(key)
+            unique.append(path)
+    return unique
+
+
+def _videos_among(paths: Iterable[str]) -> list[str]:
+    """The video files among `paths`, sorted, without annotated videos of earlier runs."""
+    videos = []
+    for path in sorted(paths):
+        folder, name = os.path.split(path)
+        if not os.path.isfile(path) or os.path.splitext(name)[1].lower() not in VIDEO_EXTENSIONS:
+            continue
+        earlier = any(c == "_" and os.path.splitext(name[:k])[1].lower() in VIDEO_EXTENSIONS
+                      and os.path.isfile(os.path.join(folder, name[:k])) for k, c in enumerate(name))
+        if earlier:
+            log.debug("ignoring %s: an annotated video of an earlier run", path)
+        else:
+            videos.append(path)
+    return videos
+
+
+
 def camera_or_path(video: str) -> Union[int, str]:
     """`--video` argument: a camera index when it is a number that is not a file, else a path."""
     return int(video) if video.isdigit() and not os.path.exists(video) else video
@@ -343,6 +395,9 @@ class Video:
         count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
         self.frame_count: Optional[int] = count if count > 0 and not self.is_camera else None
         self.frames_read: Optional[int] = None  # set once read to the end
+        # set when fewer frames decode than the file announces; warn_damaged False leaves the telling to the caller
+        self.damaged: Optional[str] = None
+        self.warn_damaged = True
 
     @property
     def expected_frames(self) -> Optional[int]:
@@ -388,9 +443,11 @@ class Video:
                     yield Item(index, self.name, frame=index, time_s=time_s), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
                 index += 1
             if self.frame_count is not None and index < self.frame_count * (1 - TRUNCATED_SHARE) - 1:
-                log.warning("%s: only %d of the %d frames it announces could be decoded; the file may be "
-                            "truncated or damaged (copy or re-encode it again to process it all)", self.name, index,
-                            self.frame_count)
+                self.damaged = (f"{self.name}: only {index} of the {self.frame_count} frames it announces could "
+                                "be decoded; the file may be truncated or damaged (copy or re-encode it again to "
+                                "process it all)")
+                if self.warn_damaged:
+                    log.warning("%s", self.damaged)
             elif self.frame_count is not None and index != self.frame_count:
                 log.debug("%s: read %d frames, the file announced %d", self.name, index, self.frame_count)
             self.frames_read = index

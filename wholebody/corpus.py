@@ -1,0 +1,217 @@
+"""Many videos in one command (`--video` with several files, folders or glob patterns): a corpus.
+
+Each video is run in turn by the command line's own `run` (passed in: the package does not import
+the CLI), with a `Shared` holding what the videos share: the detector, loaded once, and the JSON
+Lines writer (its records carry their `"video"`). Every video gets a new tracker, so tracks never
+cross from one video to the next, and outputs of its own, named after it with the sub-folders
+below the folder the videos were named from kept: the annotated video (beside it, or in
+--output-dir) and the exports (`--export FOLDER/ --export-format pose` writes
+FOLDER/<sub-folders>/<video stem>.pose).
+
+A video that cannot be opened, or that breaks off in the middle, is reported in one line and its
+exports are not written (an annotated video keeps what it drew as NAME.partial.mp4, as any failed
+run does); the others are done and the exit code is 1. `--resume` skips the
+videos whose exports are all there: exports are written under staging names and renamed once
+finished, and an interrupted video's own outputs are dropped, so an export that is there is whole.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import glob
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from wholebody.errors import DopeError, InputError
+
+log = logging.getLogger("dope")
+
+
+@dataclass
+class Shared:
+    """What the videos of one command share, handed to each run of a video.
+
+    base: the folder the --video arguments are named from (sub-folders below it are kept);
+    detector: the DOPE detector, set by the first run that loads it; json: the JSON Lines writer,
+    opened by the first video and closed at the end; bar: options of each video's frame bar."""
+    base: Optional[str]
+    detector: Any = None
+    json: Any = None
+    bar: dict[str, Any] = field(default_factory=dict)
+
+
+class Borrowed:
+    """A writer of the whole command seen by one video's run: fed by it, closed only at the end."""
+
+    def __init__(self, writer: Any) -> None:
+        self.writer = writer
+        self.path = None  # the command reports it once, at the end
+
+    def write(self, frame: Any) -> None:
+        self.writer.write(frame)
+
+    def skip(self, item: Any, error: Exception) -> None:
+        if hasattr(self.writer, "skip"):
+            self.writer.skip(item, error)
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+def is_folder_spec(path: str) -> bool:
+    """Whether an --export argument names a folder: it ends in a separator or is one already."""
+    return path.endswith(("/", os.sep)) or os.path.isdir(path)
+
+
+def single_video(args: argparse.Namespace) -> Optional[str]:
+    """The one --video argument (a file or a camera) when the command is a plain one-video run,
+    else None: several arguments, a folder or a pattern, --export-format or --resume make a corpus."""
+    videos = args.video
+    if len(videos) != 1 or args.export_format or args.resume:
+        return None
+    spec = videos[0]
+    if os.path.isdir(spec) or (glob.has_magic(spec) and not os.path.lexists(spec)):
+        return None
+    if any(is_folder_spec(e) for e in args.export or ()):
+        return None  # refused with a message in export_targets
+    return spec
+
+
+def export_targets(args: argparse.Namespace, video: str, base: Optional[str], many: bool) -> list[str]:
+    """The export paths of one video: FOLDER/<sub-folders>/<stem>.<format> for an --export folder."""
+    from wholebody.exports.writer import EXTENSIONS
+    out = []
+    for spec in args.export or ():
+        if not is_folder_spec(spec):
+            if many:
+                raise DopeError(f"--export {spec!r} names one file, and there are several videos: give a folder "
+                                "(ending in /) and --export-format")
+            out.append(spec)
+            continue
+        if not args.export_format:
+            raise DopeError(f"--export {spec!r} is a folder: add --export-format "
+                            f"({', '.join(e[1:] for e in EXTENSIONS)})")
+        stem = os.path.splitext(os.path.basename(video))[0]
+        out.append(os.path.normpath(os.path.join(spec, _below(video, base), f"{stem}.{args.export_format}")))
+    return out
+
+
+def _below(video: str, base: Optional[str]) -> str:
+    """The sub-folders of the video's folder below `base` ('.' for none)."""
+    if not base:
+        return os.curdir
+    rel = os.path.relpath(os.path.dirname(os.path.abspath(video)), os.path.abspath(base))
+    return os.curdir if rel.startswith(os.pardir) else rel
+
+
+def is_complete(path: str) -> bool:
+    """Whether an export is there, whole (exports are renamed into place once written; a .bvh
+    export is one STEM.<person>.bvh per person)."""
+    if path.lower().endswith(".bvh"):
+        stem = os.path.splitext(path)[0]
+        return bool(glob.glob(glob.escape(stem) + ".*.bvh"))
+    return os.path.isfile(path)
+
+
+def plan(args: argparse.Namespace) -> tuple[list[str], dict[str, list[str]], Optional[str]]:
+    """(videos, their export paths by video, base folder); DopeError for what cannot be run."""
+    from wholebody.files import OutputGuard
+    from wholebody.inputs.sources import SourceError, common_base, expand_videos
+    try:
+        videos = expand_videos(args.video)
+    except SourceError as e:
+        raise DopeError(str(e)) from None
+    many = len(videos) > 1
+    for option, given in (("--ray", args.ray is not None), ("--html", args.html), ("--from-json", args.from_json)):
+        if given and many:
+            raise DopeError(f"{option} takes one video at a time; {len(videos)} were given")
+    if args.export_format and not any(is_folder_spec(e) for e in args.export or ()):
+        raise DopeError("--export-format names the format of the files written in an --export folder "
+                        "(--export FOLDER/ --export-format pose)")
+    if args.resume:
+        if not args.export:
+            raise DopeError("--resume with videos skips those whose exports are written: give --export")
+        if args.json:
+            raise DopeError("--resume with videos continues their exports; --json would start over: leave it "
+                            "out, or give each run its own --json")
+    base = common_base(args.video)
+    targets = {v: export_targets(args, v, base, many) for v in videos}
+    if any(p.lower().endswith(".pose") for paths in targets.values() for p in paths):
+        from wholebody.exports.pose import pose_format_missing
+        missing = pose_format_missing()
+        if missing:  # before any video is opened or the model loads
+            raise DopeError(f"--export {args.export[0]!r}: {missing}")
+    guard, owner = OutputGuard(videos), {}
+    for path in ([args.json] if args.json else []):
+        guard.check(path, option="--json", create_folders=True)
+    for video, paths in targets.items():
+        for path in paths:
+            key = os.path.realpath(path)
+            if key in owner:
+                raise DopeError(f"{owner[key]} and {video} would both write {path}: rename one of them")
+            owner[key] = video
+            guard.check(path, option="--export", create_folders=True)
+    return videos, targets, base
+
+
+def run_videos(args: argparse.Namespace, run: Callable[..., int]) -> int:
+    """Every video of --video in turn through `run(args_of_one_video, shared)`; the exit code."""
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+    from wholebody.files import make_folder
+    videos, targets, base = plan(args)
+    todo = [v for v in videos if not (args.resume and all(is_complete(p) for p in targets[v]))]
+    if args.resume and len(todo) < len(videos):
+        log.info("resuming: %d of %d videos already done", len(videos) - len(todo), len(videos))
+    shared = Shared(base)
+    failed: list[str] = []
+    bar = tqdm(total=len(videos), initial=len(videos) - len(todo), unit="video", disable=args.quiet,
+               dynamic_ncols=True, position=0)
+    shared.bar = {"position": 1, "leave": False}
+    try:
+        with bar, (logging_redirect_tqdm() if not bar.disable else contextlib.nullcontext()):
+            for video in todo:
+                for path in targets[video]:
+                    make_folder(os.path.dirname(os.path.abspath(path)), option="the folder of --export")
+                if args.output_dir and not args.no_overlay:  # the annotated video's sub-folder
+                    make_folder(os.path.join(args.output_dir, _below(video, base)), option="--output-dir")
+                one = argparse.Namespace(**{**vars(args), "video": video, "export": targets[video] or None,
+                                            "export_format": None, "resume": False})
+                shared.bar["desc"] = os.path.basename(video)
+                try:
+                    code = run(one, shared)
+                except InputError as e:
+                    code = _skipped(video, e, failed)
+                except DopeError as e:
+                    if shared.detector is None:  # before the model loads: the same for every video, stop
+                        raise
+                    code = _skipped(video, e, failed)
+                if code and video not in failed:
+                    failed.append(video)
+                bar.update()
+    except BaseException:
+        if shared.json is not None:  # what was written is kept, as a one-video run keeps it
+            shared.json.close()
+        raise
+    if shared.json is not None:
+        shared.json.close()
+        if getattr(shared.json, "path", None) and os.path.exists(shared.json.path):
+            log.info("wrote %s", shared.json.path)
+    if failed:
+        log.warning("%d of %d videos could not be processed (named above); the others are done", len(failed),
+                    len(videos))
+        return 1
+    return 0
+
+
+def _skipped(video: str, error: Exception, failed: list[str]) -> int:
+    message = str(error)
+    log.warning("skipped: %s", message if video in message else f"{video}: {message}")
+    failed.append(video)
+    return 1
+
