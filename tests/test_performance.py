@@ -200,7 +200,21 @@ def test_bench_ppi_mode_reports_every_part():
     out = run_bench("--ppi", "--boxes", "40", "--runs", "1", "--pose-noise", "0.05")
     rows = [line.split() for line in out.splitlines() if line.startswith("noise")]
     assert [r[2] for r in rows] == ["body", "hand", "face"]
-    assert all(float(r[4]) > 0 and float(r[5]) > 0 for r in rows)
+    assert all(float(r[4]) > 0 and float(r[5]) > 0 and float(r[6]) > 0 for r in rows)
+    assert all(float(r[7].rstrip("x")) == pytest.approx(float(r[6]) / float(r[4]), rel=0.02) for r in rows)
+    assert "ppi against the plain PPI: median" in out
+
+
+def test_bench_startup_and_batch_modes_in_one_run(checkpoint_path):
+    out = run_bench("--startup", "--startup-rounds", "1", "--batch", "--images", "2", "--size", "64x48",
+                    "--max-proposals", "10", "--model", checkpoint_path)
+    rows = {name: next(line[len(name):].split() for line in out.splitlines() if line.startswith(name))
+            for name in ("import torch", "DOPE(checkpoint)", "dope.py --help")}
+    assert all(float(r[0]) > 0 and float(r[1]) > 0 for r in rows.values())
+    assert rows["DOPE(checkpoint)"][2].startswith(("+", "-"))  # wall time over import torch
+    batch = [line.split() for line in out.splitlines() if line.split() and line.split()[0] in ("1", "2", "4")]
+    assert [r[0] for r in batch] == ["1", "2", "4"] and all(float(r[1]) > 0 for r in batch)
+    assert "video of 2 frames, 64x48" in out
 
 
 def test_bench_network_mode_reports_stages_flops_and_memory(checkpoint_path):
