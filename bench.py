@@ -4,7 +4,11 @@
     python bench.py                           # synthetic checkpoint, synthetic 1280x720 image, CPU
     python bench.py --size 640x480 --runs 5 --threads 1 --max-proposals 300
     python bench.py --model models/DOPE_v1_0_0.pth.tgz --device cuda
-    python bench.py --ppi                     # post-processing alone, on 1000-box proposal sets
+    python bench.py --ppi                     # post-processing alone, on 1000-box proposal sets, and its
+                                              # ratio to the plain PPI of tests/ppi_reference.py
+    python bench.py --startup                 # whole processes: DOPE(checkpoint) against `import torch`, --help
+    python bench.py --batch                   # frames/s on a short synthetic video, --batch-size 1 2 4, CPU
+    python bench.py --network --ppi --startup --batch   # all of these in one run
     python bench.py --sweep-proposals 1000 500 300 200 100   # time and agreement vs proposals kept
     python bench.py --exports                 # camera-space placement and exports, 1000 frames x 5 people
     python bench.py --ray                     # images/s: one process vs Ray, 1 and 2 workers; N GPUs on paper
@@ -45,6 +49,7 @@ PART_SIZES = {"body": (150.0, 450.0), "hand": (40.0, 120.0), "face": (50.0, 150.
 PPI_KWARGS = {"body": {"K": 10}, "hand": {"K": 5}, "face": {"K": 10}}  # as in the checkpoints
 # Network stages, in order: (name, module path in DOPENet). Post-processing and drawing come after.
 SMALL_INPUT = {"min_size": 320, "max_size": 512}  # --ray's quick runs: the tests' network input size
+BATCH_PROPOSALS = 100  # --batch without --max-proposals: the RoI head's cost (1000: 3 s a frame) would hide batching
 STAGES = (("preprocess", "transform"), ("backbone", "backbone"), ("rpn", "rpn"),
           ("roi_align", "roi_heads.box_roi_pool"), ("roi_head", "roi_heads.dope_head"),
           ("predictors", "roi_heads.dope_predictor"))
@@ -360,25 +365,129 @@ def print_proposals(rows: Sequence[dict[str, Any]], args: argparse.Namespace) ->
         print(f"{r['proposals']:>9} {r['seconds']:8.2f} {first['seconds'] / r['seconds']:7.2f}x  {cells}")
 
 
-def bench_ppi(args: argparse.Namespace) -> list[tuple[str, str, int, float, float]]:
-    """Median times of postprocess.ppi and nms on synthetic 1000-box proposal sets, per part."""
+def bench_ppi(args: argparse.Namespace) -> list[tuple[str, str, int, float, float, float]]:
+    """Median times of postprocess.ppi and nms on synthetic 1000-box proposal sets, per part, and
+    one run of the plain PPI of tests/ppi_reference.py (the published algorithm step by step,
+    Python loops over people, modes and candidates), whose detections are checked to be the same."""
     from wholebody.postprocessing.proposals import nms, ppi
+    sys.path.insert(0, os.path.join(HERE, "tests"))
+    try:
+        from ppi_reference import ppi_reference
+    finally:
+        sys.path.remove(os.path.join(HERE, "tests"))
     rows = []
     for noise in args.pose_noise:
         for part in ("body", "hand", "face"):
             arrays = synthetic_proposals(part, num_boxes=args.boxes, num_people=args.people, pose_noise=noise)
-            found = len(ppi(*arrays, (720, 1280), **PPI_KWARGS[part]))
+            found = ppi(*arrays, (720, 1280), **PPI_KWARGS[part])
             t_ppi = median_time(lambda: ppi(*arrays, (720, 1280), **PPI_KWARGS[part]), args.runs)
             t_nms = median_time(lambda: nms(*arrays, K=PPI_KWARGS[part]["K"]), args.runs)
-            rows.append((f"noise {noise}", part, found, t_ppi, t_nms))
+            t = time.perf_counter()
+            plain = ppi_reference(*arrays, **PPI_KWARGS[part])
+            t_ref = time.perf_counter() - t
+            if len(plain) != len(found) or not np.allclose([d["score"] for d in plain], found.scores, atol=1e-5):
+                raise RuntimeError(f"{part}, noise {noise}: ppi and the plain PPI disagree")
+            rows.append((f"noise {noise}", part, len(found), t_ppi, t_nms, t_ref))
     return rows
 
 
-def print_ppi(rows: Sequence[tuple[str, str, int, float, float]], boxes: int, people: int) -> None:
-    print(f"post-processing of {boxes} proposal boxes around {people} people (median):")
-    print(f"{'poses':<12} {'part':<6} {'found':>6} {'ppi ms':>8} {'nms ms':>8}")
-    for setting, part, found, t_ppi, t_nms in rows:
-        print(f"{setting:<12} {part:<6} {found:>6} {1000 * t_ppi:8.2f} {1000 * t_nms:8.2f}")
+def print_ppi(rows: Sequence[tuple[str, str, int, float, float, float]], boxes: int, people: int) -> None:
+    print(f"post-processing of {boxes} proposal boxes around {people} people (median; plain: "
+          "tests/ppi_reference.py, one run):")
+    print(f"{'poses':<12} {'part':<6} {'found':>6} {'ppi ms':>8} {'nms ms':>8} {'plain ms':>9} {'ratio':>7}")
+    for setting, part, found, t_ppi, t_nms, t_ref in rows:
+        print(f"{setting:<12} {part:<6} {found:>6} {1000 * t_ppi:8.2f} {1000 * t_nms:8.2f} {1000 * t_ref:9.1f} "
+              f"{t_ref / t_ppi:6.1f}x")
+    ratios = [r[5] / r[3] for r in rows]
+    print(f"ppi against the plain PPI: median {statistics.median(ratios):.1f}x, lowest {min(ratios):.1f}x")
+
+
+# ------------------------------------------------------------------------------------ whole processes
+
+
+def process_times(command: Sequence[str], env: Optional[dict[str, str]] = None) -> tuple[float, float]:
+    """(wall s, CPU s: user + system of the child) of one run of command, which must succeed."""
+    import subprocess
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=HERE, env=env)
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {proc.stderr.strip()[-500:]}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def bench_startup(args: argparse.Namespace) -> dict[str, tuple[float, float]]:
+    """Medians (wall s, CPU s) of whole processes, run in turn (round-robin) `--startup-rounds`
+    times: `import torch`; `import dope; dope.DOPE(checkpoint)`; `dope.py --help`."""
+    checkpoint = args.model or synthetic_checkpoint()
+    py = sys.executable
+    commands = {
+        "import torch": [py, "-c", "import torch"],
+        "DOPE(checkpoint)": [py, "-c", f"import dope; dope.DOPE({checkpoint!r}, device='cpu', download=False, "
+                                       "progress=False)"],
+        "dope.py --help": [py, os.path.join(HERE, "dope.py"), "--help"],
+    }
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "")}
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+    for name, command in commands.items():  # warm the file cache once, untimed
+        process_times(command, env)
+    for _ in range(args.startup_rounds):
+        for name, command in commands.items():
+            runs[name].append(process_times(command, env))
+    return {name: (statistics.median(w for w, _ in r), statistics.median(c for _, c in r)) for name, r in runs.items()}
+
+
+def print_startup(r: dict[str, tuple[float, float]], rounds: int) -> None:
+    print(f"whole processes, {rounds} interleaved rounds (medians; CPU = user + system, steadier on a busy machine):")
+    print(f"{'command':<18} {'wall s':>7} {'CPU s':>7} {'wall over torch':>16}")
+    torch_wall = r["import torch"][0]
+    for name, (wall, cpu) in r.items():
+        over = f"{wall - torch_wall:+16.2f}" if name.startswith("DOPE") else ""
+        print(f"{name:<18} {wall:7.2f} {cpu:7.2f} {over}")
+
+
+def write_video(path: str, frames: int, width: int, height: int) -> None:
+    """A short synthetic video (moving colour blobs), MJPG in AVI: what OpenCV writes everywhere."""
+    import cv2
+    out = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (width, height))
+    if not out.isOpened():
+        raise RuntimeError(f"OpenCV cannot write {path}")
+    base = synthetic_image(height, width * 2)
+    for i in range(frames):
+        shift = (i * 8) % width
+        out.write(np.ascontiguousarray(base[:, shift:shift + width, ::-1]))
+    out.release()
+
+
+def bench_batch(args: argparse.Namespace, batch_sizes: Sequence[int] = (1, 2, 4)) -> list[tuple[int, float, int]]:
+    """Frames per second of DOPE.stream on a short synthetic video, per batch size, on CPU:
+    (batch size, frames/s, frames) each, after one untimed pass (allocation, kernel choice)."""
+    from wholebody.detector import DOPE
+    width, height = (320, 240) if args.size == (1280, 720) else args.size
+    det = DOPE(args.model or synthetic_checkpoint(small=True), device="cpu", max_proposals=args.max_proposals or
+               BATCH_PROPOSALS, threads=args.threads, download=False, progress=False)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        video = os.path.join(tmp, "clip.avi")
+        write_video(video, args.images, width, height)
+        for n in batch_sizes:
+            for _ in range(2):  # the second pass is the one kept
+                t = time.perf_counter()
+                count = sum(1 for _ in det.stream(video, batch_size=n))
+                seconds = time.perf_counter() - t
+            rows.append((n, count / seconds, count))
+    return rows
+
+
+def print_batch(rows: Sequence[tuple[int, float, int]], args: argparse.Namespace) -> None:
+    size = "320x240" if args.size == (1280, 720) else f"{args.size[0]}x{args.size[1]}"
+    size += f", {args.model}" if args.model else ", the small synthetic checkpoint (320/512 input)"
+    print(f"video of {rows[0][2]} frames, {size}, CPU, {args.max_proposals or BATCH_PROPOSALS} proposals:")
+    print(f"{'batch size':>10} {'frames/s':>9} {'vs 1':>6}")
+    for n, fps, _ in rows:
+        print(f"{n:>10} {fps:9.2f} {fps / rows[0][1]:5.2f}x")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -404,7 +513,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
     p.add_argument("--max-proposals", type=positive_int, metavar="N", help="proposals kept after the RPN (default 1000)")
     p.add_argument("--runs", type=positive_int, default=3, help="timed passes after the warm-up (default: 3)")
-    p.add_argument("--ppi", action="store_true", help="time the post-processing alone on synthetic proposal sets")
+    p.add_argument("--network", action="store_true",
+                   help="the per-stage network times (what runs without any of --ppi, --startup, --batch)")
+    p.add_argument("--ppi", action="store_true", help="time the post-processing alone on synthetic proposal sets, "
+                                                      "against the plain PPI of tests/ppi_reference.py")
+    p.add_argument("--startup", action="store_true",
+                   help="whole processes, interleaved: DOPE(checkpoint) against `import torch`, and dope.py --help")
+    p.add_argument("--startup-rounds", type=positive_int, default=5, help="--startup: rounds (default: 5)")
+    p.add_argument("--batch", action="store_true",
+                   help="frames/s on a short synthetic video with batch sizes 1, 2 and 4, on CPU (the small "
+                        "synthetic model, 320x240 frames and 100 proposals unless --model, --size, --max-proposals; "
+                        "--images frames)")
     p.add_argument("--boxes", type=positive_int, default=1000, help="--ppi: proposal boxes per set (default: 1000)")
     p.add_argument("--people", type=positive_int, help="--ppi: people per set (default: 6); --exports: people in "
                                                         "the clip (default: 5)")
@@ -426,7 +545,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ray", action="store_true",
                    help="images/s in one process and on a local Ray cluster with 1 and 2 CPU workers (small "
                         "synthetic model and images unless --model), then an estimate for N GPU workers")
-    p.add_argument("--images", type=positive_int, default=8, help="--ray: images per run (default: 8)")
+    p.add_argument("--images", type=positive_int, default=8,
+                   help="--ray: images per run; --batch: frames in the video (default: 8)")
     p.add_argument("--gpu-tflops", type=float, default=400.0,
                    help="--ray: a GPU's dense fp16 peak, TFLOP/s, for the estimate (default: 400)")
     p.add_argument("--gpu-efficiency", type=float, default=0.3,
@@ -477,9 +597,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(format_report(bench_exports(args.frames, args.people or 5)))
         return 0
     args.people = args.people or 6
-    if args.ppi:
-        print_ppi(bench_ppi(args), args.boxes, args.people)
-        return 0
     if args.ray:
         bench_ray(args)
         return 0
@@ -492,7 +609,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.sweep_proposals:
             print_proposals(bench_proposals(args), args)
             return 0
-        print_network(bench_network(args))
+        # --network, --ppi, --startup and --batch combine, in this order; none of them: --network
+        sections = [s for s in ("network", "ppi", "startup", "batch") if getattr(args, s)] or ["network"]
+        for i, section in enumerate(sections):
+            if i:
+                print()
+            if section == "network":
+                print_network(bench_network(args))
+            elif section == "ppi":
+                print_ppi(bench_ppi(args), args.boxes, args.people)
+            elif section == "startup":
+                print_startup(bench_startup(args), args.startup_rounds)
+            else:
+                print_batch(bench_batch(args), args)
     except DopeError as e:
         print(f"bench.py: error: {e}", file=sys.stderr)
         return 1

@@ -54,9 +54,13 @@ def test_ppi_equals_the_plain_version_with_other_settings(kw):
     assert_part_close(postprocess.ppi(*arrays, None, **kw), reference(arrays, **kw), "hand")
 
 
-def test_ppi_ties_and_scattered_proposals():
+@pytest.mark.parametrize("large_group", [None, 1])
+def test_ppi_ties_and_scattered_proposals(large_group, monkeypatch):
     # Saturated probabilities (exact ties, first candidate wins) and isolated proposals (groups of
-    # one), as random network weights give: hundreds of small groups.
+    # one), as random network weights give: hundreds of small groups; searched together, and (1)
+    # one group at a time.
+    if large_group:
+        monkeypatch.setattr(postprocess, "LARGE_GROUP", large_group)
     rng = np.random.default_rng(4)
     n, a, j = 300, 10, 21
     scores = np.zeros((n, a + 1), np.float32)
@@ -95,6 +99,39 @@ def test_joint_distance_is_the_plain_formula_to_the_bit():
         r = p[7]
         np.testing.assert_array_equal(postprocess._mean_joint_distance(p, r),
                                       np.sqrt(((p - r) ** 2).sum(-1)).mean(-1))
+
+
+def test_joint_distances_of_many_leaders_are_the_plain_formula_to_the_bit():
+    # the joint-major kernel of the mode search, its mean over joints in numpy's summation order
+    rng = np.random.default_rng(8)
+    for j in (84, 21, 13, 9, 8, 5, 1):
+        p = rng.normal(0, 0.3, (300, j, 3)).astype(np.float32)
+        leaders = [3, 0, 299, 150]
+        members = np.ascontiguousarray(p.transpose(2, 1, 0))
+        got = postprocess._joint_distances(members, members[:, :, leaders])
+        expected = np.stack([np.sqrt(((p - p[i]) ** 2).sum(-1)).mean(-1) for i in leaders])
+        np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("part", ["body", "hand", "face"])
+@pytest.mark.parametrize("noise", [0.05, 0.15])
+def test_mode_search_one_group_at_a_time_equals_all_groups_together(part, noise, monkeypatch):
+    # the blocked per-group search (large groups) against the rounds over all groups (small ones),
+    # and a mix of both, to the bit
+    arrays = synthetic_proposals(part, num_boxes=200, num_people=5, pose_noise=noise, seed=9)
+    K = {"body": 10, "hand": 5, "face": 10}[part]
+    results = []
+    for large in (10 ** 9, 1, 300):
+        monkeypatch.setattr(postprocess, "LARGE_GROUP", large)
+        results.append(postprocess.ppi(*arrays, None, K=K))
+    assert len(results[0]) >= 3
+    for other in results[1:]:
+        np.testing.assert_array_equal(other.scores, results[0].scores)
+        np.testing.assert_array_equal(other.pose2d, results[0].pose2d)
+        np.testing.assert_array_equal(other.pose3d, results[0].pose3d)
+    monkeypatch.setattr(postprocess, "LARGE_GROUP", 1)
+    monkeypatch.setattr(postprocess, "LEADER_BLOCK", 1)  # one leader per block
+    assert_part_close(postprocess.ppi(*arrays, None, K=K), reference(arrays, K=K), part)
 
 
 def test_model_uses_the_checkpoint_tensors_without_copies(checkpoint_dict):
@@ -163,7 +200,21 @@ def test_bench_ppi_mode_reports_every_part():
     out = run_bench("--ppi", "--boxes", "40", "--runs", "1", "--pose-noise", "0.05")
     rows = [line.split() for line in out.splitlines() if line.startswith("noise")]
     assert [r[2] for r in rows] == ["body", "hand", "face"]
-    assert all(float(r[4]) > 0 and float(r[5]) > 0 for r in rows)
+    assert all(float(r[4]) > 0 and float(r[5]) > 0 and float(r[6]) > 0 for r in rows)
+    assert all(float(r[7].rstrip("x")) == pytest.approx(float(r[6]) / float(r[4]), rel=0.02) for r in rows)
+    assert "ppi against the plain PPI: median" in out
+
+
+def test_bench_startup_and_batch_modes_in_one_run(checkpoint_path):
+    out = run_bench("--startup", "--startup-rounds", "1", "--batch", "--images", "2", "--size", "64x48",
+                    "--max-proposals", "10", "--model", checkpoint_path)
+    rows = {name: next(line[len(name):].split() for line in out.splitlines() if line.startswith(name))
+            for name in ("import torch", "DOPE(checkpoint)", "dope.py --help")}
+    assert all(float(r[0]) > 0 and float(r[1]) > 0 for r in rows.values())
+    assert rows["DOPE(checkpoint)"][2].startswith(("+", "-"))  # wall time over import torch
+    batch = [line.split() for line in out.splitlines() if line.split() and line.split()[0] in ("1", "2", "4")]
+    assert [r[0] for r in batch] == ["1", "2", "4"] and all(float(r[1]) > 0 for r in batch)
+    assert "video of 2 frames, 64x48" in out
 
 
 def test_bench_network_mode_reports_stages_flops_and_memory(checkpoint_path):

@@ -92,9 +92,13 @@ def _mean_joint_distance(poses: np.ndarray, ref: np.ndarray) -> np.ndarray:
 # Greedy grouping examines this many (head, item) pairs per array operation at most: large enough
 # to amortise Python, small enough for the temporaries to stay in cache.
 PAIRS_PER_BLOCK = 1 << 18
-# Groups with at least this many candidates on average are compared with their mode leaders one
-# group at a time (contiguous slices), rather than all at once through a gather of leader poses.
+# Groups of at least this many candidates look for their modes one group at a time, several leaders
+# per step (`_group_modes`); smaller ones all together, one leader per group per step.
 LARGE_GROUP = 256
+# (leader, member, joint) triples: per pass of _joint_distances (its two scratch slabs stay in the
+# core's cache), and per block of leaders tried in _group_modes at most.
+DISTANCE_TILE = 1 << 17
+LEADER_BLOCK = 1 << 20
 FEW_SEGMENTS = 32  # weighted means: one matrix-vector product per person up to this many people
 
 
@@ -171,6 +175,70 @@ def _segments(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(first), np.cumsum(first) - 1
 
 
+def _joint_distances(members: np.ndarray, leaders: np.ndarray) -> np.ndarray:
+    """Mean Euclidean joint distance of every leader to every member: members (D, J, k) and leaders
+    (D, J, b), coordinate- and joint-major -> (b, k).
+
+    To the bit what `_mean_joint_distance` gives (the plain `np.sqrt(((p - q) ** 2).sum(-1)).mean(-1)`):
+    the same float32 operations in the same order, the mean over joints included, whose order is
+    numpy's pairwise summation over a contiguous axis (8 running sums, see `_pairwise_joint_sum`).
+    Here every operation runs over a (leaders, J, k) slab with the members contiguous (inner loops
+    k long), as few leaders at a time as keep the two scratch slabs in the core's cache: about ten
+    vectorised passes per (leader, member, joint) triple and no per-row overhead.
+    """
+    d, j, k = members.shape
+    b = leaders.shape[2]
+    step = min(b, max(1, DISTANCE_TILE // (j * k)))
+    sq = np.empty((step, j, k), members.dtype)
+    tmp = np.empty_like(sq)
+    acc = np.empty((step, min(8, j), k), members.dtype)
+    lead = leaders.transpose(0, 2, 1)[..., None]  # (D, b, J, 1): one value per leader and joint
+    out = np.empty((b, k), members.dtype)
+    for a in range(0, b, step):
+        n = min(step, b - a)
+        x, t = sq[:n], tmp[:n]
+        np.subtract(members[0], lead[0, a:a + n], out=x)
+        np.multiply(x, x, out=x)
+        for c in range(1, d):
+            np.subtract(members[c], lead[c, a:a + n], out=t)
+            np.multiply(t, t, out=t)
+            x += t
+        np.sqrt(x, out=x)
+        out[a:a + n] = _pairwise_joint_sum(x, acc[:n])
+    out /= members.dtype.type(j)
+    return out
+
+
+def _pairwise_joint_sum(x: np.ndarray, acc: np.ndarray) -> np.ndarray:
+    """x (b, J, k) summed over J in the order numpy's `sum` uses along a contiguous axis of up to 128
+    items (pairwise_sum: fewer than 8 items one after the other; else 8 running sums over items
+    i, i+8, ..., combined as ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)), then the remaining J % 8 items
+    added one by one) -> (b, k). acc: scratch (b, min(8, J), k). tests/test_performance.py checks
+    the order against numpy's own result."""
+    j = x.shape[1]
+    if j > 128:
+        raise ValueError(f"{j} joints: the summation order is written for at most 128")
+    if j < 8:
+        total = x[:, 0].copy()
+        for i in range(1, j):
+            total += x[:, i]
+        return total
+    n8 = j - j % 8
+    np.copyto(acc, x[:, :8])
+    for i in range(8, n8, 8):
+        acc += x[:, i:i + 8]
+    acc[:, 0] += acc[:, 1]
+    acc[:, 2] += acc[:, 3]
+    acc[:, 4] += acc[:, 5]
+    acc[:, 6] += acc[:, 7]
+    acc[:, 0] += acc[:, 2]
+    acc[:, 4] += acc[:, 6]
+    total = acc[:, 0] + acc[:, 4]
+    for i in range(n8, j):
+        total += x[:, i]
+    return total
+
+
 def _best_modes(s: np.ndarray, pose3d: np.ndarray, group: np.ndarray, n_groups: int, th_pose3d: float,
                 min_mode_score: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The highest-scoring mode of every group: (top candidate (G,), score (G,), member mask (C,)).
@@ -179,11 +247,86 @@ def _best_modes(s: np.ndarray, pose3d: np.ndarray, group: np.ndarray, n_groups: 
     candidate order within a group, which breaks score ties: first wins). In each group, modes are
     found greedily from the highest-scoring unassigned member r; a mode gathers every member
     (assigned or not) whose mean 3D joint distance to r's pose is below th_pose3d; the search stops
-    at an r scoring below min_mode_score once a mode exists. All groups advance together: round k
-    finds every group's k-th mode with array operations over the groups still searching, so the
-    cost is (sum over groups of modes x members) with one Python iteration per round.
-    Mode scores are summed in float64.
+    at an r scoring below min_mode_score once a mode exists. Mode scores are summed in float64, in
+    candidate order. Groups of at least LARGE_GROUP members are searched one at a time, several
+    leaders per step (`_group_modes`); the others all together, one mode per group per step.
     """
+    n = len(s)
+    top = np.full(n_groups, -1)
+    best = np.full(n_groups, -np.inf)
+    member = np.zeros(n, bool)
+    starts, _ = _segments(group)
+    ends = np.append(starts[1:], n)
+    large = np.flatnonzero(ends - starts >= LARGE_GROUP)
+    for i in large.tolist():
+        a, b = starts[i], ends[i]
+        t, best[group[a]], member[a:b] = _group_modes(s[a:b], pose3d[a:b], th_pose3d, min_mode_score)
+        top[group[a]] = a + t
+    if len(large) == 0:
+        return _modes_by_rounds(s, pose3d, group, n_groups, th_pose3d, min_mode_score)
+    small = np.ones(n_groups, bool)
+    small[group[starts[large]]] = False
+    if small.any():
+        idx = np.flatnonzero(small[group])
+        ids, local = np.unique(group[idx], return_inverse=True)
+        t, sc, mem = _modes_by_rounds(s[idx], pose3d[idx], local, len(ids), th_pose3d, min_mode_score)
+        top[ids], best[ids], member[idx] = idx[t], sc, mem
+    return top, best, member
+
+
+def _group_modes(s: np.ndarray, pose3d: np.ndarray, th_pose3d: float,
+                 min_mode_score: float) -> tuple[int, float, np.ndarray]:
+    """`_best_modes` for one group: (top member, score, member mask (k,)).
+
+    The next unassigned members by decreasing score are tried as leaders a block at a time: one
+    distance computation gives every tried member's distances to the whole group, then the block's
+    own (b, b) part says which of them really lead (one that an earlier leader of the block takes
+    does not). The block doubles while all its members lead and shrinks to twice the leaders
+    found otherwise, so few distances are computed in vain, with few Python iterations.
+    """
+    k, j, d = pose3d.shape
+    members = np.ascontiguousarray(pose3d.transpose(2, 1, 0))  # (D, J, k): members contiguous
+    cap = max(1, LEADER_BLOCK // (j * k))  # leaders tried per block
+    rest = np.argsort(-s, kind="stable")  # unassigned members by decreasing score (ties: first)
+    unassigned = np.ones(k, bool)
+    best, top, member = -np.inf, -1, np.zeros(k, bool)
+    block = 1
+    while len(rest):
+        # once a mode exists, only members scoring at least min_mode_score may lead (a prefix of rest)
+        n_ok = int(np.count_nonzero(s[rest] >= min_mode_score))
+        if top >= 0:
+            if n_ok == 0:
+                break
+            tried = rest[:min(block, n_ok, cap)]
+        else:  # the first leader leads whatever its score
+            tried = rest[:max(1, min(block, n_ok, cap))]
+        b = len(tried)
+        m = _joint_distances(members, members[:, :, tried]) < th_pose3d
+        m[np.arange(b), tried] = True
+        own = m[:, tried]
+        taken = np.zeros(b, bool)
+        leads = []
+        for i in range(b):
+            if not taken[i]:
+                leads.append(i)
+                taken |= own[i]
+        rows = m[leads]
+        r, c = np.nonzero(rows)  # by leader, then member order: the order the sums run in
+        score = np.bincount(r, weights=s[c], minlength=len(leads))
+        i = int(np.argmax(score))  # the first of equal scores: an earlier leader wins
+        if score[i] > best:
+            best, top, member = float(score[i]), int(tried[leads[i]]), rows[i]
+        unassigned[c] = False
+        rest = rest[unassigned[rest]]
+        block = 2 * b if len(leads) == b else 2 * len(leads)
+    return top, best, member
+
+
+def _modes_by_rounds(s: np.ndarray, pose3d: np.ndarray, group: np.ndarray, n_groups: int, th_pose3d: float,
+                     min_mode_score: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_best_modes` for many small groups: all groups advance together, round k finding every
+    group's k-th mode with array operations over the groups still searching, so the cost is
+    (sum over groups of modes x members) with one Python iteration per round."""
     n = len(s)
     unassigned = np.ones(n, bool)
     member = np.zeros(n, bool)
@@ -212,11 +355,7 @@ def _best_modes(s: np.ndarray, pose3d: np.ndarray, group: np.ndarray, n_groups: 
         lead = np.ones(len(hit), bool)
         lead[1:] = seg[hit[1:]] != seg[hit[:-1]]
         r = hit[lead]  # the leaders (positions in the live arrays), one per group, in group order
-        if len(live) >= LARGE_GROUP * len(g):  # few large groups: compare each with its leader in place
-            dist = np.concatenate([_mean_joint_distance(X[a:a + k], X[i])
-                                   for a, k, i in zip(starts.tolist(), sizes.tolist(), r.tolist())])
-        else:
-            dist = _mean_joint_distance(X, np.take(X, r[seg], axis=0))
+        dist = _mean_joint_distance(X, np.take(X, r[seg], axis=0))
         m = dist < th_pose3d
         m[r] = True
         score = np.bincount(seg[m], weights=sl[m], minlength=len(g))
