@@ -27,7 +27,7 @@ from scipy.optimize import linear_sum_assignment
 from wholebody.inputs.sources import Item
 from wholebody.motion.smoothing import smooth
 from wholebody.motion.synthetic import Scene, Truth, make_scene
-from wholebody.motion.tracking import NO_TRACK, Tracker, track
+from wholebody.motion.tracking import NO_TRACK, track
 from wholebody.results import NO_LINK, Result
 from wholebody.stream import Frame
 
@@ -54,9 +54,11 @@ def match_bodies(result: Result, people: list[Truth]) -> dict[int, int]:
         return {}
     truth = np.stack([p.body2d for p in seen])
     d = np.linalg.norm(truth[:, None] - result.body.pose2d[None], axis=-1).mean(-1)
-    size = np.linalg.norm(truth.max(1) - truth.min(1), axis=-1)
-    rows, cols = linear_sum_assignment(d)
-    return {seen[r].person: int(c) for r, c in zip(rows, cols) if d[r, c] <= 0.1 * size[r]}
+    near = d <= 0.1 * np.linalg.norm(truth.max(1) - truth.min(1), axis=-1)[:, None]
+    # Pairs beyond the limit cost more than any set of pairs within it: a far false positive must
+    # not pull the assignment of the true pairs.
+    rows, cols = linear_sum_assignment(np.where(near, d, 1e6))
+    return {seen[r].person: int(c) for r, c in zip(rows, cols) if near[r, c]}
 
 
 def identity_metrics(results: list[Result], scene: Scene) -> dict[str, float]:
