@@ -35,7 +35,6 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from wholebody.parts import PART_NAMES
-from wholebody.postprocessing.proposals import pose_boxes
 from wholebody.results import NO_LINK, Result
 from wholebody.stream import Frame
 
@@ -85,7 +84,8 @@ class _Track:
     size: float  # pose-box diagonal, pixels (filtered)
     spread: float  # log of the RMS joint distance to the centre (filtered)
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # of the centre, pixels per frame
-    # Each joint's own motion about the centre (limbs swinging), pixels per frame: predicted one frame on.
+    # Each joint's own motion about the centre (limbs swinging), pixels per frame: predicted one
+    # frame on (zeros: unknown).
     swing: Optional[np.ndarray] = None
     hits: int = 1
     id: int = NO_TRACK
@@ -94,9 +94,20 @@ class _Track:
     before: Optional[tuple] = None
 
     def predicted(self, frame: int) -> np.ndarray:
-        gap = frame - self.last
-        pose = self.pose + self.velocity * gap
-        return pose if self.swing is None else pose + self.swing
+        return _predicted([self], frame)[0]
+
+
+def _predicted(tracks: list[_Track], frame: int) -> np.ndarray:
+    """float[T, J, 2]: the tracks' poses at `frame`: the centre at constant velocity, each joint's
+    own swing carried one frame on."""
+    pose = np.stack([t.pose for t in tracks])
+    pose += np.stack([t.velocity * (frame - t.last) for t in tracks])[:, None]
+    swings = [t.swing for t in tracks if t.swing is not None]
+    if len(swings) == len(tracks):
+        pose += np.stack(swings)
+    elif swings:
+        pose += np.stack([t.swing if t.swing is not None else np.zeros_like(t.pose) for t in tracks])
+    return pose
 
 
 def _size(pose2d: np.ndarray) -> np.ndarray:
@@ -112,6 +123,11 @@ def log_spread(pose2d: np.ndarray) -> np.ndarray:
     return 0.5 * np.log(np.maximum((d ** 2).sum(-1).mean(-1), 1.0))
 
 
+def _boxes(pose2d: np.ndarray) -> np.ndarray:
+    """float[N, 4]: the joints' boxes (x1, y1, x2, y2)."""
+    return np.concatenate([pose2d.min(1), pose2d.max(1)], 1)
+
+
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """float[N, M]: IoU of boxes a (N, 4) and b (M, 4), (x1, y1, x2, y2)."""
     lo = np.maximum(a[:, None, :2], b[None, :, :2])
@@ -123,12 +139,13 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarray, unseen: np.ndarray,
-                     poses: np.ndarray, params: TrackerParams) -> np.ndarray:
+                     poses: np.ndarray, params: TrackerParams, pose_spreads: Optional[np.ndarray] = None) -> np.ndarray:
     """float[T, D]: the cost of giving each detection to each track; inf where it may not match.
 
     predicted: float[T, J, 2], the tracks' predicted poses; sizes: float[T], their pose-box
     diagonals (pixels); spreads: float[T], their log RMS spreads; unseen: float[T], frames since
-    their last hit minus one; poses: float[D, J, 2], the detections.
+    their last hit minus one; poses: float[D, J, 2], the detections (pose_spreads: their
+    `log_spread`, when known).
 
     The cost is a negative log-likelihood: with d the mean joint distance in track sizes and s the
     log ratio of spreads, each expected within a sigma that widens with the frames unseen,
@@ -141,8 +158,8 @@ def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarr
     ss = params.size_sigma + params.size_growth * unseen
     diff = predicted[:, None] - poses[None]
     d = np.sqrt((diff ** 2).sum(-1)).mean(-1) / sizes[:, None] / sp[:, None]  # NaN joints: no match
-    s = np.abs(log_spread(poses)[None] - spreads[:, None]) / ss[:, None]
-    iou = iou_matrix(pose_boxes(predicted, 0.0), pose_boxes(poses, 0.0))
+    s = np.abs((log_spread(poses) if pose_spreads is None else pose_spreads)[None] - spreads[:, None]) / ss[:, None]
+    iou = iou_matrix(_boxes(predicted), _boxes(poses))
     cost = (0.5 * (d ** 2 + s ** 2) + (np.log(sp * ss) + params.age_cost * unseen)[:, None]
             + params.iou_weight * (1 - iou))
     return np.where((d <= params.gate) & (s <= params.gate), cost, np.inf)
@@ -174,22 +191,26 @@ class _PartTracks:
         poses = poses.astype(np.float64)
         centres, sizes, spreads = poses.mean(1), _size(poses), log_spread(poses)
         owner: list[Optional[_Track]] = [None] * len(poses)
-        high = [i for i in range(len(poses)) if scores[i] >= p.high_score]
-        low = [i for i in range(len(poses)) if scores[i] < p.high_score]
-        free = list(self.confirmed)
-        for group in (high, low):  # ByteTrack: high scores first, low ones for the tracks left
-            matched = self._match(free, group, frame, poses)
-            for t, i in matched:
-                owner[i] = t
-            taken = {id(t) for t, _ in matched}
-            free = [t for t in free if id(t) not in taken]
-        rest = [i for i in range(len(poses)) if owner[i] is None]
-        for t, i in self._match(self.tentative, rest, frame, poses):
-            owner[i] = t
+        tracks = self.confirmed + self.tentative
+        if tracks and len(poses):  # one cost matrix, then three rounds on parts of it
+            cost = association_cost(_predicted(tracks, frame), np.array([t.size for t in tracks]),
+                                    np.array([t.spread for t in tracks]),
+                                    np.array([frame - t.last - 1 for t in tracks], np.float64), poses, p, spreads)
+            high = scores >= p.high_score
+            taken = np.zeros(len(tracks), bool)
+            n = len(self.confirmed)
+            # ByteTrack: high scores first, low ones for the confirmed tracks left, then the
+            # tentative tracks for the detections no confirmed track took.
+            for rows, cols in ((np.arange(n), np.flatnonzero(high)), (None, np.flatnonzero(~high)),
+                               (np.arange(n, len(tracks)), None)):
+                rows = np.flatnonzero(~taken[:n]) if rows is None else rows
+                cols = np.array([i for i in range(len(poses)) if owner[i] is None], np.int64) if cols is None else cols
+                for r, c in _assign(cost[np.ix_(rows, cols)]):
+                    owner[cols[c]], taken[rows[r]] = tracks[rows[r]], True
         seen = {id(t) for t in owner if t is not None}
-        for i, t in enumerate(owner):
-            if t is not None:
-                self._hit(t, frame, poses[i], centres[i], float(sizes[i]), float(spreads[i]))
+        hit = [i for i, t in enumerate(owner) if t is not None]
+        if hit:
+            self._hit([owner[i] for i in hit], frame, poses[hit], centres[hit], sizes[hit], spreads[hit])
         for t in self.confirmed:
             if id(t) not in seen and t.before is not None:
                 t.pose, t.centre, t.last, t.size, t.spread, t.velocity, t.swing = t.before
@@ -213,31 +234,27 @@ class _PartTracks:
                     self.tentative.append(t)
         return owner
 
-    def _match(self, tracks: list[_Track], dets: list[int], frame: int,
-               poses: np.ndarray) -> list[tuple[_Track, int]]:
-        if not tracks or not dets:
-            return []
-        pred = np.stack([t.predicted(frame) for t in tracks])
-        sizes = np.array([t.size for t in tracks])
-        spreads = np.array([t.spread for t in tracks])
-        unseen = np.array([frame - t.last - 1 for t in tracks], np.float64)
-        cost = association_cost(pred, sizes, spreads, unseen, poses[dets], self.p)
-        return [(tracks[r], dets[c]) for r, c in _assign(cost)]
-
-    def _hit(self, t: _Track, frame: int, pose: np.ndarray, centre: np.ndarray, size: float, spread: float) -> None:
-        gap = max(frame - t.last, 1)
-        t.before = (t.pose, t.centre, t.last, t.size, t.spread, t.velocity, t.swing) if gap > 2 else None
-        step = (centre - t.centre) / gap
-        g = 1.0 if t.hits == 1 else self.p.velocity_gain
-        t.velocity = t.velocity + g * (step - t.velocity)
-        if gap == 1:
-            swing = pose - t.pose - step
-            t.swing = swing * g if t.swing is None else t.swing + g * (swing - t.swing)
-        else:  # limbs swing back and forth: their motion is not carried over a gap
-            t.swing = None
-        t.size = 0.8 * t.size + 0.2 * size
-        t.spread = 0.5 * (t.spread + spread)
-        t.pose, t.centre, t.last, t.hits = pose, centre, frame, t.hits + 1
+    def _hit(self, tracks: list[_Track], frame: int, poses: np.ndarray, centres: np.ndarray, sizes: np.ndarray,
+             spreads: np.ndarray) -> None:
+        """Update the tracks matched in this frame with their detections (arrays in the same order)."""
+        last = np.array([t.last for t in tracks])
+        gap = np.maximum(frame - last, 1)
+        for t, g in zip(tracks, gap):
+            t.before = (t.pose, t.centre, t.last, t.size, t.spread, t.velocity, t.swing) if g > 2 else None
+        step = (centres - np.stack([t.centre for t in tracks])) / gap[:, None]
+        gain = np.where([t.hits == 1 for t in tracks], 1.0, self.p.velocity_gain)[:, None]
+        old_v = np.stack([t.velocity for t in tracks])
+        velocity = old_v + gain * (step - old_v)
+        # A joint's swing: its motion beyond the centre's, known only from consecutive frames (limbs
+        # swing back and forth: their motion is not carried over a gap).
+        old_w = np.stack([t.swing if t.swing is not None else np.zeros_like(t.pose) for t in tracks])
+        observed = poses - np.stack([t.pose for t in tracks]) - step[:, None]
+        swing = np.where((gap == 1)[:, None, None], old_w + gain[:, None] * (observed - old_w), 0.0)
+        size = 0.8 * np.array([t.size for t in tracks]) + 0.2 * sizes
+        spread = 0.5 * (np.array([t.spread for t in tracks]) + spreads)
+        for k, t in enumerate(tracks):
+            t.pose, t.centre, t.velocity, t.swing = poses[k], centres[k], velocity[k], swing[k]
+            t.size, t.spread, t.last, t.hits = float(size[k]), float(spread[k]), frame, t.hits + 1
 
 
 class Tracker:
