@@ -355,11 +355,17 @@ class OfflineSmoother:
             self._tables[part] = _Table({"pos": ((n,), np.int64, -1), "s": ((n, joints, 5), np.float64, 0.0)})
         return self._tables[part]
 
-    def push(self, result: Result, tag: Any = None) -> list[tuple[Any, Result]]:
+    def push(self, result: Result, tag: Any = None, frame: Optional[int] = None) -> list[tuple[Any, Result]]:
         """Add the next frame's result (with an optional `tag` returned beside it, e.g. its Frame);
-        returns [(tag, smoothed result)] for the frames now complete, oldest first."""
-        pos, keys = self._n, signal_keys(result)
-        self._n += 1
+        returns [(tag, smoothed result)] for the frames now complete, oldest first.
+
+        frame: its frame number, when frames were left out (`--every`): window, sigma and max_gap
+        then count the source's frames, and the frames left out are gaps. None (or a number not
+        after the last one): the frame after the last.
+        """
+        pos = self._n if frame is None or frame < self._n else int(frame)
+        keys = signal_keys(result)
+        self._n = pos + 1
         slot = pos % self._size
         for p in PART_NAMES:
             idx, ks = _part_rows(keys[p])
@@ -476,8 +482,8 @@ def smooth(frames: Iterable[Frame], mode: str = "offline", **params: Any) -> Ite
     """The smoothing stage over a stream of frames (after `tracking.track`).
 
     mode: "off" (frames as they are), "online" (`OnlineSmoother(**params)`, using each item's
-    time_s when known) or "offline" (`OfflineSmoother(**params)`: frames come out `window`
-    frames late, images included).
+    time_s when known) or "offline" (`OfflineSmoother(**params)`, on the items' frame numbers when
+    known, so that frames left out are gaps: frames come out `window` frames late, images included).
     """
     if mode not in SMOOTH_MODES:
         raise ValueError(f"unknown smoothing mode {mode!r}; use one of {', '.join(SMOOTH_MODES)}")
@@ -491,7 +497,7 @@ def smooth(frames: Iterable[Frame], mode: str = "offline", **params: Any) -> Ite
         return
     offline = OfflineSmoother(**params)
     for f in frames:
-        for tag, r in offline.push(f.result, f):
+        for tag, r in offline.push(f.result, f, getattr(f.item, "frame", None)):
             yield tag._replace(result=r)
     for tag, r in offline.flush():
         yield tag._replace(result=r)

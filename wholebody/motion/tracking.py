@@ -286,9 +286,11 @@ class Tracker:
     def public_id(self, key: int) -> int:
         return self._ids.get(int(key), NO_TRACK)
 
-    def update(self, result: Result) -> Result:
-        self._frame += 1
-        frame = self._frame
+    def update(self, result: Result, frame: Optional[int] = None) -> Result:
+        """frame: the frame number, when frames were left out (`--every`): gaps, speeds and max_age
+        then count the source's frames. None (or a number not after the last): the next frame."""
+        frame = self._frame + 1 if frame is None or frame <= self._frame else int(frame)
+        self._frame = frame
         body = result.body
         owners = self._parts["body"].update(frame, body.pose2d, body.scores)
         self._note(owners)
@@ -360,8 +362,8 @@ class _Backfill:
         self.delay = max(tracker.params.n_init - 1, 0)
         self.held: deque[tuple[Any, Result, dict[str, np.ndarray]]] = deque()
 
-    def push(self, result: Result, tag: Any = None) -> list[tuple[Any, Result]]:
-        tracked = self.tracker.update(result)
+    def push(self, result: Result, tag: Any = None, frame: Optional[int] = None) -> list[tuple[Any, Result]]:
+        tracked = self.tracker.update(result, frame)
         self.held.append((tag, tracked, self.tracker.keys))
         out = []
         while len(self.held) > self.delay:
@@ -390,10 +392,11 @@ def track(frames: Iterable[Frame], **params: Any) -> Iterator[Frame]:
     """The tracking stage over a stream of frames: each frame's result with `track` fields.
 
     params: `TrackerParams` fields. Frames come out `n_init - 1` frames late (see the module docstring).
+    The items' frame numbers, when known, are the tracker's clock (frames left out are frames unseen).
     """
     back = _Backfill(Tracker(**params))
     for f in frames:
-        for tag, r in back.push(f.result, f):
+        for tag, r in back.push(f.result, f, getattr(f.item, "frame", None)):
             yield tag._replace(result=r)
     for tag, r in back.flush():
         yield tag._replace(result=r)
