@@ -13,6 +13,7 @@
     python bench.py --exports                 # camera-space placement and exports, 1000 frames x 5 people
     python bench.py --ray                     # images/s: one process vs Ray, 1 and 2 workers; N GPUs on paper
     python bench.py --tracking                # tracks and smoothing on synthetic scenes (no network)
+    python bench.py --tracking --tracking-every 2 4   # what filling the frames left out costs
 
 Without --model, a checkpoint of the official layout with pseudo-random weights
 (tests/make_synthetic_checkpoint.py, seed 0, the default 800/1333 input size) is written once into
@@ -561,6 +562,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--tracking: scenes to average over (default: 0 1 2)")
     p.add_argument("--tracking-out", metavar="DIR",
                    help="--tracking: also write the last scene as DIR/raw.jsonl and DIR/truth.jsonl")
+    p.add_argument("--tracking-every", type=positive_int, nargs="+", metavar="N",
+                   help="--tracking: instead, keep every Nth frame of the scenes, fill the others as dope.py "
+                        "--every N --fill-skipped does, and print the 2D/3D errors against running on every frame")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the results")
     return p
 
@@ -599,6 +603,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args.people = args.people or 6
     if args.ray:
         bench_ray(args)
+        return 0
+    if args.tracking and args.tracking_every:
+        from wholebody.motion.benchmark import interpolation_report, run_interpolation
+        print(interpolation_report(run_interpolation(seeds=args.tracking_seeds, everys=args.tracking_every)))
         return 0
     if args.tracking:
         from wholebody.motion.benchmark import report, run_benchmark

@@ -156,8 +156,12 @@ def _add_time_options(p: argparse.ArgumentParser) -> None:
     step = p.add_mutually_exclusive_group()
     step.add_argument("--every", type=positive_int, metavar="N",
                       help="video: run on every Nth frame only (the others are not decoded; the annotated video "
-                           "repeats the last drawing over them)")
+                           "repeats the last drawing over them, unless --fill-skipped)")
     step.add_argument("--fps", type=float, metavar="F", help="video: run on about F frames per second only")
+    p.add_argument("--fill-skipped", action="store_true",
+                   help="with --every or --fps (or --from-json of such a run): fill the frames left out by "
+                        "interpolating each person's track; their JSON records say \"interpolated\": true and the "
+                        "annotated video draws them (motion/interpolation.py)")
 
 
 def part_list(text: str) -> tuple[str, ...]:
@@ -189,6 +193,9 @@ def check_options(args: argparse.Namespace) -> None:
     for name, value in (("--start", args.start), ("--end", args.end), ("--every", args.every), ("--fps", args.fps)):
         if value is not None and args.video is None:
             raise DopeError(f"{name} selects frames of a video: give --video (or list the images with --image)")
+    if args.fill_skipped and args.video is None and args.from_json is None:
+        raise DopeError("--fill-skipped fills the frames left out of a video: give --video (with --every or --fps) "
+                        "or --from-json")
     if args.fps is not None and not args.fps > 0:
         raise DopeError(f"--fps must be positive, got {args.fps:g}")
     if args.start is not None and args.end is not None and args.end <= args.start:
@@ -513,12 +520,22 @@ def _over_time(args: argparse.Namespace, source: Any, frames: Iterator[Any]) -> 
     sequence = args.video is not None or (bool(args.from_json) and _replays_frames(args.from_json))
     mode = args.smooth or ("off" if args.track is False else "online" if camera
                            else "offline" if sequence or args.track else "off")
-    tracking = args.track if args.track is not None else sequence or mode != "off"
+    tracking = args.track if args.track is not None else sequence or mode != "off" or args.fill_skipped
     if mode != "off" and not tracking:
         raise DopeError(f"--smooth {mode} smooths each person's track: drop --no-track")
+    if args.fill_skipped and not tracking:
+        raise DopeError("--fill-skipped interpolates each person's track: drop --no-track")
     if tracking:
         frames = track(frames)
-    return smooth(frames, mode) if mode != "off" else frames
+    frames = smooth(frames, mode) if mode != "off" else frames
+    if args.fill_skipped:
+        from wholebody.inputs.sources import Video, camera_or_path
+        from wholebody.motion.interpolation import fill_skipped
+        # The drawing of a frame filled needs its pixels: a second reading of the file, every frame.
+        draw = args.video is not None and not args.no_overlay and not camera
+        images = Video(camera_or_path(args.video), start_s=args.start, end_s=args.end) if draw else None
+        frames = fill_skipped(frames, images=images)
+    return frames
 
 
 def _replayed_frames(args: argparse.Namespace, source: Any,

@@ -27,7 +27,7 @@ from scipy.optimize import linear_sum_assignment
 from wholebody.inputs.sources import Item
 from wholebody.motion.smoothing import smooth
 from wholebody.motion.synthetic import Scene, Truth, make_scene
-from wholebody.motion.tracking import NO_TRACK, Tracker, track
+from wholebody.motion.tracking import NO_TRACK, track
 from wholebody.results import NO_LINK, Result
 from wholebody.stream import Frame
 
@@ -54,9 +54,11 @@ def match_bodies(result: Result, people: list[Truth]) -> dict[int, int]:
         return {}
     truth = np.stack([p.body2d for p in seen])
     d = np.linalg.norm(truth[:, None] - result.body.pose2d[None], axis=-1).mean(-1)
-    size = np.linalg.norm(truth.max(1) - truth.min(1), axis=-1)
-    rows, cols = linear_sum_assignment(d)
-    return {seen[r].person: int(c) for r, c in zip(rows, cols) if d[r, c] <= 0.1 * size[r]}
+    near = d <= 0.1 * np.linalg.norm(truth.max(1) - truth.min(1), axis=-1)[:, None]
+    # Pairs beyond the limit cost more than any set of pairs within it: a far false positive must
+    # not pull the assignment of the true pairs.
+    rows, cols = linear_sum_assignment(np.where(near, d, 1e6))
+    return {seen[r].person: int(c) for r, c in zip(rows, cols) if near[r, c]}
 
 
 def identity_metrics(results: list[Result], scene: Scene) -> dict[str, float]:
@@ -128,8 +130,8 @@ def pose_metrics(results: list[Result], scene: Scene, matches: list[dict[int, in
                 acc = lambda k: (series[t + 1][k] - 2 * series[t][k] + series[t - 1][k])
                 a2.append(np.linalg.norm(acc(0) - acc(2), axis=-1).mean())
                 a3.append(1000 * np.linalg.norm(acc(1) - acc(3), axis=-1).mean())
-    return {"err2d": float(np.mean(e2)), "err3d": float(np.mean(e3)), "accel2d": float(np.mean(a2)),
-            "accel3d": float(np.mean(a3))}
+    mean = lambda x: float(np.mean(x)) if x else float("nan")
+    return {"err2d": mean(e2), "err3d": mean(e3), "accel2d": mean(a2), "accel3d": mean(a3)}
 
 
 def lag_frames(results: list[Result], scene: Scene, matches: list[dict[int, int]],
@@ -243,4 +245,61 @@ def report(summary: dict[str, Any]) -> str:
     for n, t in summary["timing"].items():
         lines.append(f"  {n:3d} people: tracking alone {t['off']:.2f}, + online {t['online']:.2f}, "
                      f"+ offline {t['offline']:.2f}")
+    return "\n".join(lines)
+
+
+# -------------------------------------------------------------------------------- frames left out
+
+
+def subsampled_run(scene: Scene, every: int, mode: str = "offline", method: str = "linear",
+                   **params: Any) -> list[Result]:
+    """The scene as `dope.py --video --every N --fill-skipped` sees it: the detections of every Nth
+    frame through tracking and smoothing, then the frames left out filled (interpolation.py); one
+    result per frame up to the last one kept."""
+    from wholebody.motion.interpolation import fill_skipped
+    kept = [f for f in frames_of(scene) if f.item.frame % every == 0]
+    return [f.result for f in fill_skipped(smooth(track(kept), mode, **params), method)]
+
+
+def interpolation_metrics(scene: Scene, every: int, mode: str = "offline", method: str = "linear") -> dict[str, float]:
+    """2D (px) and 3D (mm) mean joint errors of a subsampled and filled run against the truth: over
+    every frame, over the frames filled only, and the share of people seen that were matched."""
+    results = subsampled_run(scene, every, mode, method)
+    part = Scene(results, scene.truth[:len(results)], scene.fps, scene.hidden_runs)
+    matches = [match_bodies(r, p) for r, p in zip(results, part.truth)]
+    filled = [m if t % every else {} for t, m in enumerate(matches)]
+    seen = sum(p.visible for people in part.truth for p in people)
+    errors = {k: v for k, v in pose_metrics(results, part, matches).items() if k in ("err2d", "err3d")}
+    only = errors if every == 1 else pose_metrics(results, part, filled)
+    return {**errors, "filled_err2d": only["err2d"], "filled_err3d": only["err3d"],
+            "matched": sum(len(m) for m in matches) / max(seen, 1),
+            "id_switches": identity_metrics(results, part)["id_switches"]}
+
+
+def run_interpolation(seeds: Iterable[int] = (0, 1, 2), everys: Iterable[int] = (2, 4), people: int = 4,
+                      frames: int = 300, mode: str = "offline", method: str = "linear") -> dict[Any, dict[str, float]]:
+    """Per N (1: every frame, as `run_stages`), the interpolation metrics averaged over the seeds'
+    scenes (switches summed)."""
+    rows: dict[Any, list[dict[str, float]]] = defaultdict(list)
+    for seed in seeds:
+        scene = make_scene(people, frames, seed=seed)
+        for n in (1, *everys):
+            rows[n].append(interpolation_metrics(scene, n, mode, method))
+    return {n: {k: (sum(r[k] for r in rs) if k == "id_switches" else float(np.mean([r[k] for r in rs])))
+                for k in rs[0]} for n, rs in rows.items()}
+
+
+def interpolation_report(summary: dict[Any, dict[str, float]], mode: str = "offline", method: str = "linear") -> str:
+    base = summary[1]
+    lines = [f"frames left out, filled ({method} interpolation of each track; smoothing {mode}):",
+             f"{'':10s} {'2D err px':>14s} {'3D err mm':>14s} {'filled 2D':>10s} {'filled 3D':>10s} "
+             f"{'matched':>8s} {'switches':>8s}"]
+    for n, m in summary.items():
+        name = "all frames" if n == 1 else f"--every {n}"
+        r2 = "" if n == 1 else f" ({m['err2d'] / base['err2d']:.2f}x)"
+        r3 = "" if n == 1 else f" ({m['err3d'] / base['err3d']:.2f}x)"
+        f2 = "-" if n == 1 else f"{m['filled_err2d']:.2f}"
+        f3 = "-" if n == 1 else f"{m['filled_err3d']:.1f}"
+        lines.append(f"{name:10s} {m['err2d']:5.2f}{r2:>9s} {m['err3d']:5.1f}{r3:>9s} {f2:>10s} {f3:>10s} "
+                     f"{m['matched']:8.3f} {m['id_switches']:8d}")
     return "\n".join(lines)

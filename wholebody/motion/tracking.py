@@ -4,11 +4,14 @@
 detection) on every part, keeping its state inside, as norfair's and ByteTrack's trackers do:
 
 - Association: per part, Hungarian assignment (`scipy.optimize.linear_sum_assignment`) on a cost
-  that blends the overlap of the joints' boxes (1 - IoU) with the mean joint distance, in units of
-  the track's size (its pose-box diagonal). Pairs farther apart than `gate` sizes never match.
-- Tracks are predicted at constant velocity (their joints' centre moves by its filtered speed), so
-  a person hidden for up to `max_age` frames (default 30: one second at 30 frames per second)
-  keeps their id when they reappear; the gate widens by `gate_growth` per missed frame.
+  that blends the overlap of the joints' boxes (1 - IoU) with two likelihood terms: the mean joint
+  distance between the track's prediction and the detection, in units of the track's size (its
+  pose-box diagonal), and the log ratio of their spreads (RMS joint distance to the centre), which
+  tells apart two people side by side at different depths. Each is expected within a sigma that
+  widens with the frames unseen; pairs beyond `gate` sigmas never match (see `association_cost`).
+- Tracks are predicted at constant velocity (their joints' centre moves by its filtered speed, and
+  each joint by its own swing one frame on), so a person hidden for up to `max_age` frames
+  (default 30: one second at 30 frames per second) keeps their id when they reappear.
 - High-score detections (`score >= high_score`) are matched first, then low-score ones to the
   tracks left (ByteTrack); new tracks are tentative and must be matched in `n_init` frames in a
   row to be confirmed, so a one-frame false positive neither takes nor steals an id.
@@ -32,7 +35,6 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from wholebody.parts import PART_NAMES
-from wholebody.postprocessing.proposals import pose_boxes
 from wholebody.results import NO_LINK, Result
 from wholebody.stream import Frame
 
@@ -42,27 +44,33 @@ _SIDES = ("left_hand", "right_hand")
 
 @dataclass(frozen=True)
 class TrackerParams:
-    """Tracker settings (defaults tuned on bench.py --tracking's scenes).
+    """Tracker settings (defaults chosen on bench.py --tracking's scenes, seeds 0-19; checked on others).
 
     n_init: frames in a row a new track must be matched to be confirmed.
     max_age: frames a confirmed track survives unmatched (predicted at constant velocity).
     high_score: detections scoring at least this are matched first (ByteTrack).
-    iou_weight: share of (1 - box IoU) in the cost; the rest is the normalised pose distance.
-    gate: largest mean joint distance, in track sizes, of a match one frame after the last hit.
-    gate_growth: the gate widens by this many sizes per frame unseen.
+    iou_weight: weight of (1 - box IoU) in the cost, beside the pose and size terms.
+    pose_sigma: expected mean joint distance, in track sizes, between a track's prediction and its
+        detection one frame after the last hit; pose_growth: added per frame unseen.
+    size_sigma: expected |log| ratio of a detection's spread (RMS joint distance to the centre) to
+        its track's, one frame on; size_growth: added per frame unseen.
+    gate: pairs farther than this many sigmas, in pose or in size, never match.
     velocity_gain: weight of the newest displacement in the filtered speed (0..1).
-    age_cost: added to the cost per frame a track went unseen, so that where a hidden person and
-        the one in front of them are predicted at the same place, the one just seen wins.
+    age_cost: added to the cost per frame a track went unseen: of two tracks that explain a
+        detection equally well (a hidden person and the one in front of them), the one just seen wins.
     flip_votes: handedness votes needed before a flip is corrected; vote_decay: vote memory per frame.
     """
     n_init: int = 3
     max_age: int = 30
     high_score: float = 0.5
     iou_weight: float = 0.5
-    gate: float = 0.12
-    gate_growth: float = 0.01
+    pose_sigma: float = 0.025
+    pose_growth: float = 0.005
+    size_sigma: float = 0.025
+    size_growth: float = 0.001
+    gate: float = 3.5
     velocity_gain: float = 0.4
-    age_cost: float = 0.05
+    age_cost: float = 0.1
     flip_votes: float = 2.0
     vote_decay: float = 0.9
 
@@ -73,8 +81,12 @@ class _Track:
     pose: np.ndarray  # float64[J, 2], last matched 2D pose
     centre: np.ndarray  # float64[2], its joints' mean
     last: int  # frame number of the last match
-    size: float
-    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # pixels per frame
+    size: float  # pose-box diagonal, pixels (filtered)
+    spread: float  # log of the RMS joint distance to the centre (filtered)
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # of the centre, pixels per frame
+    # Each joint's own motion about the centre (limbs swinging), pixels per frame: predicted one
+    # frame on (zeros: unknown).
+    swing: Optional[np.ndarray] = None
     hits: int = 1
     id: int = NO_TRACK
     # The state before a match that ended a gap: restored if the track is not matched again in the
@@ -82,13 +94,38 @@ class _Track:
     before: Optional[tuple] = None
 
     def predicted(self, frame: int) -> np.ndarray:
-        return self.pose + self.velocity * (frame - self.last)
+        return _predicted([self], frame)[0]
+
+
+def _predicted(tracks: list[_Track], frame: int) -> np.ndarray:
+    """float[T, J, 2]: the tracks' poses at `frame`: the centre at constant velocity, each joint's
+    own swing carried one frame on."""
+    pose = np.stack([t.pose for t in tracks])
+    pose += np.stack([t.velocity * (frame - t.last) for t in tracks])[:, None]
+    swings = [t.swing for t in tracks if t.swing is not None]
+    if len(swings) == len(tracks):
+        pose += np.stack(swings)
+    elif swings:
+        pose += np.stack([t.swing if t.swing is not None else np.zeros_like(t.pose) for t in tracks])
+    return pose
 
 
 def _size(pose2d: np.ndarray) -> np.ndarray:
     """float[N]: diagonals of the joints' boxes, pixels (at least 1)."""
     span = pose2d.max(-2) - pose2d.min(-2)
     return np.maximum(np.sqrt((span ** 2).sum(-1)), 1.0)
+
+
+def log_spread(pose2d: np.ndarray) -> np.ndarray:
+    """float[N]: log of the RMS distance of the joints to their mean, pixels (at least 1): a size
+    that depends less on the outermost joints than the box does."""
+    d = pose2d - pose2d.mean(-2, keepdims=True)
+    return 0.5 * np.log(np.maximum((d ** 2).sum(-1).mean(-1), 1.0))
+
+
+def _boxes(pose2d: np.ndarray) -> np.ndarray:
+    """float[N, 4]: the joints' boxes (x1, y1, x2, y2)."""
+    return np.concatenate([pose2d.min(1), pose2d.max(1)], 1)
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -101,19 +138,31 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
-def association_cost(predicted: np.ndarray, sizes: np.ndarray, gates: np.ndarray, poses: np.ndarray,
-                     iou_weight: float) -> np.ndarray:
+def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarray, unseen: np.ndarray,
+                     poses: np.ndarray, params: TrackerParams, pose_spreads: Optional[np.ndarray] = None) -> np.ndarray:
     """float[T, D]: the cost of giving each detection to each track; inf where it may not match.
 
-    predicted: float[T, J, 2], the tracks' predicted poses; sizes, gates: float[T] (pixels; sizes);
-    poses: float[D, J, 2], the detections. cost = w (1 - IoU) + (1 - w) d / gate, with d the mean
-    joint distance in track sizes; pairs with d > gate are inf.
+    predicted: float[T, J, 2], the tracks' predicted poses; sizes: float[T], their pose-box
+    diagonals (pixels); spreads: float[T], their log RMS spreads; unseen: float[T], frames since
+    their last hit minus one; poses: float[D, J, 2], the detections (pose_spreads: their
+    `log_spread`, when known).
+
+    The cost is a negative log-likelihood: with d the mean joint distance in track sizes and s the
+    log ratio of spreads, each expected within a sigma that widens with the frames unseen,
+    cost = d^2 / (2 sp^2) + s^2 / (2 ss^2) + log(sp ss) + w (1 - IoU). The log term makes a track
+    long unseen (wide sigmas) pay for being easy to match, so that where a hidden person and the one
+    in front of them could both explain a detection, the one whose size and place fit best wins.
+    Pairs beyond `gate` sigmas in pose or in size are inf.
     """
+    sp = params.pose_sigma + params.pose_growth * unseen
+    ss = params.size_sigma + params.size_growth * unseen
     diff = predicted[:, None] - poses[None]
-    dist = np.sqrt((diff ** 2).sum(-1)).mean(-1) / sizes[:, None]  # NaN joints make NaN: no match
-    iou = iou_matrix(pose_boxes(predicted, 0.0), pose_boxes(poses, 0.0))
-    cost = iou_weight * (1 - iou) + (1 - iou_weight) * dist / gates[:, None]
-    return np.where(dist <= gates[:, None], cost, np.inf)
+    d = np.sqrt((diff ** 2).sum(-1)).mean(-1) / sizes[:, None] / sp[:, None]  # NaN joints: no match
+    s = np.abs((log_spread(poses) if pose_spreads is None else pose_spreads)[None] - spreads[:, None]) / ss[:, None]
+    iou = iou_matrix(_boxes(predicted), _boxes(poses))
+    cost = (0.5 * (d ** 2 + s ** 2) + (np.log(sp * ss) + params.age_cost * unseen)[:, None]
+            + params.iou_weight * (1 - iou))
+    return np.where((d <= params.gate) & (s <= params.gate), cost, np.inf)
 
 
 def _assign(cost: np.ndarray) -> list[tuple[int, int]]:
@@ -140,27 +189,31 @@ class _PartTracks:
         """Match this frame's detections (poses float[D, J, 2], scores float[D]); the track of each."""
         p = self.p
         poses = poses.astype(np.float64)
-        centres, sizes = poses.mean(1), _size(poses)
+        centres, sizes, spreads = poses.mean(1), _size(poses), log_spread(poses)
         owner: list[Optional[_Track]] = [None] * len(poses)
-        high = [i for i in range(len(poses)) if scores[i] >= p.high_score]
-        low = [i for i in range(len(poses)) if scores[i] < p.high_score]
-        free = list(self.confirmed)
-        for group in (high, low):  # ByteTrack: high scores first, low ones for the tracks left
-            matched = self._match(free, group, frame, poses)
-            for t, i in matched:
-                owner[i] = t
-            taken = {id(t) for t, _ in matched}
-            free = [t for t in free if id(t) not in taken]
-        rest = [i for i in range(len(poses)) if owner[i] is None]
-        for t, i in self._match(self.tentative, rest, frame, poses):
-            owner[i] = t
+        tracks = self.confirmed + self.tentative
+        if tracks and len(poses):  # one cost matrix, then three rounds on parts of it
+            cost = association_cost(_predicted(tracks, frame), np.array([t.size for t in tracks]),
+                                    np.array([t.spread for t in tracks]),
+                                    np.array([frame - t.last - 1 for t in tracks], np.float64), poses, p, spreads)
+            high = scores >= p.high_score
+            taken = np.zeros(len(tracks), bool)
+            n = len(self.confirmed)
+            # ByteTrack: high scores first, low ones for the confirmed tracks left, then the
+            # tentative tracks for the detections no confirmed track took.
+            for rows, cols in ((np.arange(n), np.flatnonzero(high)), (None, np.flatnonzero(~high)),
+                               (np.arange(n, len(tracks)), None)):
+                rows = np.flatnonzero(~taken[:n]) if rows is None else rows
+                cols = np.array([i for i in range(len(poses)) if owner[i] is None], np.int64) if cols is None else cols
+                for r, c in _assign(cost[np.ix_(rows, cols)]):
+                    owner[cols[c]], taken[rows[r]] = tracks[rows[r]], True
         seen = {id(t) for t in owner if t is not None}
-        for i, t in enumerate(owner):
-            if t is not None:
-                self._hit(t, frame, poses[i], centres[i], float(sizes[i]))
+        hit = [i for i, t in enumerate(owner) if t is not None]
+        if hit:
+            self._hit([owner[i] for i in hit], frame, poses[hit], centres[hit], sizes[hit], spreads[hit])
         for t in self.confirmed:
             if id(t) not in seen and t.before is not None:
-                t.pose, t.centre, t.last, t.size, t.velocity = t.before
+                t.pose, t.centre, t.last, t.size, t.spread, t.velocity, t.swing = t.before
                 t.before = None
         # Unmatched tentative tracks end; confirmed ones wait up to max_age frames.
         survivors = [t for t in self.tentative if id(t) in seen]
@@ -172,7 +225,7 @@ class _PartTracks:
         self.tentative = [t for t in survivors if t.id == NO_TRACK]
         for i in range(len(poses)):
             if owner[i] is None:
-                t = _Track(self.new_key(), poses[i].copy(), centres[i], frame, float(sizes[i]))
+                t = _Track(self.new_key(), poses[i].copy(), centres[i], frame, float(sizes[i]), float(spreads[i]))
                 owner[i] = t
                 if p.n_init <= 1:
                     t.id = self.new_id()
@@ -181,25 +234,27 @@ class _PartTracks:
                     self.tentative.append(t)
         return owner
 
-    def _match(self, tracks: list[_Track], dets: list[int], frame: int,
-               poses: np.ndarray) -> list[tuple[_Track, int]]:
-        if not tracks or not dets:
-            return []
-        pred = np.stack([t.predicted(frame) for t in tracks])
-        sizes = np.array([t.size for t in tracks])
-        gates = np.array([self.p.gate + self.p.gate_growth * (frame - t.last - 1) for t in tracks])
-        unseen = np.array([frame - t.last - 1 for t in tracks], np.float64)
-        cost = association_cost(pred, sizes, gates, poses[dets], self.p.iou_weight) + self.p.age_cost * unseen[:, None]
-        return [(tracks[r], dets[c]) for r, c in _assign(cost)]
-
-    def _hit(self, t: _Track, frame: int, pose: np.ndarray, centre: np.ndarray, size: float) -> None:
-        gap = max(frame - t.last, 1)
-        t.before = (t.pose, t.centre, t.last, t.size, t.velocity) if gap > 2 else None
-        step = (centre - t.centre) / gap
-        g = 1.0 if t.hits == 1 else self.p.velocity_gain
-        t.velocity = t.velocity + g * (step - t.velocity)
-        t.size = 0.8 * t.size + 0.2 * size
-        t.pose, t.centre, t.last, t.hits = pose, centre, frame, t.hits + 1
+    def _hit(self, tracks: list[_Track], frame: int, poses: np.ndarray, centres: np.ndarray, sizes: np.ndarray,
+             spreads: np.ndarray) -> None:
+        """Update the tracks matched in this frame with their detections (arrays in the same order)."""
+        last = np.array([t.last for t in tracks])
+        gap = np.maximum(frame - last, 1)
+        for t, g in zip(tracks, gap):
+            t.before = (t.pose, t.centre, t.last, t.size, t.spread, t.velocity, t.swing) if g > 2 else None
+        step = (centres - np.stack([t.centre for t in tracks])) / gap[:, None]
+        gain = np.where([t.hits == 1 for t in tracks], 1.0, self.p.velocity_gain)[:, None]
+        old_v = np.stack([t.velocity for t in tracks])
+        velocity = old_v + gain * (step - old_v)
+        # A joint's swing: its motion beyond the centre's, known only from consecutive frames (limbs
+        # swing back and forth: their motion is not carried over a gap).
+        old_w = np.stack([t.swing if t.swing is not None else np.zeros_like(t.pose) for t in tracks])
+        observed = poses - np.stack([t.pose for t in tracks]) - step[:, None]
+        swing = np.where((gap == 1)[:, None, None], old_w + gain[:, None] * (observed - old_w), 0.0)
+        size = 0.8 * np.array([t.size for t in tracks]) + 0.2 * sizes
+        spread = 0.5 * (np.array([t.spread for t in tracks]) + spreads)
+        for k, t in enumerate(tracks):
+            t.pose, t.centre, t.velocity, t.swing = poses[k], centres[k], velocity[k], swing[k]
+            t.size, t.spread, t.last, t.hits = float(size[k]), float(spread[k]), frame, t.hits + 1
 
 
 class Tracker:
@@ -231,9 +286,11 @@ class Tracker:
     def public_id(self, key: int) -> int:
         return self._ids.get(int(key), NO_TRACK)
 
-    def update(self, result: Result) -> Result:
-        self._frame += 1
-        frame = self._frame
+    def update(self, result: Result, frame: Optional[int] = None) -> Result:
+        """frame: the frame number, when frames were left out (`--every`): gaps, speeds and max_age
+        then count the source's frames. None (or a number not after the last): the next frame."""
+        frame = self._frame + 1 if frame is None or frame <= self._frame else int(frame)
+        self._frame = frame
         body = result.body
         owners = self._parts["body"].update(frame, body.pose2d, body.scores)
         self._note(owners)
@@ -305,8 +362,8 @@ class _Backfill:
         self.delay = max(tracker.params.n_init - 1, 0)
         self.held: deque[tuple[Any, Result, dict[str, np.ndarray]]] = deque()
 
-    def push(self, result: Result, tag: Any = None) -> list[tuple[Any, Result]]:
-        tracked = self.tracker.update(result)
+    def push(self, result: Result, tag: Any = None, frame: Optional[int] = None) -> list[tuple[Any, Result]]:
+        tracked = self.tracker.update(result, frame)
         self.held.append((tag, tracked, self.tracker.keys))
         out = []
         while len(self.held) > self.delay:
@@ -335,10 +392,11 @@ def track(frames: Iterable[Frame], **params: Any) -> Iterator[Frame]:
     """The tracking stage over a stream of frames: each frame's result with `track` fields.
 
     params: `TrackerParams` fields. Frames come out `n_init - 1` frames late (see the module docstring).
+    The items' frame numbers, when known, are the tracker's clock (frames left out are frames unseen).
     """
     back = _Backfill(Tracker(**params))
     for f in frames:
-        for tag, r in back.push(f.result, f):
+        for tag, r in back.push(f.result, f, getattr(f.item, "frame", None)):
             yield tag._replace(result=r)
     for tag, r in back.flush():
         yield tag._replace(result=r)
