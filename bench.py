@@ -282,6 +282,63 @@ def bench_network(args: argparse.Namespace) -> dict[str, Any]:
                 cuda_max_allocated_mb=torch.cuda.max_memory_allocated() / 2 ** 20 if cuda else None)
 
 
+def bench_runtimes(args: argparse.Namespace) -> dict[str, Any]:
+    """The network on one synthetic image in each installed runtime, interleaved: median wall and
+    CPU seconds per runtime, and the network's FLOPs (counted in torch) for the share of the peak."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    from wholebody.detector import DOPE, RUNTIMES
+    from wholebody.network.runtimes import check_runtime, use_runtime
+    checkpoint = args.model or synthetic_checkpoint()
+    width, height = args.size
+    image = synthetic_image(height, width)
+    det = DOPE(checkpoint, device="cpu", max_proposals=args.max_proposals, threads=args.threads, download=False,
+               progress=False)
+    runtimes, missing = [], []
+    for name in RUNTIMES:
+        try:
+            check_runtime(name, det.device, det.dtype)
+            runtimes.append(name)
+        except Exception as e:  # DopeError: not installed
+            missing.append(f"{name} ({e})")
+    export_s, wall, cpu = {}, {r: [] for r in runtimes}, {r: [] for r in runtimes}
+    for name in runtimes:  # the export (once per checkpoint, then cached) and a warm-up pass
+        t = time.perf_counter()
+        use_runtime(det.net, name, args.threads)
+        export_s[name] = time.perf_counter() - t
+        det.network([image])
+    for _ in range(args.runs):
+        for name in runtimes:
+            use_runtime(det.net, name, args.threads)
+            t, c = time.perf_counter(), time.process_time()
+            det.network([image])
+            wall[name].append(time.perf_counter() - t)
+            cpu[name].append(time.process_time() - c)
+    use_runtime(det.net, "torch")
+    x = torch.from_numpy(image.copy()).permute(2, 0, 1).div(255)
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        det.net([x])
+    return dict(size=f"{width}x{height}", threads=torch.get_num_threads(), proposals=det.net.max_proposals,
+                runtimes=runtimes, missing=missing, export_s=export_s, flops=counter.get_total_flops(),
+                wall={r: statistics.median(v) for r, v in wall.items()},
+                cpu={r: statistics.median(v) for r, v in cpu.items()},
+                peak=matmul_peak("cpu", torch.float32, 2048, seconds=0.5))
+
+
+def print_runtimes(r: dict[str, Any], runs: int) -> None:
+    print(f"network per runtime (CPU, fp32, {r['threads']} threads, image {r['size']}, {r['proposals']} proposals; "
+          f"median of {runs} interleaved passes; {r['flops'] / 1e9:.0f} GFLOP, fp32 matrix-multiply peak "
+          f"{r['peak']:.0f} GFLOP/s)")
+    print(f"{'runtime':<12} {'wall s':>7} {'CPU s':>7} {'vs torch':>8} {'of peak':>7} {'set-up s':>8}")
+    base = r["wall"].get("torch")
+    for name in r["runtimes"]:
+        w = r["wall"][name]
+        print(f"{name:<12} {w:7.2f} {r['cpu'][name]:7.2f} {base / w:7.2f}x {100 * r['flops'] / 1e9 / w / r['peak']:6.0f}% "
+              f"{r['export_s'][name]:8.2f}")
+    for line in r["missing"]:
+        print(f"not installed: {line}")
+
+
 def print_network(r: dict[str, Any]) -> None:
     med, first = r["median"], r["first"]
     print(f"device {r['device']} ({r['dtype']}, {r['threads']} threads, channels_last {r['channels_last']}), "
@@ -521,6 +578,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--startup", action="store_true",
                    help="whole processes, interleaved: DOPE(checkpoint) against `import torch`, and dope.py --help")
     p.add_argument("--startup-rounds", type=positive_int, default=5, help="--startup: rounds (default: 5)")
+    p.add_argument("--runtimes", action="store_true",
+                   help="time the network in each installed runtime (torch, onnxruntime, openvino), interleaved")
     p.add_argument("--batch", action="store_true",
                    help="frames/s on a short synthetic video with batch sizes 1, 2 and 4, on CPU (the small "
                         "synthetic model, 320x240 frames and 100 proposals unless --model, --size, --max-proposals; "
@@ -617,13 +676,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.sweep_proposals:
             print_proposals(bench_proposals(args), args)
             return 0
-        # --network, --ppi, --startup and --batch combine, in this order; none of them: --network
-        sections = [s for s in ("network", "ppi", "startup", "batch") if getattr(args, s)] or ["network"]
+        # --network, --runtimes, --ppi, --startup and --batch combine, in this order; none of them: --network
+        sections = [s for s in ("network", "runtimes", "ppi", "startup", "batch") if getattr(args, s)] or ["network"]
         for i, section in enumerate(sections):
             if i:
                 print()
             if section == "network":
                 print_network(bench_network(args))
+            elif section == "runtimes":
+                print_runtimes(bench_runtimes(args), args.runs)
             elif section == "ppi":
                 print_ppi(bench_ppi(args), args.boxes, args.people)
             elif section == "startup":

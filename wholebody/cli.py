@@ -15,7 +15,8 @@ import signal
 import sys
 from typing import Any, Iterator, Optional, Sequence
 
-from wholebody.detector import DEFAULT_MIN_SCORE, DOPE, POSTPROCESSINGS, PRECISIONS, model_name, resolve_model
+from wholebody.detector import DEFAULT_MIN_SCORE, DOPE, POSTPROCESSINGS, PRECISIONS, RUNTIMES, model_name, \
+    resolve_model
 from wholebody.errors import DopeError, InputError
 from wholebody.files import STDOUT, OutputGuard, make_folder, output_name, output_path
 from wholebody.inputs.weights import DOWNLOAD_URL, KNOWN_MODELS, WEIGHTS_LICENCE, describe_models, download_url, models_dir
@@ -96,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto: fp16 for half-precision checkpoints on CUDA, fp32 otherwise")
+    p.add_argument("--runtime", choices=RUNTIMES, default="torch",
+                   help="where the convolutions run: torch (default), or on a CPU in fp32 onnxruntime or openvino "
+                        "(optional extras; the network is exported to ONNX once per checkpoint and cached; "
+                        "README: Runtimes)")
     p.add_argument("--max-proposals", type=positive_int, metavar="N",
                    help="proposals kept after the RPN (default: 1000, as published); fewer is faster")
     p.add_argument("--threads", type=positive_int, metavar="N",
@@ -184,6 +189,12 @@ def check_options(args: argparse.Namespace) -> None:
         if replay and given is not None:
             raise DopeError(f"{name} applies to the network's outputs; --from-json replays detections already "
                             "post-processed (--min-score, --max-people and --parts do apply)")
+    if args.runtime != "torch" and not replay:  # a missing extra or a GPU, in one line, before anything loads
+        import torch
+        from wholebody.detector import pick_device
+        from wholebody.network.runtimes import check_runtime
+        check_runtime(args.runtime, pick_device(args.device),
+                      torch.float32 if args.precision in ("auto", "fp32") else torch.float16)
     method = args.postprocess or "ppi"
     if args.min_score is not None and not replay:
         if method == "nms" and not 0.0 <= args.min_score <= 1.0:
@@ -349,7 +360,7 @@ def run(args: argparse.Namespace, shared: Any = None) -> int:
                                 postprocess=args.postprocess, min_score=args.min_score,
                                 max_proposals=args.max_proposals, download=not args.no_download,
                                 progress=not args.quiet, threads=args.threads, assign=args.assign,
-                                max_people=args.max_people, parts=args.parts)
+                                max_people=args.max_people, parts=args.parts, runtime=args.runtime)
                 frames = detector.stream(source, batch_size=args.batch_size, on_skip=on_skip)
                 if shared is not None:
                     shared.detector = detector
@@ -584,7 +595,7 @@ def _ray_frames(args: argparse.Namespace, images: list[str], on_skip: Any) -> tu
     path = resolve_model(args.model, download=not args.no_download, progress=not args.quiet)
     options = dict(device=args.device, precision=args.precision, postprocess=args.postprocess,
                    min_score=args.min_score, max_proposals=args.max_proposals, assign=args.assign,
-                   max_people=args.max_people, parts=args.parts)
+                   max_people=args.max_people, parts=args.parts, runtime=args.runtime)
     frames = ray_frames(images, RayJob.from_args(args), path, options, batch_size=args.batch_size,
                         pixels=not args.no_overlay or args.visu3d or bool(args.html), on_skip=on_skip)
     name = model_name(path)

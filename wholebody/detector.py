@@ -30,6 +30,7 @@ log = logging.getLogger("dope")
 
 POSTPROCESSINGS = ("ppi", "nms")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+RUNTIMES = ("torch", "onnxruntime", "openvino")  # where the convolutions run (network/runtimes.py)
 DEFAULT_MIN_SCORE = 0.3
 DEVICE_TYPES = ("cpu", "cuda")
 MAX_THREADS_PER_CORE = 4  # more CPU threads than this per core is a mistake, not a tuning
@@ -199,6 +200,8 @@ class DOPE:
     nothing here changes torch's grad mode: inference runs under `torch.inference_mode()`.
     channels_last: run the convolutions in the channels-last memory layout; None means on CPU
         (about 1.3x faster there, same results to float noise), not on CUDA (not measured).
+    runtime: where the convolutions run: 'torch' (eager PyTorch), or on a CPU in fp32 'onnxruntime'
+        or 'openvino' (optional extras; graphs exported once per checkpoint, see network/runtimes.py).
     """
 
     def __init__(self, model: Union[str, os.PathLike, dict] = "DOPE_v1_0_0", *, device: Optional[str] = None,
@@ -206,7 +209,7 @@ class DOPE:
                  max_proposals: Optional[int] = None, models_folder: Optional[str] = None,
                  download: bool = True, progress: bool = True, threads: Optional[int] = None,
                  channels_last: Optional[bool] = None, assign: str = "nearest", max_people: Optional[int] = None,
-                 parts: Optional[Sequence[str]] = None) -> None:
+                 parts: Optional[Sequence[str]] = None, runtime: str = "torch") -> None:
         import torch
         from wholebody.network.dopenet import PUBLISHED_MAX_PROPOSALS, Checkpoint, CheckpointError, build_model, \
             merge_config, read_checkpoint
@@ -232,6 +235,9 @@ class DOPE:
         check_threads(threads)
         self.device = pick_device(device)
         check_precision(precision, self.device)
+        if runtime != "torch":
+            from wholebody.network.runtimes import check_runtime
+            check_runtime(runtime, self.device, torch.float32 if precision in ("auto", "fp32") else torch.float16)
         if threads is not None:
             torch.set_num_threads(threads)
         if isinstance(model, (str, os.PathLike)):
@@ -254,6 +260,10 @@ class DOPE:
         self.channels_last = self.device.type == "cpu" if channels_last is None else channels_last
         self.net = net.to(self.device, self.dtype)  # fp32 on CPU: no copy of the weights
         self.net.channels_last = self.channels_last
+        self.runtime = runtime
+        if runtime != "torch":
+            from wholebody.network.runtimes import use_runtime
+            use_runtime(self.net, runtime, threads)
         # Keep the settings only: the weights live in self.net (a copy would double the memory).
         self.checkpoint = dataclasses.replace(checkpoint, state_dict={})
         self.postprocess = postprocess
@@ -261,8 +271,9 @@ class DOPE:
         self.assign, self.max_people, self.parts = assign, max_people, None if parts is None else tuple(parts)
         self.timings = {"network": 0.0, "post-processing": 0.0}  # seconds spent so far, for -v
         self._warned_non_finite = False
-        log.info("model %s on %s (%s), %s post-processing, %d proposals", self.name, self.device,
-                 str(self.dtype).replace("torch.", ""), postprocess, self.net.max_proposals)
+        log.info("model %s on %s (%s%s), %s post-processing, %d proposals", self.name, self.device,
+                 str(self.dtype).replace("torch.", ""), "" if runtime == "torch" else f", {runtime}", postprocess,
+                 self.net.max_proposals)
 
     @property
     def config(self) -> dict[str, Any]:

@@ -195,8 +195,11 @@ class ResNetStages(nn.Module):
         self.resnet_backbone = resnet
         self.out_channels = BACKBONE_CHANNELS
         self.channels_last = False  # see DOPENet.channels_last
+        self.compiled: Optional[Callable[[Tensor], Tensor]] = None  # see network/runtimes.py
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.compiled is not None:
+            return self.compiled(x)
         r = self.resnet_backbone
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -215,8 +218,11 @@ class ResNetHead(nn.Module):
         super().__init__()
         self.resnet_backbone = resnet
         self.channels_last = False  # see DOPENet.channels_last
+        self.compiled: Optional[Callable[[Tensor], Tensor]] = None  # see network/runtimes.py
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.compiled is not None:
+            return self.compiled(x)
         r = self.resnet_backbone
         chunks = x.split(HEAD_CHUNK) if x.device.type == "cpu" and len(x) > HEAD_CHUNK else [x]
         if self.channels_last:
@@ -361,7 +367,14 @@ class ProposalHead(RPNHead):
     network's dtype: box decoding, proposal filtering and NMS then run in fp32 (torchvision has no
     reduced-precision NMS on CPU and no bf16 one on CUDA; fp16 boxes lose up to half a pixel)."""
 
+    def __init__(self, in_channels: int, num_anchors: int) -> None:
+        super().__init__(in_channels, num_anchors)
+        self.compiled: Optional[Callable[[Tensor], list[Tensor]]] = None  # see network/runtimes.py
+
     def forward(self, x: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+        if self.compiled is not None:
+            pairs = [self.compiled(f) for f in x]
+            return [p[0] for p in pairs], [p[1] for p in pairs]
         logits, deltas = super().forward(x)
         return [t.float() for t in logits], [t.float() for t in deltas]
 
