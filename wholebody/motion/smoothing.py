@@ -415,7 +415,8 @@ class OfflineSmoother:
     frames came); `flush()` -> the rest, at the end. `run(results)` does both over an iterable.
     window: frames looked at on each side (the delay); sigma: the Gaussian weights' width in
     frames; degree: of the local polynomial; max_gap: the longest run of missing frames that is
-    filled (a longer one splits the signal). Memory: 2 * window + 1 frames per signal.
+    filled (a longer one splits the signal). Memory: 2 * window + 1 frames per signal (each held
+    twice, so that every window is one slice of the ring).
     """
 
     def __init__(self, window: int = 10, sigma: float = 3.0, degree: int = 2, max_gap: int = 10) -> None:
@@ -426,8 +427,8 @@ class OfflineSmoother:
         self._pending: deque[tuple[int, Any, Result, Optional[_Layout]]] = deque()
         # Per signal: the positions of the last `size` frames (-1: none) and its last position; per
         # joint row, the samples (2D then 3D) of those frames, in a ring of `size` slots (slot =
-        # position % size).
-        self._signals = _Signals({"s": (n, None, 5)}, {"pos": ((n,), np.int64, -1),
+        # position % size), written twice (slots s and s + size): any window is then one slice.
+        self._signals = _Signals({"s": (2 * n, None, 5)}, {"pos": ((n,), np.int64, -1),
                                                         "seen": ((), np.int64, np.iinfo(np.int64).min)})
         self._weights: dict[tuple[int, int], np.ndarray] = {}
         self._n = 0
@@ -451,7 +452,9 @@ class OfflineSmoother:
         layout = store.frame(signal_keys(result))
         if layout is not None:
             slot = pos % self._size
-            store.rows["s"][slot, layout.rows] = _samples(result, layout)
+            x = _samples(result, layout)
+            store.rows["s"][slot, layout.rows] = x
+            store.rows["s"][slot + self._size, layout.rows] = x
             store.values["pos"][layout.signals, slot] = pos
             store.values["seen"][layout.signals] = pos
         self._pending.append((pos, tag, result, layout))
@@ -492,13 +495,19 @@ class OfflineSmoother:
             run = (count == hi - lo + 1) & (lo <= m) & (hi >= m)
             for left, right in set(zip((m - lo[run]).tolist(), (hi[run] - m).tolist())):
                 sel = run & (lo == m - left) & (hi == m + right)
-                slots = np.arange(m - left, m + right + 1) % self._size
+                first = (m - left) % self._size
+                window = samples[first:first + left + right + 1, :store.n_rows]  # a view: float[L, R, 5]
                 at = slice(None) if sel.all() else np.repeat(sel, n)
-                est[at] = np.einsum("s,sgc->gc", self._kernel(left, right), samples[slots[:, None], layout.rows[at]])
+                rows = layout.rows[at]
+                if 2 * len(rows) >= store.n_rows:  # most rows held: filter them all, in place, and pick
+                    est[at] = np.einsum("s,src->rc", self._kernel(left, right), window)[rows]
+                else:
+                    est[at] = np.einsum("s,src->rc", self._kernel(left, right), window[:, rows])
             for i in np.flatnonzero(~run):
                 s, a, j = sig[i], layout.starts[i], n[i]
                 r = store.start[s]
-                est[a:a + j] = self._smooth_partial(store.values["pos"][s], samples[:, r:r + j], m, min(last, m + w))
+                est[a:a + j] = self._smooth_partial(store.values["pos"][s], samples[:self._size, r:r + j], m,
+                                                    min(last, m + w))
             poses = _part_poses(result, layout, est)
         # Forget the signals that no frame still pending can use.
         gone = np.flatnonzero(store.live & (store.values["seen"] < m + 1 - w))
