@@ -350,18 +350,21 @@ class OnlineSmoother:
         self._signals = _Signals({"x": (None, 5), "d": (None, 5)}, {"t": ((), np.float64, -np.inf)})
         self._t: Optional[float] = None
         p2, p3 = params2d, params3d
-        self._predict = np.array([p2.predict] * 2 + [p3.predict] * 3, np.float64)
-        self._d_cutoff = np.array([p2.d_cutoff] * 2 + [p3.d_cutoff] * 3)
+        predict = np.array([p2.predict] * 2 + [p3.predict] * 3, np.float64)
+        self._predict = None if predict.all() else predict  # None: every coordinate (x 1, skipped)
+        # tau of the speed's low-pass (as _alpha computes it), per coordinate
+        self._d_tau = 1.0 / (2 * math.pi * np.array([p2.d_cutoff] * 2 + [p3.d_cutoff] * 3))
 
     def _step(self, x: np.ndarray, x_prev: np.ndarray, dx_prev: np.ndarray, dt: np.ndarray,
               scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """`one_euro_step` on 2D and 3D side by side (x: float[G, 5], one row per joint; dt and
-        scale: float[G, 1]), each with its own settings, in one pass: the same numbers as two calls."""
+        scale: float[G, 1], dt may be one number), each with its own settings, in one pass: the
+        same numbers as two calls."""
         p2, p3 = self.params2d, self.params3d
         dt = np.maximum(dt, 1e-6)
-        predicted = x_prev + self._predict * dx_prev * dt
+        predicted = x_prev + (dx_prev if self._predict is None else self._predict * dx_prev) * dt
         dx = (x - x_prev) / dt
-        dx_hat = dx_prev + _alpha(self._d_cutoff, dt) * (dx - dx_prev)
+        dx_hat = dx_prev + 1.0 / (1.0 + self._d_tau / dt) * (dx - dx_prev)  # _alpha(d_cutoff, dt)
         sq = dx_hat * dx_hat
         cutoff = np.empty_like(x)
         cutoff[:, :2] = p2.min_cutoff + p2.beta * (np.sqrt(sq[:, :2].sum(-1, keepdims=True)) / scale)
@@ -386,8 +389,10 @@ class OnlineSmoother:
             xy = x[:, :2]
             span = np.maximum.reduceat(xy, layout.starts) - np.minimum.reduceat(xy, layout.starts)
             scale = np.maximum(np.sqrt((span * span).sum(-1)), 1.0)  # each pose's box diagonal, pixels
-            est, speed = self._step(x, xs[rows], ds[rows], np.repeat(np.where(fresh, 1.0, dt), n)[:, None],
-                                    np.repeat(scale, n)[:, None])
+            dt = np.where(fresh, 1.0, dt)
+            # One time step for all (the common case: every signal seen in the last frame) is a number.
+            step = dt[0] if (dt == dt[0]).all() else np.repeat(dt, n)[:, None]
+            est, speed = self._step(x, xs[rows], ds[rows], step, np.repeat(scale, n)[:, None])
             if fresh.any():
                 fresh_rows = np.repeat(fresh, n)[:, None]
                 est, speed = np.where(fresh_rows, x, est), np.where(fresh_rows, 0.0, speed)
