@@ -271,7 +271,7 @@ class _Signals:
 
     def frame(self, keys: dict[str, list[Optional[Hashable]]]) -> Optional[_Layout]:
         """The layout of one frame's signals (`signal_keys`), None when it has none."""
-        flat = tuple(k for p in PART_NAMES for k in keys[p])
+        flat = tuple(tuple(keys[p]) for p in PART_NAMES)
         if self._last is not None and self._last[0] == flat:  # the common case: the same people
             return self._last[1]
         parts, signals, g = [], [], 0
