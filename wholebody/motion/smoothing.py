@@ -28,11 +28,11 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Hashable, Iterable, Iterator, Optional
+from typing import Any, Hashable, Iterable, Iterator, NamedTuple, Optional
 
 import numpy as np
 
-from wholebody.parts import BODY_L_WRIST, BODY_R_WRIST, HAND_WRIST, PART_NAMES
+from wholebody.parts import BODY_L_WRIST, BODY_R_WRIST, HAND_WRIST, PART_NAMES, PARTS
 from wholebody.results import NO_LINK, Result
 from wholebody.stream import Frame
 
@@ -137,21 +137,30 @@ def signal_keys(result: Result) -> dict[str, list[Optional[Hashable]]]:
     side = {}
     if "track" in result.body.fields:
         for link in ("left_hand", "right_hand"):
-            for h in result.body.fields[link]:
+            for h in result.body.fields[link].tolist():
                 if h != NO_LINK:
-                    side[int(h)] = link
+                    side[h] = link
     for p in PART_NAMES:
         arr = result[p]
         tracks = arr.fields.get("track")
-        keys: list[Optional[Hashable]] = []
-        for i in range(len(arr)):
-            t = _track_of(tracks, i)
-            keys.append(None if t is None else (p, t, side.get(i, "") if p == "hand" else ""))
-        seen: dict[Hashable, int] = {}
-        for k in keys:
-            if k is not None:
+        if tracks is None:
+            out[p] = [None] * len(arr)
+            continue
+        if tracks.dtype.kind in "iu":
+            ids = [t if t >= 0 else None for t in tracks.tolist()]
+        else:
+            ids = [_track_of(tracks, i) for i in range(len(arr))]
+        if p == "hand":
+            keys = [None if t is None else (p, t, side.get(i, "")) for i, t in enumerate(ids)]
+        else:
+            keys = [None if t is None else (p, t, "") for t in ids]
+        named = [k for k in keys if k is not None]
+        if len(set(named)) < len(named):
+            seen: dict[Hashable, int] = {}
+            for k in named:
                 seen[k] = seen.get(k, 0) + 1
-        out[p] = [k if k is not None and seen[k] == 1 else None for k in keys]
+            keys = [k if k is not None and seen[k] == 1 else None for k in keys]
+        out[p] = keys
     return out
 
 
@@ -167,23 +176,24 @@ def _track_of(tracks: Optional[np.ndarray], i: int) -> Optional[int]:
 
 
 def _with_poses(result: Result, poses: dict[str, tuple[np.ndarray, np.ndarray]]) -> Result:
-    """A copy of `result` with new (pose2d, pose3d) for the parts given, body wrists set again onto
-    the wrists of their attached hands."""
-    new = {}
-    for p, (p2, p3) in poses.items():
-        arr = result[p]
-        extra = {k: arr.fields[k] for k in arr.fields if k not in ("scores", "pose2d", "pose3d")}
-        new[p] = type(arr)(p, arr.scores, p2, p3, **extra)
+    """A copy of `result` with new (pose2d, pose3d) for the parts given (arrays this function may
+    change), body wrists set again onto the wrists of their attached hands."""
+    poses = dict(poses)
     hand2d = poses["hand"][0] if "hand" in poses else result.hand.pose2d
     if len(result.body) and len(hand2d):
-        body = new.get("body", result.body)
-        b2 = body.pose2d.copy()
+        body = result.body
+        b2, b3 = poses.get("body", (body.pose2d.copy(), body.pose3d))
         for link, joint in _WRIST_LINKS:
             h = body.fields[link]
             has = h != NO_LINK
             b2[has, joint] = hand2d[h[has], HAND_WRIST]
-        extra = {k: body.fields[k] for k in body.fields if k not in ("scores", "pose2d", "pose3d")}
-        new["body"] = type(body)("body", body.scores, b2, body.pose3d, **extra)
+        poses["body"] = (b2, b3)
+    new = {}
+    for p, (p2, p3) in poses.items():
+        arr = result[p]
+        fields = arr.fields
+        extra = {k: v for k, v in fields.items() if k not in ("scores", "pose2d", "pose3d")}
+        new[p] = type(arr)(p, arr.scores, p2, p3, **extra)
     return result.replace(**new)
 
 
@@ -196,44 +206,130 @@ def _pose_size(pose2d: np.ndarray) -> np.ndarray:
 # -------------------------------------------------------------------------------- state tables
 
 
-class _Table:
-    """Rows of per-signal state arrays for one part, addressed by signal key: `rows(keys)` gives each
-    key its row (new keys get a free one, the arrays grow as needed); `free(keys)` releases rows."""
+class _Layout(NamedTuple):
+    """Where one frame's signals sit: per part (name, detection indexes or None for all of them,
+    first and end row in the frame's samples, detections, joints); per signal its index in the
+    `_Signals` (int64[S]), its joints (int64[S]) and its first row in the frame's samples (int64[S]);
+    rows: int64[G], each sample row's row in the `_Signals` arrays."""
+    parts: list[tuple[str, Optional[np.ndarray], int, int, int, int]]
+    signals: np.ndarray
+    lengths: np.ndarray
+    starts: np.ndarray
+    rows: np.ndarray
 
-    def __init__(self, shapes: dict[str, tuple[tuple[int, ...], Any, Any]]) -> None:
-        self.shapes = shapes  # name -> (shape of one row, dtype, initial value)
-        self.arrays = {n: np.full((8, *shape), fill, dtype) for n, (shape, dtype, fill) in shapes.items()}
+
+class _Signals:
+    """The state of every signal held, bodies, hands and faces together, addressed by signal key.
+
+    Each signal owns a block of rows, one per joint, in row arrays shared by all parts: one frame's
+    joints of every part and track are then filtered by one pass of array operations (at these
+    sizes NumPy's cost is per call, not per number). row_shapes: name -> float64 shape with None
+    at the rows' axis; signal_shapes: name -> (shape of one signal's entry, dtype, initial value).
+    `frame(keys)` gives one frame's `_Layout` (new keys get a block; a freed block is reused by a
+    signal of the same part); `free(signals)` releases signals.
+    """
+
+    def __init__(self, row_shapes: dict[str, tuple[Optional[int], ...]],
+                 signal_shapes: dict[str, tuple[tuple[int, ...], Any, Any]]) -> None:
+        self.row_shapes, self.signal_shapes = row_shapes, signal_shapes
+        self.rows = {n: np.zeros(tuple(0 if s is None else s for s in shape)) for n, shape in row_shapes.items()}
+        self.values = {n: np.full((0, *shape), fill, dtype) for n, (shape, dtype, fill) in signal_shapes.items()}
+        self.start = np.zeros(0, np.int64)  # first row of each signal's block
+        self.length = np.zeros(0, np.int64)  # its joints
+        self.live = np.zeros(0, bool)
         self.index: dict[Hashable, int] = {}
-        self.spare: list[int] = list(range(7, -1, -1))
+        self.key_of: list[Optional[Hashable]] = []
+        self.spare: dict[int, list[int]] = {}  # joints -> freed signals with a block of that size
+        self.n_rows = 0
+        self._last: Optional[tuple[tuple, Optional[_Layout]]] = None  # the last frame's keys, layout
 
-    def rows(self, keys: list[Hashable]) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, new): int[K] rows of the keys, bool[K] for the keys that had none."""
-        out, new = np.empty(len(keys), np.int64), np.zeros(len(keys), bool)
-        for n, k in enumerate(keys):
-            r = self.index.get(k)
-            if r is None:
-                if not self.spare:
-                    size = len(next(iter(self.arrays.values())))
-                    for name, (shape, dtype, fill) in self.shapes.items():
-                        self.arrays[name] = np.concatenate([self.arrays[name], np.full((size, *shape), fill, dtype)])
-                    self.spare = list(range(2 * size - 1, size - 1, -1))
-                r = self.index[k] = self.spare.pop()
-                new[n] = True
-            out[n] = r
-        return out, new
+    def _new(self, key: Hashable, joints: int) -> int:
+        spare = self.spare.get(joints)
+        if spare:
+            s = spare.pop()
+        else:
+            s = len(self.key_of)
+            self.key_of.append(None)
+            if s == len(self.start):  # grow the per-signal arrays (doubling: amortised)
+                more = max(8, s)
+                self.start = np.concatenate([self.start, np.zeros(more, np.int64)])
+                self.length = np.concatenate([self.length, np.zeros(more, np.int64)])
+                self.live = np.concatenate([self.live, np.zeros(more, bool)])
+                for n, (shape, dtype, fill) in self.signal_shapes.items():
+                    self.values[n] = np.concatenate([self.values[n], np.full((more, *shape), fill, dtype)])
+            self.start[s], self.length[s] = self.n_rows, joints
+            self.n_rows += joints
+            for n, shape in self.row_shapes.items():
+                axis = shape.index(None)
+                have = self.rows[n].shape[axis]
+                if self.n_rows > have:
+                    grow = list(self.rows[n].shape)
+                    grow[axis] = max(self.n_rows - have, have)
+                    self.rows[n] = np.concatenate([self.rows[n], np.zeros(grow)], axis)
+        self.index[key], self.key_of[s], self.live[s] = s, key, True
+        return s
 
-    def free(self, keys: Iterable[Hashable]) -> None:
-        for k in keys:
-            r = self.index.pop(k)
-            self.spare.append(r)
-            for name, (_, _, fill) in self.shapes.items():
-                self.arrays[name][r] = fill
+    def frame(self, keys: dict[str, list[Optional[Hashable]]]) -> Optional[_Layout]:
+        """The layout of one frame's signals (`signal_keys`), None when it has none."""
+        flat = tuple(tuple(keys[p]) for p in PART_NAMES)
+        if self._last is not None and self._last[0] == flat:  # the common case: the same people
+            return self._last[1]
+        parts, signals, g = [], [], 0
+        for p in PART_NAMES:
+            ks = keys[p]
+            idx = [i for i, k in enumerate(ks) if k is not None]
+            if not idx:
+                continue
+            j = PARTS[p].num_joints
+            for i in idx:
+                s = self.index.get(ks[i])
+                signals.append(self._new(ks[i], j) if s is None else s)
+            parts.append((p, None if len(idx) == len(ks) else np.asarray(idx), g, g + len(idx) * j, len(idx), j))
+            g += len(idx) * j
+        layout = None
+        if signals:
+            sig = np.asarray(signals, np.int64)
+            lengths = self.length[sig]
+            starts = np.cumsum(lengths) - lengths
+            rows = np.repeat(self.start[sig] - starts, lengths) + np.arange(g)
+            layout = _Layout(parts, sig, lengths, starts, rows)
+        self._last = (flat, layout)
+        return layout
+
+    def free(self, signals: Iterable[int]) -> None:
+        for s in signals:
+            s = int(s)
+            del self.index[self.key_of[s]]
+            self.key_of[s], self.live[s] = None, False
+            self.spare.setdefault(int(self.length[s]), []).append(s)
+            for n, (_, _, fill) in self.signal_shapes.items():
+                self.values[n][s] = fill
+        self._last = None  # a layout may name a freed signal
 
 
-def _part_rows(keys: list[Optional[Hashable]]) -> tuple[list[int], list[Hashable]]:
-    """(detection indexes, keys) of the detections with a signal."""
-    idx = [i for i, k in enumerate(keys) if k is not None]
-    return idx, [keys[i] for i in idx]
+def _samples(result: Result, layout: _Layout) -> np.ndarray:
+    """float64[G, 5]: the frame's signals' joints, 2D (x, y) then 3D (x, y, z), in layout order."""
+    chunks = []
+    for p, idx, _, _, _, _ in layout.parts:
+        arr = result[p]
+        x = np.concatenate([arr.pose2d, arr.pose3d], -1)
+        chunks.append((x if idx is None else x[idx]).reshape(-1, 5))
+    return np.concatenate(chunks, dtype=np.float64)
+
+
+def _part_poses(result: Result, layout: _Layout, est: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per part of the layout, (pose2d, pose3d) float32 with the estimates `est` (float[G, 5]) in the
+    signals' detections; the others as they are."""
+    poses = {}
+    for p, idx, a, b, k, j in layout.parts:
+        seg = est[a:b].reshape(k, j, 5)
+        if idx is None:
+            poses[p] = (seg[..., :2].astype(np.float32), seg[..., 2:].astype(np.float32))
+        else:
+            p2, p3 = result[p].pose2d.copy(), result[p].pose3d.copy()
+            p2[idx], p3[idx] = seg[..., :2], seg[..., 2:]
+            poses[p] = (p2, p3)
+    return poses
 
 
 # -------------------------------------------------------------------------------- online
@@ -250,31 +346,29 @@ class OnlineSmoother:
     def __init__(self, params2d: OneEuroParams = OneEuroParams(), params3d: OneEuroParams = OneEuroParams(),
                  rate: float = DEFAULT_RATE) -> None:
         self.params2d, self.params3d, self.rate = params2d, params3d, float(rate)
-        self._tables: dict[str, _Table] = {}
+        # estimate and speed of each joint: 2D (x, y) then 3D (x, y, z), side by side
+        self._signals = _Signals({"x": (None, 5), "d": (None, 5)}, {"t": ((), np.float64, -np.inf)})
         self._t: Optional[float] = None
-
-    def _table(self, part: str, joints: int) -> _Table:
-        if part not in self._tables:
-            # estimate and speed of each joint: 2D (x, y) then 3D (x, y, z), side by side
-            self._tables[part] = _Table({"t": ((), np.float64, -np.inf), "x": ((joints, 5), np.float64, 0.0),
-                                         "d": ((joints, 5), np.float64, 0.0)})
-        return self._tables[part]
+        p2, p3 = params2d, params3d
+        predict = np.array([p2.predict] * 2 + [p3.predict] * 3, np.float64)
+        self._predict = None if predict.all() else predict  # None: every coordinate (x 1, skipped)
+        # tau of the speed's low-pass (as _alpha computes it), per coordinate
+        self._d_tau = 1.0 / (2 * math.pi * np.array([p2.d_cutoff] * 2 + [p3.d_cutoff] * 3))
 
     def _step(self, x: np.ndarray, x_prev: np.ndarray, dx_prev: np.ndarray, dt: np.ndarray,
               scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """`one_euro_step` on 2D and 3D side by side (float[K, J, 5]), each with its own settings,
-        in one pass: the same numbers as two calls, with half the array operations."""
+        """`one_euro_step` on 2D and 3D side by side (x: float[G, 5], one row per joint; dt and
+        scale: float[G, 1], dt may be one number), each with its own settings, in one pass: the
+        same numbers as two calls."""
         p2, p3 = self.params2d, self.params3d
         dt = np.maximum(dt, 1e-6)
-        predict = np.array([p2.predict] * 2 + [p3.predict] * 3, np.float64)
-        predicted = x_prev + predict * dx_prev * dt
+        predicted = x_prev + (dx_prev if self._predict is None else self._predict * dx_prev) * dt
         dx = (x - x_prev) / dt
-        dx_hat = dx_prev + _alpha(np.array([p2.d_cutoff] * 2 + [p3.d_cutoff] * 3), dt) * (dx - dx_prev)
+        dx_hat = dx_prev + 1.0 / (1.0 + self._d_tau / dt) * (dx - dx_prev)  # _alpha(d_cutoff, dt)
         sq = dx_hat * dx_hat
-        speed2 = np.sqrt(sq[..., :2].sum(-1, keepdims=True)) / scale
-        speed3 = np.sqrt(sq[..., 2:].sum(-1, keepdims=True))
-        cutoff = np.concatenate([np.broadcast_to(p2.min_cutoff + p2.beta * speed2, speed2.shape[:-1] + (2,)),
-                                 np.broadcast_to(p3.min_cutoff + p3.beta * speed3, speed3.shape[:-1] + (3,))], -1)
+        cutoff = np.empty_like(x)
+        cutoff[:, :2] = p2.min_cutoff + p2.beta * (np.sqrt(sq[:, :2].sum(-1, keepdims=True)) / scale)
+        cutoff[:, 2:] = p3.min_cutoff + p3.beta * np.sqrt(sq[:, 2:].sum(-1, keepdims=True))
         a = _alpha(cutoff, dt)
         return predicted + a * (x - predicted), dx_hat
 
@@ -283,31 +377,31 @@ class OnlineSmoother:
         if self._t is not None and t <= self._t:  # repeated or backward times: one frame on
             t = self._t + 1.0 / self.rate
         self._t = t
-        keys = signal_keys(result)
+        store = self._signals
+        layout = store.frame(signal_keys(result))
         poses = {}
-        for p in PART_NAMES:
-            idx, ks = _part_rows(keys[p])
-            if not idx:
-                continue
-            arr = result[p]
-            table = self._table(p, arr.pose2d.shape[1])
-            rows, _ = table.rows(ks)
-            a = table.arrays
-            out = np.concatenate([arr.pose2d, arr.pose3d], -1).astype(np.float64)
-            x = out[idx]
-            dt = t - a["t"][rows]
-            fresh = (dt > RESET_AFTER_S)[:, None, None]  # new signals have t = -inf
-            est, speed = self._step(x, a["x"][rows], a["d"][rows], np.where(fresh, 1.0, dt[:, None, None]),
-                                    _pose_size(x[..., :2])[:, None, None])
-            est = np.where(fresh, x, est)
-            a["x"][rows], a["d"][rows], a["t"][rows] = est, np.where(fresh, 0.0, speed), t
-            out[idx] = est
-            poses[p] = (out[..., :2].astype(np.float32), out[..., 2:].astype(np.float32))
+        if layout is not None:
+            x = _samples(result, layout)
+            sig, rows, n = layout.signals, layout.rows, layout.lengths
+            xs, ds, ts = store.rows["x"], store.rows["d"], store.values["t"]
+            dt = t - ts[sig]
+            fresh = dt > RESET_AFTER_S  # new signals have t = -inf
+            xy = x[:, :2]
+            span = np.maximum.reduceat(xy, layout.starts) - np.minimum.reduceat(xy, layout.starts)
+            scale = np.maximum(np.sqrt((span * span).sum(-1)), 1.0)  # each pose's box diagonal, pixels
+            dt = np.where(fresh, 1.0, dt)
+            # One time step for all (the common case: every signal seen in the last frame) is a number.
+            step = dt[0] if (dt == dt[0]).all() else np.repeat(dt, n)[:, None]
+            est, speed = self._step(x, xs[rows], ds[rows], step, np.repeat(scale, n)[:, None])
+            if fresh.any():
+                fresh_rows = np.repeat(fresh, n)[:, None]
+                est, speed = np.where(fresh_rows, x, est), np.where(fresh_rows, 0.0, speed)
+            xs[rows], ds[rows], ts[sig] = est, speed, t
+            poses = _part_poses(result, layout, est)
         # Signals unseen for long are forgotten: memory follows the people in view.
-        for table in self._tables.values():
-            old = [k for k, r in table.index.items() if t - table.arrays["t"][r] > RESET_AFTER_S]
-            if old:
-                table.free(old)
+        old = np.flatnonzero(store.live & (t - store.values["t"] > RESET_AFTER_S))
+        if len(old):
+            store.free(old)
         return _with_poses(result, poses) if poses else result
 
     def run(self, results: Iterable[Result]) -> Iterator[Result]:
@@ -326,34 +420,28 @@ class OfflineSmoother:
     frames came); `flush()` -> the rest, at the end. `run(results)` does both over an iterable.
     window: frames looked at on each side (the delay); sigma: the Gaussian weights' width in
     frames; degree: of the local polynomial; max_gap: the longest run of missing frames that is
-    filled (a longer one splits the signal). Memory: 2 * window + 1 frames per signal.
+    filled (a longer one splits the signal). Memory: 2 * window + 1 frames per signal (each held
+    twice, so that every window is one slice of the ring).
     """
 
     def __init__(self, window: int = 10, sigma: float = 3.0, degree: int = 2, max_gap: int = 10) -> None:
         if window < 0 or sigma <= 0 or degree < 0 or max_gap < 0:
             raise ValueError("window, degree and max_gap must be >= 0 and sigma > 0")
         self.window, self.sigma, self.degree, self.max_gap = int(window), float(sigma), int(degree), int(max_gap)
-        self._size = 2 * self.window + 1
-        self._pending: deque[tuple[int, Any, Result, dict[str, list[Optional[Hashable]]]]] = deque()
-        # Per part, per signal: the positions of the last `size` frames (-1: none) and their samples,
-        # in a ring of `size` slots (slot = position % size).
-        self._tables: dict[str, _Table] = {}
-        self._run_start: dict[Hashable, int] = {}  # first position of the signal's unbroken run
-        self._last_seen: dict[Hashable, int] = {}
+        self._size = n = 2 * self.window + 1
+        self._pending: deque[tuple[int, Any, Result, Optional[_Layout]]] = deque()
+        # Per signal: the positions of the last `size` frames (-1: none) and its last position; per
+        # joint row, the samples (2D then 3D) of those frames, in a ring of `size` slots (slot =
+        # position % size), written twice (slots s and s + size): any window is then one slice.
+        self._signals = _Signals({"s": (2 * n, None, 5)}, {"pos": ((n,), np.int64, -1),
+                                                        "seen": ((), np.int64, np.iinfo(np.int64).min)})
         self._weights: dict[tuple[int, int], np.ndarray] = {}
         self._n = 0
 
     @property
     def _rings(self) -> dict[Hashable, int]:
-        """The signals held (key -> row), over every part."""
-        return {k: r for t in self._tables.values() for k, r in t.index.items()}
-
-    def _table(self, part: str, joints: int) -> _Table:
-        if part not in self._tables:
-            n = self._size
-            # samples: 2D (x, y) then 3D (x, y, z) of each joint, side by side
-            self._tables[part] = _Table({"pos": ((n,), np.int64, -1), "s": ((n, joints, 5), np.float64, 0.0)})
-        return self._tables[part]
+        """The signals held (key -> index)."""
+        return dict(self._signals.index)
 
     def push(self, result: Result, tag: Any = None, frame: Optional[int] = None) -> list[tuple[Any, Result]]:
         """Add the next frame's result (with an optional `tag` returned beside it, e.g. its Frame);
@@ -364,25 +452,17 @@ class OfflineSmoother:
         after the last one): the frame after the last.
         """
         pos = self._n if frame is None or frame < self._n else int(frame)
-        keys = signal_keys(result)
         self._n = pos + 1
-        slot = pos % self._size
-        for p in PART_NAMES:
-            idx, ks = _part_rows(keys[p])
-            if not idx:
-                continue
-            arr = result[p]
-            table = self._table(p, arr.pose2d.shape[1])
-            rows, _ = table.rows(ks)
-            a = table.arrays
-            a["pos"][rows, slot] = pos
-            a["s"][rows, slot, :, :2] = arr.pose2d[idx]
-            a["s"][rows, slot, :, 2:] = arr.pose3d[idx]
-            for k in ks:
-                if self._last_seen.get(k) != pos - 1:
-                    self._run_start[k] = pos
-                self._last_seen[k] = pos
-        self._pending.append((pos, tag, result, keys))
+        store = self._signals
+        layout = store.frame(signal_keys(result))
+        if layout is not None:
+            slot = pos % self._size
+            x = _samples(result, layout)
+            store.rows["s"][slot, layout.rows] = x
+            store.rows["s"][slot + self._size, layout.rows] = x
+            store.values["pos"][layout.signals, slot] = pos
+            store.values["seen"][layout.signals] = pos
+        self._pending.append((pos, tag, result, layout))
         out = []
         while self._pending and self._pending[0][0] <= pos - self.window:
             out.append(self._emit(self._pending.popleft(), last=pos))
@@ -402,43 +482,42 @@ class OfflineSmoother:
         for _, s in self.flush():
             yield s
 
-    def _emit(self, entry: tuple[int, Any, Result, dict[str, list[Optional[Hashable]]]],
-              last: int) -> tuple[Any, Result]:
-        m, tag, result, keys = entry
-        w = self.window
-        slots = np.arange(m - w, m + w + 1) % self._size  # the window's slots, in time order
+    def _emit(self, entry: tuple[int, Any, Result, Optional[_Layout]], last: int) -> tuple[Any, Result]:
+        m, tag, result, layout = entry
+        w, store = self.window, self._signals
         poses = {}
-        for p in PART_NAMES:
-            idx, ks = _part_rows(keys[p])
-            if not idx:
-                continue
-            arr, table = result[p], self._tables[p]
-            a = table.arrays
-            rows, _ = table.rows(ks)
-            out = np.concatenate([arr.pose2d, arr.pose3d], -1).astype(np.float64)
+        if layout is not None:
+            sig, n, samples = layout.signals, layout.lengths, store.rows["s"]
+            est = np.empty((len(layout.rows), 5))
             # Where the signal's samples in the window are one unbroken run through m (the common
             # case: the symmetric kernel, or a one-sided one at a track's ends), one kernel per
             # run's extent serves every such signal; gaps go through _smooth_partial.
-            stamps = a["pos"][rows]
+            stamps = store.values["pos"][sig]
             inside = (stamps >= max(m - w, 0)) & (stamps <= min(last, m + w))
             count = inside.sum(1)
             lo = np.where(inside, stamps, m + w + 1).min(1)
             hi = np.where(inside, stamps, m - w - 1).max(1)
             run = (count == hi - lo + 1) & (lo <= m) & (hi >= m)
-            di = np.asarray(idx)
             for left, right in set(zip((m - lo[run]).tolist(), (hi[run] - m).tolist())):
                 sel = run & (lo == m - left) & (hi == m + right)
-                slots = np.arange(m - left, m + right + 1) % self._size
-                out[di[sel]] = np.einsum("s,ksjc->kjc", self._kernel(left, right), a["s"][rows[sel]][:, slots])
-            for i, r in zip(di[~run], rows[~run]):
-                out[i] = self._smooth_partial(a["pos"][r], a["s"][r], m, min(last, m + w))
-            poses[p] = (out[..., :2].astype(np.float32), out[..., 2:].astype(np.float32))
+                first = (m - left) % self._size
+                window = samples[first:first + left + right + 1, :store.n_rows]  # a view: float[L, R, 5]
+                at = slice(None) if sel.all() else np.repeat(sel, n)
+                rows = layout.rows[at]
+                if 2 * len(rows) >= store.n_rows:  # most rows held: filter them all, in place, and pick
+                    est[at] = np.einsum("s,src->rc", self._kernel(left, right), window)[rows]
+                else:
+                    est[at] = np.einsum("s,src->rc", self._kernel(left, right), window[:, rows])
+            for i in np.flatnonzero(~run):
+                s, a, j = sig[i], layout.starts[i], n[i]
+                r = store.start[s]
+                est[a:a + j] = self._smooth_partial(store.values["pos"][s], samples[:self._size, r:r + j], m,
+                                                    min(last, m + w))
+            poses = _part_poses(result, layout, est)
         # Forget the signals that no frame still pending can use.
-        oldest = m + 1 - w
-        gone = [k for k, s in self._last_seen.items() if s < oldest]
-        for k in gone:
-            del self._last_seen[k], self._run_start[k]
-            self._tables[k[0]].free([k])
+        gone = np.flatnonzero(store.live & (store.values["seen"] < m + 1 - w))
+        if len(gone):
+            store.free(gone)
         return tag, (_with_poses(result, poses) if poses else result)
 
     def _kernel(self, left: int, right: int) -> np.ndarray:

@@ -100,13 +100,14 @@ class _Track:
 def _predicted(tracks: list[_Track], frame: int) -> np.ndarray:
     """float[T, J, 2]: the tracks' poses at `frame`: the centre at constant velocity, each joint's
     own swing carried one frame on."""
-    pose = np.stack([t.pose for t in tracks])
-    pose += np.stack([t.velocity * (frame - t.last) for t in tracks])[:, None]
+    # (np.array of a list of arrays: the same as np.stack, at a fraction of its per-call cost)
+    pose = np.array([t.pose for t in tracks])
+    pose += (np.array([t.velocity for t in tracks]) * np.array([frame - t.last for t in tracks], np.float64)[:, None])[:, None]
     swings = [t.swing for t in tracks if t.swing is not None]
     if len(swings) == len(tracks):
-        pose += np.stack(swings)
+        pose += np.array(swings)
     elif swings:
-        pose += np.stack([t.swing if t.swing is not None else np.zeros_like(t.pose) for t in tracks])
+        pose += np.array([t.swing if t.swing is not None else np.zeros_like(t.pose) for t in tracks])
     return pose
 
 
@@ -119,8 +120,9 @@ def _size(pose2d: np.ndarray) -> np.ndarray:
 def log_spread(pose2d: np.ndarray) -> np.ndarray:
     """float[N]: log of the RMS distance of the joints to their mean, pixels (at least 1): a size
     that depends less on the outermost joints than the box does."""
-    d = pose2d - pose2d.mean(-2, keepdims=True)
-    return 0.5 * np.log(np.maximum((d ** 2).sum(-1).mean(-1), 1.0))
+    j = pose2d.shape[-2]  # (sum / count: np.mean's own arithmetic, without its per-call cost)
+    d = pose2d - pose2d.sum(-2, keepdims=True) / j
+    return 0.5 * np.log(np.maximum((d ** 2).sum(-1).sum(-1) / j, 1.0))
 
 
 def _boxes(pose2d: np.ndarray) -> np.ndarray:
@@ -157,7 +159,7 @@ def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarr
     sp = params.pose_sigma + params.pose_growth * unseen
     ss = params.size_sigma + params.size_growth * unseen
     diff = predicted[:, None] - poses[None]
-    d = np.sqrt((diff ** 2).sum(-1)).mean(-1) / sizes[:, None] / sp[:, None]  # NaN joints: no match
+    d = np.sqrt((diff ** 2).sum(-1)).sum(-1) / diff.shape[2] / sizes[:, None] / sp[:, None]  # NaN joints: no match
     s = np.abs((log_spread(poses) if pose_spreads is None else pose_spreads)[None] - spreads[:, None]) / ss[:, None]
     iou = iou_matrix(_boxes(predicted), _boxes(poses))
     cost = (0.5 * (d ** 2 + s ** 2) + (np.log(sp * ss) + params.age_cost * unseen)[:, None]
@@ -189,7 +191,7 @@ class _PartTracks:
         """Match this frame's detections (poses float[D, J, 2], scores float[D]); the track of each."""
         p = self.p
         poses = poses.astype(np.float64)
-        centres, sizes, spreads = poses.mean(1), _size(poses), log_spread(poses)
+        centres, sizes, spreads = poses.sum(1) / poses.shape[1], _size(poses), log_spread(poses)
         owner: list[Optional[_Track]] = [None] * len(poses)
         tracks = self.confirmed + self.tentative
         if tracks and len(poses):  # one cost matrix, then three rounds on parts of it
@@ -203,9 +205,13 @@ class _PartTracks:
             # tentative tracks for the detections no confirmed track took.
             for rows, cols in ((np.arange(n), np.flatnonzero(high)), (None, np.flatnonzero(~high)),
                                (np.arange(n, len(tracks)), None)):
+                if cols is not None and not len(cols):
+                    continue
                 rows = np.flatnonzero(~taken[:n]) if rows is None else rows
+                if not len(rows):
+                    continue
                 cols = np.array([i for i in range(len(poses)) if owner[i] is None], np.int64) if cols is None else cols
-                for r, c in _assign(cost[np.ix_(rows, cols)]):
+                for r, c in _assign(cost[rows][:, cols]):
                     owner[cols[c]], taken[rows[r]] = tracks[rows[r]], True
         seen = {id(t) for t in owner if t is not None}
         hit = [i for i, t in enumerate(owner) if t is not None]
@@ -237,24 +243,26 @@ class _PartTracks:
     def _hit(self, tracks: list[_Track], frame: int, poses: np.ndarray, centres: np.ndarray, sizes: np.ndarray,
              spreads: np.ndarray) -> None:
         """Update the tracks matched in this frame with their detections (arrays in the same order)."""
-        last = np.array([t.last for t in tracks])
-        gap = np.maximum(frame - last, 1)
-        for t, g in zip(tracks, gap):
+        gaps = [max(frame - t.last, 1) for t in tracks]
+        for t, g in zip(tracks, gaps):
             t.before = (t.pose, t.centre, t.last, t.size, t.spread, t.velocity, t.swing) if g > 2 else None
-        step = (centres - np.stack([t.centre for t in tracks])) / gap[:, None]
-        gain = np.where([t.hits == 1 for t in tracks], 1.0, self.p.velocity_gain)[:, None]
-        old_v = np.stack([t.velocity for t in tracks])
+        gap = np.array(gaps)
+        step = (centres - np.array([t.centre for t in tracks])) / gap[:, None]
+        gain = np.array([1.0 if t.hits == 1 else self.p.velocity_gain for t in tracks])[:, None]
+        old_v = np.array([t.velocity for t in tracks])
         velocity = old_v + gain * (step - old_v)
         # A joint's swing: its motion beyond the centre's, known only from consecutive frames (limbs
         # swing back and forth: their motion is not carried over a gap).
-        old_w = np.stack([t.swing if t.swing is not None else np.zeros_like(t.pose) for t in tracks])
-        observed = poses - np.stack([t.pose for t in tracks]) - step[:, None]
-        swing = np.where((gap == 1)[:, None, None], old_w + gain[:, None] * (observed - old_w), 0.0)
-        size = 0.8 * np.array([t.size for t in tracks]) + 0.2 * sizes
-        spread = 0.5 * (np.array([t.spread for t in tracks]) + spreads)
+        old_w = np.array([t.swing if t.swing is not None else np.zeros_like(t.pose) for t in tracks])
+        observed = poses - np.array([t.pose for t in tracks]) - step[:, None]
+        swing = old_w + gain[:, None] * (observed - old_w)
+        if max(gaps) > 1:
+            swing[gap > 1] = 0.0
+        size = (0.8 * np.array([t.size for t in tracks]) + 0.2 * sizes).tolist()
+        spread = (0.5 * (np.array([t.spread for t in tracks]) + spreads)).tolist()
         for k, t in enumerate(tracks):
             t.pose, t.centre, t.velocity, t.swing = poses[k], centres[k], velocity[k], swing[k]
-            t.size, t.spread, t.last, t.hits = float(size[k]), float(spread[k]), frame, t.hits + 1
+            t.size, t.spread, t.last, t.hits = size[k], spread[k], frame, t.hits + 1
 
 
 class Tracker:
@@ -301,9 +309,10 @@ class Tracker:
             links = _SIDES if part == "hand" else ("face",)
             attached = np.zeros(len(arr), bool)
             for link in links:
-                for b, d in enumerate(body.fields[link]):
-                    if d != NO_LINK:
-                        k[d], attached[d] = keys["body"][b], True
+                has = body.fields[link] != NO_LINK
+                if has.any():
+                    d = body.fields[link][has]
+                    k[d], attached[d] = keys["body"][has], True
             lone = np.flatnonzero(~attached)
             if len(lone):
                 lone_owners = self._parts[part].update(frame, arr.pose2d[lone], arr.scores[lone])
@@ -311,7 +320,8 @@ class Tracker:
                 k[lone] = [t.key for t in lone_owners]
             keys[part] = k
         self.keys = keys
-        ids = {p: np.array([self.public_id(x) for x in keys[p]], np.int64) for p in PART_NAMES}
+        public = self._ids.get
+        ids = {p: np.array([public(x, NO_TRACK) for x in keys[p].tolist()], np.int64) for p in PART_NAMES}
         hand = result.hand.with_fields(track=ids["hand"], is_right=self._handedness(result, keys))
         return result.replace(body=body.with_fields(track=ids["body"]), hand=hand,
                               face=result.face.with_fields(track=ids["face"]))
@@ -325,18 +335,21 @@ class Tracker:
         """bool[H]: each hand's is_right, corrected where it flips against its track's votes."""
         is_right = result.hand.is_right.copy()
         side = {}
+        body_keys = keys["body"].tolist()
         for link in _SIDES:
-            for b, h in enumerate(result.body.fields[link]):
+            for b, h in enumerate(result.body.fields[link].tolist()):
                 if h != NO_LINK:
-                    side[int(h)] = (int(keys["body"][b]), link)
+                    side[h] = (body_keys[b], link)
         p = self.params
-        for i in range(len(is_right)):
-            vote_key = side.get(i, (int(keys["hand"][i]), "lone"))
-            raw = 1.0 if is_right[i] else -1.0
-            v = self._votes.get(vote_key, 0.0)
-            if abs(v) >= p.flip_votes and np.sign(v) != raw:
-                is_right[i] = not is_right[i]
-            self._votes[vote_key] = p.vote_decay * v + raw
+        votes = self._votes
+        hand_keys = keys["hand"].tolist()
+        for i, right in enumerate(is_right.tolist()):
+            vote_key = side.get(i, (hand_keys[i], "lone"))
+            raw = 1.0 if right else -1.0
+            v = votes.get(vote_key, 0.0)
+            if abs(v) >= p.flip_votes and (v > 0) != right:  # the sign of v (not 0 here) against raw's
+                is_right[i] = not right
+            votes[vote_key] = p.vote_decay * v + raw
         # Votes of tracks that ended are dropped, so memory follows the tracks alive.
         if len(self._votes) > 4 * (1 + sum(len(t.confirmed) + len(t.tentative) for t in self._parts.values())):
             alive = {t.key for pt in self._parts.values() for t in pt.confirmed + pt.tentative}
