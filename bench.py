@@ -497,6 +497,54 @@ def bench_startup(args: argparse.Namespace) -> dict[str, tuple[float, float]]:
     return {name: (statistics.median(w for w, _ in r), statistics.median(c for _, c in r)) for name, r in runs.items()}
 
 
+def bench_reference(args: argparse.Namespace) -> dict[str, Any]:
+    """Whole commands on one image, interleaved `--startup-rounds` times: the published pipeline
+    (`python REFERENCE/dope.py --model NAME --image X`, run from a temporary copy of its folder whose
+    models/NAME.pth.tgz links to the checkpoint: nothing is written in REFERENCE) against this
+    project's `python dope.py --model CHECKPOINT --image X` at default settings. Medians (wall s, CPU s)."""
+    import shutil
+    import cv2
+    checkpoint = os.path.abspath(args.model or synthetic_checkpoint())
+    if not os.path.isfile(os.path.join(args.reference, "dope.py")):
+        from wholebody.errors import DopeError
+        raise DopeError(f"--reference {args.reference!r}: no dope.py there; give the published code's folder")
+    width, height = args.size
+    py = sys.executable
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "" if args.device in (None, "cpu") else
+           os.environ.get("CUDA_VISIBLE_DEVICES", "")}
+    with tempfile.TemporaryDirectory(prefix="dope-reference-") as tmp:
+        published = os.path.join(tmp, "published")
+        shutil.copytree(args.reference, published, ignore=shutil.ignore_patterns("models", ".git", "*.jpg", "*.png"))
+        os.makedirs(os.path.join(published, "models"))
+        name = "DOPE_v1_0_0"
+        os.symlink(checkpoint, os.path.join(published, "models", f"{name}.pth.tgz"))
+        images = {}
+        for who in ("published", "ours"):  # one copy of the image each: each writes its drawing beside it
+            os.makedirs(os.path.join(tmp, who + "-image"))
+            images[who] = os.path.join(tmp, who + "-image", "photo.jpg")
+            cv2.imwrite(images[who], synthetic_image(height, width)[:, :, ::-1])
+        commands = {
+            "published": [py, os.path.join(published, "dope.py"), "--model", name, "--image", images["published"]],
+            "this project": [py, os.path.join(HERE, "dope.py"), "--model", checkpoint, "--image", images["ours"],
+                             "-q"],
+        }
+        runs: dict[str, list[tuple[float, float]]] = {k: [] for k in commands}
+        for _ in range(args.startup_rounds):
+            for who, command in commands.items():
+                runs[who].append(process_times(command, env))
+    return {who: (statistics.median(w for w, _ in r), statistics.median(c for _, c in r)) for who, r in runs.items()}
+
+
+def print_reference(r: dict[str, tuple[float, float]], args: argparse.Namespace) -> None:
+    width, height = args.size
+    print(f"end to end, one {width}x{height} image at default settings, whole processes, median of "
+          f"{args.startup_rounds} interleaved rounds")
+    print(f"{'command':<14} {'wall s':>7} {'CPU s':>7}")
+    for who, (wall, cpu) in r.items():
+        print(f"{who:<14} {wall:7.2f} {cpu:7.2f}")
+    print(f"speed-up over the published pipeline: {r['published'][0] / r['this project'][0]:.2f}x (wall)")
+
+
 def print_startup(r: dict[str, tuple[float, float]], rounds: int) -> None:
     print(f"whole processes, {rounds} interleaved rounds (medians; CPU = user + system, steadier on a busy machine):")
     print(f"{'command':<18} {'wall s':>7} {'CPU s':>7} {'wall over torch':>16}")
@@ -578,6 +626,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--startup", action="store_true",
                    help="whole processes, interleaved: DOPE(checkpoint) against `import torch`, and dope.py --help")
     p.add_argument("--startup-rounds", type=positive_int, default=5, help="--startup: rounds (default: 5)")
+    p.add_argument("--reference", metavar="DIR",
+                   help="the published DOPE code's folder: time its dope.py against ours on one image, whole "
+                        "processes, interleaved (--startup-rounds rounds; the checkpoint is linked into a "
+                        "temporary copy of DIR, nothing is written in DIR)")
     p.add_argument("--runtimes", action="store_true",
                    help="time the network in each installed runtime (torch, onnxruntime, openvino), interleaved")
     p.add_argument("--batch", action="store_true",
@@ -676,13 +728,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.sweep_proposals:
             print_proposals(bench_proposals(args), args)
             return 0
-        # --network, --runtimes, --ppi, --startup and --batch combine, in this order; none of them: --network
-        sections = [s for s in ("network", "runtimes", "ppi", "startup", "batch") if getattr(args, s)] or ["network"]
+        # --network, --runtimes, --ppi, --startup, --batch and --reference combine, in this order; none: --network
+        sections = [s for s in ("network", "runtimes", "ppi", "startup", "batch", "reference") if getattr(args, s)] \
+            or ["network"]
         for i, section in enumerate(sections):
             if i:
                 print()
             if section == "network":
                 print_network(bench_network(args))
+            elif section == "reference":
+                print_reference(bench_reference(args), args)
             elif section == "runtimes":
                 print_runtimes(bench_runtimes(args), args.runs)
             elif section == "ppi":

@@ -217,6 +217,30 @@ def test_bench_startup_and_batch_modes_in_one_run(checkpoint_path):
     assert "video of 2 frames, 64x48" in out
 
 
+FAKE_PUBLISHED = """import argparse, os, sys, time
+p = argparse.ArgumentParser(); p.add_argument("--model"); p.add_argument("--image"); a = p.parse_args()
+here = os.path.dirname(os.path.abspath(__file__))
+assert os.path.isfile(os.path.join(here, "models", a.model + ".pth.tgz")), "no checkpoint"
+time.sleep(0.5)
+open(a.image + "_" + a.model + ".jpg", "wb").write(b"x")
+"""
+
+
+def test_bench_reference_times_the_published_command_against_ours(checkpoint_path, tmp_path):
+    # A stand-in for the published folder (its dope.py finds models/NAME.pth.tgz, sleeps, writes a
+    # drawing): the harness runs both commands, and writes nothing in the folder it is given.
+    published = tmp_path / "published"
+    published.mkdir()
+    (published / "dope.py").write_text(FAKE_PUBLISHED)
+    out = run_bench("--reference", str(published), "--startup-rounds", "1", "--size", "64x48",
+                    "--model", checkpoint_path)
+    rows = {who: line[len(who):].split() for line in out.splitlines()
+            for who in ("published", "this project") if line.startswith(who + " ")}
+    assert float(rows["published"][0]) >= 0.5 and float(rows["this project"][0]) > 0
+    assert "speed-up over the published pipeline:" in out
+    assert sorted(os.listdir(published)) == ["dope.py"]
+
+
 def test_bench_network_mode_reports_stages_flops_and_memory(checkpoint_path):
     out = run_bench("--model", checkpoint_path, "--size", "160x120", "--runs", "1", "--max-proposals", "50",
                     "--threads", "1")
