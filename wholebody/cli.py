@@ -414,16 +414,14 @@ def _open_writers(args: argparse.Namespace, source: Any, model: str, extra: dict
                   resume: Optional[tuple[dict[str, str], list[str]]] = None, shared: Any = None) -> list[Any]:
     """The writers the options ask for, in the order they are fed: JSON, drawings, 3D views, pages, exports.
     resume: --resume's (kept JSON lines by image, all the run's images in order), see outputs/resume.py.
-    shared: a corpus's (corpus.py): its JSON Lines writer, opened by the first video, serves them all."""
+    shared: a corpus's (corpus.py): its JSON Lines writer, opened by the first video, serves them all
+    (each video's records as a block of their own, cut off again when the video fails)."""
     from wholebody.outputs.frames import DrawnImages, DrawnVideo, JsonFrames, View3DImages
     from wholebody.outputs.resume import ResumedJsonFrames
     writers: list[Any] = []
     try:
         if args.json and shared is not None:
-            from wholebody.corpus import Borrowed
-            if shared.json is None:
-                shared.json = JsonFrames(guard.claim(args.json, option="--json"), **extra)
-            writers.append(Borrowed(shared.json))
+            writers.append(shared.json_writer(lambda: guard.claim(args.json, option="--json"), extra, args.video))
         elif args.json and resume is not None:
             writers.append(ResumedJsonFrames(guard.claim(args.json, option="--json"), *resume, **extra))
         elif args.json:
