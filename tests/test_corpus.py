@@ -53,9 +53,9 @@ def dope(*args, cwd, wait=True, env=None):
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
 
 
-def kill_when_finished(proc: subprocess.Popen, partial: str, videos: int = 1) -> None:
-    """SIGKILL `proc` (and its process group) once `partial` holds `videos` finished videos and a
-    record after the last: a kill in the middle of the next video."""
+def kill_when_finished(proc: subprocess.Popen, partial: str, videos: int = 1, after: bool = True) -> None:
+    """SIGKILL `proc` (and its process group) once `partial` holds `videos` finished videos and
+    (after) a record after the last: a kill in the middle of the next video's block."""
     try:
         end = time.monotonic() + TIMEOUT_S
         while time.monotonic() < end:
@@ -63,7 +63,7 @@ def kill_when_finished(proc: subprocess.Popen, partial: str, videos: int = 1) ->
             if os.path.exists(partial):
                 lines = open(partial, "rb").read().split(b"\n")[:-1]
                 finished = [i for i, line in enumerate(lines) if line.startswith(b'{"finished": ')]
-                if len(finished) >= videos and finished[-1] < len(lines) - 1:
+                if len(finished) >= videos and (not after or finished[-1] < len(lines) - 1):
                     return
             time.sleep(0.05)
         pytest.fail(f"{partial} never held {videos} finished videos")
