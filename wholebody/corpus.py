@@ -2,17 +2,22 @@
 
 Each video is run in turn by the command line's own `run` (passed in: the package does not import
 the CLI), with a `Shared` holding what the videos share: the detector, loaded once, and the JSON
-Lines writer (its records carry their `"video"`). Every video gets a new tracker, so tracks never
-cross from one video to the next, and outputs of its own, named after it with the sub-folders
-below the folder the videos were named from kept: the annotated video (beside it, or in
---output-dir) and the exports (`--export FOLDER/ --export-format pose` writes
+Lines writer (outputs/corpus_json.py: each video's records, which carry their `"video"`, as one
+block, in input order). With --ray, each video is one Ray task instead (cluster/videos.py), at
+most --workers at a time, run on the worker as here. Every video gets a new tracker, so tracks
+never cross from one video to the next, and outputs of its own, named after it with the
+sub-folders below the folder the videos were named from kept: the annotated video (beside it, or
+in --output-dir) and the exports (`--export FOLDER/ --export-format pose` writes
 FOLDER/<sub-folders>/<video stem>.pose).
 
 A video that cannot be opened, or that breaks off in the middle, is reported in one line and its
-exports are not written (an annotated video keeps what it drew as NAME.partial.mp4, as any failed
-run does); the others are done and the exit code is 1. `--resume` skips the
-videos whose exports are all there: exports are written under staging names and renamed once
-finished, and an interrupted video's own outputs are dropped, so an export that is there is whole.
+exports and JSON records are not written (an annotated video keeps what it drew as
+NAME.partial.mp4, as any failed run does); the others are done and the exit code is 1.
+`--resume` skips the videos whose exports are all there and, with --json, whose records the JSON
+Lines (or the NAME.partial.jsonl a killed run leaves) holds whole: exports are written under
+staging names and renamed once finished, and an interrupted video's own outputs and records are
+dropped, so an export that is there is whole; a video cut off by a kill is done again from its
+start.
 """
 from __future__ import annotations
 

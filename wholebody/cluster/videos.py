@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import os
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator
 
 from wholebody.cluster.session import RayJob, connected, default_threads, failure, gpus_per_worker
 from wholebody.errors import DopeError, InputError
@@ -67,18 +68,22 @@ def _video_task(run: Callable[[argparse.Namespace], int], args: argparse.Namespa
             return 130, said
 
 
-def _corpus_task(run: Callable[..., int], args: argparse.Namespace, base: Optional[str], cwd: str,
-                 ) -> dict[str, Any]:
-    """On a worker: one video of a corpus, run as the single-process corpus runs it. Returns
+def _block_lines(path: str, extra: dict[str, Any]) -> Any:
+    """On a worker: a corpus's JSON writer that keeps the video's lines, for the driver."""
+    from wholebody.outputs.corpus_json import BlockLines
+    return BlockLines(**extra)
+
+
+def _corpus_task(run: Callable[..., int], args: argparse.Namespace, template: Any, cwd: str) -> dict[str, Any]:
+    """On a worker: one video of a corpus, run as the single-process corpus runs it (template: the
+    corpus's `Shared`, without a model or JSON writer of its own). Returns
     {"code", "said" (warnings), "lines" (its JSON lines, None when it failed or wrote none),
     "error" (the message of the error it failed with, else None), "early" (whether that error came
     before the model loaded: the same for every video)}."""
-    from wholebody.corpus import Shared
-    from wholebody.outputs.corpus_json import BlockLines
     if os.path.isdir(cwd):
         os.chdir(cwd)
     key = repr(sorted((k, v) for k, v in vars(args).items() if k in _MODEL_OPTIONS))
-    shared = Shared(base, open_json=lambda path, extra: BlockLines(**extra), bar={})  # quiet: no bar
+    shared = dataclasses.replace(template, bar={})  # the corpus's Shared, for this video alone
     shared.detector = _DETECTORS.get(key)
     out: dict[str, Any] = {"code": 1, "lines": None, "error": None, "early": False}
     with _collected_warnings(args) as said:
@@ -174,11 +179,13 @@ def run_corpus(args: argparse.Namespace, run: Callable[..., int], videos: list[t
         one_args = dict(videos)
         running: dict[Any, str] = {}
         cwd = os.getcwd()
+        # what a task's run shares: nothing of the driver's (the worker loads its own model)
+        template = dataclasses.replace(shared, open_json=_block_lines, json=None, detector=None, bar={})
         try:
             while queue or running:
                 while queue and len(running) < window:
                     video, one = queue.pop()
-                    running[task.remote(run, _task_args(one, job, gpus), shared.base, cwd)] = video
+                    running[task.remote(run, _task_args(one, job, gpus), template, cwd)] = video
                 done, _ = ray.wait(list(running), num_returns=1)
                 video = running.pop(done[0])
                 try:
