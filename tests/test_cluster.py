@@ -283,3 +283,52 @@ def test_an_address_nobody_answers_fails_at_once_in_one_line(checkpoint_path, fi
     p = dope("--model", checkpoint_path, "--image", fixture_image, "--json", "out.jsonl", "--ray", "nowhere", "-q",
              cwd=str(tmp_path))
     assert p.returncode == 1 and "'HOST:PORT'" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------ a corpus of videos on Ray
+
+
+@pytest.fixture(scope="module")
+def corpus_reference(tmp_path_factory, checkpoint_path):
+    """A single-process corpus run (3 tiny videos and a broken one): JSON Lines and npz exports."""
+    from test_corpus import write_corpus
+    root = tmp_path_factory.mktemp("corpus")
+    write_corpus(root / "videos")
+    p = dope("--model", checkpoint_path, "--video", "videos/", "--json", "ref.jsonl", "--export", "ref/",
+             "--export-format", "npz", "--no-overlay", *FAST, "-q", cwd=str(root))
+    assert p.returncode == 1, p.stderr
+    return root
+
+
+def test_ray_corpus_same_as_single_process(cluster, corpus_reference, checkpoint_path, tmp_path):
+    from test_corpus import FRAMES, same_npz
+    shutil.copytree(corpus_reference / "videos", tmp_path / "videos")
+    p = dope("--model", checkpoint_path, "--video", "videos/", "--json", "b.jsonl", "--export", "out/",
+             "--export-format", "npz", "--no-overlay", *FAST, "-q", "--ray", "--workers", "2", cwd=str(tmp_path),
+             address=cluster)
+    assert p.returncode == 1, p.stderr
+    assert p.stderr.strip().splitlines() == [  # one line for the broken video, the summary: no Ray noise
+        "skipped: cannot open video 'videos/b_broken.mp4': not a video OpenCV reads (mp4, avi, mov, mkv...)",
+        "1 of 4 videos could not be processed (named above); the others are done"]
+    # the records in input order (tasks end in any order), byte for byte those of one process
+    assert (tmp_path / "b.jsonl").read_bytes() == (corpus_reference / "ref.jsonl").read_bytes()
+    assert sorted(os.listdir(tmp_path / "out")) == sorted(n.replace(".mp4", ".npz") for n in FRAMES)
+    for name in os.listdir(tmp_path / "out"):
+        assert same_npz(tmp_path / "out" / name, corpus_reference / "ref" / name), name
+
+
+def test_ray_corpus_resumes_after_a_kill(cluster, corpus_reference, checkpoint_path, tmp_path):
+    from test_corpus import kill_when_finished, same_npz
+    shutil.copytree(corpus_reference / "videos", tmp_path / "videos")
+    args = ["--model", checkpoint_path, "--video", "videos/", "--json", "b.jsonl", "--export", "out/",
+            "--export-format", "npz", "--no-overlay", *FAST, "--resume", "--ray", "--workers", "1"]
+    kill_when_finished(dope(*args, "-q", cwd=str(tmp_path), address=cluster, wait=False),
+                       str(tmp_path / "b.partial.jsonl"), after=False)  # blocks come whole from Ray
+    assert not (tmp_path / "b.jsonl").exists()
+    p = dope(*args, "-v", cwd=str(tmp_path), address=cluster)
+    assert p.returncode == 1, p.stderr
+    assert "videos already done" in p.stderr and "resuming: 0 of" not in p.stderr, p.stderr
+    assert (tmp_path / "b.jsonl").read_bytes() == (corpus_reference / "ref.jsonl").read_bytes()
+    for name in os.listdir(corpus_reference / "ref"):
+        assert same_npz(tmp_path / "out" / name, corpus_reference / "ref" / name), name
+    assert not (tmp_path / "b.partial.jsonl").exists()

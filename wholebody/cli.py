@@ -108,12 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_time_options(p)
     p.add_argument("--resume", action="store_true",
                    help="with --json: skip the images already in it (or in the NAME.partial.jsonl a killed "
-                        "--resume run leaves) and add the rest; see README, Cluster runs. With --video and "
-                        "--export: skip the videos whose exports are written")
+                        "--resume run leaves) and add the rest; see README, Cluster runs. With --video: skip the "
+                        "videos whose --export files and --json records are written whole")
     ray = p.add_argument_group("cluster (Ray, see README: Cluster runs)")
     ray.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                      help="run on a Ray cluster: ADDRESS, else $RAY_ADDRESS, else a local one (requirements-ray.txt)")
-    ray.add_argument("--workers", type=positive_int, metavar="N", help="--ray: model replicas (default: 1)")
+    ray.add_argument("--workers", type=positive_int, metavar="N", help="--ray: model replicas (default: 1); with several videos, videos at a time "
+                          "(default: as many as the cluster holds)")
     ray.add_argument("--gpus-per-worker", type=float, metavar="F",
                      help="--ray: GPUs per replica, fractions allowed (default: 1 when the cluster has GPUs, else CPU)")
     g = p.add_mutually_exclusive_group()
@@ -425,16 +426,14 @@ def _open_writers(args: argparse.Namespace, source: Any, model: str, extra: dict
                   resume: Optional[tuple[dict[str, str], list[str]]] = None, shared: Any = None) -> list[Any]:
     """The writers the options ask for, in the order they are fed: JSON, drawings, 3D views, pages, exports.
     resume: --resume's (kept JSON lines by image, all the run's images in order), see outputs/resume.py.
-    shared: a corpus's (corpus.py): its JSON Lines writer, opened by the first video, serves them all."""
+    shared: a corpus's (corpus.py): its JSON Lines writer, opened by the first video, serves them all
+    (each video's records as a block of their own, cut off again when the video fails)."""
     from wholebody.outputs.frames import DrawnImages, DrawnVideo, JsonFrames, View3DImages
     from wholebody.outputs.resume import ResumedJsonFrames
     writers: list[Any] = []
     try:
         if args.json and shared is not None:
-            from wholebody.corpus import Borrowed
-            if shared.json is None:
-                shared.json = JsonFrames(guard.claim(args.json, option="--json"), **extra)
-            writers.append(Borrowed(shared.json))
+            writers.append(shared.json_writer(lambda: guard.claim(args.json, option="--json"), extra, args.video))
         elif args.json and resume is not None:
             writers.append(ResumedJsonFrames(guard.claim(args.json, option="--json"), *resume, **extra))
         elif args.json:

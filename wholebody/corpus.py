@@ -2,17 +2,22 @@
 
 Each video is run in turn by the command line's own `run` (passed in: the package does not import
 the CLI), with a `Shared` holding what the videos share: the detector, loaded once, and the JSON
-Lines writer (its records carry their `"video"`). Every video gets a new tracker, so tracks never
-cross from one video to the next, and outputs of its own, named after it with the sub-folders
-below the folder the videos were named from kept: the annotated video (beside it, or in
---output-dir) and the exports (`--export FOLDER/ --export-format pose` writes
+Lines writer (outputs/corpus_json.py: each video's records, which carry their `"video"`, as one
+block, in input order). With --ray, each video is one Ray task instead (cluster/videos.py), at
+most --workers at a time, run on the worker as here. Every video gets a new tracker, so tracks
+never cross from one video to the next, and outputs of its own, named after it with the
+sub-folders below the folder the videos were named from kept: the annotated video (beside it, or
+in --output-dir) and the exports (`--export FOLDER/ --export-format pose` writes
 FOLDER/<sub-folders>/<video stem>.pose).
 
 A video that cannot be opened, or that breaks off in the middle, is reported in one line and its
-exports are not written (an annotated video keeps what it drew as NAME.partial.mp4, as any failed
-run does); the others are done and the exit code is 1. `--resume` skips the
-videos whose exports are all there: exports are written under staging names and renamed once
-finished, and an interrupted video's own outputs are dropped, so an export that is there is whole.
+exports and JSON records are not written (an annotated video keeps what it drew as
+NAME.partial.mp4, as any failed run does); the others are done and the exit code is 1.
+`--resume` skips the videos whose exports are all there and, with --json, whose records the JSON
+Lines (or the NAME.partial.jsonl a killed run leaves) holds whole: exports are written under
+staging names and renamed once finished, and an interrupted video's own outputs and records are
+dropped, so an export that is there is whole; a video cut off by a kill is done again from its
+start.
 """
 from __future__ import annotations
 
@@ -34,33 +39,45 @@ class Shared:
     """What the videos of one command share, handed to each run of a video.
 
     base: the folder the --video arguments are named from (sub-folders below it are kept);
-    detector: the DOPE detector, set by the first run that loads it; json: the JSON Lines writer,
-    opened by the first video and closed at the end; bar: options of each video's frame bar."""
+    open_json: open_json(path, extra keys of the records) builds the JSON Lines writer of the
+    corpus (outputs/corpus_json.py), called by the first video that writes; detector: the DOPE
+    detector, set by the first run that loads it; json: that writer, closed at the end; bar:
+    options of each video's frame bar."""
     base: Optional[str]
+    open_json: Optional[Callable[[str, dict[str, Any]], Any]] = None
     detector: Any = None
     json: Any = None
     bar: dict[str, Any] = field(default_factory=dict)
 
+    def json_writer(self, claim: Callable[[], str], extra: dict[str, Any], video: str) -> "VideoRecords":
+        """The writer of one video's records: its block in the corpus's JSON Lines (opened on first
+        use, at the path claim() returns)."""
+        if self.json is None:
+            self.json = self.open_json(claim(), extra)
+        return VideoRecords(self.json, video)
 
-class Borrowed:
-    """A writer of the whole command seen by one video's run: fed by it, closed only at the end."""
 
-    def __init__(self, writer: Any) -> None:
+class VideoRecords:
+    """One video's block of the corpus's JSON Lines, seen by its run: closed, the block is whole;
+    aborted (the video failed or was interrupted), it is cut off again (corpus_json.py)."""
+
+    def __init__(self, writer: Any, video: str) -> None:
         self.writer = writer
+        self.video = video
         self.path = None  # the command reports it once, at the end
+        writer.begin(video)
 
     def write(self, frame: Any) -> None:
         self.writer.write(frame)
 
     def skip(self, item: Any, error: Exception) -> None:
-        if hasattr(self.writer, "skip"):
-            self.writer.skip(item, error)
+        self.writer.skip(item, error)
 
     def close(self) -> None:
-        pass
+        self.writer.finish(self.video)
 
     def abort(self) -> None:
-        pass
+        self.writer.drop(self.video)
 
 
 def is_folder_spec(path: str) -> bool:
@@ -127,18 +144,18 @@ def plan(args: argparse.Namespace) -> tuple[list[str], dict[str, list[str]], Opt
     except SourceError as e:
         raise DopeError(str(e)) from None
     many = len(videos) > 1
-    for option, given in (("--ray", args.ray is not None), ("--html", args.html), ("--from-json", args.from_json)):
+    for option, given in (("--html", args.html), ("--from-json", args.from_json)):
         if given and many:
             raise DopeError(f"{option} takes one video at a time; {len(videos)} were given")
     if args.export_format and not any(is_folder_spec(e) for e in args.export or ()):
         raise DopeError("--export-format names the format of the files written in an --export folder "
                         "(--export FOLDER/ --export-format pose)")
     if args.resume:
-        if not args.export:
-            raise DopeError("--resume with videos skips those whose exports are written: give --export")
-        if args.json:
-            raise DopeError("--resume with videos continues their exports; --json would start over: leave it "
-                            "out, or give each run its own --json")
+        if not args.export and not args.json:
+            raise DopeError("--resume with videos skips those whose exports (or --json records) are written: give "
+                            "--export or --json")
+        if args.json == "-":
+            raise DopeError("--resume continues a --json file; standard output cannot be read back: give a file")
     base = common_base(args.video)
     targets = {v: export_targets(args, v, base, many) for v in videos}
     if any(p.lower().endswith(".pose") for paths in targets.values() for p in paths):
@@ -160,42 +177,56 @@ def plan(args: argparse.Namespace) -> tuple[list[str], dict[str, list[str]], Opt
 
 
 def run_videos(args: argparse.Namespace, run: Callable[..., int]) -> int:
-    """Every video of --video in turn through `run(args_of_one_video, shared)`; the exit code."""
+    """Every video of --video through `run(args_of_one_video, shared)`, in turn or, with --ray, as
+    Ray tasks (cluster/videos.py); the exit code."""
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
-    from wholebody.files import make_folder
+    from wholebody.outputs.corpus_json import CorpusJson
     videos, targets, base = plan(args)
-    todo = [v for v in videos if not (args.resume and all(is_complete(p) for p in targets[v]))]
+    finished = _finished_records(args) if args.resume and args.json else {}
+    todo = [v for v in videos if not (args.resume and all(is_complete(p) for p in targets[v])
+                                      and (not args.json or v in finished))]
     if args.resume and len(todo) < len(videos):
         log.info("resuming: %d of %d videos already done", len(videos) - len(todo), len(videos))
-    shared = Shared(base)
+    kept = {v: block for v, block in finished.items() if v not in todo}  # a video done again drops its records
+
+    def open_json(path: str, extra: dict[str, Any]) -> CorpusJson:
+        return CorpusJson(path, videos, kept=kept, resume=args.resume, **extra)
+
+    shared = Shared(base, open_json=open_json)
     failed: list[str] = []
     bar = tqdm(total=len(videos), initial=len(videos) - len(todo), unit="video", disable=args.quiet,
                dynamic_ncols=True, position=0)
     shared.bar = {"position": 1, "leave": False}
+
+    def ended(video: str, code: int, error: Optional[Exception] = None) -> None:
+        if error is not None:
+            _skipped(video, error, failed)
+        elif code and video not in failed:
+            failed.append(video)
+        bar.update()
+
     try:
         with bar, (logging_redirect_tqdm() if not bar.disable else contextlib.nullcontext()):
-            for video in todo:
-                for path in targets[video]:
-                    make_folder(os.path.dirname(os.path.abspath(path)), option="the folder of --export")
-                if args.output_dir and not args.no_overlay:  # the annotated video's sub-folder
-                    make_folder(os.path.join(args.output_dir, _below(video, base)), option="--output-dir")
-                one = argparse.Namespace(**{**vars(args), "video": video, "export": targets[video] or None,
-                                            "export_format": None, "resume": False})
+            if args.ray is not None:
+                from wholebody.cluster.videos import run_corpus
+                run_corpus(args, run, [(v, video_args(args, v, targets, base)) for v in todo], shared, ended)
+            for video in todo if args.ray is None else ():
+                one = video_args(args, video, targets, base)
                 shared.bar["desc"] = os.path.basename(video)
                 try:
                     code = run(one, shared)
                 except InputError as e:
-                    code = _skipped(video, e, failed)
+                    ended(video, 1, e)
+                    continue
                 except DopeError as e:
                     if shared.detector is None:  # before the model loads: the same for every video, stop
                         raise
-                    code = _skipped(video, e, failed)
-                if code and video not in failed:
-                    failed.append(video)
-                bar.update()
+                    ended(video, 1, e)
+                    continue
+                ended(video, code)
     except BaseException:
-        if shared.json is not None:  # what was written is kept, as a one-video run keeps it
+        if shared.json is not None:  # the videos done are kept (the one interrupted is cut off)
             shared.json.close()
         raise
     if shared.json is not None:
@@ -209,9 +240,28 @@ def run_videos(args: argparse.Namespace, run: Callable[..., int]) -> int:
     return 0
 
 
-def _skipped(video: str, error: Exception, failed: list[str]) -> int:
+def video_args(args: argparse.Namespace, video: str, targets: dict[str, list[str]],
+               base: Optional[str]) -> argparse.Namespace:
+    """The options of one video's run (its own exports), once the folders of its outputs are made."""
+    from wholebody.files import make_folder
+    for path in targets[video]:
+        make_folder(os.path.dirname(os.path.abspath(path)), option="the folder of --export")
+    if args.output_dir and not args.no_overlay:  # the annotated video's sub-folder
+        make_folder(os.path.join(args.output_dir, _below(video, base)), option="--output-dir")
+    return argparse.Namespace(**{**vars(args), "video": video, "export": targets[video] or None,
+                                 "export_format": None, "resume": False})
+
+
+def _finished_records(args: argparse.Namespace) -> dict[str, Any]:
+    """--resume with --json: where the records of the videos done whole lie (outputs/corpus_json.py)."""
+    from wholebody.detector import model_name, resolve_model
+    from wholebody.outputs.corpus_json import read_finished_videos
+    model = model_name(resolve_model(args.model, download=not args.no_download, progress=not args.quiet))
+    return read_finished_videos(args.json, model=model)
+
+
+def _skipped(video: str, error: Exception, failed: list[str]) -> None:
     message = str(error)
     log.warning("skipped: %s", message if video in message else f"{video}: {message}")
     failed.append(video)
-    return 1
 

@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import os
 import re
+import signal
 import socket
 import sys
 import threading
@@ -103,12 +104,15 @@ def check_reachable(address: Optional[str], timeout: float = CONNECT_TIMEOUT_S) 
 
 def _session(ray: Any, job: RayJob, pythonpath: str, level: int) -> Iterator[Any]:
     check_reachable(job.address or os.environ.get("RAY_ADDRESS"))
+    on_sigterm = signal.getsignal(signal.SIGTERM)
     try:
         ray.init(address=job.address, log_to_driver=job.verbose, logging_level=level, include_dashboard=False,
                  runtime_env={"env_vars": {"PYTHONPATH": pythonpath}}, configure_logging=True)
     except (ConnectionError, RuntimeError, ValueError) as e:
         where = job.address or os.environ.get("RAY_ADDRESS") or "a local cluster"
         raise DopeError(f"cannot join the Ray cluster at {where}: {str(e).splitlines()[0] if str(e) else e}") from None
+    if callable(on_sigterm) and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_sigterm)  # Ray's core put its own (a crash report) in its place
     if not job.verbose:
         for name in ("ray", "ray.data"):
             logging.getLogger(name).setLevel(logging.ERROR)

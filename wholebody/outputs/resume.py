@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 from PIL import Image
 
@@ -45,7 +45,10 @@ def read_finished(path: str, *, model: Optional[str] = None) -> dict[str, str]:
     return finished
 
 
-def _records_of(name: str, model: Optional[str]) -> dict[str, str]:
+def read_lines(name: str) -> Iterator[tuple[int, bytes, Any]]:
+    """(line number, line without its newline, the JSON it holds) of every non-blank line of a JSON
+    Lines file; a truncated last line is dropped with a warning, any other that is not JSON is a
+    DopeError."""
     with open(name, "rb") as f:
         data = f.read()
     lines = data.split(b"\n")
@@ -57,14 +60,18 @@ def _records_of(name: str, model: Optional[str]) -> dict[str, str]:
         except ValueError:
             log.warning("%s: dropped the truncated last line (%d bytes) left by an interrupted run", name,
                         len(tail))
-    out: dict[str, str] = {}
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            rec = json.loads(line)
+            yield number, line, json.loads(line)
         except ValueError:
             raise DopeError(f"{name} line {number} is not JSON; cannot resume from it (fix or delete it)") from None
+
+
+def _records_of(name: str, model: Optional[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for number, line, rec in read_lines(name):
         if not isinstance(rec, dict) or "video" in rec or not isinstance(rec.get("image"), str):
             raise DopeError(f"{name} line {number} is not an image record; --resume continues image runs")
         if model is not None and rec.get("model", model) != model:

@@ -19,7 +19,7 @@ import logging
 import math
 import os
 from fractions import Fraction
-from typing import Any, Optional
+from typing import Any, BinaryIO, Callable, Optional
 
 import cv2
 import numpy as np
@@ -155,6 +155,12 @@ def _finite(x: Any) -> Any:
     return x
 
 
+def json_line(obj: dict[str, Any]) -> str:
+    """One JSON Lines line (with its newline); NaN and infinities are written as null (JSON has
+    neither, as Result.to_json does), never as bare words."""
+    return json.dumps(_finite(obj), allow_nan=False) + "\n"
+
+
 class JsonLinesWriter(_StagedFile):
     """One JSON object per line, each flushed as it is written (SPEC §10 objects, see `record`)."""
 
@@ -162,8 +168,7 @@ class JsonLinesWriter(_StagedFile):
     mode = "w"
 
     def write(self, obj: dict[str, Any]) -> None:
-        # JSON has no NaN or infinity: write them as null (as Result.to_json does), never as bare words
-        self.write_line(json.dumps(_finite(obj), allow_nan=False) + "\n")
+        self.write_line(json_line(obj))
 
     def write_line(self, line: str) -> None:
         """Append one line already in JSON (ending with a newline)."""
@@ -173,16 +178,42 @@ class JsonLinesWriter(_StagedFile):
 
     def sort_lines(self, key: Any) -> None:
         """Put the lines written so far in the order of key(line) (a staged file only)."""
-        if self.out.staged is None or self.out.file is None:
+        def copy(source: BinaryIO, target: BinaryIO) -> int:
+            lines = sorted((line.decode("utf-8") for line in source), key=key)
+            target.write("".join(lines).encode("utf-8"))
+            return len(lines)
+        self.rewrite(copy)
+
+    @property
+    def staged(self) -> bool:
+        """Whether the lines go to a staging file (which can be cut back and rewritten), not in place."""
+        return self.out.staged is not None and self.out.file is not None
+
+    def mark(self) -> tuple[int, int]:
+        """Where the file ends now (bytes, lines), for `cut_back` (a staged file only)."""
+        self.out.file.flush()
+        return self.out.file.tell(), self.count
+
+    def cut_back(self, mark: tuple[int, int]) -> None:
+        """Drop every line written since `mark` was taken (a staged file only)."""
+        self.out.file.flush()
+        self.out.file.truncate(mark[0])
+        self.out.file.seek(mark[0])
+        self.count = mark[1]
+
+    def rewrite(self, copy: Callable[[BinaryIO, BinaryIO], int]) -> None:
+        """Replace the lines written so far by what copy(source, target) writes (files open in binary
+        mode; it returns the number of lines written). A staged file only."""
+        if not self.staged:
             raise OutputError(f"cannot reorder {self.path!r}: it is written in place")
         self.out.file.close()
-        with open(self.temp_path, encoding="utf-8") as f:
-            lines = sorted(f, key=key)
         sorting = staging_path(self.path)  # a kill while sorting keeps the unsorted lines
-        with open(sorting, "x", encoding="utf-8") as f:
-            f.writelines(lines)
+        with open(self.temp_path, "rb") as source, open(sorting, "xb") as target:
+            count = copy(source, target)
         os.replace(sorting, self.temp_path)
         self.out.file = open(self.temp_path, "a", encoding="utf-8")
+        self.count = count
+
 
 @functools.lru_cache(maxsize=1)
 def h264_available() -> bool:
