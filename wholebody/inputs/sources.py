@@ -20,7 +20,7 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Optional, TypeVar, Union
+from typing import Any, Callable, Iterable, Iterator, Optional, TypeVar, Union
 
 import cv2
 import numpy as np
@@ -140,6 +140,24 @@ def is_earlier_output(path: str) -> bool:
     return False
 
 
+def _folder_or_pattern(spec: str, among: Callable[[Iterable[str]], list[str]], kind: str,
+                       extensions: Iterable[str]) -> Optional[list[str]]:
+    """The files of `kind` that a folder (not its sub-folders) or a glob pattern names, picked by
+    `among`; None when `spec` is neither; SourceError when it names none."""
+    if os.path.isdir(spec):
+        found = among(os.path.join(spec, name) for name in os.listdir(spec))
+        if not found:
+            raise SourceError(f"folder {spec!r} holds no {kind}s ({', '.join(sorted(extensions))})")
+        return found
+    if glob.has_magic(spec) and not os.path.lexists(spec):
+        matches = [m for m in glob.glob(any_case_extension(spec), recursive=True) if os.path.isfile(m)]
+        found = among(matches)
+        if not found:
+            raise SourceError(f"{'no ' + kind if matches else 'no file'} matches {spec!r}")
+        return found
+    return None
+
+
 def expand_images(specs: Iterable[str | os.PathLike]) -> list[str]:
     """The image files that `specs` name, in order, each once (a file reached twice, by a symlink,
     a hard link or a symlink loop inside a `**` pattern, is kept once, by its shortest name).
@@ -158,16 +176,7 @@ def expand_images(specs: Iterable[str | os.PathLike]) -> list[str]:
             if os.path.getsize(spec) == 0:
                 raise ImageError(f"image {spec!r} is empty")
             paths.append(spec)
-        elif os.path.isdir(spec):
-            found = _images_among(os.path.join(spec, name) for name in os.listdir(spec))
-            if not found:
-                raise SourceError(f"folder {spec!r} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
-            paths += found
-        elif glob.has_magic(spec) and not os.path.lexists(spec):
-            matches = [m for m in glob.glob(any_case_extension(spec), recursive=True) if os.path.isfile(m)]
-            found = _images_among(matches)
-            if not found:
-                raise SourceError(f"{'no image' if matches else 'no file'} matches {spec!r}")
+        elif (found := _folder_or_pattern(spec, _images_among, "image", IMAGE_EXTENSIONS)) is not None:
             paths += found
         elif os.path.lexists(spec):
             raise ImageError(f"{spec!r} is {describe_kind(spec)}, not an image file")
@@ -296,16 +305,7 @@ def expand_videos(specs: Iterable[str | os.PathLike]) -> list[str]:
     for spec in map(os.fspath, specs):
         if os.path.isfile(spec) or _is_stream(spec):
             paths.append(spec)
-        elif os.path.isdir(spec):
-            found = _videos_among(os.path.join(spec, name) for name in os.listdir(spec))
-            if not found:
-                raise SourceError(f"folder {spec!r} holds no videos ({', '.join(sorted(VIDEO_EXTENSIONS))})")
-            paths += found
-        elif glob.has_magic(spec) and not os.path.lexists(spec):
-            matches = [m for m in glob.glob(any_case_extension(spec), recursive=True) if os.path.isfile(m)]
-            found = _videos_among(matches)
-            if not found:
-                raise SourceError(f"{'no video' if matches else 'no file'} matches {spec!r}")
+        elif (found := _folder_or_pattern(spec, _videos_among, "video", VIDEO_EXTENSIONS)) is not None:
             paths += found
         elif os.path.lexists(spec):
             raise SourceError(f"{spec!r} is {describe_kind(spec)}, not a video file")
