@@ -119,12 +119,17 @@ def dope(*args):
                           text=True, timeout=300)
 
 
-def test_cli_fill_skipped_on_a_replay_with_its_tiny_video(tmp_path):
-    video = tmp_path / "clip.mp4"
-    out = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (160, 120))
+def ten_frame_video(path, width: int, height: int):
+    """A 10-frame video at 10 fps whose frame k is a flat grey of level 20 k."""
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (width, height))
     for k in range(10):
-        out.write(np.full((120, 160, 3), 20 * k, np.uint8))
+        out.write(np.full((height, width, 3), 20 * k, np.uint8))
     out.release()
+    return path
+
+
+def test_cli_fill_skipped_on_a_replay_with_its_tiny_video(tmp_path):
+    video = ten_frame_video(tmp_path / "clip.mp4", 160, 120)
     raw = tmp_path / "raw.jsonl"
     with open(raw, "w") as f:  # what --every 3 gives: frames 0, 3, 6, 9, one person moving right
         for n in (0, 3, 6, 9):
@@ -161,11 +166,7 @@ def test_cli_fill_skipped_on_a_replay_with_its_tiny_video(tmp_path):
 
 
 def test_cli_every_3_with_fill_skipped_runs_the_network_on_the_frames_kept_only(checkpoint_path, tmp_path):
-    video = tmp_path / "clip.mp4"
-    out = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (96, 64))
-    for k in range(10):
-        out.write(np.full((64, 96, 3), 20 * k, np.uint8))
-    out.release()
+    video = ten_frame_video(tmp_path / "clip.mp4", 96, 64)
     res = tmp_path / "clip.jsonl"
     r = dope("--model", checkpoint_path, "--video", video, "--every", "3", "--fill-skipped", "--json", res,
              "--no-overlay", "--max-proposals", "30", "-q")
