@@ -288,6 +288,7 @@ def bench_runtimes(args: argparse.Namespace) -> dict[str, Any]:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
     from wholebody.detector import DOPE, RUNTIMES
+    from wholebody.errors import DopeError
     from wholebody.network.runtimes import check_runtime, use_runtime
     checkpoint = args.model or synthetic_checkpoint()
     width, height = args.size
@@ -297,9 +298,9 @@ def bench_runtimes(args: argparse.Namespace) -> dict[str, Any]:
     runtimes, missing = [], []
     for name in RUNTIMES:
         try:
-            check_runtime(name, det.device, det.dtype)
+            check_runtime(name, det.device, fp32=True)
             runtimes.append(name)
-        except Exception as e:  # DopeError: not installed
+        except DopeError as e:  # not installed
             missing.append(f"{name} ({e})")
     export_s, wall, cpu = {}, {r: [] for r in runtimes}, {r: [] for r in runtimes}
     for name in runtimes:  # the export (once per checkpoint, then cached) and a warm-up pass

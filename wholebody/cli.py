@@ -191,11 +191,9 @@ def check_options(args: argparse.Namespace) -> None:
             raise DopeError(f"{name} applies to the network's outputs; --from-json replays detections already "
                             "post-processed (--min-score, --max-people and --parts do apply)")
     if args.runtime != "torch" and not replay:  # a missing extra or a GPU, in one line, before anything loads
-        import torch
         from wholebody.detector import pick_device
         from wholebody.network.runtimes import check_runtime
-        check_runtime(args.runtime, pick_device(args.device),
-                      torch.float32 if args.precision in ("auto", "fp32") else torch.float16)
+        check_runtime(args.runtime, pick_device(args.device), args.precision in ("auto", "fp32"))
     method = args.postprocess or "ppi"
     if args.min_score is not None and not replay:
         if method == "nms" and not 0.0 <= args.min_score <= 1.0:

@@ -237,7 +237,7 @@ class DOPE:
         check_precision(precision, self.device)
         if runtime != "torch":
             from wholebody.network.runtimes import check_runtime
-            check_runtime(runtime, self.device, torch.float32 if precision in ("auto", "fp32") else torch.float16)
+            check_runtime(runtime, self.device, precision in ("auto", "fp32"))  # auto is fp32 on a CPU
         if threads is not None:
             torch.set_num_threads(threads)
         if isinstance(model, (str, os.PathLike)):

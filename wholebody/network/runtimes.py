@@ -19,6 +19,7 @@ The runtimes are optional extras: onnxruntime (requirements-onnx.txt) and OpenVI
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -50,16 +51,16 @@ def cache_dir() -> str:
     return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "dope")
 
 
-def check_runtime(runtime: str, device: torch.device, dtype: torch.dtype) -> None:
-    """DopeError unless `runtime` is known, installed, and can run on this device and dtype;
-    checked before the checkpoint is read."""
+def check_runtime(runtime: str, device: torch.device, fp32: bool) -> None:
+    """DopeError unless `runtime` is known, installed, and can run on this device (and in fp32 or
+    not, as `fp32` says); checked before the checkpoint is read."""
     if runtime == "torch":
         return
     if runtime not in FUSED:
         raise DopeError(f"unknown runtime {runtime!r}; use one of torch, {', '.join(FUSED)}")
     if device.type != "cpu":
         raise DopeError(f"--runtime {runtime} runs on the CPU: add --device cpu (on {device.type}, use --runtime torch)")
-    if dtype != torch.float32:
+    if not fp32:
         raise DopeError(f"--runtime {runtime} runs in fp32; use --precision fp32 (or --runtime torch)")
     _import(runtime)
 
@@ -169,25 +170,19 @@ def _sessions(runtime: str, paths: dict[str, str], threads: int) -> dict[str, Ca
         options.log_severity_level = 3  # errors only
         for name, path in paths.items():
             session = rt.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-            feed = session.get_inputs()[0].name
-            runs[name] = (lambda s, i: lambda x: s.run(None, {i: x}))(session, feed)
+            runs[name] = lambda x, s=session, feed=session.get_inputs()[0].name: s.run(None, {feed: x})
         return runs
     core = rt.Core()
     for name, path in paths.items():
         compiled = core.compile_model(path, "CPU", {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"})
-        runs[name] = (lambda c: lambda x: [c(x)[o] for o in c.outputs])(compiled)
+        runs[name] = lambda x, c=compiled: [c(x)[o] for o in c.outputs]
     return runs
 
 
-class _Compiled:
-    """One graph's runner called on tensors: float32 CPU tensors in and out (no copy where possible)."""
-
-    def __init__(self, run: Callable[[np.ndarray], list[np.ndarray]]) -> None:
-        self.run = run
-
-    def __call__(self, x: Tensor) -> list[Tensor]:
-        x = x.detach().float().contiguous()  # channels-last inputs are made NCHW-contiguous for ONNX
-        return [torch.from_numpy(np.ascontiguousarray(y)) for y in self.run(x.numpy())]
+def _on_tensors(run: Callable[[np.ndarray], list[np.ndarray]], x: Tensor) -> list[Tensor]:
+    """A graph's outputs for a float32 CPU tensor, as tensors (no copy where the runtime allows)."""
+    x = x.detach().float().contiguous()  # channels-last inputs are made NCHW-contiguous for ONNX
+    return [torch.from_numpy(np.ascontiguousarray(y)) for y in run(x.numpy())]
 
 
 def use_runtime(net: nn.Module, runtime: str, threads: Optional[int] = None,
@@ -200,15 +195,14 @@ def use_runtime(net: nn.Module, runtime: str, threads: Optional[int] = None,
     if runtime == "torch":
         stages.compiled = rpn_head.compiled = roi_head.compiled = None
         return
-    check_runtime(runtime, net.device, net.dtype)
+    check_runtime(runtime, net.device, net.dtype == torch.float32)
     folder = folder or os.path.join(cache_dir(), "onnx", weights_key(net))
     try:
         paths = _export(net, folder)
     except DopeError as e:
         raise DopeError(f"{e} (the ONNX cache: set DOPE_CACHE to a writable folder)") from None
     runs = _sessions(runtime, paths, threads or torch.get_num_threads())
-    backbone, rpn, roi = (_Compiled(runs[g]) for g in GRAPHS)
-    stages.compiled = lambda x: backbone(x)[0]
-    rpn_head.compiled = lambda x: rpn(x)
-    roi_head.compiled = lambda x: roi(x)[0]
+    stages.compiled = lambda x: _on_tensors(runs["backbone"], x)[0]
+    rpn_head.compiled = functools.partial(_on_tensors, runs["rpn_head"])
+    roi_head.compiled = lambda x: _on_tensors(runs["roi_head"], x)[0]
     log.debug("network convolutions in %s (graphs in %s)", runtime, folder)

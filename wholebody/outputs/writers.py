@@ -81,7 +81,21 @@ def partial_path(path: str) -> str:
     return f"{root}.partial{ext}"
 
 
-class _StagedFile:
+class ClosedOnExit:
+    """A writer as a context manager: `close()` when the block ends normally or by Ctrl-C (what was
+    written so far is kept), `abort()` when it ends by another error."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type: Optional[type], exc: Optional[BaseException], tb: Any) -> None:
+        if exc_type is None or issubclass(exc_type, KeyboardInterrupt):
+            self.close()
+        else:
+            self.abort()
+
+
+class _StagedFile(ClosedOnExit):
     """A file written through `files.open_output`: under a staging name in the target's folder,
     renamed when finished (FIFOs, devices and standard output are written in place)."""
 
@@ -133,15 +147,6 @@ class _StagedFile:
         if kept is not None:
             log.warning("kept the unfinished %s (%d written) as %s", self.what, self.count, kept)
         return kept
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type: Optional[type], exc: Optional[BaseException], tb: Any) -> None:
-        if exc_type is None or issubclass(exc_type, KeyboardInterrupt):
-            self.close()
-        else:
-            self.abort()
 
 
 def _finite(x: Any) -> Any:

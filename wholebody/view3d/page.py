@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 
 from wholebody.files import atomic_write
-from wholebody.outputs.writers import OutputError
+from wholebody.outputs.writers import ClosedOnExit, OutputError
 from wholebody.parts import NECK, PART_NAMES, PARTS, Color
 from wholebody.results import LINKS, NO_LINK, Result
 from wholebody.view3d.scene import (GRID_CELLS, PLANE_DEPTH, SCENE_TO_WORLD, View, assemble, eye_rotation, floor_grid,
@@ -530,7 +530,7 @@ def write_html(results: Iterable[Result], path: str | os.PathLike, images: Optio
     return path
 
 
-class HtmlWriter:
+class HtmlWriter(ClosedOnExit):
     """The command line's writer of the page: `write(frame)` per `stream.Frame`, `close()` at the end.
 
     A video's frames share one backdrop (its first frame); an image list gets one per image. The
@@ -580,12 +580,3 @@ class HtmlWriter:
 
     def abort(self) -> None:
         self.closed = True
-
-    def __enter__(self) -> "HtmlWriter":
-        return self
-
-    def __exit__(self, exc_type: Optional[type], exc: Optional[BaseException], tb: Any) -> None:
-        if exc_type is None or issubclass(exc_type, KeyboardInterrupt):
-            self.close()
-        else:
-            self.abort()
