@@ -18,9 +18,7 @@ As a library:
 This file is the public face: everything lives in the `wholebody` package beside it, and this file
 imports only from there, so a folder with its own model.py or utils.py can still `from dope import DOPE`.
 """
-import sys
-
-from wholebody.cli import build_parser, main, positive_int
+from wholebody.cli import build_parser, exit_fast, main, positive_int
 from wholebody.detector import (DEFAULT_MIN_SCORE, DOPE, POSTPROCESSINGS, PRECISIONS, model_name, pick_device,
                                 pick_dtype, postprocess_outputs, resolve_model)
 from wholebody.errors import DopeError
@@ -36,4 +34,4 @@ __all__ = ["DOPE", "DopeError", "read_jsonl", "DEFAULT_MIN_SCORE", "POSTPROCESSI
            "model_name", "pick_device", "pick_dtype", "positive_int", "postprocess_outputs", "resolve_model"]
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_fast(main())  # sys.exit, without the 0.6 s of Python's teardown once torch is loaded

@@ -176,3 +176,49 @@ def test_reduced_precision_runs_on_cpu(checkpoint_dict, fixture_image, precision
     assert np.isfinite(out["body"]["pose2d"]).all()
     result = det(image)
     assert len(result.body) > 0
+
+
+# ------------------------------------------------------------------ batch norms folded for inference
+
+
+def test_folded_batch_norms_give_the_same_outputs(checkpoint_dict):
+    from wholebody.network.dopenet import fold_batchnorms
+    from torchvision.ops import FrozenBatchNorm2d
+    plain = build_model(read_checkpoint(checkpoint_dict))
+    ckpt = read_checkpoint(checkpoint_dict)
+    before = {k: v.clone() for k, v in ckpt.state_dict.items()}
+    folded = fold_batchnorms(build_model(ckpt))
+    assert not any(isinstance(m, FrozenBatchNorm2d) for m in folded.modules())
+    assert sum(isinstance(m, torch.nn.Identity) for m in folded.backbone.resnet_backbone.modules()) == 53
+    for k, v in ckpt.state_dict.items():  # not in place: the checkpoint's tensors are as they were
+        assert torch.equal(v, before[k]), k
+    x = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        a, b = plain.backbone(x), folded.backbone(x)
+        assert a.abs().max() > 0.01
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+        rois = torch.rand(8, 1024, 7, 7, generator=torch.Generator().manual_seed(1))
+        torch.testing.assert_close(folded.roi_heads.dope_head(rois), plain.roi_heads.dope_head(rois),
+                                   rtol=1e-4, atol=1e-5)
+    again = fold_batchnorms(folded)  # folding twice changes nothing
+    assert torch.equal(again.backbone.resnet_backbone.conv1.weight, folded.backbone.resnet_backbone.conv1.weight)
+
+
+def test_folding_in_place_reuses_the_checkpoint_tensors(checkpoint_dict):
+    from wholebody.network.dopenet import fold_batchnorms
+    ckpt = read_checkpoint({**checkpoint_dict,
+                            "state_dict": {k: v.clone() for k, v in checkpoint_dict["state_dict"].items()}})
+    # the ResNet is registered twice; it holds the tensors of the prefix loaded last
+    name = "roi_heads.dope_head.resnet_backbone.layer1.0.conv1.weight"
+    original = ckpt.state_dict[name].clone()
+    net = fold_batchnorms(build_model(ckpt), in_place=True)
+    w = net.backbone.resnet_backbone.layer1[0].conv1.weight
+    assert w.data_ptr() == ckpt.state_dict[name].data_ptr()
+    assert not torch.equal(w, original)  # scaled where it was
+
+
+def test_dope_runs_with_folded_batch_norms(checkpoint_path):
+    from dope import DOPE
+    from torchvision.ops import FrozenBatchNorm2d
+    det = DOPE(checkpoint_path, device="cpu", max_proposals=20)
+    assert not any(isinstance(m, FrozenBatchNorm2d) for m in det.net.modules())

@@ -72,18 +72,42 @@ def draw_pose(image: np.ndarray, pose2d: np.ndarray, part: Part, lw: float = LIN
     Bones are round(2 lw) pixels wide (at least 1), joints discs of radius round(scale lw) (at
     least 1), scale being the part's `joint_radius_scale` (hands: HAND_JOINT_RADIUS_SCALE).
     """
+    draw_poses(image, pose2d[None], part, lw, offset, skip_bones)
+
+
+def draw_poses(image: np.ndarray, poses: np.ndarray, part: Part, lw: float = LINE_WIDTH,
+               offset: tuple[int, int] = (0, 0), skip_bones: Sequence = ()) -> None:
+    """`draw_pose` for each of poses (P, J, 2) in turn (the same pixels), with the bone endpoints
+    and pixel coordinates of all of them computed at once: a network with random weights gives
+    thousands of detections, and per-joint NumPy calls cost more than the drawing. Poses with a
+    non-finite joint are not drawn (the detector has warned about them)."""
+    poses = np.asarray(poses)
+    poses = poses[np.isfinite(poses).all(axis=(1, 2))]
+    if not len(poses):
+        return
     # within OpenCV's int32 coordinates, however far off a joint is
-    pose = np.clip(pose2d + np.asarray(offset, np.float32), -COORD_LIMIT, COORD_LIMIT)
+    poses = np.clip(poses + np.asarray(offset, np.float32), -COORD_LIMIT, COORD_LIMIT)
+    bones = [bone for bone in part.bones if bone not in skip_bones]
+
+    def ends(joints: Sequence[int]) -> np.ndarray:  # endpoint() of every pose at once, (P, 2)
+        return poses[:, joints[0]] if len(joints) == 1 else poses[:, list(joints)].mean(1)
+
+    # Flat lists of Python ints (one list each: nested lists would be thousands of objects for the
+    # garbage collector to walk, with torch's millions of objects around, which costs more than drawing).
+    if bones:
+        starts = np.stack([ends(bone.a) for bone in bones], 1).astype(np.int64).ravel().tolist()
+        stops = np.stack([ends(bone.b) for bone in bones], 1).astype(np.int64).ravel().tolist()
+    joints = poses.astype(np.int64).ravel().tolist()  # truncated toward zero, as int() does
+    colors = [bone.color for bone in bones]
     thickness = max(1, round(2 * lw))
-    for bone in part.bones:
-        if bone in skip_bones:
-            continue
-        a, b = endpoint(pose, bone.a), endpoint(pose, bone.b)
-        cv2.line(image, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), bone.color, thickness)
     scale = HAND_JOINT_RADIUS_SCALE if part.name == "hand" else part.joint_radius_scale
     radius = max(1, round(scale * lw))
-    for x, y in pose:
-        cv2.circle(image, (int(x), int(y)), radius, JOINT_COLOR, -1)
+    nb, nj = 2 * len(bones), 2 * poses.shape[1]
+    for p in range(len(poses)):
+        for i, color in zip(range(p * nb, (p + 1) * nb, 2), colors):
+            cv2.line(image, (starts[i], starts[i + 1]), (stops[i], stops[i + 1]), color, thickness)
+        for i in range(p * nj, (p + 1) * nj, 2):
+            cv2.circle(image, (joints[i], joints[i + 1]), radius, JOINT_COLOR, -1)
 
 
 def track_color(track: int) -> tuple[int, int, int]:
@@ -138,10 +162,7 @@ def draw_result(image: np.ndarray, result: Result, lw: Optional[float] = None, m
     top, bottom, left, right = padding(parts, h, w, max_padding) if pad else (0, 0, 0, 0)
     out = cv2.copyMakeBorder(image, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(0, 0, 0))
     for name, dets in parts.items():
-        for pose in dets.pose2d:
-            if not np.isfinite(pose).all():  # from non-finite weights: the detector has warned
-                continue
-            draw_pose(out, pose, PARTS[name], lw, offset=(left, top))
+        draw_poses(out, dets.pose2d, PARTS[name], lw, offset=(left, top))
     if scores:
         draw_scores(out, result, max(1.0, size), (left, top))  # text below SPEC's size is unreadable
     if labels:

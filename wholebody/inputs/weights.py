@@ -6,24 +6,24 @@ once it is complete and loads as a DOPE checkpoint, so an interrupted or bad dow
 leaves a file that a later run would pick up.
 
 Nothing here imports torch: listing models and building messages stay cheap; only the
-verification step loads the network code.
+verification step loads the network code. urllib and http.client (60 ms) are imported by the download.
 """
 from __future__ import annotations
 
 import hashlib
-import http.client
 import logging
 import os
 import shlex
 import socket
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
-from typing import BinaryIO, Optional
+from typing import TYPE_CHECKING, BinaryIO, Optional
 
 from wholebody.files import Output, OutputError, open_output
+
+if TYPE_CHECKING:
+    import http.client
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +145,9 @@ def fetch_checkpoint(name: str, folder: str, base_url: str, *, progress: bool = 
     or sends a file that is not a DOPE checkpoint or has another hash. On KeyboardInterrupt (Ctrl-C,
     SIGTERM in the CLI), removes the partial file and re-raises.
     """
+    import http.client
+    import urllib.error
+    import urllib.request
     url, path = checkpoint_url(name, base_url), official_path(name, folder)
     manual = manual_instructions(name, folder, base_url)
     retry = f"nothing was kept in {folder}; run the command again to retry, or {manual}"
@@ -218,6 +221,7 @@ def _copy(response: http.client.HTTPResponse, out: Output, size: Optional[int], 
           url: str, retry: str, end: float, timeout: float, deadline: float) -> tuple[int, str]:
     """Copy the response body to `out` with a progress bar, until `end` (time.monotonic());
     (bytes received, their SHA-256 in hex)."""
+    import http.client
     from tqdm import tqdm
     received = 0
     digest = hashlib.sha256()

@@ -12,6 +12,7 @@ import contextlib
 import errno
 import logging
 import math
+import mmap
 import os
 import pickle
 import zipfile
@@ -27,6 +28,7 @@ from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 from torchvision.models.detection.transform import GeneralizedRCNNTransform, resize_boxes, resize_keypoints
 from torchvision.ops import FrozenBatchNorm2d
 
+from wholebody.inputs.private_copy import PrivateCopy
 from wholebody.network.ops import roi_align, skip_random_init
 from wholebody.parts import PART_NAMES, PARTS
 from wholebody.settings import NETWORK_SETTINGS, PPI_SETTINGS, SettingError, check_settings
@@ -84,7 +86,7 @@ class Checkpoint:
     source: Optional[str] = None
 
 
-def _torch_load(path: str) -> Any:
+def _torch_load(path: str, copy: Optional[PrivateCopy] = None) -> Any:
     if not os.path.isfile(path):
         if os.path.lexists(path):
             from wholebody.files import describe_kind
@@ -94,9 +96,18 @@ def _torch_load(path: str) -> Any:
     if os.path.getsize(path) == 0:
         raise CheckpointError(f"checkpoint {path!r} is empty")
     try:
-        # Read into memory, not memory-mapped: with a map, replacing or truncating the file while the
-        # process runs (cp or curl -o over it) kills it with SIGBUS at the next touch of a weight.
-        # Reading costs little more at start-up (see README, "Checkpoint loading").
+        # Never a map of the file itself: replacing or truncating it while the process runs (cp or
+        # curl -o over it) would kill the process with SIGBUS at the next touch of a weight. A
+        # private copy (inputs/private_copy.py) is mapped instead, shared so that folding the batch
+        # norms writes in place; else the file is read into memory.
+        copied = copy.path() if copy is not None and copy.source == path else None
+        if copied is not None:
+            try:
+                with torch.serialization.set_default_mmap_options(mmap.MAP_SHARED):
+                    return torch.load(copied, map_location="cpu", weights_only=True, mmap=True)
+            except RuntimeError as e:  # a legacy (not zip) checkpoint cannot be mapped: read the copy
+                log.debug("mapping the copy of %r failed (%s): reading it", path, e)
+                return torch.load(copied, map_location="cpu", weights_only=True, mmap=False)
         return torch.load(path, map_location="cpu", weights_only=True, mmap=False)
     except pickle.UnpicklingError as e:
         # weights_only refuses any global it does not know: the file would have run code or
@@ -121,8 +132,11 @@ def _torch_load(path: str) -> Any:
                               "download or copy it again") from None
 
 
-def read_checkpoint(source: Union[str, os.PathLike, Mapping[str, Any]]) -> Checkpoint:
+def read_checkpoint(source: Union[str, os.PathLike, Mapping[str, Any]], *,
+                    copy: Optional[PrivateCopy] = None) -> Checkpoint:
     """Turn a checkpoint file (or an already loaded dict) into a validated `Checkpoint`.
+
+    copy: a `PrivateCopy` of the file, started earlier (see inputs/private_copy.py), to load from.
 
     Loads with `weights_only=True`, renames legacy tensor names, fills defaults for settings the
     file leaves out, and rejects unknown settings. Tensor names and shapes are checked by
@@ -131,7 +145,7 @@ def read_checkpoint(source: Union[str, os.PathLike, Mapping[str, Any]]) -> Check
     name = None
     if isinstance(source, (str, os.PathLike)):
         name = os.fspath(source)
-        raw = _torch_load(name)
+        raw = _torch_load(name, copy)
     else:
         raw = source
     where = f" {name!r}" if name else ""
@@ -512,6 +526,46 @@ def build_model(checkpoint: Checkpoint) -> DOPENet:
     if left:  # strict loading covers every tensor of the state dict; this would be a bug here
         raise RuntimeError(f"tensors not loaded from the checkpoint: {', '.join(left)}")
     return net.eval()
+
+
+def fold_batchnorms(net: DOPENet, *, in_place: bool = False) -> DOPENet:
+    """Fold each FrozenBatchNorm2d of the ResNet into the convolution before it; returns `net`.
+
+    A frozen batch norm is an affine map per channel (x * scale + shift), so the convolution it
+    follows can do it: weights scaled per output channel, the shift as the convolution's bias, and
+    the norm becomes an identity. Same function to float noise (products rounded once instead of
+    twice), and the network skips two passes over every activation: about 1.7x on ResNet stages
+    1-3 and 1.3x on stage 4 on a CPU. Inference only: the state dict no longer has the checkpoint's
+    names (no `bn*` tensors, convolutions with biases). Fold in fp32, then cast to half if wanted.
+
+    in_place: scale the weight tensors where they are (7 ms; for tensors nothing else holds, such as
+    a checkpoint just read from a file); otherwise new ones are made (about 50 ms) and the old ones
+    are left as they were.
+    """
+    def fold(owner: nn.Module, conv_name: str, norm_name: str) -> None:
+        conv, norm = getattr(owner, conv_name), getattr(owner, norm_name)
+        if not isinstance(norm, FrozenBatchNorm2d):
+            return  # folded already
+        scale = norm.weight * (norm.running_var + norm.eps).rsqrt()  # FrozenBatchNorm2d's own formula
+        shift = norm.bias - norm.running_mean * scale
+        if conv.bias is not None:  # ResNet's convolutions have none; kept general
+            shift = shift + conv.bias * scale
+        weight = conv.weight.data
+        weight = weight.mul_(scale.reshape(-1, 1, 1, 1)) if in_place else weight * scale.reshape(-1, 1, 1, 1)
+        conv.weight = nn.Parameter(weight, requires_grad=False)
+        conv.bias = nn.Parameter(shift, requires_grad=False)
+        setattr(owner, norm_name, nn.Identity())
+
+    resnet = net.backbone.resnet_backbone  # the one ResNet: the RoI head holds the same module
+    with torch.no_grad():
+        fold(resnet, "conv1", "bn1")
+        for stage in (resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4):
+            for block in stage:
+                for i in (1, 2, 3):
+                    fold(block, f"conv{i}", f"bn{i}")
+                if block.downsample is not None:
+                    fold(block.downsample, "0", "1")
+    return net
 
 
 def load_model(source: Union[str, os.PathLike, Mapping[str, Any], Checkpoint]) -> tuple[DOPENet, Checkpoint]:
