@@ -116,8 +116,9 @@ def test_pooled_features_equal_a_fresh_roi_align(threads):
         expected = torchvision.ops.roi_align(features, rois, 7, spatial_scale=1 / 16, sampling_ratio=2,
                                              aligned=False)
     assert got.shape == (450, 1024, 7, 7)
-    assert torch.equal(got, expected)
-    assert torch.equal(first, expected[300:])
+    # on a CPU the pooling is a gather of its own (ops.roi_align_gathered): torchvision's to float noise
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    assert torch.equal(first, got[300:])  # an image's features do not depend on the rest of the batch
 
 
 def test_fixed_scale_is_what_multiscale_roi_align_infers_for_one_image():
@@ -129,7 +130,7 @@ def test_fixed_scale_is_what_multiscale_roi_align_infers_for_one_image():
     features = torch.randn(1, 1024, 20, 28, generator=g)
     rois = random_rois([(320, 426)], (40,))
     expected = MultiScaleRoIAlign(["0"], 7, 2)({"0": features}, rois, [(320, 426)])
-    assert torch.equal(RoIPool()(features, rois), expected)
+    torch.testing.assert_close(RoIPool()(features, rois), expected, rtol=1e-5, atol=1e-6)  # gathered on a CPU
 
 
 # ------------------------------------------------------------------------------------ grad mode

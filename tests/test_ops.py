@@ -1,4 +1,4 @@
-"""wholebody/network/ops.py: torchvision without torch._dynamo at startup, and its operators unchanged."""
+"""wholebody/network/ops.py: torchvision without torch._dynamo and unused packages at startup, its operators unchanged."""
 from __future__ import annotations
 
 import subprocess
@@ -44,6 +44,49 @@ def test_torchvision_imported_before_still_works():
         print(ops.import_torchvision() is torchvision)
         """)
     assert out.strip() == "True"
+
+
+def test_loading_a_model_imports_only_the_torchvision_it_uses(checkpoint_path):
+    out = run_python(f"""
+        import sys
+        import dope
+        dope.DOPE({checkpoint_path!r}, device="cpu")
+        print("loaded:", sorted(n for n in ("torchvision.datasets", "torchvision.io", "torchvision.models.alexnet",
+                                             "torchvision.models.detection.mask_rcnn") if n in sys.modules))
+        """)
+    assert "loaded: []" in out
+
+
+def test_the_rest_of_torchvision_is_there_when_asked_for(checkpoint_path):
+    # what a script may do with torchvision after loading DOPE: every name is where it always is
+    out = run_python(f"""
+        import sys, types
+        import dope
+        dope.DOPE({checkpoint_path!r}, device="cpu")
+        import torchvision
+        from importlib.metadata import version
+        print("version", torchvision.__version__.split("+")[0] == version("torchvision").split("+")[0])
+        from torchvision import transforms
+        from torchvision.models import alexnet, resnet18
+        import torchvision.transforms.functional as TF
+        print("function", isinstance(alexnet, types.FunctionType), callable(resnet18), callable(TF.hflip))
+        print("compose", transforms.Compose.__name__, torchvision.datasets.MNIST.__name__)
+        m = torchvision.models.detection.maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=3)
+        print("built", type(m).__name__, torchvision.ops.box_iou.__name__)
+        """)
+    assert "version True" in out and "function True True True" in out
+    assert "compose Compose MNIST" in out and "built MaskRCNN box_iou" in out
+
+
+def test_a_torchvision_submodule_imported_directly_after_dope(checkpoint_path):
+    out = run_python(f"""
+        import dope
+        dope.DOPE({checkpoint_path!r}, device="cpu")
+        import torchvision.models.detection.mask_rcnn as mr
+        import torchvision.models.detection as det
+        print(mr.MaskRCNN.__name__, det.keypointrcnn_resnet50_fpn.__name__)
+        """)
+    assert out.split() == ["MaskRCNN", "keypointrcnn_resnet50_fpn"]
 
 
 def test_roi_align_is_torchvisions():

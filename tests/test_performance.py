@@ -144,26 +144,51 @@ def test_model_uses_the_checkpoint_tensors_without_copies(checkpoint_dict):
     assert net.rpn.anchor_generator.cell_anchors[0].device.type == "cpu"  # built outside the meta device
 
 
-def test_threaded_roi_align_equals_one_call(checkpoint_dict):
+def _boxes_everywhere(n: int, rng: torch.Generator, width: float, height: float) -> torch.Tensor:
+    """Boxes inside, across and beyond the borders of a width x height image, some under 1 px."""
+    xy = torch.rand(n, 2, generator=rng) * torch.tensor([width * 1.4, height * 1.4]) - torch.tensor([width, height]) * 0.2
+    wh = torch.rand(n, 2, generator=rng) * torch.tensor([width, height]) * 0.6
+    wh[: n // 10] *= 0.002  # tiny: the kernel makes them 1 px
+    return torch.cat([xy, xy + wh], 1)
+
+
+@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
+def test_gathered_roi_align_equals_torchvisions(layout):
+    import torchvision
+    from wholebody.network.ops import roi_align_gathered
+    rng = torch.Generator().manual_seed(7)
+    features = torch.randn(2, 64, 20, 30, generator=rng).contiguous(memory_format=layout)
+    proposals = [_boxes_everywhere(300, rng, 480, 320), _boxes_everywhere(150, rng, 480, 320)]
+    proposals[1][:3] = torch.tensor([[0.0, 0.0, 480.0, 320.0], [-16.0, -16.0, 0.0, 0.0], [479.0, 319.0, 500.0, 340.0]])
+    expected = torchvision.ops.roi_align(features, proposals, 7, spatial_scale=1 / 16, sampling_ratio=2)
+    got = roi_align_gathered(features, proposals, 7, 1 / 16, 2)
+    assert got.shape == (450, 64, 7, 7) and got.is_contiguous(memory_format=torch.channels_last)
+    assert (expected == 0).float().mean() < 0.5  # most boxes see the map
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_gathered_roi_align_edge_cases():
+    from wholebody.network.ops import roi_align_gathered
+    features = torch.randn(1, 8, 5, 6)
+    assert roi_align_gathered(features, [torch.zeros(0, 4)], 7, 1 / 16, 2).shape == (0, 8, 7, 7)
+    boxes = torch.tensor([[0.0, 0.0, 32.0, 32.0], [float("nan"), 0.0, 32.0, 32.0], [0.0, 0.0, float("inf"), 8.0]])
+    got = roi_align_gathered(features, [boxes], 7, 1 / 16, 2)
+    assert torch.isfinite(got[0]).all() and torch.isnan(got[1:]).all()
+    with pytest.raises(ValueError, match="fixed sampling ratio"):
+        roi_align_gathered(features, [boxes], 7, 1 / 16, 0)
+
+
+def test_roi_pool_on_cpu_is_the_gathered_one(checkpoint_dict):
     import torchvision
     from wholebody.network.dopenet import build_model, read_checkpoint
     heads = build_model(read_checkpoint(checkpoint_dict)).roi_heads
-    rng = torch.Generator().manual_seed(7)
-    features = torch.randn(2, 1024, 20, 30, generator=rng)
-    proposals = []
-    for n in (300, 150):
-        xy = torch.rand(n, 2, generator=rng) * 400
-        proposals.append(torch.cat([xy, xy + 5 + torch.rand(n, 2, generator=rng) * 200], 1))
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(3)
-        with torch.inference_mode():
-            threaded = heads.box_roi_pool(features, proposals)
-        assert threaded.shape == (450, 1024, 7, 7)
-    finally:
-        torch.set_num_threads(threads)
+    rng = torch.Generator().manual_seed(3)
+    features = torch.randn(1, 1024, 20, 30, generator=rng).contiguous(memory_format=torch.channels_last)
+    proposals = [_boxes_everywhere(200, rng, 480, 320)]
+    with torch.inference_mode():
+        pooled = heads.box_roi_pool(features, proposals)
     expected = torchvision.ops.roi_align(features, proposals, 7, spatial_scale=1 / 16, sampling_ratio=2)
-    assert torch.equal(threaded, expected)
+    torch.testing.assert_close(pooled, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_channels_last_gives_the_contiguous_results(checkpoint_path, fixture_image):

@@ -16,20 +16,19 @@ import mmap
 import os
 import pickle
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
-from torchvision.models import resnet50
+from torchvision.models.resnet import resnet50  # not torchvision.models: see ops.DEFERRED_PACKAGES
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 from torchvision.models.detection.transform import GeneralizedRCNNTransform, resize_boxes, resize_keypoints
 from torchvision.ops import FrozenBatchNorm2d
 
 from wholebody.inputs.private_copy import PrivateCopy
-from wholebody.network.ops import roi_align, skip_random_init
+from wholebody.network.ops import roi_align, roi_align_gathered, skip_random_init
 from wholebody.parts import PART_NAMES, PARTS
 from wholebody.settings import NETWORK_SETTINGS, PPI_SETTINGS, SettingError, check_settings
 
@@ -63,7 +62,6 @@ ANCHOR_RATIOS = (0.5, 1.0, 2.0)
 BACKBONE_CHANNELS = 1024
 FEATURE_SCALE = 1 / 16  # the backbone's stride: feature-map cells per input pixel (SPEC §3.5)
 ROI_SIZE, ROI_SAMPLING_RATIO = 7, 2
-MIN_ROIS_PER_THREAD = 64  # below this, RoIAlign is too quick to be worth a thread
 HEAD_CHUNK = 128  # RoIs per pass through ResNet stage 4 on CPU (64 to 200 measured best)
 HEAD_CHANNELS = 2048
 
@@ -239,8 +237,8 @@ class ResNetHead(nn.Module):
             return self.compiled(x)
         r = self.resnet_backbone
         chunks = x.split(HEAD_CHUNK) if x.device.type == "cpu" and len(x) > HEAD_CHUNK else [x]
-        if self.channels_last:
-            chunks = [c.contiguous(memory_format=torch.channels_last) for c in chunks]
+        layout = torch.channels_last if self.channels_last else torch.contiguous_format
+        chunks = [c.contiguous(memory_format=layout) for c in chunks]
         return torch.cat([torch.flatten(r.avgpool(r.layer4(c)), 1) for c in chunks])
 
 
@@ -298,9 +296,9 @@ class RoIPool(nn.Module):
     orientations could fix a wrong one). fp32 because torchvision's RoIAlign has no bf16 kernel on
     CPU or CUDA, and fp16 box coordinates lose up to half a pixel at 1000 px; the map's conversion
     costs a fraction of the backbone's time.
-    torchvision's CPU RoIAlign runs on one core: on CPU the proposals are split into chunks aligned
-    by that many Python threads (torch.get_num_threads(); the kernel runs without the GIL), which
-    gives the same features to the bit (each RoI is pooled on its own) in about 1/threads of the time.
+    On a CPU it runs as one weighted gather (ops.roi_align_gathered: about 4x faster than
+    torchvision's kernel, which loops over channels on one core; same features to float noise);
+    elsewhere torchvision's kernel.
     """
 
     def __init__(self, output_size: int = ROI_SIZE, spatial_scale: float = FEATURE_SCALE,
@@ -314,20 +312,9 @@ class RoIPool(nn.Module):
     def forward(self, feature_map: Tensor, proposals: list[Tensor]) -> Tensor:
         dtype = feature_map.dtype
         fmap, boxes = feature_map.float(), [p.float() for p in proposals]
-        threads = torch.get_num_threads() if fmap.device.type == "cpu" else 1
-        if threads < 2 or sum(len(p) for p in boxes) < 2 * MIN_ROIS_PER_THREAD:
-            return self.align(fmap, boxes).to(dtype)
-        jobs = [(i, chunk) for i, b in enumerate(boxes)
-                for chunk in b.split(max(MIN_ROIS_PER_THREAD, -(-len(b) // threads)))]
-        inference, grad = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
-
-        def align(job: tuple[int, Tensor]) -> Tensor:
-            i, chunk = job
-            with torch.inference_mode(inference), torch.set_grad_enabled(grad):  # thread-local modes
-                return self.align(fmap[i:i + 1], [chunk])
-
-        with ThreadPoolExecutor(threads) as pool:
-            return torch.cat(list(pool.map(align, jobs))).to(dtype)
+        if fmap.device.type == "cpu":
+            return roi_align_gathered(fmap, boxes, self.output_size, self.spatial_scale, self.sampling_ratio).to(dtype)
+        return self.align(fmap, boxes).to(dtype)
 
 
 class DopeRoIHeads(nn.Module):
