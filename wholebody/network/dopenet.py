@@ -222,7 +222,7 @@ class ResNetStages(nn.Module):
 class ResNetHead(nn.Module):
     """ResNet-50 stage 4 and global average pooling on RoI features: (R, 1024, 7, 7) -> (R, 2048).
 
-    On CPU the RoIs go through in chunks of HEAD_CHUNK: about 15% faster than all at once (the
+    On CPU the RoIs go through in chunks of at most HEAD_CHUNK: about 15% faster than all at once (the
     activations stay in cache) for the same results, and hundreds of MB less memory.
     """
 
@@ -236,7 +236,9 @@ class ResNetHead(nn.Module):
         if self.compiled is not None:
             return self.compiled(x)
         r = self.resnet_backbone
-        chunks = x.split(HEAD_CHUNK) if x.device.type == "cpu" and len(x) > HEAD_CHUNK else [x]
+        # Chunks of equal sizes (1000 RoIs: 8 of 125, not 7 of 128 and one of 104): oneDNN builds its
+        # kernels once per shape, and each new shape costs a first call of its own.
+        chunks = x.tensor_split(-(-len(x) // HEAD_CHUNK)) if x.device.type == "cpu" and len(x) > HEAD_CHUNK else [x]
         layout = torch.channels_last if self.channels_last else torch.contiguous_format
         chunks = [c.contiguous(memory_format=layout) for c in chunks]
         return torch.cat([torch.flatten(r.avgpool(r.layer4(c)), 1) for c in chunks])
