@@ -7,7 +7,7 @@
     python bench.py --ppi                     # post-processing alone, on 1000-box proposal sets, and its
                                               # ratio to the plain PPI of tests/ppi_reference.py
     python bench.py --startup                 # whole processes: DOPE(checkpoint) against `import torch`, --help
-    python bench.py --batch                   # frames/s on a short synthetic video, --batch-size 1 2 4, CPU
+    python bench.py --batch                   # frames/s on a short synthetic video, --batch-size 1 2 4 (CPU; --device cuda)
     python bench.py --network --ppi --startup --batch   # all of these in one run
     python bench.py --sweep-proposals 1000 500 300 200 100   # time and agreement vs proposals kept
     python bench.py --exports                 # camera-space placement and exports, 1000 frames x 5 people
@@ -569,12 +569,15 @@ def write_video(path: str, frames: int, width: int, height: int) -> None:
 
 
 def bench_batch(args: argparse.Namespace, batch_sizes: Sequence[int] = (1, 2, 4)) -> list[tuple[int, float, int]]:
-    """Frames per second of DOPE.stream on a short synthetic video, per batch size, on CPU:
+    """Frames per second of DOPE.stream on a short synthetic video, per batch size, on the CPU unless
+    --device says otherwise (e.g. --device cuda --precision fp16 --model DOPErealtime_v1_0_0):
     (batch size, frames/s, frames) each, after one untimed pass (allocation, kernel choice)."""
     from wholebody.detector import DOPE
     width, height = (320, 240) if args.size == (1280, 720) else args.size
-    det = DOPE(args.model or synthetic_checkpoint(small=True), device="cpu", max_proposals=args.max_proposals or
-               BATCH_PROPOSALS, threads=args.threads, download=False, progress=False)
+    det = DOPE(args.model or synthetic_checkpoint(small=True), device=args.device or "cpu", precision=args.precision,
+               max_proposals=args.max_proposals or BATCH_PROPOSALS, threads=args.threads, download=False,
+               progress=False)
+    args.batch_device = f"{det.device} ({str(det.dtype).replace('torch.', '')})"
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         video = os.path.join(tmp, "clip.avi")
@@ -591,7 +594,8 @@ def bench_batch(args: argparse.Namespace, batch_sizes: Sequence[int] = (1, 2, 4)
 def print_batch(rows: Sequence[tuple[int, float, int]], args: argparse.Namespace) -> None:
     size = "320x240" if args.size == (1280, 720) else f"{args.size[0]}x{args.size[1]}"
     size += f", {args.model}" if args.model else ", the small synthetic checkpoint (320/512 input)"
-    print(f"video of {rows[0][2]} frames, {size}, CPU, {args.max_proposals or BATCH_PROPOSALS} proposals:")
+    print(f"video of {rows[0][2]} frames, {size}, {getattr(args, 'batch_device', 'cpu')}, "
+          f"{args.max_proposals or BATCH_PROPOSALS} proposals:")
     print(f"{'batch size':>10} {'frames/s':>9} {'vs 1':>6}")
     for n, fps, _ in rows:
         print(f"{n:>10} {fps:9.2f} {fps / rows[0][1]:5.2f}x")
@@ -634,7 +638,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runtimes", action="store_true",
                    help="time the network in each installed runtime (torch, onnxruntime, openvino), interleaved")
     p.add_argument("--batch", action="store_true",
-                   help="frames/s on a short synthetic video with batch sizes 1, 2 and 4, on CPU (the small "
+                   help="frames/s on a short synthetic video with batch sizes 1, 2 and 4, on CPU or --device (the small "
                         "synthetic model, 320x240 frames and 100 proposals unless --model, --size, --max-proposals; "
                         "--images frames)")
     p.add_argument("--boxes", type=positive_int, default=1000, help="--ppi: proposal boxes per set (default: 1000)")

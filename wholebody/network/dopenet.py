@@ -486,7 +486,8 @@ def build_model(checkpoint: Checkpoint) -> DOPENet:
     """Build the network the checkpoint describes and load its weights strictly (in eval mode).
 
     The network's fp32 tensors are the checkpoint's own (no copy): they share memory with
-    `checkpoint.state_dict` (read into memory from a file: the file is not used after loading).
+    `checkpoint.state_dict` (the file's contents in memory of this process: the file itself is not
+    used after loading).
     """
     try:
         with skip_random_init():  # the checkpoint gives every value
