@@ -222,3 +222,20 @@ def test_dope_runs_with_folded_batch_norms(checkpoint_path):
     from torchvision.ops import FrozenBatchNorm2d
     det = DOPE(checkpoint_path, device="cpu", max_proposals=20)
     assert not any(isinstance(m, FrozenBatchNorm2d) for m in det.net.modules())
+
+
+def test_stage4_with_matrix_products_equals_torchvisions_blocks(checkpoint_dict):
+    from wholebody.network.dopenet import _matmul_ready, fold_batchnorms
+    folded = fold_batchnorms(build_model(read_checkpoint(checkpoint_dict)))
+    head = folded.roi_heads.dope_head
+    assert all(_matmul_ready(b) for b in head.resnet_backbone.layer4)
+    assert not any(_matmul_ready(b) for b in build_model(read_checkpoint(checkpoint_dict)).roi_heads.dope_head
+                   .resnet_backbone.layer4)  # not folded: torchvision's blocks as they are
+    rois = torch.rand(150, 1024, 7, 7, generator=torch.Generator().manual_seed(2))
+    with torch.inference_mode():
+        head.channels_last = True
+        fast = head(rois)
+        head.channels_last = False  # torchvision's Bottleneck.forward, contiguous layout
+        plain = head(rois)
+    assert fast.shape == (150, 2048) and plain.abs().max() > 0.01
+    torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-5)
