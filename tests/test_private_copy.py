@@ -59,6 +59,10 @@ def test_checkpoint_read_from_the_copy_equals_the_file(checkpoint_dict, tmp_path
     if not zip_format:  # a legacy file cannot be mapped: the copy is read instead
         assert seen[-1][0] == seen[0][0] and seen[-1][1] is False
     assert from_copy.source == path and from_copy.config == plain.config
+    if hasattr(torch.serialization, "set_default_mmap_options"):  # torch's default map flags are back
+        import mmap
+        from torch.utils.serialization import config
+        assert config.load.mmap_flags == mmap.MAP_PRIVATE
     assert from_copy.state_dict.keys() == plain.state_dict.keys()
     for k, v in plain.state_dict.items():
         assert torch.equal(from_copy.state_dict[k], v), k

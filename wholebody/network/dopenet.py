@@ -100,13 +100,8 @@ def _torch_load(path: str, copy: Optional[PrivateCopy] = None) -> Any:
         # norms writes in place; else the file is read into memory.
         copied = copy.path() if copy is not None and copy.source == path else None
         if copied is not None:
-            try:
-                with torch.serialization.set_default_mmap_options(mmap.MAP_SHARED):
-                    return torch.load(copied, map_location="cpu", weights_only=True, mmap=True)
-            except RuntimeError as e:  # a legacy (not zip) checkpoint cannot be mapped: read the copy
-                log.debug("mapping the copy of %r failed (%s): reading it", path, e)
-                return torch.load(copied, map_location="cpu", weights_only=True, mmap=False)
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=False)
+            return _load_copy(copied, path)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         # weights_only refuses any global it does not know: the file would have run code or
         # built arbitrary objects. Nothing of it was executed.
@@ -128,6 +123,21 @@ def _torch_load(path: str, copy: Optional[PrivateCopy] = None) -> Any:
         log.debug("torch.load(%r) failed: %s", path, e)
         raise CheckpointError(f"{path!r} is not a readable checkpoint (corrupt or truncated); "
                               "download or copy it again") from None
+
+
+def _load_copy(copied: str, path: str) -> Any:
+    """torch.load of a checkpoint's private copy: mapped (shared: nothing else holds the copy), or
+    read where it cannot be (a legacy, not zip, file; a torch without these options)."""
+    set_flags = getattr(torch.serialization, "set_default_mmap_options", None)  # torch >= 2.3
+    if set_flags is not None:
+        set_flags(mmap.MAP_SHARED)  # a function, or a context manager whose constructor sets it
+        try:
+            return torch.load(copied, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as e:  # a legacy (not zip) checkpoint cannot be mapped: read the copy
+            log.debug("mapping the copy of %r failed (%s): reading it", path, e)
+        finally:
+            set_flags(mmap.MAP_PRIVATE)  # torch's default, for other loads of this process
+    return torch.load(copied, map_location="cpu", weights_only=True)
 
 
 def read_checkpoint(source: Union[str, os.PathLike, Mapping[str, Any]], *,
