@@ -568,16 +568,17 @@ def write_video(path: str, frames: int, width: int, height: int) -> None:
     out.release()
 
 
-def bench_batch(args: argparse.Namespace, batch_sizes: Sequence[int] = (1, 2, 4)) -> list[tuple[int, float, int]]:
+def bench_batch(args: argparse.Namespace,
+                batch_sizes: Sequence[int] = (1, 2, 4)) -> tuple[str, list[tuple[int, float, int]]]:
     """Frames per second of DOPE.stream on a short synthetic video, per batch size, on the CPU unless
     --device says otherwise (e.g. --device cuda --precision fp16 --model DOPErealtime_v1_0_0):
-    (batch size, frames/s, frames) each, after one untimed pass (allocation, kernel choice)."""
+    (device and dtype, rows): a row (batch size, frames/s, frames) per batch size, each timed after
+    one untimed pass (allocation, kernel choice)."""
     from wholebody.detector import DOPE
     width, height = (320, 240) if args.size == (1280, 720) else args.size
     det = DOPE(args.model or synthetic_checkpoint(small=True), device=args.device or "cpu", precision=args.precision,
                max_proposals=args.max_proposals or BATCH_PROPOSALS, threads=args.threads, download=False,
                progress=False)
-    args.batch_device = f"{det.device} ({str(det.dtype).replace('torch.', '')})"
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         video = os.path.join(tmp, "clip.avi")
@@ -588,13 +589,13 @@ def bench_batch(args: argparse.Namespace, batch_sizes: Sequence[int] = (1, 2, 4)
                 count = sum(1 for _ in det.stream(video, batch_size=n))
                 seconds = time.perf_counter() - t
             rows.append((n, count / seconds, count))
-    return rows
+    return f"{det.device} ({str(det.dtype).replace('torch.', '')})", rows
 
 
-def print_batch(rows: Sequence[tuple[int, float, int]], args: argparse.Namespace) -> None:
+def print_batch(device: str, rows: Sequence[tuple[int, float, int]], args: argparse.Namespace) -> None:
     size = "320x240" if args.size == (1280, 720) else f"{args.size[0]}x{args.size[1]}"
     size += f", {args.model}" if args.model else ", the small synthetic checkpoint (320/512 input)"
-    print(f"video of {rows[0][2]} frames, {size}, {getattr(args, 'batch_device', 'cpu')}, "
+    print(f"video of {rows[0][2]} frames, {size}, {device}, "
           f"{args.max_proposals or BATCH_PROPOSALS} proposals:")
     print(f"{'batch size':>10} {'frames/s':>9} {'vs 1':>6}")
     for n, fps, _ in rows:
@@ -750,7 +751,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             elif section == "startup":
                 print_startup(bench_startup(args), args.startup_rounds)
             else:
-                print_batch(bench_batch(args), args)
+                print_batch(*bench_batch(args), args)
     except DopeError as e:
         print(f"bench.py: error: {e}", file=sys.stderr)
         return 1

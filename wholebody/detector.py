@@ -51,16 +51,17 @@ def model_name(path: str) -> str:
     return os.path.splitext(base)[0]
 
 
+def _candidates(model: str, folder: Optional[str]) -> list[str]:
+    """Where a model name is looked for in the models folder, in this order."""
+    return [os.path.join(folder or models_dir(), model + suffix) for suffix in CHECKPOINT_SUFFIXES]
+
+
 def local_checkpoint(model: str, folder: Optional[str] = None) -> Optional[str]:
     """The checkpoint file `model` names, when it is there already: the path itself, or the model
     name in the models folder (see resolve_model); None otherwise."""
     if os.path.isfile(model):
         return model
-    folder = folder or models_dir()
-    for path in (os.path.join(folder, model + suffix) for suffix in CHECKPOINT_SUFFIXES):
-        if os.path.isfile(path):
-            return path
-    return None
+    return next((path for path in _candidates(model, folder) if os.path.isfile(path)), None)
 
 
 def resolve_model(model: str, folder: Optional[str] = None, *, download: bool = True,
@@ -74,7 +75,7 @@ def resolve_model(model: str, folder: Optional[str] = None, *, download: bool = 
     if path is not None:
         return path
     folder = folder or models_dir()
-    candidates = [os.path.join(folder, model + suffix) for suffix in CHECKPOINT_SUFFIXES]
+    candidates = _candidates(model, folder)
     if os.path.lexists(model):  # there, but not a file: say what it is
         from wholebody.files import describe_kind
         raise DopeError(f"--model {model!r} is {describe_kind(model)}, not a checkpoint file; give a "
@@ -256,7 +257,7 @@ class DOPE:
         if threads is not None:
             torch.set_num_threads(threads)
         if isinstance(model, (str, os.PathLike)):
-            path = resolve_model(os.fspath(model), models_folder, download=download, progress=progress)
+            path = local or resolve_model(os.fspath(model), models_folder, download=download, progress=progress)
             self.name = model_name(path)
             source: Any = path
         else:

@@ -35,8 +35,8 @@ COORD_LIMIT = 1e6  # pixels: joints beyond are drawn at this distance (OpenCV ta
 
 
 def endpoint(pose: np.ndarray, joints: Sequence[int]) -> np.ndarray:
-    """A bone endpoint: the joint itself or the mean of several joints."""
-    return pose[joints[0]] if len(joints) == 1 else pose[list(joints)].mean(0)
+    """A bone endpoint: the joint itself or the mean of several joints; pose (..., J, 2) -> (..., 2)."""
+    return pose[..., joints[0], :] if len(joints) == 1 else pose[..., list(joints), :].mean(-2)
 
 
 def padding(parts: Mapping[str, Parts], height: int, width: int,
@@ -88,15 +88,11 @@ def draw_poses(image: np.ndarray, poses: np.ndarray, part: Part, lw: float = LIN
     # within OpenCV's int32 coordinates, however far off a joint is
     poses = np.clip(poses + np.asarray(offset, np.float32), -COORD_LIMIT, COORD_LIMIT)
     bones = [bone for bone in part.bones if bone not in skip_bones]
-
-    def ends(joints: Sequence[int]) -> np.ndarray:  # endpoint() of every pose at once, (P, 2)
-        return poses[:, joints[0]] if len(joints) == 1 else poses[:, list(joints)].mean(1)
-
     # Flat lists of Python ints (one list each: nested lists would be thousands of objects for the
     # garbage collector to walk, with torch's millions of objects around, which costs more than drawing).
     if bones:
-        starts = np.stack([ends(bone.a) for bone in bones], 1).astype(np.int64).ravel().tolist()
-        stops = np.stack([ends(bone.b) for bone in bones], 1).astype(np.int64).ravel().tolist()
+        starts = np.stack([endpoint(poses, bone.a) for bone in bones], 1).astype(np.int64).ravel().tolist()
+        stops = np.stack([endpoint(poses, bone.b) for bone in bones], 1).astype(np.int64).ravel().tolist()
     joints = poses.astype(np.int64).ravel().tolist()  # truncated toward zero, as int() does
     colors = [bone.color for bone in bones]
     thickness = max(1, round(2 * lw))

@@ -62,7 +62,10 @@ class PrivateCopy:
 
     def close(self) -> None:
         self._thread.join()
-        fd, self._fd = self._fd, None
+        self._release()
+
+    def _release(self) -> None:
+        fd, self._fd = getattr(self, "_fd", None), None
         if fd is not None:
             os.close(fd)
 
@@ -73,7 +76,4 @@ class PrivateCopy:
         self.close()
 
     def __del__(self) -> None:
-        # The thread holds a reference while it runs, so this runs only once it is done.
-        fd, self._fd = getattr(self, "_fd", None), None
-        if fd is not None:
-            os.close(fd)
+        self._release()  # the thread holds a reference while it runs: this runs once it is done

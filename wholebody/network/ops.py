@@ -215,11 +215,10 @@ def roi_align_gathered(input: Tensor, boxes: list[Tensor], output_size: int, spa
     out, ratio = int(output_size), int(sampling_ratio)
     if ratio <= 0:
         raise ValueError(f"roi_align_gathered needs a fixed sampling ratio, got {sampling_ratio}")
-    rois = torch.cat([b.to(input.dtype) for b in boxes]) if boxes else input.new_zeros((0, 4))
-    image = torch.cat([torch.full((len(b),), i, dtype=torch.int64, device=input.device) for i, b in enumerate(boxes)]) \
-        if boxes else torch.zeros(0, dtype=torch.int64, device=input.device)
-    if not len(rois):
+    if not sum(len(b) for b in boxes):
         return input.new_zeros((0, c, out, out)).contiguous(memory_format=torch.channels_last)
+    rois = torch.cat([b.to(input.dtype) for b in boxes])
+    image = torch.cat([torch.full((len(b),), i, dtype=torch.int64, device=input.device) for i, b in enumerate(boxes)])
     rois = rois * spatial_scale
     finite = torch.isfinite(rois).all(1)
     rois = torch.where(finite[:, None], rois, torch.zeros_like(rois))

@@ -409,7 +409,7 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
         subset, swapped = POSE_SUBSETS[iou_func]
         group, n_groups = _groups_by_pose(s, pose2d[cand_n, cand_a], boxes[cand_n], th_iou, subset, swapped)
     # From here on, candidates by group (candidate order within a group: the order sums run in).
-    # group labels fit 16 bits (or a few more) where numpy's stable sort is a radix sort: 10x faster
+    # labels that fit 16 bits get numpy's radix sort for a stable sort (10x quicker than on int64)
     order = np.argsort(group.astype(np.uint16) if n_groups <= 1 << 16 else group, kind="stable")
     group, s, cand_n, cand_a = group[order], s[order], cand_n[order], cand_a[order]
     flat = cand_n * num_poses + cand_a  # row of each candidate in the (N*A, J, D) pose arrays
