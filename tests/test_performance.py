@@ -277,3 +277,78 @@ def test_bench_network_mode_reports_stages_flops_and_memory(checkpoint_path):
     assert float(head[3]) == pytest.approx(50 * 0.513, rel=0.01)
     assert "images/s" in out and "peak RSS" in out and "matrix-multiply peak" in out
     assert "1 threads" in out and "50 proposals" in out
+
+
+def _exact_within(poses, leaders, th):
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.stack([np.sqrt(((poses - poses[i]) ** 2).sum(-1)).mean(-1) < th for i in leaders])
+
+
+@pytest.mark.parametrize("j", [84, 21, 13, 1])
+def test_mode_distance_bound_decides_as_the_plain_formula(j, monkeypatch):
+    # thresholds at the quantiles of the exact distances put many pairs within float32 rounding of
+    # them; the bound must never decide one of those differently from the formula
+    rng = np.random.default_rng(10)
+    centre = rng.normal(0, 0.3, (j, 3))
+    poses = (centre + rng.normal(0, 0.05, (400, j, 3))).astype(np.float32)
+    poses[::9] += rng.normal(0, 0.5, (1, j, 3)).astype(np.float32)  # another person among them
+    leaders = np.array([0, 5, 17, 399, 9])
+    exact = np.stack([np.sqrt(((poses - poses[i]) ** 2).sum(-1)).mean(-1) for i in leaders])
+    for fraction in (0.25, 1.0):  # the undecided pairs one by one, or the whole block exactly
+        monkeypatch.setattr(postprocess, "EXACT_FRACTION", fraction)
+        for th in [0.0, 1e-3, 0.3, 10.0] + list(np.quantile(exact, [0.05, 0.5, 0.95])):
+            # also the float32 neighbours of an exact distance, where a decision flips
+            for t in (th, float(np.nextafter(np.float32(th), np.float32(1))), float(exact[1, 3])):
+                got = postprocess._ModeDistances(poses, t).within(leaders)
+                np.testing.assert_array_equal(got, exact < t)
+
+
+def test_mode_distance_upper_bound_bounds_the_distance():
+    rng = np.random.default_rng(11)
+    for scale, offset in ((0.3, 0.0), (1.0, 50.0), (1e-4, 1.0)):  # far from the origin: cancellation
+        poses = (offset + rng.normal(0, scale, (200, 84, 3))).astype(np.float32)
+        poses[1] = poses[0]  # distance zero
+        leaders = np.array([0, 3])
+        bound = postprocess._ModeDistances(poses, 0.3)._upper_bound(leaders)
+        exact = np.stack([np.sqrt(((poses.astype(np.float64) - poses[i]) ** 2).sum(-1)).mean(-1) for i in leaders])
+        assert (bound >= exact).all()
+        assert bound[0, 1] >= 0
+
+
+def test_mode_distance_with_non_finite_poses():
+    rng = np.random.default_rng(12)
+    poses = rng.normal(0, 0.05, (300, 21, 3)).astype(np.float32)
+    poses[7, 3] = np.nan
+    poses[8, 0, 1] = np.inf
+    poses[9] = 1e30  # overflows float32 in the squared norms
+    for leaders in (np.array([0, 1]), np.array([7, 8, 9, 0])):
+        with np.errstate(over="ignore", invalid="ignore"):  # the exact formula's own warnings
+            got = postprocess._ModeDistances(poses, 0.3).within(leaders)
+        np.testing.assert_array_equal(got, _exact_within(poses, leaders, 0.3))
+
+
+def test_mode_means_ignore_non_finite_poses_outside_the_modes():
+    # few modes take their sums over the pose arrays as they lie: a NaN in a candidate outside every
+    # mode must not reach them (it is summed again over the members alone), one inside must
+    arrays = synthetic_proposals("body", num_boxes=150, num_people=4, pose_noise=0.05, seed=13)
+    scores, boxes, p2, p3 = (a.copy() for a in arrays)
+    scores[5, 1:] = 0.0  # proposal 5 has no candidate: its poses are outside every mode
+    p2[5], p3[5] = np.nan, np.inf
+    got = postprocess.ppi(scores, boxes, p2, p3, None, K=10)
+    assert np.isfinite(got.pose2d).all() and np.isfinite(got.pose3d).all()
+    assert_part_close(got, reference((scores, boxes, p2, p3), K=10), "body")
+    ref = reference((scores, boxes, p2, p3), K=10)
+    p2[int(np.argmax(scores[:, 1:].max(1))), :, 0] = np.nan  # inside the best person's mode
+    bad = postprocess.ppi(scores, boxes, p2, p3, None, K=10)
+    assert np.isnan(bad.pose2d).any() and np.isfinite(bad.pose3d).all()
+    assert len(bad) == len(ref)
+
+
+def test_mode_means_of_few_and_many_modes_agree(monkeypatch):
+    arrays = synthetic_proposals("face", num_boxes=200, num_people=6, pose_noise=0.1, seed=14)
+    few = postprocess.ppi(*arrays, None, K=10)
+    monkeypatch.setattr(postprocess, "FEW_SEGMENTS", 0)  # gathered members, sums per run
+    many = postprocess.ppi(*arrays, None, K=10)
+    np.testing.assert_array_equal(few.scores, many.scores)
+    np.testing.assert_allclose(few.pose2d, many.pose2d, rtol=0, atol=1e-3)
+    np.testing.assert_allclose(few.pose3d, many.pose3d, rtol=0, atol=1e-5)

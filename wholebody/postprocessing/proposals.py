@@ -99,7 +99,7 @@ LARGE_GROUP = 256
 # core's cache), and per block of leaders tried in _group_modes at most.
 DISTANCE_TILE = 1 << 17
 LEADER_BLOCK = 1 << 20
-FEW_SEGMENTS = 32  # weighted means: one matrix-vector product per person up to this many people
+FEW_SEGMENTS = 32  # mode poses: weights as (modes, rows) matrices up to this many modes (_mode_means)
 
 
 def _greedy_groups(order: np.ndarray, overlaps: Callable[[np.ndarray, np.ndarray], np.ndarray],
@@ -274,34 +274,102 @@ def _best_modes(s: np.ndarray, pose3d: np.ndarray, group: np.ndarray, n_groups: 
     return top, best, member
 
 
+# Certified shortcut of the mode search's distance test (`_ModeDistances`): a member is taken without
+# computing its exact distance when an upper bound of that distance, with a margin far larger than
+# float32 rounding can move the exact value, is below the threshold; the others get the exact formula.
+FLOAT32_UNIT_ROUNDOFF = 2.0 ** -24
+BOUND_MARGIN = 1e-4  # relative; the exact float32 result is within (J + 4) u < 1e-5 of the real distance
+EXACT_FRACTION = 0.25  # more undecided (leader, member) pairs than this: the whole block exactly
+NO_BOUND_FRACTION = 0.5  # ... and more than this: the group's next blocks skip the bound
+
+
+class _ModeDistances:
+    """Which members of one group lie within th_pose3d of given leaders, exactly as
+    `_mean_joint_distance(...) < th_pose3d` decides (the same bits), mostly without computing it.
+
+    The mean joint distance is at most the root mean square joint distance, sqrt(|p - q|^2 / J) over
+    the pose as one vector, and |p - q|^2 = |p|^2 - 2 p.q + |q|^2 is a matrix product over the group's
+    rows as they lie. Members whose bound, rounding errors included (`_upper_bound`), is below the
+    threshold by BOUND_MARGIN are within; only the others (other people in the group, poses near the
+    threshold) get the exact formula. Where poses scatter around the threshold, the bound decides
+    little and the group falls back to the exact joint-major kernel for every member.
+    """
+
+    def __init__(self, pose3d: np.ndarray, th_pose3d: float):
+        self.poses = pose3d  # (k, J, D), contiguous
+        k, self.j, d = pose3d.shape
+        self.rows = pose3d.reshape(k, self.j * d)
+        self.th = float(th_pose3d)
+        self.use_bound = self.th > 0 and self.j <= 128  # the margin covers rounding over up to 128 joints
+        self.sq_norms: Optional[np.ndarray] = None
+        self.joint_major: Optional[np.ndarray] = None  # (D, J, k), made when a block is computed exactly
+
+    def within(self, tried: np.ndarray) -> np.ndarray:
+        """(b, k) bool: member i is within th of leader tried[l]."""
+        if not self.use_bound:
+            return self._exact_block(tried)
+        sure = self._upper_bound(tried) < self.th * (1 - BOUND_MARGIN)
+        undecided = ~sure
+        count = int(np.count_nonzero(undecided))
+        if count == 0:
+            return sure
+        if count > EXACT_FRACTION * undecided.size:
+            self.use_bound = count <= NO_BOUND_FRACTION * undecided.size
+            return self._exact_block(tried)
+        li, mi = np.nonzero(undecided)
+        sure[li, mi] = _mean_joint_distance(self.poses[mi], self.poses[tried[li]]) < self.th
+        return sure
+
+    def _upper_bound(self, tried: np.ndarray) -> np.ndarray:
+        """(b, k) float64: at least the real mean joint distance of every (leader, member) pair.
+
+        |p|^2, p.q and |q|^2 in float32 are each within n u (n = J * D terms, any summation order)
+        of their sum of absolute products; their errors together are under 2 n u (|p| + |q|)^2 in
+        the squared distance, which is added, so the result bounds the real squared distance."""
+        with np.errstate(over="ignore", invalid="ignore"):  # a pose with inf or NaN: no bound (NaN), exact
+            if self.sq_norms is None:
+                self.sq_norms = np.einsum("ij,ij->i", self.rows, self.rows).astype(np.float64)
+            a = self.sq_norms
+            c = a[tried][:, None]
+            dots = (self.rows[tried] @ self.rows.T).astype(np.float64)
+            err = np.sqrt(a) + np.sqrt(c)
+            err *= err
+            err *= 2 * (self.rows.shape[1] + 4) * FLOAT32_UNIT_ROUNDOFF
+            sq = a + c
+            sq -= 2 * dots
+            sq += err
+            np.maximum(sq, 0, out=sq)
+            sq /= self.j
+            return np.sqrt(sq, out=sq)
+
+    def _exact_block(self, tried: np.ndarray) -> np.ndarray:
+        if self.joint_major is None:
+            self.joint_major = np.ascontiguousarray(self.poses.transpose(2, 1, 0))  # members contiguous
+        return _joint_distances(self.joint_major, self.joint_major[:, :, tried]) < self.th
+
+
 def _group_modes(s: np.ndarray, pose3d: np.ndarray, th_pose3d: float,
                  min_mode_score: float) -> tuple[int, float, np.ndarray]:
     """`_best_modes` for one group: (top member, score, member mask (k,)).
 
     The next unassigned members by decreasing score are tried as leaders a block at a time: one
-    distance computation gives every tried member's distances to the whole group, then the block's
-    own (b, b) part says which of them really lead (one that an earlier leader of the block takes
-    does not). The block doubles while all its members lead and shrinks to twice the leaders
-    found otherwise, so few distances are computed in vain, with few Python iterations.
+    distance test gives every tried member's neighbours in the whole group (`_ModeDistances`), then
+    the block's own (b, b) part says which of them really lead (one that an earlier leader of the
+    block takes does not). The block doubles while all its members lead and shrinks to twice the
+    leaders found otherwise, so few distances are computed in vain, with few Python iterations.
+    The first leader is the best member (no sort); the others are sorted only when a group has
+    more than one mode to look for.
     """
     k, j, d = pose3d.shape
-    members = np.ascontiguousarray(pose3d.transpose(2, 1, 0))  # (D, J, k): members contiguous
+    distances = _ModeDistances(pose3d, th_pose3d)
     cap = max(1, LEADER_BLOCK // (j * k))  # leaders tried per block
-    rest = np.argsort(-s, kind="stable")  # unassigned members by decreasing score (ties: first)
     unassigned = np.ones(k, bool)
     best, top, member = -np.inf, -1, np.zeros(k, bool)
-    block = 1
-    while len(rest):
-        # once a mode exists, only members scoring at least min_mode_score may lead (a prefix of rest)
-        n_ok = int(np.count_nonzero(s[rest] >= min_mode_score))
-        if top >= 0:
-            if n_ok == 0:
-                break
-            tried = rest[:min(block, n_ok, cap)]
-        else:  # the first leader leads whatever its score
-            tried = rest[:max(1, min(block, n_ok, cap))]
+    tried = np.array([np.argmax(s)])  # the first leader leads whatever its score (ties: first)
+    rest: Optional[np.ndarray] = None
+    while True:
         b = len(tried)
-        m = _joint_distances(members, members[:, :, tried]) < th_pose3d
+        m = distances.within(tried)
         m[np.arange(b), tried] = True
         own = m[:, tried]
         taken = np.zeros(b, bool)
@@ -317,9 +385,15 @@ def _group_modes(s: np.ndarray, pose3d: np.ndarray, th_pose3d: float,
         if score[i] > best:
             best, top, member = float(score[i]), int(tried[leads[i]]), rows[i]
         unassigned[c] = False
-        rest = rest[unassigned[rest]]
+        if rest is None:  # a mode exists now: only unassigned members scoring at least min_mode_score
+            left = np.flatnonzero(unassigned & (s >= min_mode_score))  # lead, by decreasing score
+            rest = left[np.argsort(-s[left], kind="stable")]  # (ties: first)
+        else:
+            rest = rest[unassigned[rest]]
+        if not len(rest):
+            return top, best, member
         block = 2 * b if len(leads) == b else 2 * len(leads)
-    return top, best, member
+        tried = rest[:min(block, cap)]
 
 
 def _modes_by_rounds(s: np.ndarray, pose3d: np.ndarray, group: np.ndarray, n_groups: int, th_pose3d: float,
@@ -422,12 +496,14 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
     m = np.flatnonzero(member & kept[group])  # the kept modes' members, by group
     starts, _ = _segments(group[m])
     w = s[m]
-    p2, p3 = np.take(pose2d.reshape((-1,) + pose2d.shape[2:]), flat[m], axis=0), p3[m]
-    mean2d, mean3d = _weighted_means(w, (p2, p3), starts)
+    rows2d = pose2d.reshape(len(pose2d) * num_poses, -1)  # (N*A, J*2): candidate i is row flat[i]
+    mean2d, mean3d = _mode_means(w, m, starts, flat, rows2d, p3.reshape(len(p3), -1))
     if num_joints == BODY_JOINTS:  # legs of upper-body anchor poses weigh less
         wl = np.where(cand_a[m] >= K, UPPER_BODY_LEG_WEIGHT, 1.0).astype(w.dtype) * w
-        mean2d[:, LEG_JOINTS], mean3d[:, LEG_JOINTS] = _weighted_means(
-            wl, (p2[:, LEG_JOINTS], p3[:, LEG_JOINTS]), starts)
+        legs = LEG_JOINTS.stop
+        mean2d[:, :2 * legs], mean3d[:, :3 * legs] = _mode_means(  # (modes, J*D): legs first
+            wl, m, starts, flat, rows2d[:, :2 * legs], p3.reshape(len(p3), -1)[:, :3 * legs])
+    mean2d, mean3d = mean2d.reshape(-1, num_joints, 2), mean3d.reshape(-1, num_joints, 3)
     score, top = score[kept], top[kept]
     is_right = cand_a[top] < K
     hands = num_joints == HAND_JOINTS
@@ -436,19 +512,38 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
                       **({"is_right": is_right[order]} if hands else {}))
 
 
-def _weighted_means(w: np.ndarray, arrays: Sequence[np.ndarray], starts: np.ndarray) -> list[np.ndarray]:
-    """Per run of rows (runs start at `starts`), the w-weighted mean of each array (M, ...) -> (runs, ...)."""
+def _mode_means(w: np.ndarray, m: np.ndarray, starts: np.ndarray, flat: np.ndarray, rows2d: np.ndarray,
+                rows3d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The w-weighted mean 2D and 3D pose of each mode: (modes, J*2), (modes, J*3).
+
+    m (M,): the modes' members (candidate indexes, by mode), a mode per run of m (runs start at
+    `starts`), w (M,) their weights; candidate i's 2D pose is row flat[i] of rows2d (N*A, J*2), its
+    3D pose row i of rows3d (C, J*3), the candidates sorted by mode. Few modes: their weights are
+    laid out as (modes, rows) matrices over the arrays as they lie, so that nobody's poses are copied
+    (one matrix product for 2D, one matrix-vector product per mode for 3D over its group's rows);
+    a mode whose sum is not finite (a NaN or inf pose anywhere in those rows) is summed again over
+    its members alone. Many modes: the members' poses gathered and summed per run."""
     wsum = np.add.reduceat(w, starts)[:, None]
-    ends = np.append(starts[1:], len(w))
-    means = []
-    for x in arrays:
-        flat = x.reshape(len(x), -1)
-        if len(starts) <= FEW_SEGMENTS:  # few people: a matrix-vector product each, no (M, ...) temporary
-            sums = np.stack([w[a:b] @ flat[a:b] for a, b in zip(starts, ends)])
-        else:
-            sums = np.add.reduceat(w[:, None] * flat, starts)
-        means.append((sums / wsum).reshape((len(starts),) + x.shape[1:]))
-    return means
+    ends = np.append(starts[1:], len(m))
+    if len(starts) > FEW_SEGMENTS:
+        sums = [np.add.reduceat(w[:, None] * x, starts) for x in (np.take(rows2d, flat[m], axis=0), rows3d[m])]
+        return sums[0] / wsum, sums[1] / wsum
+    run = np.repeat(np.arange(len(starts)), ends - starts)
+    weights = np.zeros((len(starts), len(rows2d)), w.dtype)
+    weights[run, flat[m]] = w
+    sums2d = weights @ rows2d
+    sums3d = np.empty((len(starts), rows3d.shape[1]), rows3d.dtype)
+    lo, hi = m[starts], m[ends - 1] + 1  # each mode's group's rows lie within these
+    for g, (a, b) in enumerate(zip(lo.tolist(), hi.tolist())):
+        weights3d = np.zeros(b - a, w.dtype)
+        weights3d[m[starts[g]:ends[g]] - a] = w[starts[g]:ends[g]]
+        sums3d[g] = weights3d @ rows3d[a:b]
+    bad = np.flatnonzero(~(np.isfinite(sums2d).all(1) & np.isfinite(sums3d).all(1)))
+    for g in bad.tolist():
+        mine = m[starts[g]:ends[g]]
+        sums2d[g] = w[starts[g]:ends[g]] @ np.take(rows2d, flat[mine], axis=0)
+        sums3d[g] = w[starts[g]:ends[g]] @ rows3d[mine]
+    return sums2d / wsum, sums3d / wsum
 
 
 def pose_boxes(pose2d: np.ndarray, margin: float = POSE_BOX_MARGIN) -> np.ndarray:
