@@ -352,3 +352,52 @@ def test_mode_means_of_few_and_many_modes_agree(monkeypatch):
     np.testing.assert_array_equal(few.scores, many.scores)
     np.testing.assert_allclose(few.pose2d, many.pose2d, rtol=0, atol=1e-3)
     np.testing.assert_allclose(few.pose3d, many.pose3d, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_box_groups_from_listed_pairs_equal_the_blocked_cover(seed, monkeypatch):
+    # many small people (the sparse pairs and one pass over adjacency lists) against the blocked
+    # greedy cover over all (heads, boxes) IoU; boxes touching at the +1 pixel edge, duplicated,
+    # degenerate, non-finite, far off
+    rng = np.random.default_rng(20 + seed)
+    n = 600
+    xy = rng.uniform(-50, 1300, (n, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(0, 60, (n, 2))], 1).astype(np.float32)
+    boxes[1::13] = boxes[::13][: len(boxes[1::13])]
+    edge = boxes[2::17].copy()
+    edge[:, 0] = boxes[3::17][: len(edge), 2] + 1  # x1 one pixel past another's x2: inter 0
+    boxes[4::17][: len(edge)] = edge[: len(boxes[4::17])]
+    boxes[5] = np.nan
+    boxes[6, 2] = np.inf
+    boxes[7, 0] = -np.inf
+    boxes[8] = [1e7, 1e7, 1e7 + 50, 1e7 + 50]
+    boxes[9] = [10, 10, 10, 10]
+    cand_n = np.repeat(np.arange(n), 2)
+    s = rng.random(2 * n).astype(np.float32)
+    s[::5] = 0.5  # ties
+    with np.errstate(invalid="ignore", over="ignore"):
+        assert postprocess._intersecting_pairs(boxes) is not None  # listed by default
+    for th in (0.0, 0.2, 0.7):
+        with np.errstate(invalid="ignore", over="ignore"):
+            listed = postprocess._groups_by_box(cand_n, s, boxes, th)
+            monkeypatch.setattr(postprocess, "SPARSE_PAIRS", -1)  # never list pairs
+            blocked = postprocess._groups_by_box(cand_n, s, boxes, th)
+            monkeypatch.undo()
+        assert listed[1] == blocked[1]
+        np.testing.assert_array_equal(listed[0], blocked[0])
+    assert listed[1] > 100
+
+
+def test_intersecting_pairs_list_every_overlapping_pair(monkeypatch):
+    monkeypatch.setattr(postprocess, "SPARSE_PAIRS", 300)
+    rng = np.random.default_rng(30)
+    xy = rng.uniform(0, 500, (300, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(0, 60, (300, 2))], 1).astype(np.float32)
+    i, j = postprocess._intersecting_pairs(boxes)
+    listed = set(zip(i.tolist(), j.tolist())) | set(zip(j.tolist(), i.tolist()))
+    assert len(listed) == 2 * len(i)  # each pair once
+    iou = postprocess.box_iou_plus1(boxes, boxes)
+    np.fill_diagonal(iou, 0)
+    assert set(zip(*np.nonzero(iou > 0))) <= listed
+    monkeypatch.undo()
+    assert postprocess._intersecting_pairs(np.tile(boxes[:1], (100, 1))) is None  # all meet: not listed

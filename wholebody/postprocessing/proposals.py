@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, Sequence
 
+import threading
+
 import numpy as np
 import torch
 
@@ -41,6 +43,32 @@ NMS_IOU = 0.1
 NMS_SETTINGS = {"min_score": Rule("float", 0), "K": PPI_SETTINGS["K"]}
 
 
+# Scratch arrays of the large temporaries (the candidates' poses and their joint-major copies), kept
+# per thread between calls: a fresh array of a few MB costs a page fault per 4 KB page when it is
+# first written (glibc maps and unmaps large blocks), which took longer than the arithmetic on it.
+# What ppi returns never refers to them. At most a few times the largest part's candidate poses.
+_SCRATCH = threading.local()
+
+
+def _scratch(name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """An uninitialised C-contiguous array of this shape, reusing this thread's buffer `name`."""
+    pool = _SCRATCH.__dict__.setdefault("pool", {})
+    size = int(np.prod(shape))
+    buf = pool.get(name)
+    if buf is None or buf.dtype != dtype or buf.size < size:
+        buf = pool[name] = np.empty(size, dtype)
+    return buf[:size].reshape(shape)
+
+
+def _joint_major(poses: np.ndarray, name: str) -> np.ndarray:
+    """poses (k, J, D) as a (D, J, k) scratch array (members contiguous), copied in row tiles."""
+    k = len(poses)
+    out = _scratch(name, poses.shape[::-1], poses.dtype)
+    for a in range(0, k, TRANSPOSE_ROWS):
+        out[:, :, a:a + TRANSPOSE_ROWS] = poses[a:a + TRANSPOSE_ROWS].transpose(2, 1, 0)
+    return out
+
+
 def _check(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.ndarray) -> None:
     n, a1 = scores.shape
     if boxes.shape != (n, 4) or pose2d.shape[:2] != (n, a1 - 1) or pose2d.shape[3:] != (2,) \
@@ -54,7 +82,13 @@ def box_iou_plus1(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     published PPI (area = (x2-x1+1)(y2-y1+1), intersection likewise). A single box (4,) gives (C,)."""
     rows, cols = np.asarray(rows), np.asarray(cols)
     one = rows.ndim == 1
-    r, c = np.atleast_2d(rows)[:, None, :], cols[None, :, :]
+    iou = _iou_plus1(np.atleast_2d(rows)[:, None, :], cols[None, :, :])
+    return iou[0] if one else iou
+
+
+def _iou_plus1(r: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """IoU of boxes r (..., 4) and c (..., 4), broadcast against each other. The same operations
+    in the same order whichever box comes first, so IoU(a, b) and IoU(b, a) are equal to the bit."""
     # in place, in the order of: inter = clip(min - max + 1, 0) per axis, multiplied;
     # iou = inter / (area_r + area_c - inter)
     iw = np.minimum(r[..., 2], c[..., 2])
@@ -69,8 +103,7 @@ def box_iou_plus1(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     area_c = (c[..., 2] - c[..., 0] + 1) * (c[..., 3] - c[..., 1] + 1)
     union = area_r + area_c
     union -= inter
-    iou = np.divide(inter, union, out=inter)
-    return iou[0] if one else iou
+    return np.divide(inter, union, out=inter)
 
 
 def _mean_joint_distance(poses: np.ndarray, ref: np.ndarray) -> np.ndarray:
@@ -99,6 +132,7 @@ LARGE_GROUP = 256
 # core's cache), and per block of leaders tried in _group_modes at most.
 DISTANCE_TILE = 1 << 17
 LEADER_BLOCK = 1 << 20
+TRANSPOSE_ROWS = 256  # rows per tile of a transpose to the joint-major layout (cache-sized)
 FEW_SEGMENTS = 32  # mode poses: weights as (modes, rows) matrices up to this many modes (_mode_means)
 
 
@@ -145,9 +179,67 @@ def _groups_by_box(cand_n: np.ndarray, s: np.ndarray, boxes: np.ndarray, th_iou:
     starts, proposal = _segments(cand_n)  # candidates of one proposal are contiguous
     pboxes = boxes[cand_n[starts]]
     best = np.maximum.reduceat(s, starts)
-    label, n = _greedy_groups(np.argsort(-best, kind="stable"),
-                              lambda heads, items: box_iou_plus1(pboxes[heads], pboxes[items]) > th_iou)
+    order = np.argsort(-best, kind="stable")
+    pairs = _intersecting_pairs(pboxes)
+    if pairs is None:  # most boxes meet: the blocked greedy cover over the (heads, boxes) IoU
+        label, n = _greedy_groups(order, lambda heads, items: box_iou_plus1(pboxes[heads], pboxes[items]) > th_iou)
+    else:
+        label, n = _greedy_cover(order, pairs, _iou_plus1(pboxes[pairs[0]], pboxes[pairs[1]]) > th_iou)
     return label[proposal], n
+
+
+# Box pairs whose x extents overlap, per box, above which the pairs are not listed: listing costs
+# about the pairs, the blocked cover about groups x boxes, and many pairs per box means few groups
+SPARSE_PAIRS = 32
+BOX_SLACK = 2.0  # pixels (plus 1e-5 of the coordinates) added to x extents: IoU > 0 needs them to meet
+
+
+def _intersecting_pairs(boxes: np.ndarray) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """Every pair (i, j), i != j, of boxes (P, 4) whose IoU can be above 0, as two index arrays
+    (each pair once), or None when they would be more than SPARSE_PAIRS per box.
+
+    A positive +1-convention intersection needs the x extents [x1, x2 + 1] to meet; boxes are swept
+    by x1, and each is paired with the next ones whose x1 lies within its extent (plus BOX_SLACK,
+    so that rounding never drops a pair; the exact IoU decides). Non-finite boxes pair with nothing
+    they could overlap (their IoU is NaN or 0)."""
+    n = len(boxes)
+    x1 = boxes[:, 0].astype(np.float64)
+    x2 = boxes[:, 2].astype(np.float64)
+    order = np.argsort(x1, kind="stable")
+    xs = x1[order]
+    reach = x2[order] + 1 + BOX_SLACK + 1e-5 * (np.abs(x2[order]) + np.abs(xs))
+    hi = np.searchsorted(xs, reach, side="right")  # NaN reach: to the end (the exact IoU rejects)
+    counts = np.maximum(hi - np.arange(1, n + 1), 0)
+    total = int(counts.sum())
+    if total > SPARSE_PAIRS * n:
+        return None
+    first = np.repeat(np.arange(n), counts)
+    second = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts) + first + 1
+    return order[first], order[second]
+
+
+def _greedy_cover(order: np.ndarray, pairs: tuple[np.ndarray, np.ndarray], overlap: np.ndarray
+                  ) -> tuple[np.ndarray, int]:
+    """`_greedy_groups` for a symmetric overlap given as the pairs (i, j) that overlap (overlap
+    (E,) selects them among `pairs`): each item's group (numbered in creation order) and the number
+    of groups. One pass over the items in order, each head taking its overlapping items not yet
+    grouped from an adjacency list."""
+    n = len(order)
+    i, j = pairs[0][overlap], pairs[1][overlap]
+    src, dst = np.concatenate([i, j]), np.concatenate([j, i])
+    by_src = np.argsort(src.astype(np.uint16) if n <= 1 << 16 else src, kind="stable")  # radix sort
+    bounds = np.searchsorted(src[by_src], np.arange(n + 1)).tolist()
+    neighbours = dst[by_src].tolist()
+    label = [-1] * n
+    groups = 0
+    for head in order.tolist():
+        if label[head] < 0:
+            label[head] = groups
+            for item in neighbours[bounds[head]:bounds[head + 1]]:
+                if label[item] < 0:
+                    label[item] = groups
+            groups += 1
+    return np.array(label, np.intp), groups
 
 
 def _groups_by_pose(s: np.ndarray, pose2d: np.ndarray, boxes: np.ndarray, th_iou: float,
@@ -206,6 +298,38 @@ def _joint_distances(members: np.ndarray, leaders: np.ndarray) -> np.ndarray:
         np.sqrt(x, out=x)
         out[a:a + n] = _pairwise_joint_sum(x, acc[:n])
     out /= members.dtype.type(j)
+    return out
+
+
+def _paired_distances(joint_major: np.ndarray, partner: np.ndarray) -> np.ndarray:
+    """Mean Euclidean joint distance of every item to its partner: joint_major (D, J, n) poses,
+    coordinate- and joint-major, partner (n,) item indexes -> (n,).
+
+    To the bit what `_mean_joint_distance(poses, poses[partner])` gives (the same float32
+    operations in the same order, see `_joint_distances`), a tile of items at a time with the
+    partners' coordinates gathered into two scratch slabs that stay in the core's cache and are
+    reused, so that no temporary grows with n.
+    """
+    d, j, n = joint_major.shape
+    step = max(1, min(n, DISTANCE_TILE // (2 * j)))
+    scratch = np.empty((2, j * step), joint_major.dtype)
+    acc = np.empty((1, min(8, j), step), joint_major.dtype)
+    out = np.empty(n, joint_major.dtype)
+    for a in range(0, n, step):
+        w = min(step, n - a)
+        x, t = scratch[0, :j * w].reshape(j, w), scratch[1, :j * w].reshape(j, w)
+        idx = partner[a:a + w]
+        for c in range(d):
+            np.take(joint_major[c], idx, axis=1, out=t, mode="clip")  # valid indexes: no check copy
+            np.subtract(joint_major[c, :, a:a + w], t, out=t)
+            np.multiply(t, t, out=t)
+            if c == 0:
+                x, t = t, x
+            else:
+                x += t
+        np.sqrt(x, out=x)
+        out[a:a + w] = _pairwise_joint_sum(x[None], acc[:, :, :w])[0]
+    out /= joint_major.dtype.type(j)
     return out
 
 
@@ -344,7 +468,7 @@ class _ModeDistances:
 
     def _exact_block(self, tried: np.ndarray) -> np.ndarray:
         if self.joint_major is None:
-            self.joint_major = np.ascontiguousarray(self.poses.transpose(2, 1, 0))  # members contiguous
+            self.joint_major = _joint_major(self.poses, "group")  # members contiguous
         return _joint_distances(self.joint_major, self.joint_major[:, :, tried]) < self.th
 
 
@@ -409,7 +533,9 @@ def _modes_by_rounds(s: np.ndarray, pose3d: np.ndarray, group: np.ndarray, n_gro
     has_mode = np.zeros(n_groups, bool)
     # The members of the groups still searching (compacted when groups stop): their indexes,
     # scores and poses; per searching group: its id, where it starts and its size.
-    live, sl, X = np.arange(n), s, pose3d
+    live, sl = np.arange(n), s
+    X = _joint_major(pose3d, "rounds0")  # (D, J, live): members contiguous
+    spare = "rounds1"  # compaction copies X into the other scratch array
     starts, seg = _segments(group)  # seg: each live candidate's searching group (0, 1, ...)
     sizes = np.diff(np.append(starts, n))
     g = group[starts]
@@ -421,7 +547,10 @@ def _modes_by_rounds(s: np.ndarray, pose3d: np.ndarray, group: np.ndarray, n_gro
             if not go.any():
                 break
             keep = go[seg]
-            live, sl, X, left = live[keep], sl[keep], X[keep], left[keep]
+            kept = np.flatnonzero(keep)
+            kept_x = np.take(X, kept, axis=2, out=_scratch(spare, X.shape[:2] + (len(kept),), X.dtype), mode="clip")
+            spare = "rounds1" if spare == "rounds0" else "rounds0"
+            live, sl, X, left = live[kept], sl[kept], kept_x, left[kept]
             seg = (np.cumsum(go) - 1)[seg[keep]]
             top_score, g, sizes = top_score[go], g[go], sizes[go]
             starts = np.cumsum(sizes) - sizes
@@ -429,7 +558,7 @@ def _modes_by_rounds(s: np.ndarray, pose3d: np.ndarray, group: np.ndarray, n_gro
         lead = np.ones(len(hit), bool)
         lead[1:] = seg[hit[1:]] != seg[hit[:-1]]
         r = hit[lead]  # the leaders (positions in the live arrays), one per group, in group order
-        dist = _mean_joint_distance(X, np.take(X, r[seg], axis=0))
+        dist = _paired_distances(X, r[seg])
         m = dist < th_pose3d
         m[r] = True
         score = np.bincount(seg[m], weights=sl[m], minlength=len(g))
@@ -487,7 +616,8 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
     order = np.argsort(group.astype(np.uint16) if n_groups <= 1 << 16 else group, kind="stable")
     group, s, cand_n, cand_a = group[order], s[order], cand_n[order], cand_a[order]
     flat = cand_n * num_poses + cand_a  # row of each candidate in the (N*A, J, D) pose arrays
-    p3 = np.take(pose3d.reshape((-1,) + pose3d.shape[2:]), flat, axis=0)
+    p3 = np.take(pose3d.reshape((-1,) + pose3d.shape[2:]), flat, axis=0,
+                 out=_scratch("p3", (len(flat),) + pose3d.shape[2:], pose3d.dtype), mode="clip")
     top, score, member = _best_modes(s, p3, group, n_groups, th_pose3D, min_mode_score)
 
     kept = score > th_persondetect
@@ -526,7 +656,10 @@ def _mode_means(w: np.ndarray, m: np.ndarray, starts: np.ndarray, flat: np.ndarr
     wsum = np.add.reduceat(w, starts)[:, None]
     ends = np.append(starts[1:], len(m))
     if len(starts) > FEW_SEGMENTS:
-        sums = [np.add.reduceat(w[:, None] * x, starts) for x in (np.take(rows2d, flat[m], axis=0), rows3d[m])]
+        sums = []
+        for name, rows, idx in (("m2d", rows2d, flat[m]), ("m3d", rows3d, m)):
+            x = np.take(rows, idx, axis=0, out=_scratch(name, (len(idx), rows.shape[1]), rows.dtype), mode="clip")
+            sums.append(np.add.reduceat(np.multiply(x, w[:, None], out=x), starts))
         return sums[0] / wsum, sums[1] / wsum
     run = np.repeat(np.arange(len(starts)), ends - starts)
     weights = np.zeros((len(starts), len(rows2d)), w.dtype)
