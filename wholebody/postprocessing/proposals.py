@@ -664,7 +664,8 @@ def _mode_means(w: np.ndarray, m: np.ndarray, starts: np.ndarray, flat: np.ndarr
     run = np.repeat(np.arange(len(starts)), ends - starts)
     weights = np.zeros((len(starts), len(rows2d)), w.dtype)
     weights[run, flat[m]] = w
-    sums2d = weights @ rows2d
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite rows: summed again below
+        sums2d = weights @ rows2d
     sums3d = np.empty((len(starts), rows3d.shape[1]), rows3d.dtype)
     lo, hi = m[starts], m[ends - 1] + 1  # each mode's group's rows lie within these
     for g, (a, b) in enumerate(zip(lo.tolist(), hi.tolist())):
