@@ -279,9 +279,10 @@ def test_bench_network_mode_reports_stages_flops_and_memory(checkpoint_path):
     assert "1 threads" in out and "50 proposals" in out
 
 
-def _exact_within(poses, leaders, th):
+def _plain_distances(poses, leaders):
+    """(leaders, poses): the plain formula, each leader against every pose, in the poses' dtype."""
     with np.errstate(over="ignore", invalid="ignore"):
-        return np.stack([np.sqrt(((poses - poses[i]) ** 2).sum(-1)).mean(-1) < th for i in leaders])
+        return np.stack([np.sqrt(((poses - poses[i]) ** 2).sum(-1)).mean(-1) for i in leaders])
 
 
 @pytest.mark.parametrize("j", [84, 21, 13, 1])
@@ -293,7 +294,7 @@ def test_mode_distance_bound_decides_as_the_plain_formula(j, monkeypatch):
     poses = (centre + rng.normal(0, 0.05, (400, j, 3))).astype(np.float32)
     poses[::9] += rng.normal(0, 0.5, (1, j, 3)).astype(np.float32)  # another person among them
     leaders = np.array([0, 5, 17, 399, 9])
-    exact = np.stack([np.sqrt(((poses - poses[i]) ** 2).sum(-1)).mean(-1) for i in leaders])
+    exact = _plain_distances(poses, leaders)
     for fraction in (0.25, 1.0):  # the undecided pairs one by one, or the whole block exactly
         monkeypatch.setattr(postprocess, "EXACT_FRACTION", fraction)
         for th in [0.0, 1e-3, 0.3, 10.0] + list(np.quantile(exact, [0.05, 0.5, 0.95])):
@@ -310,7 +311,7 @@ def test_mode_distance_upper_bound_bounds_the_distance():
         poses[1] = poses[0]  # distance zero
         leaders = np.array([0, 3])
         bound = postprocess._ModeDistances(poses, 0.3)._upper_bound(leaders)
-        exact = np.stack([np.sqrt(((poses.astype(np.float64) - poses[i]) ** 2).sum(-1)).mean(-1) for i in leaders])
+        exact = _plain_distances(poses.astype(np.float64), leaders)
         assert (bound >= exact).all()
         assert bound[0, 1] >= 0
 
@@ -324,7 +325,7 @@ def test_mode_distance_with_non_finite_poses():
     for leaders in (np.array([0, 1]), np.array([7, 8, 9, 0])):
         with np.errstate(over="ignore", invalid="ignore"):  # the exact formula's own warnings
             got = postprocess._ModeDistances(poses, 0.3).within(leaders)
-        np.testing.assert_array_equal(got, _exact_within(poses, leaders, 0.3))
+        np.testing.assert_array_equal(got, _plain_distances(poses, leaders) < 0.3)
 
 
 def test_mode_means_ignore_non_finite_poses_outside_the_modes():

@@ -9,9 +9,8 @@ candidates x people), with Python loops over people and modes per person, never 
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
-
 import threading
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -43,9 +42,10 @@ NMS_IOU = 0.1
 NMS_SETTINGS = {"min_score": Rule("float", 0), "K": PPI_SETTINGS["K"]}
 
 
-# Scratch arrays of the large temporaries (the candidates' poses and their joint-major copies), kept
-# per thread between calls: a fresh array of a few MB costs a page fault per 4 KB page when it is
-# first written (glibc maps and unmaps large blocks), which took longer than the arithmetic on it.
+# Scratch arrays of the large temporaries (the candidates' poses, their joint-major copies, the
+# distance kernels' tiles), kept per thread between calls: a fresh array of a few MB costs a page
+# fault per 4 KB page when it is first written (glibc maps and unmaps large blocks), which took
+# longer than the arithmetic on it.
 # What ppi returns never refers to them. At most a few times the largest part's candidate poses.
 _SCRATCH = threading.local()
 
@@ -281,9 +281,8 @@ def _joint_distances(members: np.ndarray, leaders: np.ndarray) -> np.ndarray:
     d, j, k = members.shape
     b = leaders.shape[2]
     step = min(b, max(1, DISTANCE_TILE // (j * k)))
-    sq = np.empty((step, j, k), members.dtype)
-    tmp = np.empty_like(sq)
-    acc = np.empty((step, min(8, j), k), members.dtype)
+    sq, tmp = _scratch("tile0", (step, j, k), members.dtype), _scratch("tile1", (step, j, k), members.dtype)
+    acc = _scratch("tile_sum", (step, min(8, j), k), members.dtype)
     lead = leaders.transpose(0, 2, 1)[..., None]  # (D, b, J, 1): one value per leader and joint
     out = np.empty((b, k), members.dtype)
     for a in range(0, b, step):
@@ -307,13 +306,13 @@ def _paired_distances(joint_major: np.ndarray, partner: np.ndarray) -> np.ndarra
 
     To the bit what `_mean_joint_distance(poses, poses[partner])` gives (the same float32
     operations in the same order, see `_joint_distances`), a tile of items at a time with the
-    partners' coordinates gathered into two scratch slabs that stay in the core's cache and are
-    reused, so that no temporary grows with n.
+    partners' coordinates gathered into two slabs that stay in the core's cache (`_scratch`), so
+    that no temporary grows with n.
     """
     d, j, n = joint_major.shape
     step = max(1, min(n, DISTANCE_TILE // (2 * j)))
-    scratch = np.empty((2, j * step), joint_major.dtype)
-    acc = np.empty((1, min(8, j), step), joint_major.dtype)
+    scratch = _scratch("tile0", (2, j * step), joint_major.dtype)
+    acc = _scratch("tile_sum", (1, min(8, j), step), joint_major.dtype)
     out = np.empty(n, joint_major.dtype)
     for a in range(0, n, step):
         w = min(step, n - a)
