@@ -28,6 +28,7 @@ from torchvision.models.detection.transform import GeneralizedRCNNTransform, res
 from torchvision.ops import FrozenBatchNorm2d
 
 from wholebody.inputs.private_copy import PrivateCopy
+from wholebody.network import winograd
 from wholebody.network.ops import roi_align, roi_align_gathered, skip_random_init
 from wholebody.parts import PART_NAMES, PARTS
 from wholebody.settings import NETWORK_SETTINGS, PPI_SETTINGS, SettingError, check_settings
@@ -234,8 +235,13 @@ class ResNetStages(nn.Module):
         r = self.resnet_backbone
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        x = r.maxpool(r.relu(r.bn1(r.conv1(x))))
-        return r.layer3(r.layer2(r.layer1(x)))
+        x = r.layer2(r.layer1(r.maxpool(r.relu(r.bn1(r.conv1(x))))))
+        if x.device.type == "cpu" and self.channels_last and all(_folded(b) for b in r.layer3):
+            # stage 3's 3x3 convolutions as Winograd products (its 1x1 ones stay oneDNN's: faster there)
+            for block in r.layer3:
+                x = _cpu_bottleneck(block, x, matmul_1x1=False)
+            return x
+        return r.layer3(x)
 
 
 class ResNetHead(nn.Module):
@@ -244,8 +250,8 @@ class ResNetHead(nn.Module):
     On CPU the RoIs go through in chunks of at most HEAD_CHUNK: about 15% faster than all at once (the
     activations stay in cache) for the same results, and hundreds of MB less memory. On CPU in
     channels-last with the batch norms folded, the 1x1 convolutions of stage 4 run as matrix
-    products over the pixels (`_matmul_bottleneck`): on 7x7 and 4x4 maps oneDNN's convolutions
-    reach less of the machine than one GEMM does (7-10% on this stage, same results to float noise).
+    products over the pixels, and its 3x3 ones of stride 1 as Winograd products (`_cpu_bottleneck`):
+    on 7x7 and 4x4 maps oneDNN's convolutions reach less of the machine than one GEMM does.
     """
 
     def __init__(self, resnet: nn.Module) -> None:
@@ -267,7 +273,7 @@ class ResNetHead(nn.Module):
         if x.device.type == "cpu" and self.channels_last and all(_matmul_ready(b) for b in r.layer4):
             def stage(t: Tensor) -> Tensor:
                 for block in r.layer4:
-                    t = _matmul_bottleneck(block, t)
+                    t = _cpu_bottleneck(block, t, matmul_1x1=True)
                 return t
         return torch.cat([torch.flatten(r.avgpool(stage(c)), 1) for c in chunks])
 
@@ -277,12 +283,18 @@ def _is_1x1(conv: nn.Module) -> bool:
             and conv.dilation == (1, 1) and conv.groups == 1 and conv.bias is not None)
 
 
-def _matmul_ready(block: nn.Module) -> bool:
-    """Whether a torchvision Bottleneck has its batch norms folded (fold_batchnorms) and plain 1x1s."""
+def _folded(block: nn.Module) -> bool:
+    """Whether a torchvision Bottleneck has its batch norms folded (fold_batchnorms)."""
     down = getattr(block, "downsample", None)
     return (all(isinstance(getattr(block, f"bn{i}", None), nn.Identity) for i in (1, 2, 3))
-            and _is_1x1(block.conv1) and _is_1x1(block.conv3)
-            and (down is None or (len(down) == 2 and _is_1x1(down[0]) and isinstance(down[1], nn.Identity))))
+            and (down is None or (len(down) == 2 and isinstance(down[1], nn.Identity))))
+
+
+def _matmul_ready(block: nn.Module) -> bool:
+    """Whether a torchvision Bottleneck has its batch norms folded and plain 1x1s."""
+    down = getattr(block, "downsample", None)
+    return (_folded(block) and _is_1x1(block.conv1) and _is_1x1(block.conv3)
+            and (down is None or _is_1x1(down[0])))
 
 
 def _conv1x1(x: Tensor, conv: nn.Conv2d) -> Tensor:
@@ -296,12 +308,17 @@ def _conv1x1(x: Tensor, conv: nn.Conv2d) -> Tensor:
     return out.reshape(n, h, w, -1).permute(0, 3, 1, 2)
 
 
-def _matmul_bottleneck(block: nn.Module, x: Tensor) -> Tensor:
-    """torchvision's Bottleneck.forward with folded batch norms, its 1x1 convolutions as `_conv1x1`."""
-    out = _conv1x1(x, block.conv1).relu_()
-    out = block.conv2(out).relu_()
-    out = _conv1x1(out, block.conv3)
-    identity = x if block.downsample is None else _conv1x1(x, block.downsample[0])
+def _cpu_bottleneck(block: nn.Module, x: Tensor, *, matmul_1x1: bool) -> Tensor:
+    """torchvision's Bottleneck.forward with folded batch norms (`_folded`) on a CPU: its 3x3
+    convolution as Winograd products where `winograd.usable` (stride 1, 256 channels or more), its
+    1x1 ones as `_conv1x1` matrix products if matmul_1x1 (the block `_matmul_ready`), else oneDNN's."""
+    def one(t: Tensor, conv: nn.Module) -> Tensor:
+        return _conv1x1(t, conv) if matmul_1x1 else conv(t)
+
+    out = one(x, block.conv1).relu_()
+    out = (winograd.conv3x3(out, block.conv2) if winograd.usable(block.conv2, out) else block.conv2(out)).relu_()
+    out = one(out, block.conv3)
+    identity = x if block.downsample is None else one(x, block.downsample[0])
     return out.add_(identity).relu_()
 
 
@@ -439,8 +456,13 @@ class ProposalHead(RPNHead):
         if self.compiled is not None:
             pairs = [self.compiled(f) for f in x]
             return [p[0] for p in pairs], [p[1] for p in pairs]
-        logits, deltas = super().forward(x)
-        return [t.float() for t in logits], [t.float() for t in deltas]
+        conv = self.conv[0][0]  # torchvision's Conv2dNormActivation: the 3x3 convolution, then a ReLU
+        if not all(winograd.usable(conv, f) for f in x):
+            logits, deltas = super().forward(x)
+            return [t.float() for t in logits], [t.float() for t in deltas]
+        # on a CPU: the 3x3 convolution (1024 channels, a third of the backbone's work) as Winograd products
+        hidden = [winograd.conv3x3(f, conv).relu_() for f in x]
+        return [self.cls_logits(t) for t in hidden], [self.bbox_pred(t) for t in hidden]
 
 
 class FP32Anchors(AnchorGenerator):
