@@ -28,6 +28,27 @@ def _relative_error(got: torch.Tensor, x: torch.Tensor, conv: nn.Conv2d) -> floa
     return ((got.double() - ref).abs().max() / ref.abs().max()).item()
 
 
+def test_toom_cook_gives_lavin_and_grays_f4x3():
+    """The construction reproduces the published F(4, 3) matrices (points 0, 1, -1, 2, -2)."""
+    bt, g, at = winograd._toom_cook(4, 3)
+    expected_bt = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0],
+                   [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]]
+    expected_g = [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6],
+                  [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]]
+    expected_at = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]
+    for got, want in ((bt, expected_bt), (g, expected_g), (at, expected_at)):
+        torch.testing.assert_close(got, torch.tensor(want, dtype=torch.float64), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("m", [2, 3, 4, 6])
+def test_one_dimensional_algorithms_correlate(m):
+    bt, g, at = winograd._toom_cook(m, 3)
+    gen = torch.Generator().manual_seed(m)
+    d, taps = torch.randn(m + 2, generator=gen, dtype=torch.float64), torch.randn(3, generator=gen, dtype=torch.float64)
+    direct = torch.stack([d[i:i + 3] @ taps for i in range(m)])
+    torch.testing.assert_close(at @ ((g @ taps) * (bt @ d)), direct, rtol=0, atol=1e-12)
+
+
 # F(2x2) is more exact than oneDNN's direct convolution (1-2e-6 here); F(4x4) within 1e-5 (module docstring).
 BOUNDS = {2: 2e-6, 4: 4e-5}
 
@@ -47,18 +68,18 @@ def test_equals_a_float64_convolution(m, shape):
 def test_a_wrong_transform_is_caught():
     """The bound above would see an error in one cell of the filter transform."""
     conv, x = _conv(256, 256, seed=1), _input(2, 256, 4, 4, seed=2)
-    u = winograd._transformed(conv, 4)
+    u = winograd._transformed(conv, winograd.plan(4))
     u[7].mul_(1.001)  # the kept transform, edited where it lies
     assert _relative_error(winograd.conv3x3(x, conv, 4), x, conv) > BOUNDS[4]
 
 
 def test_no_bias_no_rois_and_large_filters():
     conv, x = _conv(256, 256, seed=3, bias=False), _input(1, 256, 6, 10, seed=4)
-    assert _relative_error(winograd.conv3x3(x, conv), x, conv) < BOUNDS[winograd.TILE]
+    assert _relative_error(winograd.conv3x3(x, conv), x, conv) < BOUNDS[4]
     empty = winograd.conv3x3(x[:0], conv)
     assert empty.shape == (0, 256, 6, 10)
     big = _conv(520, 520, seed=5)  # (C, K) > 512 x 512: the transform is kept as a transposed view
-    assert not winograd._transformed(big, 4).is_contiguous()
+    assert not winograd._transformed(big, winograd.plan(4)).is_contiguous()
     xb = _input(1, 520, 7, 9, seed=6)
     assert _relative_error(winograd.conv3x3(xb, big, 4), xb, big) < BOUNDS[4]
 
@@ -67,9 +88,9 @@ def test_the_kept_transform_follows_the_weights():
     conv, x = _conv(256, 256, seed=7), _input(1, 256, 4, 4, seed=8)
     first = winograd.conv3x3(x, conv)
     conv.weight.mul_(2)  # in place: the tensor's version changes
-    assert _relative_error(winograd.conv3x3(x, conv), x, conv) < BOUNDS[winograd.TILE]
+    assert _relative_error(winograd.conv3x3(x, conv), x, conv) < BOUNDS[4]
     conv.weight = nn.Parameter(conv.weight / 4, requires_grad=False)  # another tensor
-    assert _relative_error(winograd.conv3x3(x, conv), x, conv) < BOUNDS[winograd.TILE]
+    assert _relative_error(winograd.conv3x3(x, conv), x, conv) < BOUNDS[4]
     torch.testing.assert_close(winograd.conv3x3(x, conv), first / 2 + conv.bias.reshape(1, -1, 1, 1) / 2,
                                rtol=1e-4, atol=1e-4)
     assert "_winograd" not in "".join(conv.state_dict())
