@@ -50,11 +50,21 @@ def test_loading_a_model_imports_only_the_torchvision_it_uses(checkpoint_path):
     out = run_python(f"""
         import sys
         import dope
-        dope.DOPE({checkpoint_path!r}, device="cpu")
-        print("loaded:", sorted(n for n in ("torchvision.datasets", "torchvision.io", "torchvision.models.alexnet",
-                                             "torchvision.models.detection.mask_rcnn") if n in sys.modules))
+        det = dope.DOPE({checkpoint_path!r}, device="cpu")
+        unused = ("torchvision.datasets", "torchvision.io", "torchvision.models.alexnet",
+                  "torchvision.models.detection.mask_rcnn")
+        print("loaded:", sorted(n for n in unused if n in sys.modules))
+        import numpy as np
+        det(np.zeros((64, 96, 3), np.uint8))  # the transform and the RPN's NMS ask torchvision._is_tracing()
+        dope.DOPE({checkpoint_path!r}, device="cpu", postprocess="nms")(np.zeros((64, 96, 3), np.uint8))
+        print("after passes:", sorted(n for n in unused if n in sys.modules))
+        import torchvision
+        print("tracing:", torchvision._is_tracing(), torchvision.__version__ is not None,
+              torchvision._is_tracing.__module__)  # the package completed: its own function again
         """)
     assert "loaded: []" in out
+    assert "after passes: []" in out  # a pass does not complete the deferred packages (80 ms)
+    assert "tracing: None True torchvision" in out
 
 
 def test_the_rest_of_torchvision_is_there_when_asked_for(checkpoint_path):

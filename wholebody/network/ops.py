@@ -50,6 +50,18 @@ USED_MODULES = ("torchvision.extension", "torchvision.ops", "torchvision.models.
 _importing_parts = False  # True while import_torchvision imports USED_MODULES
 
 
+def _is_tracing() -> bool:
+    """torchvision._is_tracing, as torchvision/__init__.py defines it."""
+    return torch._C._get_tracing_state()
+
+
+# Names of a deferred package that the network calls on every pass: set on the empty package, so
+# that a pass does not complete it (torchvision's detection transform, NMS and poolers ask for
+# `torchvision._is_tracing()`; completing torchvision then took 80 ms of the first pass). When the
+# package completes, its __init__ defines them again, the same.
+RUNTIME_NAMES = {"torchvision": {"_is_tracing": _is_tracing}}
+
+
 def _is_compile_supported(device_type: str) -> bool:
     """Stand-in for torch._dynamo.utils.is_compile_supported: the real one, imported on first call."""
     from torch._dynamo.utils import is_compile_supported
@@ -101,6 +113,8 @@ def _deferred_package(name: str) -> types.ModuleType:
         return getattr(module, attribute)
 
     module.__getattr__ = complete  # type: ignore[attr-defined]  (PEP 562)
+    for attribute, value in RUNTIME_NAMES.get(name, {}).items():
+        setattr(module, attribute, value)
     sys.modules[name] = module
     parent, _, child = name.rpartition(".")
     if parent:
