@@ -113,6 +113,25 @@ def test_joint_distances_of_many_leaders_are_the_plain_formula_to_the_bit():
         np.testing.assert_array_equal(got, expected)
 
 
+def test_paired_distances_of_the_rounds_are_the_plain_formula_to_the_bit():
+    # the rounds' kernel: each item against its group's leader, tiles of items, coordinate-major rows
+    rng = np.random.default_rng(12)
+    for j in (84, 21, 13, 9, 8, 5, 1):
+        n = 3 * postprocess.DISTANCE_TILE // (2 * j) + 17  # three tiles and a bit
+        p = rng.normal(0, 0.3, (n, j, 3)).astype(np.float32)
+        p[5, j // 2] = np.nan
+        p[9, 0] = np.inf
+        p[11] *= np.float32(1e20)  # squares overflow
+        partner = np.repeat(np.arange(0, n, 7), 7)[:n]
+        partner[::50] = rng.integers(0, n, len(partner[::50]))  # and some anywhere
+        rows = postprocess._coordinate_major(p, "test_rows")
+        assert rows.shape == (3, n, j) and np.array_equal(rows[1], p[:, :, 1], equal_nan=True)
+        with np.errstate(over="ignore", invalid="ignore"):
+            got = postprocess._paired_distances(rows, partner)
+            expected = np.sqrt(((p - p[partner]) ** 2).sum(-1)).mean(-1)
+        np.testing.assert_array_equal(got, expected)
+
+
 @pytest.mark.parametrize("part", ["body", "hand", "face"])
 @pytest.mark.parametrize("noise", [0.05, 0.15])
 def test_mode_search_one_group_at_a_time_equals_all_groups_together(part, noise, monkeypatch):

@@ -69,6 +69,13 @@ def _joint_major(poses: np.ndarray, name: str) -> np.ndarray:
     return out
 
 
+def _coordinate_major(poses: np.ndarray, name: str) -> np.ndarray:
+    """poses (k, J, D) as a (D, k, J) scratch array: per coordinate, an (items, joints) matrix."""
+    out = _scratch(name, (poses.shape[2],) + poses.shape[:2], poses.dtype)
+    np.copyto(out, poses.transpose(2, 0, 1))
+    return out
+
+
 def _check(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.ndarray) -> None:
     n, a1 = scores.shape
     if boxes.shape != (n, 4) or pose2d.shape[:2] != (n, a1 - 1) or pose2d.shape[3:] != (2,) \
@@ -300,35 +307,35 @@ def _joint_distances(members: np.ndarray, leaders: np.ndarray) -> np.ndarray:
     return out
 
 
-def _paired_distances(joint_major: np.ndarray, partner: np.ndarray) -> np.ndarray:
-    """Mean Euclidean joint distance of every item to its partner: joint_major (D, J, n) poses,
-    coordinate- and joint-major, partner (n,) item indexes -> (n,).
+def _paired_distances(rows: np.ndarray, partner: np.ndarray) -> np.ndarray:
+    """Mean Euclidean joint distance of every item to its partner: rows (D, n, J) poses, one
+    (items, joints) matrix per coordinate (`_coordinate_major`), partner (n,) item indexes -> (n,).
 
-    To the bit what `_mean_joint_distance(poses, poses[partner])` gives (the same float32
-    operations in the same order, see `_joint_distances`), a tile of items at a time with the
-    partners' coordinates gathered into two slabs that stay in the core's cache (`_scratch`), so
-    that no temporary grows with n.
+    To the bit what `_mean_joint_distance(poses, poses[partner])` gives: the same float32
+    operations in the same order, the mean over joints being numpy's own sum over each item's
+    joints as they lie contiguous, as in the plain formula. A tile of items at a time, the
+    partners' rows gathered whole (twice as fast as the columns of a joint-major layout) into two
+    slabs that stay in the core's cache (`_scratch`), so that no temporary grows with n.
     """
-    d, j, n = joint_major.shape
+    d, n, j = rows.shape
     step = max(1, min(n, DISTANCE_TILE // (2 * j)))
-    scratch = _scratch("tile0", (2, j * step), joint_major.dtype)
-    acc = _scratch("tile_sum", (1, min(8, j), step), joint_major.dtype)
-    out = np.empty(n, joint_major.dtype)
+    scratch = _scratch("tile0", (2, step * j), rows.dtype)
+    out = np.empty(n, rows.dtype)
     for a in range(0, n, step):
         w = min(step, n - a)
-        x, t = scratch[0, :j * w].reshape(j, w), scratch[1, :j * w].reshape(j, w)
+        x, t = scratch[0, :w * j].reshape(w, j), scratch[1, :w * j].reshape(w, j)
         idx = partner[a:a + w]
         for c in range(d):
-            np.take(joint_major[c], idx, axis=1, out=t, mode="clip")  # valid indexes: no check copy
-            np.subtract(joint_major[c, :, a:a + w], t, out=t)
+            np.take(rows[c], idx, axis=0, out=t, mode="clip")  # valid indexes: no check copy
+            np.subtract(rows[c, a:a + w], t, out=t)
             np.multiply(t, t, out=t)
             if c == 0:
                 x, t = t, x
             else:
                 x += t
         np.sqrt(x, out=x)
-        out[a:a + w] = _pairwise_joint_sum(x[None], acc[:, :, :w])[0]
-    out /= joint_major.dtype.type(j)
+        np.sum(x, axis=1, out=out[a:a + w])
+    out /= rows.dtype.type(j)
     return out
 
 
@@ -533,7 +540,7 @@ def _modes_by_rounds(s: np.ndarray, pose3d: np.ndarray, group: np.ndarray, n_gro
     # The members of the groups still searching (compacted when groups stop): their indexes,
     # scores and poses; per searching group: its id, where it starts and its size.
     live, sl = np.arange(n), s
-    X = _joint_major(pose3d, "rounds0")  # (D, J, live): members contiguous
+    X = _coordinate_major(pose3d, "rounds0")  # (D, live, J): each member's joints contiguous
     spare = "rounds1"  # compaction copies X into the other scratch array
     starts, seg = _segments(group)  # seg: each live candidate's searching group (0, 1, ...)
     sizes = np.diff(np.append(starts, n))
@@ -547,7 +554,8 @@ def _modes_by_rounds(s: np.ndarray, pose3d: np.ndarray, group: np.ndarray, n_gro
                 break
             keep = go[seg]
             kept = np.flatnonzero(keep)
-            kept_x = np.take(X, kept, axis=2, out=_scratch(spare, X.shape[:2] + (len(kept),), X.dtype), mode="clip")
+            kept_x = np.take(X, kept, axis=1, out=_scratch(spare, (len(X), len(kept), X.shape[2]), X.dtype),
+                             mode="clip")
             spare = "rounds1" if spare == "rounds0" else "rounds0"
             live, sl, X, left = live[kept], sl[kept], kept_x, left[kept]
             seg = (np.cumsum(go) - 1)[seg[keep]]
