@@ -434,25 +434,43 @@ def bench_ppi(args: argparse.Namespace) -> list[tuple[str, str, int, float, floa
         from ppi_reference import ppi_reference
     finally:
         sys.path.remove(os.path.join(HERE, "tests"))
+    sets = [(f"noise {noise}", part, synthetic_proposals(part, num_boxes=args.boxes, num_people=args.people,
+                                                      pose_noise=noise), PPI_KWARGS[part])
+            for noise in args.pose_noise for part in ("body", "hand", "face")]
+    if args.ppi_network:
+        outputs, kwargs = network_proposals(args)
+        sets += [("network", part, outputs[part], {**kwargs[part], "K": kwargs[part].get("K", PPI_KWARGS[part]["K"])})
+                 for part in ("body", "hand", "face")]
     rows = []
-    for noise in args.pose_noise:
-        for part in ("body", "hand", "face"):
-            arrays = synthetic_proposals(part, num_boxes=args.boxes, num_people=args.people, pose_noise=noise)
-            found = ppi(*arrays, (720, 1280), **PPI_KWARGS[part])
-            t_ppi = median_time(lambda: ppi(*arrays, (720, 1280), **PPI_KWARGS[part]), args.runs)
-            t_nms = median_time(lambda: nms(*arrays, K=PPI_KWARGS[part]["K"]), args.runs)
-            t = time.perf_counter()
-            plain = ppi_reference(*arrays, **PPI_KWARGS[part])
-            t_ref = time.perf_counter() - t
-            if len(plain) != len(found) or not np.allclose([d["score"] for d in plain], found.scores, atol=1e-5):
-                raise RuntimeError(f"{part}, noise {noise}: ppi and the plain PPI disagree")
-            rows.append((f"noise {noise}", part, len(found), t_ppi, t_nms, t_ref))
+    for setting, part, arrays, kw in sets:
+        found = ppi(*arrays, (720, 1280), **kw)
+        t_ppi = median_time(lambda: ppi(*arrays, (720, 1280), **kw), args.runs)
+        t_nms = median_time(lambda: nms(*arrays, K=kw["K"]), args.runs)
+        t = time.perf_counter()
+        plain = ppi_reference(*arrays, **kw)
+        t_ref = time.perf_counter() - t
+        if len(plain) != len(found) or not np.allclose([d["score"] for d in plain], found.scores, atol=1e-5):
+            raise RuntimeError(f"{part}, {setting}: ppi and the plain PPI disagree")
+        rows.append((setting, part, len(found), t_ppi, t_nms, t_ref))
     return rows
 
 
+def network_proposals(args: argparse.Namespace) -> tuple[dict[str, tuple[np.ndarray, ...]], dict[str, dict]]:
+    """The network's own proposal sets for a 1280x720 synthetic image (--model, or the synthetic
+    checkpoint, whose random weights give some 500 small groups per part): per part (scores, boxes,
+    pose2d, pose3d), and the checkpoint's PPI settings per part."""
+    from dope import DOPE
+    det = DOPE(args.model or synthetic_checkpoint(), device="cpu", download=False, progress=False,
+               max_proposals=args.max_proposals, threads=args.threads)
+    out = det.network([synthetic_image(720, 1280)])[0]
+    sets = {part: (out[part]["scores"], out["boxes"], out[part]["pose2d"], out[part]["pose3d"])
+            for part in ("body", "hand", "face")}
+    return sets, det.checkpoint.ppi_kwargs
+
+
 def print_ppi(rows: Sequence[tuple[str, str, int, float, float, float]], boxes: int, people: int) -> None:
-    print(f"post-processing of {boxes} proposal boxes around {people} people (median; plain: "
-          "tests/ppi_reference.py, one run):")
+    print(f"post-processing of {boxes} proposal boxes around {people} people; network: the network's own "
+          "proposals for a 1280x720 synthetic image (median; plain: tests/ppi_reference.py, one run):")
     print(f"{'poses':<12} {'part':<6} {'found':>6} {'ppi ms':>8} {'nms ms':>8} {'plain ms':>9} {'ratio':>7}")
     for setting, part, found, t_ppi, t_nms, t_ref in rows:
         print(f"{setting:<12} {part:<6} {found:>6} {1000 * t_ppi:8.2f} {1000 * t_nms:8.2f} {1000 * t_ref:9.1f} "
@@ -648,6 +666,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exports", action="store_true",
                    help="time the camera-space placement and every export format on a synthetic clip")
     p.add_argument("--frames", type=positive_int, default=1000, help="--exports: frames in the clip (default: 1000)")
+    p.add_argument("--ppi-network", action="store_true",
+                   help="--ppi: also time the network's own proposal sets of a 1280x720 synthetic image "
+                        "(--model, or the synthetic checkpoint)")
     p.add_argument("--pose-noise", type=float, nargs="+", default=[0.05, 0.15], metavar="S",
                    help="--ppi: anchor-pose noise levels (default: 0.05 0.15), see synthetic_proposals")
     p.add_argument("--sweep-proposals", type=positive_int, nargs="+", metavar="N",

@@ -249,6 +249,15 @@ def test_bench_ppi_mode_reports_every_part():
     assert "ppi against the plain PPI: median" in out
 
 
+def test_bench_ppi_on_the_networks_own_proposals(checkpoint_path):
+    out = run_bench("--ppi", "--ppi-network", "--boxes", "40", "--runs", "1", "--pose-noise", "0.05",
+                    "--model", checkpoint_path, "--max-proposals", "40")
+    rows = [line.split() for line in out.splitlines() if line.startswith("network")]
+    assert [r[1] for r in rows] == ["body", "hand", "face"]
+    assert all(int(r[2]) > 0 and float(r[3]) > 0 and float(r[5]) > 0 for r in rows)  # found, ppi, plain
+    assert len([line for line in out.splitlines() if line.startswith("noise")]) == 3
+
+
 def test_bench_startup_and_batch_modes_in_one_run(checkpoint_path):
     out = run_bench("--startup", "--startup-rounds", "1", "--batch", "--images", "2", "--size", "64x48",
                     "--max-proposals", "10", "--model", checkpoint_path)
