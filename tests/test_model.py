@@ -239,3 +239,32 @@ def test_stage4_with_matrix_products_equals_torchvisions_blocks(checkpoint_dict)
         plain = head(rois)
     assert fast.shape == (150, 2048) and plain.abs().max() > 0.01
     torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-5)
+
+
+def test_backbone_fast_path_equals_torchvisions_blocks(checkpoint_dict, monkeypatch):
+    from wholebody.network import dopenet
+    folded = dopenet.fold_batchnorms(build_model(read_checkpoint(checkpoint_dict)))
+    assert dopenet._fused_ops_work()  # this torch has oneDNN's fused convolutions: the fast path runs
+    x = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(3))
+    with torch.inference_mode():
+        folded.channels_last = True
+        fast = folded.backbone(x)
+        monkeypatch.setattr(dopenet, "_fused_ready", lambda t: False)
+        separate = folded.backbone(x)
+        folded.channels_last = False  # torchvision's Bottleneck.forward, contiguous layout
+        plain = folded.backbone(x)
+    assert torch.equal(fast, separate)  # fused ReLUs and residual sums: the same bits
+    assert fast.is_contiguous(memory_format=torch.channels_last) and plain.abs().max() > 0.01
+    torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-5)
+
+
+def test_fused_operators_leave_the_callers_tensors_alone(checkpoint_dict):
+    """The residual sum is written into the block's input only where that is the network's own."""
+    from wholebody.network import dopenet
+    folded = dopenet.fold_batchnorms(build_model(read_checkpoint(checkpoint_dict)))
+    folded.channels_last = True
+    x = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(4)).contiguous(memory_format=torch.channels_last)
+    before = x.clone()
+    with torch.inference_mode():
+        folded.backbone(x)
+    assert torch.equal(x, before)
