@@ -220,13 +220,15 @@ def test_channels_last_gives_the_contiguous_results(checkpoint_path, fixture_ima
         assert det.channels_last is layout
         assert det.net.channels_last is layout
         seen = []
-        hook = det.net.roi_heads.dope_head.resnet_backbone.layer4[0].conv1.register_forward_pre_hook(
-            lambda module, inputs: seen.append(inputs[0].is_contiguous(memory_format=torch.channels_last)))
-        hook_backbone = det.net.backbone.resnet_backbone.layer1.register_forward_pre_hook(
-            lambda module, inputs: seen.append(inputs[0].is_contiguous(memory_format=torch.channels_last)))
+        # modules both paths call as modules (the CPU fast path runs other convolutions as products)
+        hook = det.net.roi_heads.dope_head.resnet_backbone.layer4[0].conv2.register_forward_pre_hook(
+            lambda module, inputs: seen.append(("head", inputs[0].is_contiguous(memory_format=torch.channels_last))))
+        hook_backbone = det.net.backbone.resnet_backbone.maxpool.register_forward_pre_hook(
+            lambda module, inputs: seen.append(("backbone", inputs[0].is_contiguous(memory_format=torch.channels_last))))
         results.append(det(image).to_dict())
         hook.remove(), hook_backbone.remove()
-        assert seen and all(flag is layout for flag in seen), seen  # the backbone and the RoI head alike
+        assert {where for where, _ in seen} == {"head", "backbone"}, seen
+        assert all(flag is layout for _, flag in seen), seen  # the backbone and the RoI head alike
     for part in ("body", "hand", "face"):
         assert len(results[0][part]) > 0
         assert_part_close(results[1][part], results[0][part], part)
