@@ -327,10 +327,7 @@ def _cpu_bottleneck(block: nn.Module, x: Tensor, *, matmul_1x1: bool) -> Tensor:
     def one(t: Tensor, conv: nn.Module) -> Tensor:
         return _conv1x1(t, conv) if matmul_1x1 else conv(t)
 
-    if matmul_1x1:
-        out = _conv1x1(x, block.conv1).relu_()
-    else:
-        out = _conv_relu(x, block.conv1) if fused else block.conv1(x).relu_()
+    out = _conv_relu(x, block.conv1) if fused else one(x, block.conv1).relu_()
     if winograd.usable(block.conv2, out):
         out = winograd.conv3x3(out, block.conv2).relu_()
     else:

@@ -50,8 +50,8 @@ USED_MODULES = ("torchvision.extension", "torchvision.ops", "torchvision.models.
 _importing_parts = False  # True while import_torchvision imports USED_MODULES
 
 
-def _is_tracing() -> bool:
-    """torchvision._is_tracing, as torchvision/__init__.py defines it."""
+def _is_tracing() -> object:
+    """torchvision._is_tracing, as torchvision/__init__.py defines it (the tracing state, or None)."""
     return torch._C._get_tracing_state()
 
 

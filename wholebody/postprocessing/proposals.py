@@ -42,7 +42,7 @@ NMS_IOU = 0.1
 NMS_SETTINGS = {"min_score": Rule("float", 0), "K": PPI_SETTINGS["K"]}
 
 
-# Scratch arrays of the large temporaries (the candidates' poses, their joint-major copies, the
+# Scratch arrays of the large temporaries (the candidates' poses, their transposed copies, the
 # distance kernels' tiles), kept per thread between calls: a fresh array of a few MB costs a page
 # fault per 4 KB page when it is first written (glibc maps and unmaps large blocks), which took
 # longer than the arithmetic on it.
