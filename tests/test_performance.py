@@ -381,14 +381,46 @@ def test_mode_means_ignore_non_finite_poses_outside_the_modes():
     assert len(bad) == len(ref)
 
 
-def test_mode_means_of_few_and_many_modes_agree(monkeypatch):
-    arrays = synthetic_proposals("face", num_boxes=200, num_people=6, pose_noise=0.1, seed=14)
-    few = postprocess.ppi(*arrays, None, K=10)
-    monkeypatch.setattr(postprocess, "FEW_SEGMENTS", 0)  # gathered members, sums per run
-    many = postprocess.ppi(*arrays, None, K=10)
-    np.testing.assert_array_equal(few.scores, many.scores)
-    np.testing.assert_allclose(few.pose2d, many.pose2d, rtol=0, atol=1e-3)
-    np.testing.assert_allclose(few.pose3d, many.pose3d, rtol=0, atol=1e-5)
+@pytest.mark.parametrize("legs", [False, True])
+@pytest.mark.parametrize("modes", [3, 40])
+def test_mode_means_weighted_over_the_arrays_and_gathered_agree_with_float64(legs, modes):
+    # both ways of averaging a mode's members (weight matrices over the arrays as they lie; members
+    # gathered and added per mode with index_add_) against the float64 weighted mean of each
+    # mode's members, bodies' leg columns with their own weights; a NaN in a member reaches its
+    # mode only, a NaN outside every mode none
+    rng = np.random.default_rng(31 + modes)
+    n_rows, j = 600, 13
+    rows2d = rng.uniform(0, 1000, (n_rows, 2 * j)).astype(np.float32)
+    cand = np.sort(rng.choice(n_rows, 400, replace=False))  # candidates' rows, by mode
+    rows3d = rng.normal(0, 1, (len(cand), 3 * j)).astype(np.float32)
+    runs = np.sort(rng.choice(np.arange(1, 300), modes - 1, replace=False))
+    m = np.sort(rng.choice(len(cand), 300, replace=False))  # members: the rest are outside every mode
+    starts = np.concatenate([[0], runs])
+    w = rng.uniform(0.01, 1, len(m)).astype(np.float32)
+    wl = (w * rng.choice([0.1, 1.0], len(m))).astype(np.float32) if legs else None
+    outside = np.setdiff1d(np.arange(len(cand)), m)[0]
+    rows2d[cand[outside]] = np.nan
+    rows3d[outside] = np.inf
+    rows3d[m[starts[1]], 5] = np.nan  # inside mode 1
+    ends = np.append(starts[1:], len(m))
+    expected2d, expected3d = [], []
+    for a, b in zip(starts, ends):
+        mine, weight = m[a:b], w[a:b].astype(np.float64)
+        e2 = weight @ rows2d[cand[mine]].astype(np.float64) / weight.sum()
+        e3 = weight @ rows3d[mine].astype(np.float64) / weight.sum()
+        if legs:
+            lw = wl[a:b].astype(np.float64)
+            e2[:8] = lw @ rows2d[cand[mine], :8].astype(np.float64) / lw.sum()
+            e3[:12] = lw @ rows3d[mine, :12].astype(np.float64) / lw.sum()
+        expected2d.append(e2)
+        expected3d.append(e3)
+    for means in (postprocess._mode_means, postprocess._gathered_means):
+        with np.errstate(invalid="ignore"):
+            got2d, got3d = means(w, wl, m, starts, cand, rows2d, rows3d)
+        np.testing.assert_allclose(got2d, expected2d, rtol=1e-5, atol=1e-3)
+        np.testing.assert_allclose(got3d, expected3d, rtol=1e-5, atol=1e-5)
+        assert np.isnan(got3d[1]).sum() == 1 and np.isfinite(np.delete(got3d, 1, 0)).all()
+        assert np.isfinite(got2d).all()
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
