@@ -188,6 +188,27 @@ class StageTimer:
             h.remove()
 
 
+def count_flops(run: Callable[[], Any]) -> tuple[int, dict[str, dict]]:
+    """FLOPs of run() (a multiply-add counts two), in total and per module, as torch's FlopCounterMode
+    counts them, plus the oneDNN fused convolutions the CPU network calls directly
+    (`dopenet._conv_relu`, `dopenet._conv_add_relu_`), which it does not know."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
+
+    def fused(x_shape, w_shape, *args, out_shape=None, **kwargs):  # (x, w, b, padding, stride, ...)
+        return conv_flop_count(x_shape, w_shape, out_shape)
+
+    def fused_binary(_other_shape, x_shape, w_shape, *args, out_shape=None, **kwargs):  # (other, x, w, ...)
+        return conv_flop_count(x_shape, w_shape, out_shape)
+
+    mkldnn = torch.ops.mkldnn
+    mapping = {} if not hasattr(mkldnn, "_convolution_pointwise_") else {
+        mkldnn._convolution_pointwise: fused, mkldnn._convolution_pointwise_: fused_binary}
+    with FlopCounterMode(display=False, custom_mapping=mapping) as counter, torch.inference_mode():
+        run()
+    return counter.get_total_flops(), counter.get_flop_counts()
+
+
 def matmul_peak(device: str, dtype: Any, n: int, seconds: float = 1.0) -> float:
     """GFLOP/s of an n x n matrix product (best of repeats for about `seconds`)."""
     import torch
@@ -218,7 +239,6 @@ def bench_network(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     import torch
     import wholebody.network  # noqa: F401  (torchvision: counted here, not in the model's load time)
-    from torch.utils.flop_counter import FlopCounterMode
     import wholebody.network.dopenet  # noqa: F401
     from wholebody.detector import DOPE, postprocess_outputs
     from wholebody.drawing.draw2d import draw_result
@@ -264,10 +284,7 @@ def bench_network(args: argparse.Namespace) -> dict[str, Any]:
     med = {k: statistics.median(r[k] for r in per_run) for k in per_run[0]}
 
     x = torch.from_numpy(image.copy()).permute(2, 0, 1).to(det.device, det.dtype).div(255)
-    with FlopCounterMode(display=False) as counter, torch.inference_mode():
-        det.net([x])
-    flops = counter.get_total_flops()
-    by_module = counter.get_flop_counts()
+    flops, by_module = count_flops(lambda: det.net([x]))
     stage_flops = {name: sum(by_module.get(f"DOPENet.{path}", {}).values()) for name, path in STAGES}
 
     # Half-precision products are emulated, hundreds of times slower, on CPUs without native
@@ -286,7 +303,6 @@ def bench_runtimes(args: argparse.Namespace) -> dict[str, Any]:
     """The network on one synthetic image in each installed runtime, interleaved: median wall and
     CPU seconds per runtime, and the network's FLOPs (counted in torch) for the share of the peak."""
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
     from wholebody.detector import DOPE, RUNTIMES
     from wholebody.errors import DopeError
     from wholebody.network.runtimes import check_runtime, use_runtime
@@ -317,10 +333,9 @@ def bench_runtimes(args: argparse.Namespace) -> dict[str, Any]:
             cpu[name].append(time.process_time() - c)
     use_runtime(det.net, "torch")
     x = torch.from_numpy(image.copy()).permute(2, 0, 1).div(255)
-    with FlopCounterMode(display=False) as counter, torch.inference_mode():
-        det.net([x])
+    flops, _ = count_flops(lambda: det.net([x]))
     return dict(size=f"{width}x{height}", threads=torch.get_num_threads(), proposals=det.net.max_proposals,
-                runtimes=runtimes, missing=missing, export_s=export_s, flops=counter.get_total_flops(),
+                runtimes=runtimes, missing=missing, export_s=export_s, flops=flops,
                 wall={r: statistics.median(v) for r, v in wall.items()},
                 cpu={r: statistics.median(v) for r, v in cpu.items()},
                 peak=matmul_peak("cpu", torch.float32, 2048, seconds=0.5))
@@ -710,7 +725,6 @@ def build_parser() -> argparse.ArgumentParser:
 def bench_ray(args: argparse.Namespace) -> None:
     """--ray: measured CPU throughputs, then the on-paper GPU estimate (see wholebody/cluster/throughput.py)."""
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
     from wholebody.cluster.throughput import gpu_estimate, measure, print_rows
     from wholebody.detector import DOPE
     width, height = (320, 240) if args.model is None and args.size == (1280, 720) else args.size
@@ -722,9 +736,7 @@ def bench_ray(args: argparse.Namespace) -> None:
     width, height = args.size
     det = DOPE(args.model or synthetic_checkpoint(), device="cpu", download=False, progress=False)
     x = torch.from_numpy(synthetic_image(height, width)).permute(2, 0, 1).float().div(255)
-    with FlopCounterMode(display=False) as counter, torch.inference_mode():
-        det.net([x])
-    gflop = counter.get_total_flops() / 1e9
+    gflop = count_flops(lambda: det.net([x]))[0] / 1e9
     print(f"\non paper, {width}x{height}, 1000 proposals: {gflop:.0f} GFLOP per image; GPUs of {args.gpu_tflops:g} "
           f"TFLOP/s at {args.gpu_efficiency:.0%}, post-processing {args.gpu_post_s:g} s per image on each worker's CPU")
     for n, rate in gpu_estimate(gflop, args.gpu_post_s, (1, 2, 4, 8, 16), args.gpu_tflops, args.gpu_efficiency):
