@@ -36,6 +36,46 @@ def test_loading_a_model_imports_no_dynamo_and_leaves_it_importable(checkpoint_p
     assert "real: True True" in out  # the stand-in gave way to the real module
 
 
+NMS_EXPORT = textwrap.dedent("""
+    import io, warnings
+    import torch, torchvision
+
+    class NMS(torch.nn.Module):
+        def forward(self, boxes, scores):
+            return torchvision.ops.nms(boxes, scores, 0.5)
+
+    warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+    f = io.BytesIO()
+    # opset 11's NonMaxSuppression for torchvision::nms is torchvision's own ONNX rule: without
+    # it, the export fails ("unrecognized namespace torchvision::nms")
+    torch.onnx.export(NMS(), (torch.tensor([[0., 0., 4., 4.], [1., 1., 5., 5.]]), torch.tensor([0.9, 0.8])),
+                      f, dynamo=False, opset_version=11)
+    print("exported:", b"NonMaxSuppression" in f.getvalue())
+    """)
+
+
+def test_loading_a_model_imports_no_onnx_and_onnx_export_still_has_torchvisions_rules(checkpoint_path):
+    out = run_python(textwrap.dedent(f"""
+        import sys
+        import dope
+        det = dope.DOPE({checkpoint_path!r}, device="cpu")
+        import numpy as np
+        det(np.zeros((64, 96, 3), np.uint8))
+        print("onnx after a pass:", "torch.onnx" in sys.modules)
+        """) + NMS_EXPORT)
+    assert "onnx after a pass: False" in out
+    assert "exported: True" in out  # registered when torch.onnx was imported
+
+
+def test_onnx_imported_before_the_model_gets_torchvisions_rules_at_once(checkpoint_path):
+    out = run_python(textwrap.dedent(f"""
+        import torch.onnx
+        import dope
+        dope.DOPE({checkpoint_path!r}, device="cpu")
+        """) + NMS_EXPORT)
+    assert "exported: True" in out
+
+
 def test_torchvision_imported_before_still_works():
     out = run_python("""
         import sys, torchvision

@@ -8,7 +8,8 @@ stand-in for that one name, which imports the real one on its first call; the st
 `sys.modules` right after, so `torch.compile` and `torch.onnx` work as usual later. And where
 Python would run `torchvision/__init__.py` (every model, dataset and transform) before any of its
 sub-modules, the packages DOPE does not need whole are registered empty and run their own
-__init__ when first used (DEFERRED_PACKAGES).
+__init__ when first used (DEFERRED_PACKAGES). torchvision.ops's ONNX export rules, whose module
+imports torch.onnx (60 ms), are registered when torch.onnx is first imported, by anyone (ONNX_RULES).
 
 `roi_align` and `nms` call torchvision's registered operators (`torch.ops.torchvision.*`) directly;
 `roi_align_gathered` is the same RoIAlign as one weighted gather, about 4x faster on a CPU.
@@ -18,12 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.abc
 import importlib.machinery
 import importlib.util
 import logging
 import sys
 import types
-from typing import Iterator, Union
+from typing import Callable, Iterator, Optional, Union
 
 import torch
 from torch import Tensor
@@ -48,6 +50,12 @@ USED_MODULES = ("torchvision.extension", "torchvision.ops", "torchvision.models.
 
 
 _importing_parts = False  # True while import_torchvision imports USED_MODULES
+
+# torchvision.ops registers its ONNX export rules (roi_align, roi_pool, nms) as it is imported, from
+# a module that imports torch.onnx (60 ms, in every run). That module is made without running it,
+# with a stand-in `_register_custom_op` that runs it and its registration as soon as torch.onnx is
+# imported (by anyone: `--runtime onnxruntime`, a user's torch.onnx.export), or at once if it is.
+ONNX_RULES = "torchvision.ops._register_onnx_ops"
 
 
 def _is_tracing() -> object:
@@ -88,6 +96,52 @@ def _dynamo_stand_in() -> Iterator[None]:
 def _forget_torchvision() -> None:
     for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
         del sys.modules[name]
+
+
+def _after_import(name: str, then: Callable[[], None]) -> None:
+    """Call then() right after module `name` is first imported (at once if it is already)."""
+    if name in sys.modules:
+        then()
+        return
+
+    class Finder(importlib.abc.MetaPathFinder):
+        def find_spec(self, fullname: str, path: object = None, target: object = None
+                      ) -> Optional[importlib.machinery.ModuleSpec]:
+            if fullname != name:
+                return None
+            sys.meta_path.remove(self)
+            spec = importlib.util.find_spec(fullname)  # as the other finders find it
+            if spec is not None and spec.loader is not None:
+                run = spec.loader.exec_module  # this spec's own loader: wrapped for this one import
+
+                def exec_module(module: types.ModuleType) -> None:
+                    run(module)
+                    del spec.loader.exec_module  # type: ignore[union-attr]
+                    then()
+
+                spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+            return spec
+
+    sys.meta_path.insert(0, Finder())
+
+
+def _onnx_rules_stand_in() -> None:
+    """ONNX_RULES as a module made but not run, whose `_register_custom_op` waits for torch.onnx."""
+    spec = importlib.machinery.PathFinder.find_spec(ONNX_RULES, importlib.util.find_spec("torchvision.ops")
+                                                    .submodule_search_locations)
+    if spec is None or spec.loader is None:
+        return  # another torchvision: its own import goes on as it would have
+    module = importlib.util.module_from_spec(spec)
+
+    def register() -> None:
+        try:
+            spec.loader.exec_module(module)  # type: ignore[union-attr]  (its own _register_custom_op)
+            module._register_custom_op()
+        except Exception as e:  # noqa: BLE001  (never break the import of torch.onnx)
+            log.warning("torchvision's ONNX export rules (roi_align, nms) could not be registered: %s", e)
+
+    module._register_custom_op = lambda: _after_import("torch.onnx", register)  # type: ignore[attr-defined]
+    sys.modules[ONNX_RULES] = module
 
 
 def _deferred_package(name: str) -> types.ModuleType:
@@ -139,6 +193,7 @@ def import_torchvision() -> types.ModuleType:
         with _dynamo_stand_in():
             for name in DEFERRED_PACKAGES:
                 _deferred_package(name)
+            _onnx_rules_stand_in()
             for name in USED_MODULES:
                 importlib.import_module(name)
         return sys.modules["torchvision"]
