@@ -18,10 +18,20 @@ As a library:
 This file is the public face: everything lives in the `wholebody` package beside it, and this file
 imports only from there, so a folder with its own model.py or utils.py can still `from dope import DOPE`.
 """
-from wholebody.cli import build_parser, exit_fast, main, positive_int
 from wholebody.detector import (DEFAULT_MIN_SCORE, DOPE, POSTPROCESSINGS, PRECISIONS, model_name, pick_device,
                                 pick_dtype, postprocess_outputs, resolve_model)
 from wholebody.errors import DopeError
+
+
+CLI_NAMES = ("build_parser", "exit_fast", "main", "positive_int")  # from wholebody.cli, imported when asked for
+
+
+def __getattr__(name):
+    """The command line's names (CLI_NAMES), imported on first use: the library does not need them."""
+    if name in CLI_NAMES:
+        from wholebody import cli
+        return getattr(cli, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def read_jsonl(path):
@@ -34,4 +44,5 @@ __all__ = ["DOPE", "DopeError", "read_jsonl", "DEFAULT_MIN_SCORE", "POSTPROCESSI
            "model_name", "pick_device", "pick_dtype", "positive_int", "postprocess_outputs", "resolve_model"]
 
 if __name__ == "__main__":
+    from wholebody.cli import exit_fast, main
     exit_fast(main())  # sys.exit, without the 0.6 s of Python's teardown once torch is loaded

@@ -152,3 +152,18 @@ def test_help_mentions_the_main_options():
     for flag in ("--model", "--image", "--postprocess", "--json", "--output-dir", "--device", "--precision",
                  "--max-proposals", "--min-score"):
         assert flag in r.stdout
+
+
+def test_the_library_does_not_import_the_command_line_yet_offers_its_names():
+    # `import dope` for the DOPE class leaves wholebody.cli (argparse, the writers' options: ~30 ms)
+    # unimported; dope.main, dope.build_parser and the rest still come from it when asked for
+    code = ("import sys, dope\n"
+            "print('cli at import:', 'wholebody.cli' in sys.modules)\n"
+            "from wholebody import cli\n"
+            "print('same:', all(getattr(dope, n) is getattr(cli, n) for n in dope.CLI_NAMES))\n"
+            "print('star:', sorted(set(dope.CLI_NAMES) - set(__import__('dope').__all__)))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "cli at import: False" in out.stdout
+    assert "same: True" in out.stdout
+    assert "star: []" in out.stdout
