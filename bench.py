@@ -198,8 +198,8 @@ def count_flops(run: Callable[[], Any]) -> tuple[int, dict[str, dict]]:
     def fused(x_shape, w_shape, *args, out_shape=None, **kwargs):  # (x, w, b, padding, stride, ...)
         return conv_flop_count(x_shape, w_shape, out_shape)
 
-    def fused_binary(_other_shape, x_shape, w_shape, *args, out_shape=None, **kwargs):  # (other, x, w, ...)
-        return conv_flop_count(x_shape, w_shape, out_shape)
+    def fused_binary(_other_shape, *args, **kwargs):  # (other, x, w, ...): the sum's other operand first
+        return fused(*args, **kwargs)
 
     mkldnn = torch.ops.mkldnn
     mapping = {} if not hasattr(mkldnn, "_convolution_pointwise_") else {

@@ -436,7 +436,7 @@ def test_mode_means_weighted_over_the_arrays_and_gathered_agree_with_float64(leg
         expected3d.append(e3)
     for means in (postprocess._mode_means, postprocess._gathered_means):
         with np.errstate(invalid="ignore"):
-            got2d, got3d = means(w, wl, m, starts, cand, rows2d, rows3d)
+            got2d, got3d = means(w, wl, m, starts, np.repeat(np.arange(modes), ends - starts), cand, rows2d, rows3d)
         np.testing.assert_allclose(got2d, expected2d, rtol=1e-5, atol=1e-3)
         np.testing.assert_allclose(got3d, expected3d, rtol=1e-5, atol=1e-5)
         assert np.isnan(got3d[1]).sum() == 1 and np.isfinite(np.delete(got3d, 1, 0)).all()

@@ -632,7 +632,7 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
     if not kept.any():
         return PartArrays(part)
     m = np.flatnonzero(member & kept[group])  # the kept modes' members, by group
-    starts, _ = _segments(group[m])
+    starts, run = _segments(group[m])  # run: each member's mode
     w = s[m]
     rows2d = pose2d.reshape(len(pose2d) * num_poses, -1)  # (N*A, J*2): candidate i is row flat[i]
     rows3d = p3.reshape(len(p3), -1)
@@ -640,7 +640,7 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
     wl = (np.where(cand_a[m] >= K, UPPER_BODY_LEG_WEIGHT, 1.0).astype(w.dtype) * w
           if num_joints == BODY_JOINTS else None)
     means = _gathered_means if len(starts) > FEW_SEGMENTS or 2 * len(m) < len(rows2d) else _mode_means
-    mean2d, mean3d = means(w, wl, m, starts, flat, rows2d, rows3d)
+    mean2d, mean3d = means(w, wl, m, starts, run, flat, rows2d, rows3d)
     mean2d, mean3d = mean2d.reshape(-1, num_joints, 2), mean3d.reshape(-1, num_joints, 3)
     score, top = score[kept], top[kept]
     is_right = cand_a[top] < K
@@ -650,13 +650,13 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
                       **({"is_right": is_right[order]} if hands else {}))
 
 
-def _mode_means(w: np.ndarray, wl: Optional[np.ndarray], m: np.ndarray, starts: np.ndarray, flat: np.ndarray,
-                rows2d: np.ndarray, rows3d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _mode_means(w: np.ndarray, wl: Optional[np.ndarray], m: np.ndarray, starts: np.ndarray, run: np.ndarray,
+                flat: np.ndarray, rows2d: np.ndarray, rows3d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The w-weighted mean 2D and 3D pose of each of a few modes: (modes, J*2), (modes, J*3).
 
     m (M,): the modes' members (candidate indexes, by mode), a mode per run of m (runs start at
-    `starts`), w (M,) their weights; wl: bodies' leg weights, which the legs' columns take instead
-    of w (None for other parts). Candidate i's 2D pose is row flat[i] of rows2d (N*A, J*2), its 3D
+    `starts`; run (M,): each member's mode), w (M,) their weights; wl: bodies' leg weights, which
+    the legs' columns take instead of w (None for other parts). Candidate i's 2D pose is row flat[i] of rows2d (N*A, J*2), its 3D
     pose row i of rows3d (C, J*3), the candidates sorted by mode. The weights are laid out as
     (weightings x modes, rows) matrices over the arrays as they lie, so that nobody's poses are
     copied (one matrix product for 2D, one per mode for 3D over its group's rows); a mode whose sum
@@ -664,7 +664,6 @@ def _mode_means(w: np.ndarray, wl: Optional[np.ndarray], m: np.ndarray, starts: 
     ws = np.stack([w] if wl is None else [w, wl])  # (V, M)
     v, g = len(ws), len(starts)
     ends = np.append(starts[1:], len(m))
-    run = np.repeat(np.arange(g), ends - starts)
     weights = np.zeros((v, g, len(rows2d)), w.dtype)
     weights[:, run, flat[m]] = ws
     with np.errstate(invalid="ignore", over="ignore"):  # non-finite rows: summed again below
@@ -689,23 +688,22 @@ def _mode_means(w: np.ndarray, wl: Optional[np.ndarray], m: np.ndarray, starts: 
     return mean2d, mean3d
 
 
-def _gathered_means(w: np.ndarray, wl: Optional[np.ndarray], m: np.ndarray, starts: np.ndarray, flat: np.ndarray,
-                    rows2d: np.ndarray, rows3d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _gathered_means(w: np.ndarray, wl: Optional[np.ndarray], m: np.ndarray, starts: np.ndarray, run: np.ndarray,
+                    flat: np.ndarray, rows2d: np.ndarray, rows3d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`_mode_means` for many modes, or few members: the members' poses gathered, weighted and
     added to their mode's row in candidate order (torch's index_add_: one sequential sum per mode,
     the same whatever the threads; 2-4x quicker than numpy's reduceat over rows). wl: bodies' leg
     weights, which the legs' columns take instead of w; None for other parts."""
-    n = len(starts)
-    run = torch.from_numpy(np.repeat(np.arange(n), np.diff(np.append(starts, len(m)))))
+    n, mode = len(starts), torch.from_numpy(run)
     means = []
     for name, rows, idx, dims in (("m2d", rows2d, flat[m], 2), ("m3d", rows3d, m, 3)):
         x = np.take(rows, idx, axis=0, out=_scratch(name, (len(idx), rows.shape[1]), rows.dtype), mode="clip")
         xt, legs = torch.from_numpy(x), LEG_JOINTS.stop * dims  # legs: their columns come first
         if wl is not None:
             leg_sums = torch.zeros((n, legs), dtype=xt.dtype).index_add_(
-                0, run, torch.from_numpy(x[:, :legs] * wl.astype(x.dtype)[:, None]))
+                0, mode, torch.from_numpy(x[:, :legs] * wl.astype(x.dtype)[:, None]))
         x *= w.astype(x.dtype)[:, None]
-        mean = torch.zeros((n, rows.shape[1]), dtype=xt.dtype).index_add_(0, run, xt).numpy()
+        mean = torch.zeros((n, rows.shape[1]), dtype=xt.dtype).index_add_(0, mode, xt).numpy()
         mean /= np.add.reduceat(w, starts)[:, None]
         if wl is not None:
             mean[:, :legs] = leg_sums.numpy() / np.add.reduceat(wl, starts)[:, None]
