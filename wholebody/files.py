@@ -45,6 +45,14 @@ class OutputError(DopeError, OSError):
     """An output that cannot or must not be written; the message names it and says what to do."""
 
 
+def cache_dir() -> str:
+    """Where DOPE keeps what it builds (exported graphs, compiled code): $DOPE_CACHE, else
+    $XDG_CACHE_HOME/dope, else ~/.cache/dope."""
+    if os.environ.get("DOPE_CACHE"):
+        return os.environ["DOPE_CACHE"]
+    return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "dope")
+
+
 def staging_path(path: str, suffix: str = ".tmp") -> str:
     """A fresh hidden name beside `path` (same folder, so that os.replace onto `path` is atomic):
     `.NAME.<random><suffix>`. Create it with open(..., "xb"): it then follows the umask."""

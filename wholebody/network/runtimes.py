@@ -33,6 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from wholebody.errors import DopeError
+from wholebody.files import cache_dir
 
 log = logging.getLogger("dope")
 
@@ -42,13 +43,6 @@ OPSET = 17
 INSTALL = {"onnxruntime": "pip install -r requirements-onnx.txt (or: pip install onnxruntime onnx)",
            "openvino": "pip install -r requirements-openvino.txt (or: pip install openvino onnx)"}
 GRAPHS = ("backbone", "rpn_head", "roi_head")
-
-
-def cache_dir() -> str:
-    """$DOPE_CACHE, else $XDG_CACHE_HOME/dope, else ~/.cache/dope."""
-    if os.environ.get("DOPE_CACHE"):
-        return os.environ["DOPE_CACHE"]
-    return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "dope")
 
 
 def check_runtime(runtime: str, device: torch.device, fp32: bool) -> None:

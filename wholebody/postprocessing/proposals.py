@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from wholebody.network.ops import nms as box_nms
+from wholebody.postprocessing.compiled import MAX_JOINTS, Kernels, kernels
 from wholebody.parts import PARTS
 from wholebody.results import PartArrays
 from wholebody.settings import PPI_SETTINGS, Rule, check_settings
@@ -177,7 +178,8 @@ def _greedy_groups(order: np.ndarray, overlaps: Callable[[np.ndarray, np.ndarray
     return label, n_groups
 
 
-def _groups_by_box(cand_n: np.ndarray, s: np.ndarray, boxes: np.ndarray, th_iou: float) -> tuple[np.ndarray, int]:
+def _groups_by_box(cand_n: np.ndarray, s: np.ndarray, boxes: np.ndarray, th_iou: float,
+                   kernel: Optional[Kernels] = None) -> tuple[np.ndarray, int]:
     """People when overlap is proposal-box IoU: each candidate's group (C,) and the number of groups.
 
     All candidates of one proposal share its box, and a box overlaps itself, so candidates join
@@ -192,7 +194,7 @@ def _groups_by_box(cand_n: np.ndarray, s: np.ndarray, boxes: np.ndarray, th_iou:
     if pairs is None:  # most boxes meet: the blocked greedy cover over the (heads, boxes) IoU
         label, n = _greedy_groups(order, lambda heads, items: box_iou_plus1(pboxes[heads], pboxes[items]) > th_iou)
     else:
-        label, n = _greedy_cover(order, pairs, _iou_plus1(pboxes[pairs[0]], pboxes[pairs[1]]) > th_iou)
+        label, n = _greedy_cover(order, pairs, _iou_plus1(pboxes[pairs[0]], pboxes[pairs[1]]) > th_iou, kernel)
     return label[proposal], n
 
 
@@ -226,8 +228,8 @@ def _intersecting_pairs(boxes: np.ndarray) -> Optional[tuple[np.ndarray, np.ndar
     return order[first], order[second]
 
 
-def _greedy_cover(order: np.ndarray, pairs: tuple[np.ndarray, np.ndarray], overlap: np.ndarray
-                  ) -> tuple[np.ndarray, int]:
+def _greedy_cover(order: np.ndarray, pairs: tuple[np.ndarray, np.ndarray], overlap: np.ndarray,
+                  kernel: Optional[Kernels] = None) -> tuple[np.ndarray, int]:
     """`_greedy_groups` for a symmetric overlap given as the pairs (i, j) that overlap (overlap
     (E,) selects them among `pairs`): each item's group (numbered in creation order) and the number
     of groups. One pass over the items in order, each head taking its overlapping items not yet
@@ -236,8 +238,10 @@ def _greedy_cover(order: np.ndarray, pairs: tuple[np.ndarray, np.ndarray], overl
     i, j = pairs[0][overlap], pairs[1][overlap]
     src, dst = np.concatenate([i, j]), np.concatenate([j, i])
     by_src = np.argsort(src.astype(np.uint16) if n <= 1 << 16 else src, kind="stable")  # radix sort
-    bounds = np.searchsorted(src[by_src], np.arange(n + 1)).tolist()
-    neighbours = dst[by_src].tolist()
+    bounds = np.searchsorted(src[by_src], np.arange(n + 1))
+    if kernel is not None:  # the same loop, compiled
+        return kernel.greedy_cover(order, bounds, dst[by_src])
+    bounds, neighbours = bounds.tolist(), dst[by_src].tolist()
     label = [-1] * n
     groups = 0
     for head in order.tolist():
@@ -585,7 +589,7 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
         resolution: Optional[Sequence[int]] = None, *, K: Optional[int] = None,
         score_th: Optional[float] = None, th_pose3D: float = 0.3, th_iou: float = 0.2,
         iou_func: str = "bbox", min_mode_score: float = 0.05, th_persondetect: float = 0.002,
-        **unknown: Any) -> PartArrays:
+        compiled: Any = True, **unknown: Any) -> PartArrays:
     """Pose proposals integration: one detection per person, by decreasing score.
 
     scores (N, A+1), boxes (N, 4), pose2d (N, A, J, 2), pose3d (N, A, J, 3): one part of one
@@ -596,6 +600,10 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
     people (grouping) and of modes per person.
     Settings are checked by name, type and range (settings.PPI_SETTINGS): a misspelled one
     (th_IoU, th_pose3d) raises a SettingError (a ValueError) that names it and the known ones.
+    compiled: True (default) runs the greedy cover, the mode search and the mode means in compiled C
+    where it can be had (`compiled.kernels`; the mode search for float32 poses): the same decisions,
+    to the bit, as the numpy code, and means summed in float64; False always uses the numpy code;
+    or the `compiled.Kernels` to use.
     """
     check_settings(dict(unknown, K=K, score_th=score_th, th_pose3D=th_pose3D, th_iou=th_iou, iou_func=iou_func,
                         min_mode_score=min_mode_score, th_persondetect=th_persondetect), PPI_SETTINGS, "ppi")
@@ -614,8 +622,9 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
     if len(cand_n) == 0:
         return PartArrays(part)
     s = scores[cand_n, 1 + cand_a]
+    kernel = _kernels(compiled)
     if iou_func in BOX_OVERLAPS:
-        group, n_groups = _groups_by_box(cand_n, s, boxes, th_iou)
+        group, n_groups = _groups_by_box(cand_n, s, boxes, th_iou, kernel)
     else:
         subset, swapped = POSE_SUBSETS[iou_func]
         group, n_groups = _groups_by_pose(s, pose2d[cand_n, cand_a], boxes[cand_n], th_iou, subset, swapped)
@@ -624,6 +633,16 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
     order = np.argsort(group.astype(np.uint16) if n_groups <= 1 << 16 else group, kind="stable")
     group, s, cand_n, cand_a = group[order], s[order], cand_n[order], cand_a[order]
     flat = cand_n * num_poses + cand_a  # row of each candidate in the (N*A, J, D) pose arrays
+    if _float32_modes(kernel, pose2d, pose3d, s):
+        starts, _ = _segments(group)
+        legs = (np.where(cand_a >= K, UPPER_BODY_LEG_WEIGHT, 1.0).astype(s.dtype) * s
+                if num_joints == BODY_JOINTS else None)
+        rows3d = np.ascontiguousarray(pose3d).reshape(-1, num_joints, 3)  # candidate i is row flat[i]
+        rows2d = np.ascontiguousarray(pose2d).reshape(-1, num_joints, 2)
+        top, score, mean2d, mean3d = kernel.best_modes(rows3d, rows2d, flat, s, legs, LEG_JOINTS.stop, starts,
+                                                       th_pose3D, min_mode_score)
+        kept = score > th_persondetect
+        return _detections(part, score[kept], mean2d[kept], mean3d[kept], cand_a[top[kept]] < K)
     p3 = np.take(pose3d.reshape((-1,) + pose3d.shape[2:]), flat, axis=0,
                  out=_scratch("p3", (len(flat),) + pose3d.shape[2:], pose3d.dtype), mode="clip")
     top, score, member = _best_modes(s, p3, group, n_groups, th_pose3D, min_mode_score)
@@ -643,11 +662,51 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
     mean2d, mean3d = means(w, wl, m, starts, run, flat, rows2d, rows3d)
     mean2d, mean3d = mean2d.reshape(-1, num_joints, 2), mean3d.reshape(-1, num_joints, 3)
     score, top = score[kept], top[kept]
-    is_right = cand_a[top] < K
-    hands = num_joints == HAND_JOINTS
+    return _detections(part, score, mean2d, mean3d, cand_a[top] < K)
+
+
+def _detections(part: str, score: np.ndarray, mean2d: np.ndarray, mean3d: np.ndarray,
+                is_right: np.ndarray) -> PartArrays:
+    """The kept modes as detections by decreasing score (stable); is_right for hands only."""
+    if not len(score):
+        return PartArrays(part)
     order = np.argsort(-score, kind="stable")
     return PartArrays(part, score[order], mean2d[order], mean3d[order],
-                      **({"is_right": is_right[order]} if hands else {}))
+                      **({"is_right": is_right[order]} if part == "hand" else {}))
+
+
+def _kernels(compiled: Any) -> Optional[Kernels]:
+    """The compiled functions that ppi's `compiled` asks for, or None for the numpy code."""
+    if compiled is False or compiled is None:
+        return None
+    return kernels(_check_kernels) if compiled is True else compiled
+
+
+def _check_kernels(kernel: Kernels) -> Optional[str]:
+    """None if a fresh build of the compiled code decides as the numpy code on a small set per
+    part (the same detections and scores; means within float32 rounding); else what differs."""
+    for j, a in ((BODY_JOINTS, 20), (HAND_JOINTS, 10), (FACE_JOINTS, 10)):
+        rng = np.random.default_rng(j)
+        n = 40
+        scores = rng.dirichlet(np.ones(a + 1), n).astype(np.float32)
+        boxes = (np.array([[10, 10, 60, 80]]) + rng.normal(0, 3, (n, 4))).astype(np.float32)
+        centre = rng.normal(0, 0.3, (3, j, 3))
+        pose3d = (centre[rng.integers(0, 3, (n, a))] + rng.normal(0, 0.12, (n, a, j, 3))).astype(np.float32)
+        pose2d = (rng.uniform(0, 100, (j, 2)) + rng.normal(0, 2, (n, a, j, 2))).astype(np.float32)
+        want = ppi(scores, boxes, pose2d, pose3d, K=a // 2, compiled=False)
+        got = ppi(scores, boxes, pose2d, pose3d, K=a // 2, compiled=kernel)
+        if len(got) != len(want) or not np.array_equal(got.scores, want.scores):
+            return f"the compiled code disagrees with the numpy code ({j} joints)"
+        if not (np.allclose(got.pose2d, want.pose2d, rtol=1e-5, atol=1e-3)
+                and np.allclose(got.pose3d, want.pose3d, rtol=1e-5, atol=1e-5)):
+            return f"the compiled code's means disagree with the numpy code's ({j} joints)"
+    return None
+
+
+def _float32_modes(kernel: Optional[Kernels], pose2d: np.ndarray, pose3d: np.ndarray, s: np.ndarray) -> bool:
+    """Whether the compiled mode search takes these arrays: float32 poses and scores, at most 128 joints."""
+    return (kernel is not None and pose2d.dtype == pose3d.dtype == s.dtype == np.float32
+            and pose3d.shape[2] <= MAX_JOINTS)
 
 
 def _mode_means(w: np.ndarray, wl: Optional[np.ndarray], m: np.ndarray, starts: np.ndarray, run: np.ndarray,
