@@ -3,7 +3,7 @@
     kernels()  the compiled functions (a `Kernels`), or None where they cannot be had
 
 The first process that needs it compiles modes.c with the system's C compiler ($CC, else cc, gcc
-or clang; about 0.5 s, once), checks it against proposals.py's numpy code on a small set, and keeps
+or clang; 0.5-1.5 s with the check, once), checks it against proposals.py's numpy code on a small set, and keeps
 it as `cache_dir()/kernels/modes-<key>.so`; later processes load that file (about 1 ms). The key
 hashes the source, the compiler flags and the CPU (its architecture and instruction-set flags), so a
 cache shared by different machines holds one build per kind of CPU and none is loaded on a CPU it was
@@ -34,7 +34,6 @@ SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "modes.c")
 # IEEE float32 arithmetic as numpy does it: no fused multiply-adds, no fast-math reordering
 STRICT = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-fPIC", "-shared"]
 FLAG_SETS = (["-march=native"] + STRICT, STRICT)  # the CPU's vector instructions, else the baseline
-MAX_JOINTS = 128
 COMPILE_TIMEOUT_S = 120
 ENV_SWITCH = "DOPE_COMPILED"
 
@@ -121,11 +120,11 @@ def cpu_signature() -> str:
     return f"{platform.system()} {platform.machine()} {flags}"
 
 
-def build_key(source: bytes, flags: list[str]) -> str:
-    """The cache key of one build: the source, the flags and the CPU."""
+def build_key(source: bytes, flags: list[str], cpu: str) -> str:
+    """The cache key of one build: the source, the flags and the CPU (`cpu_signature`)."""
     h = hashlib.sha256(source)
     h.update(repr(flags).encode())
-    h.update(cpu_signature().encode())
+    h.update(cpu.encode())
     return h.hexdigest()[:20]
 
 
@@ -145,9 +144,9 @@ def _build_or_load(folder: str, check: Callable[[Kernels], Optional[str]]) -> Op
     except OSError as e:
         log.info("ppi: numpy code (compiled mode search unavailable: %s)", e)
         return None
-    reasons = []
+    reasons, cpu, cc = [], cpu_signature(), compiler()
     for flags in FLAG_SETS:
-        path = os.path.join(folder, f"modes-{build_key(source, flags)}.so")
+        path = os.path.join(folder, f"modes-{build_key(source, flags, cpu)}.so")
         failed = path + ".failed"
         if os.path.isfile(path):
             try:
@@ -157,10 +156,10 @@ def _build_or_load(folder: str, check: Callable[[Kernels], Optional[str]]) -> Op
         if os.path.exists(failed):  # this build failed on this machine before: not tried again
             reasons.append(f"{flags[0]}: failed before ({failed})")
             continue
-        if compiler() is None:  # not marked as failed: a compiler installed later is used
+        if cc is None:  # not marked as failed: a compiler installed later is used
             reasons.append("no C compiler (cc, gcc, clang; or set CC)")
             break
-        problem = _build(path, flags, check)
+        problem = _build(cc, path, flags, check)
         if problem is None:
             return Kernels(path)
         reasons.append(problem)
@@ -169,11 +168,9 @@ def _build_or_load(folder: str, check: Callable[[Kernels], Optional[str]]) -> Op
     return None
 
 
-def _build(path: str, flags: list[str], check: Callable[[Kernels], Optional[str]]) -> Optional[str]:
-    """Compile modes.c to `path` (staged, checked, then renamed into place); None, or what went wrong."""
-    cc = compiler()
-    if cc is None:
-        return "no C compiler (cc, gcc, clang; or set CC)"
+def _build(cc: str, path: str, flags: list[str], check: Callable[[Kernels], Optional[str]]) -> Optional[str]:
+    """Compile modes.c with `cc` to `path` (staged, checked, then renamed into place); None, or
+    what went wrong."""
     folder = os.path.dirname(path)
     try:
         os.makedirs(folder, exist_ok=True)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from wholebody.network.ops import nms as box_nms
-from wholebody.postprocessing.compiled import MAX_JOINTS, Kernels, kernels
+from wholebody.postprocessing.compiled import Kernels, kernels
 from wholebody.parts import PARTS
 from wholebody.results import PartArrays
 from wholebody.settings import PPI_SETTINGS, Rule, check_settings
@@ -635,8 +635,7 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
     flat = cand_n * num_poses + cand_a  # row of each candidate in the (N*A, J, D) pose arrays
     if _float32_modes(kernel, pose2d, pose3d, s):
         starts, _ = _segments(group)
-        legs = (np.where(cand_a >= K, UPPER_BODY_LEG_WEIGHT, 1.0).astype(s.dtype) * s
-                if num_joints == BODY_JOINTS else None)
+        legs = _leg_weights(cand_a, s, K) if num_joints == BODY_JOINTS else None
         rows3d = np.ascontiguousarray(pose3d).reshape(-1, num_joints, 3)  # candidate i is row flat[i]
         rows2d = np.ascontiguousarray(pose2d).reshape(-1, num_joints, 2)
         top, score, mean2d, mean3d = kernel.best_modes(rows3d, rows2d, flat, s, legs, LEG_JOINTS.stop, starts,
@@ -656,8 +655,7 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
     rows2d = pose2d.reshape(len(pose2d) * num_poses, -1)  # (N*A, J*2): candidate i is row flat[i]
     rows3d = p3.reshape(len(p3), -1)
     # legs of upper-body anchor poses weigh less in a body's mode
-    wl = (np.where(cand_a[m] >= K, UPPER_BODY_LEG_WEIGHT, 1.0).astype(w.dtype) * w
-          if num_joints == BODY_JOINTS else None)
+    wl = _leg_weights(cand_a[m], w, K) if num_joints == BODY_JOINTS else None
     means = _gathered_means if len(starts) > FEW_SEGMENTS or 2 * len(m) < len(rows2d) else _mode_means
     mean2d, mean3d = means(w, wl, m, starts, run, flat, rows2d, rows3d)
     mean2d, mean3d = mean2d.reshape(-1, num_joints, 2), mean3d.reshape(-1, num_joints, 3)
@@ -704,9 +702,13 @@ def _check_kernels(kernel: Kernels) -> Optional[str]:
 
 
 def _float32_modes(kernel: Optional[Kernels], pose2d: np.ndarray, pose3d: np.ndarray, s: np.ndarray) -> bool:
-    """Whether the compiled mode search takes these arrays: float32 poses and scores, at most 128 joints."""
-    return (kernel is not None and pose2d.dtype == pose3d.dtype == s.dtype == np.float32
-            and pose3d.shape[2] <= MAX_JOINTS)
+    """Whether the compiled mode search takes these arrays: float32 poses and scores."""
+    return kernel is not None and pose2d.dtype == pose3d.dtype == s.dtype == np.float32
+
+
+def _leg_weights(labels: np.ndarray, w: np.ndarray, K: int) -> np.ndarray:
+    """Bodies' weights for the legs: w, with upper-body anchor poses' (label >= K) scaled down."""
+    return np.where(labels >= K, UPPER_BODY_LEG_WEIGHT, 1.0).astype(w.dtype) * w
 
 
 def _mode_means(w: np.ndarray, wl: Optional[np.ndarray], m: np.ndarray, starts: np.ndarray, run: np.ndarray,
