@@ -52,3 +52,41 @@ def test_float64_poses_use_the_numpy_code(fresh_cache):
     kernel = proposals._kernels(True)
     assert not proposals._float32_modes(kernel, arrays[2], arrays[3], arrays[0][:, 0])
     assert len(proposals.ppi(*arrays, K=5)) > 0
+
+
+def _numpy_box_people(scores, boxes, score_th, th_iou):
+    """ppi's candidates sorted by group, as its numpy code finds them: (flat, s, starts)."""
+    cand_n, cand_a = np.nonzero(scores[:, 1:] >= score_th)
+    s = scores[cand_n, 1 + cand_a]
+    group, _ = proposals._groups_by_box(cand_n, s, boxes, th_iou)
+    order = np.argsort(group, kind="stable")
+    flat = cand_n[order] * (scores.shape[1] - 1) + cand_a[order]
+    return flat, s[order], proposals._segments(group[order])[0]
+
+
+@pytest.mark.parametrize("case", ["dense", "sparse", "non-finite", "ties", "degenerate"])
+def test_compiled_box_groups_are_the_numpy_code(fresh_cache, case):
+    kernel = proposals._kernels(True)
+    assert kernel is not None, "no compiled code: is a C compiler installed?"
+    rng = np.random.default_rng(len(case))
+    people = 40 if case == "sparse" else 5
+    scores, boxes, pose2d, pose3d = (a.copy() for a in synthetic_proposals("hand", num_boxes=300, num_people=people,
+                                                                          seed=len(case)))
+    if case == "non-finite":
+        hit = rng.random(boxes.shape) < 0.05
+        boxes[hit] = rng.choice([np.nan, np.inf, -np.inf], hit.sum())
+    elif case == "ties":  # equal best scores, and boxes on a coarse grid
+        scores[:] = np.round(scores, 2)
+        boxes[:] = np.round(boxes / 10) * 10
+    elif case == "degenerate":  # x2 < x1: empty or negative areas
+        boxes[::3, 2] = boxes[::3, 0] - rng.uniform(0, 3, len(boxes[::3]))
+    with np.errstate(invalid="ignore", over="ignore"):
+        for score_th, th_iou in ((0.01, 0.2), (0.0, 0.0), (np.float64(0.01), np.float64(0.2)), (0.05, 0.6)):
+            want = _numpy_box_people(scores, boxes, score_th, th_iou)
+            got = kernel.box_people(scores, boxes, score_th, th_iou)
+            for w, g in zip(want, got):
+                np.testing.assert_array_equal(g, w)
+            a = proposals.ppi(scores, boxes, pose2d, pose3d, K=5, score_th=score_th, th_iou=th_iou, compiled=False)
+            b = proposals.ppi(scores, boxes, pose2d, pose3d, K=5, score_th=score_th, th_iou=th_iou, compiled=kernel)
+            np.testing.assert_array_equal(b.scores, a.scores)
+            np.testing.assert_array_equal(b.is_right, a.is_right)

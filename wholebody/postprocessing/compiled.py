@@ -1,4 +1,5 @@
-"""PPI's mode search, mode means and greedy cover in C (modes.c), compiled on first use and cached.
+"""PPI's candidates and box groups, mode search, mode means and greedy cover in C (modes.c),
+compiled on first use and cached.
 
     kernels()  the compiled functions (a `Kernels`), or None where they cannot be had
 
@@ -55,6 +56,9 @@ class Kernels:
         self._cover = self._lib.ppi_greedy_cover
         self._cover.argtypes = [i64, p, p, p, p]
         self._cover.restype = i64
+        self._people = self._lib.ppi_box_people
+        self._people.argtypes = [p, i64, i64, ctypes.c_double, ctypes.c_int, p, ctypes.c_double, ctypes.c_int, p, p, p, p]
+        self._people.restype = i64
 
     def best_modes(self, pose3d: np.ndarray, pose2d: np.ndarray, flat: np.ndarray, s: np.ndarray,
                    legs: Optional[np.ndarray], leg_joints: int, starts: np.ndarray, th: float,
@@ -76,6 +80,26 @@ class Kernels:
                        th, min_mode_score, _ptr(top), _ptr(best), _ptr(mean2d), _ptr(mean3d)) != 0:
             raise MemoryError("ppi_best_modes: out of memory")
         return top, best, mean2d, mean3d
+
+    def box_people(self, scores: np.ndarray, boxes: np.ndarray, score_th: float, th_iou: float
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """PPI's candidates grouped into people by proposal-box IoU: (flat (C,) each candidate's
+        row n * A + a in the (N * A, ...) pose arrays, s (C,) its score, starts (G,) where each
+        group begins), the candidates by group. scores (N, A + 1) and boxes (N, 4) float32;
+        the thresholds are compared as numpy compares them with float32 arrays."""
+        scores, boxes = np.ascontiguousarray(scores), np.ascontiguousarray(boxes)
+        n, a = scores.shape[0], scores.shape[1] - 1
+        flat = np.empty(n * a, np.int64)
+        s = np.empty(n * a, np.float32)
+        starts = np.empty(n + 1, np.int64)
+        groups = ctypes.c_int64(0)
+        th32 = np.result_type(scores.dtype, score_th) == np.float32
+        iou32 = np.result_type(np.float32, th_iou) == np.float32
+        total = self._people(_ptr(scores), n, a, float(score_th), int(th32), _ptr(boxes), float(th_iou), int(iou32),
+                             _ptr(flat), _ptr(s), _ptr(starts), ctypes.byref(groups))
+        if total < 0:
+            raise MemoryError("ppi_box_people: out of memory")
+        return flat[:total], s[:total], starts[:groups.value]
 
     def greedy_cover(self, order: np.ndarray, bounds: np.ndarray, neighbours: np.ndarray) -> tuple[np.ndarray, int]:
         """Each item's group (n,) and the number of groups: in `order`, each item not yet grouped

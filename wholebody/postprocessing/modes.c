@@ -1,6 +1,7 @@
-/* PPI's mode search and mode means over every group of one part (SPEC 5, steps 3-4), compiled on
-   first use by wholebody/postprocessing/compiled.py; proposals.py's numpy code does the same where
-   no C compiler is at hand.
+/* PPI in C for one part: candidates and people by proposal-box IoU (SPEC 5, steps 1-2), the mode
+   search and mode means over every group (steps 3-4); compiled on first use by
+   wholebody/postprocessing/compiled.py; proposals.py's numpy code does the same where no C
+   compiler is at hand, with the same decisions.
 
    The distance test decides as numpy's float32 formula does, to the bit:
        np.sqrt(((p - q) ** 2).sum(-1)).mean(-1) < th
@@ -232,4 +233,132 @@ int64_t ppi_greedy_cover(int64_t n, const int64_t *order, const int64_t *bounds,
         groups++;
     }
     return groups;
+}
+
+/* Proposal-box IoU of boxes r and c (x1, y1, x2, y2) above th, with the +1 pixel convention, in
+   float32 operations in the order of proposals.py's _iou_plus1 (finite boxes: their min and max
+   are numpy's); th32: compare in float32 (th rounded to it), else in float64, as numpy would. */
+static int box_overlap(const float *r, const float *c, double th, int th32) {
+    float iw = r[2] < c[2] ? r[2] : c[2];
+    iw -= r[0] > c[0] ? r[0] : c[0];
+    iw += 1.0f;
+    float ih = r[3] < c[3] ? r[3] : c[3];
+    ih -= r[1] > c[1] ? r[1] : c[1];
+    ih += 1.0f;
+    float inter = iw < 0.0f ? 0.0f : iw;
+    inter *= ih < 0.0f ? 0.0f : ih;
+    const float area_r = (r[2] - r[0] + 1.0f) * (r[3] - r[1] + 1.0f);
+    const float area_c = (c[2] - c[0] + 1.0f) * (c[3] - c[1] + 1.0f);
+    float uni = area_r + area_c;
+    uni -= inter;
+    const float iou = inter / uni;
+    return th32 ? iou > (float)th : (double)iou > th;
+}
+
+typedef struct {
+    float best;
+    int64_t index;
+} ranked;
+
+static int by_best(const void *a, const void *b) { /* decreasing best score, then increasing index */
+    const ranked *x = a, *y = b;
+    if (x->best != y->best) return x->best > y->best ? -1 : 1;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+static int by_x1(const void *a, const void *b) {
+    const ranked *x = a, *y = b;
+    if (x->best != y->best) return x->best < y->best ? -1 : 1;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+/* PPI's candidates and people for box overlaps (SPEC 5, steps 1-2), as proposals.py's numpy code
+   finds them: candidate (n, a) when scores[n, 1 + a] >= score_th (th32: compared in float32, else
+   float64); proposals ranked by their best candidate (ties: lower index); in that order each
+   proposal not yet grouped leads a group that takes every proposal not yet grouped whose box's IoU
+   with its own is above th_iou (>= 0); a proposal's candidates join its group.
+   scores (N, A + 1), boxes (N, 4). Out: flat (C,) each candidate's row n * A + a, s (C,) its score,
+   the candidates by group (candidate order within a group); starts (G + 1,) where each group
+   begins, then C (room for N + 1). Returns C, and G in *n_groups; -1 when memory runs out.
+   Boxes with a coordinate that is not finite overlap no other box (their IoU is 0 or NaN): each
+   leads a group of its own. The others are swept by x1: a box is compared with the boxes whose x
+   extent can meet its own (with 2 px and a relative 1e-5 of slack; the exact IoU decides). */
+int64_t ppi_box_people(const float *scores, int64_t N, int64_t A, double score_th, int th32,
+                       const float *boxes, double th_iou, int iou32,
+                       int64_t *flat, float *s, int64_t *starts, int64_t *n_groups) {
+    const float th_s = (float)score_th;
+    int32_t *count = calloc((size_t)N + 1, sizeof(int32_t)); /* candidates per proposal */
+    int64_t *label = malloc(sizeof(int64_t) * (size_t)(N + 1));
+    ranked *rank = malloc(sizeof(ranked) * (size_t)(N + 1)), *sweep = malloc(sizeof(ranked) * (size_t)(N + 1));
+    int64_t *where = malloc(sizeof(int64_t) * (size_t)(N + 1)); /* each proposal's place in the sweep */
+    if (!count || !label || !rank || !sweep || !where) {
+        free(count), free(label), free(rank), free(sweep), free(where);
+        return -1;
+    }
+    int64_t P = 0, total = 0, finite = 0;
+    double max_width = 0, max_abs = 0;
+    for (int64_t n = 0; n < N; n++) {
+        const float *row = scores + n * (A + 1) + 1;
+        float best = 0;
+        int32_t c = 0;
+        for (int64_t a = 0; a < A; a++) {
+            const int in = th32 ? row[a] >= th_s : (double)row[a] >= score_th;
+            if (in && (c == 0 || row[a] > best)) best = row[a];
+            c += in;
+        }
+        count[n] = c;
+        label[n] = -1;
+        if (!c) continue;
+        total += c;
+        rank[P].best = best;
+        rank[P++].index = n;
+        const float *b = boxes + 4 * n;
+        if (isfinite(b[0]) && isfinite(b[1]) && isfinite(b[2]) && isfinite(b[3])) {
+            sweep[finite].best = b[0];
+            sweep[finite++].index = n;
+            if ((double)b[2] - b[0] > max_width) max_width = (double)b[2] - b[0];
+            if (fabs(b[0]) > max_abs) max_abs = fabs(b[0]);
+            if (fabs(b[2]) > max_abs) max_abs = fabs(b[2]);
+        }
+    }
+    qsort(rank, (size_t)P, sizeof(ranked), by_best);
+    qsort(sweep, (size_t)finite, sizeof(ranked), by_x1);
+    for (int64_t n = 0; n < N; n++) where[n] = -1;
+    for (int64_t i = 0; i < finite; i++) where[sweep[i].index] = i;
+    int64_t groups = 0;
+    for (int64_t o = 0; o < P; o++) {
+        const int64_t head = rank[o].index;
+        if (label[head] >= 0) continue;
+        label[head] = groups;
+        if (where[head] >= 0) {
+            const float *h = boxes + 4 * head;
+            const double slack = 1.0 + 2.0 + 1e-5 * (fabs(h[0]) + fabs(h[2]) + max_abs);
+            const double lo = (double)h[0] - slack - max_width, hi = (double)h[2] + slack;
+            int64_t i = where[head]; /* back to the first x1 >= lo, then on while x1 <= hi */
+            while (i > 0 && (double)sweep[i - 1].best >= lo) i--;
+            for (; i < finite && (double)sweep[i].best <= hi; i++) {
+                const int64_t j = sweep[i].index;
+                if (label[j] < 0 && box_overlap(h, boxes + 4 * j, th_iou, iou32)) label[j] = groups;
+            }
+        }
+        groups++;
+    }
+    for (int64_t g = 0; g <= groups; g++) starts[g] = 0;
+    for (int64_t n = 0; n < N; n++)
+        if (count[n]) starts[label[n] + 1] += count[n];
+    for (int64_t g = 0; g < groups; g++) starts[g + 1] += starts[g];
+    for (int64_t g = 0; g < groups; g++) where[g] = starts[g]; /* the next free place in each group */
+    for (int64_t n = 0; n < N; n++) {
+        if (!count[n]) continue;
+        const float *row = scores + n * (A + 1) + 1;
+        int64_t *at = where + label[n];
+        for (int64_t a = 0; a < A; a++)
+            if (th32 ? row[a] >= th_s : (double)row[a] >= score_th) {
+                flat[*at] = n * A + a;
+                s[(*at)++] = row[a];
+            }
+    }
+    *n_groups = groups;
+    free(count), free(label), free(rank), free(sweep), free(where);
+    return total;
 }

@@ -600,8 +600,9 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
     people (grouping) and of modes per person.
     Settings are checked by name, type and range (settings.PPI_SETTINGS): a misspelled one
     (th_IoU, th_pose3d) raises a SettingError (a ValueError) that names it and the known ones.
-    compiled: True (default) runs the greedy cover, the mode search and the mode means in compiled C
-    where it can be had (`compiled.kernels`; the mode search for float32 poses): the same decisions,
+    compiled: True (default) runs the candidates and box groups (box overlaps, float32 scores and
+    boxes), the greedy cover, the mode search and the mode means (float32 poses) in compiled C
+    where it can be had (`compiled.kernels`): the same decisions,
     to the bit, as the numpy code, and means summed in float64; False always uses the numpy code;
     or the `compiled.Kernels` to use.
     """
@@ -618,11 +619,17 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
         raise ValueError(f"iou_func {iou_func!r} is for bodies only; hands and faces use 'bbox' or 'mje'")
 
     part = _part_of(num_joints)
+    kernel = _kernels(compiled)
+    if iou_func in BOX_OVERLAPS and _float32_modes(kernel, pose2d, pose3d, scores) and boxes.dtype == np.float32:
+        # candidates, people and modes in compiled code, with the numpy code's decisions
+        flat, s, starts = kernel.box_people(scores, boxes, score_th, th_iou)
+        cand_a = flat % num_poses
+        return _compiled_modes(kernel, part, pose2d, pose3d, flat, s, cand_a, starts, K, th_pose3D, min_mode_score,
+                               th_persondetect)
     cand_n, cand_a = np.nonzero(scores[:, 1:] >= score_th)  # row-major: the candidates' order
     if len(cand_n) == 0:
         return PartArrays(part)
     s = scores[cand_n, 1 + cand_a]
-    kernel = _kernels(compiled)
     if iou_func in BOX_OVERLAPS:
         group, n_groups = _groups_by_box(cand_n, s, boxes, th_iou, kernel)
     else:
@@ -634,14 +641,8 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
     group, s, cand_n, cand_a = group[order], s[order], cand_n[order], cand_a[order]
     flat = cand_n * num_poses + cand_a  # row of each candidate in the (N*A, J, D) pose arrays
     if _float32_modes(kernel, pose2d, pose3d, s):
-        starts, _ = _segments(group)
-        legs = _leg_weights(cand_a, s, K) if num_joints == BODY_JOINTS else None
-        rows3d = np.ascontiguousarray(pose3d).reshape(-1, num_joints, 3)  # candidate i is row flat[i]
-        rows2d = np.ascontiguousarray(pose2d).reshape(-1, num_joints, 2)
-        top, score, mean2d, mean3d = kernel.best_modes(rows3d, rows2d, flat, s, legs, LEG_JOINTS.stop, starts,
-                                                       th_pose3D, min_mode_score)
-        kept = score > th_persondetect
-        return _detections(part, score[kept], mean2d[kept], mean3d[kept], cand_a[top[kept]] < K)
+        return _compiled_modes(kernel, part, pose2d, pose3d, flat, s, cand_a, _segments(group)[0], K, th_pose3D,
+                               min_mode_score, th_persondetect)
     p3 = np.take(pose3d.reshape((-1,) + pose3d.shape[2:]), flat, axis=0,
                  out=_scratch("p3", (len(flat),) + pose3d.shape[2:], pose3d.dtype), mode="clip")
     top, score, member = _best_modes(s, p3, group, n_groups, th_pose3D, min_mode_score)
@@ -661,6 +662,23 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
     mean2d, mean3d = mean2d.reshape(-1, num_joints, 2), mean3d.reshape(-1, num_joints, 3)
     score, top = score[kept], top[kept]
     return _detections(part, score, mean2d, mean3d, cand_a[top] < K)
+
+
+def _compiled_modes(kernel: Kernels, part: str, pose2d: np.ndarray, pose3d: np.ndarray, flat: np.ndarray,
+                    s: np.ndarray, cand_a: np.ndarray, starts: np.ndarray, K: int, th_pose3D: float,
+                    min_mode_score: float, th_persondetect: float) -> PartArrays:
+    """ppi's steps 3-4 in compiled code: candidates (rows flat (C,) of the (N*A, J, D) pose arrays,
+    scores s, anchor poses cand_a) sorted by group, the groups beginning at `starts`."""
+    if not len(flat):
+        return PartArrays(part)
+    num_joints = pose2d.shape[2]
+    legs = _leg_weights(cand_a, s, K) if num_joints == BODY_JOINTS else None
+    rows3d = np.ascontiguousarray(pose3d).reshape(-1, num_joints, 3)  # candidate i is row flat[i]
+    rows2d = np.ascontiguousarray(pose2d).reshape(-1, num_joints, 2)
+    top, score, mean2d, mean3d = kernel.best_modes(rows3d, rows2d, flat, s, legs, LEG_JOINTS.stop, starts,
+                                                   th_pose3D, min_mode_score)
+    kept = score > th_persondetect
+    return _detections(part, score[kept], mean2d[kept], mean3d[kept], cand_a[top[kept]] < K)
 
 
 def _detections(part: str, score: np.ndarray, mean2d: np.ndarray, mean3d: np.ndarray,
