@@ -103,6 +103,22 @@ static void transpose(const float *pose3d, const int64_t *rows, int64_t k, int J
     }
 }
 
+/* Adds a member's weighted poses p2 (J, 2) and p3 (J, 3) to a mode's sums (float64): sums[0:2J]
+   and sums[2J:5J] with weight wi, and where legs are weighed apart (leg_joints > 0) the first
+   leg_joints joints' into sums[5J:...] and sums[7J:...] with weight li; w and wl: the weights' sums. */
+static inline void add_member(double *sums, double *w, double *wl, const float *p2, const float *p3, double wi,
+                              double li, int J, int leg_joints) {
+    double *s2 = sums, *s3 = sums + 2 * J, *l2 = sums + 5 * J, *l3 = sums + 7 * J;
+    *w += wi;
+    for (int c = 0; c < 2 * J; c++) s2[c] += wi * p2[c];
+    for (int c = 0; c < 3 * J; c++) s3[c] += wi * p3[c];
+    if (leg_joints > 0) {
+        *wl += li;
+        for (int c = 0; c < 2 * leg_joints; c++) l2[c] += li * p2[c];
+        for (int c = 0; c < 3 * leg_joints; c++) l3[c] += li * p3[c];
+    }
+}
+
 /* Every group's best mode and its weighted mean poses.
 
    pose3d (rows, J, 3) and pose2d (rows, J, 2): the part's poses as they lie; flat (C,): each
@@ -146,6 +162,11 @@ int ppi_best_modes(const float *pose3d, const float *pose2d, const int64_t *flat
         double top_score = -INFINITY;
         int64_t leader_of_best = -1;
         int joint_major = 0;
+        /* the first mode's sums are made while its distances are: it is most often the best */
+        int64_t first = -1;
+        double w = 0, wl = 0;
+        const int lj = legs ? leg_joints : 0;
+        memset(sums, 0, sizeof(double) * (size_t)(10 * J));
         for (int has_mode = 0;; has_mode = 1) {
             int64_t r = -1;
             for (int64_t i = 0; i < k; i++)
@@ -164,8 +185,17 @@ int ppi_best_modes(const float *pose3d, const float *pose2d, const int64_t *flat
             }
             if (joint_major)
                 joint_major_distances(T, k, J, q, acc, dist);
-            else
+            else if (has_mode)
                 for (int64_t i = 0; i < k; i++) dist[i] = mean_joint_distance(pose3d + rows[i] * 3 * J, q, J);
+            else {
+                first = r;
+                for (int64_t i = 0; i < k; i++) {
+                    const float *p3 = pose3d + rows[i] * 3 * J;
+                    dist[i] = mean_joint_distance(p3, q, J);
+                    if (i == r || dist[i] < th) /* in the mode, as decided below */
+                        add_member(sums, &w, &wl, pose2d + rows[i] * 2 * J, p3, sg[i], lj ? legs[a + i] : 0, J, lj);
+                }
+            }
             double score = 0;
             for (int64_t i = 0; i < k; i++) {
                 const int in = i == r || dist[i] < th;
@@ -184,23 +214,15 @@ int ppi_best_modes(const float *pose3d, const float *pose2d, const int64_t *flat
         top[g] = a + leader_of_best;
         best[g] = top_score;
 
-        double *s2 = sums, *s3 = sums + 2 * J, *l2 = sums + 5 * J, *l3 = sums + 7 * J;
-        double w = 0, wl = 0;
-        memset(sums, 0, sizeof(double) * (size_t)(10 * J));
-        for (int64_t i = 0; i < k; i++) {
-            if (!member[i]) continue;
-            const float *p2 = pose2d + rows[i] * 2 * J, *p3 = pose3d + rows[i] * 3 * J;
-            const double wi = sg[i];
-            w += wi;
-            for (int c = 0; c < 2 * J; c++) s2[c] += wi * p2[c];
-            for (int c = 0; c < 3 * J; c++) s3[c] += wi * p3[c];
-            if (legs) {
-                const double li = legs[a + i];
-                wl += li;
-                for (int c = 0; c < 2 * leg_joints; c++) l2[c] += li * p2[c];
-                for (int c = 0; c < 3 * leg_joints; c++) l3[c] += li * p3[c];
-            }
+        if (leader_of_best != first) { /* another mode is the best: its sums */
+            w = wl = 0;
+            memset(sums, 0, sizeof(double) * (size_t)(10 * J));
+            for (int64_t i = 0; i < k; i++)
+                if (member[i])
+                    add_member(sums, &w, &wl, pose2d + rows[i] * 2 * J, pose3d + rows[i] * 3 * J, sg[i],
+                               lj ? legs[a + i] : 0, J, lj);
         }
+        const double *s2 = sums, *s3 = sums + 2 * J, *l2 = sums + 5 * J, *l3 = sums + 7 * J;
         float *m2 = mean2d + g * 2 * J, *m3 = mean3d + g * 3 * J;
         for (int c = 0; c < 2 * J; c++) m2[c] = (float)(s2[c] / w);
         for (int c = 0; c < 3 * J; c++) m3[c] = (float)(s3[c] / w);
