@@ -88,6 +88,13 @@ static void joint_major_distances(const float *T, int64_t k, int J, const float 
     }
 }
 
+#define AHEAD 2 /* members ahead whose rows are prefetched: scattered rows of 84-joint faces wait on memory */
+
+/* Asks for the `bytes` bytes at p to be brought into cache. */
+static inline void prefetch(const void *p, int64_t bytes) {
+    for (int64_t c = 0; c < bytes; c += 64) __builtin_prefetch((const char *)p + c);
+}
+
 /* The k poses at rows `rows` of pose3d (rows, J, 3) into T, joint-major (3 planes of J rows of k
    members), TILE members at a time (their rows stay in cache while the planes are written). */
 static void transpose(const float *pose3d, const int64_t *rows, int64_t k, int J, float *T) {
@@ -95,6 +102,7 @@ static void transpose(const float *pose3d, const int64_t *rows, int64_t k, int J
     for (int64_t a = 0; a < k; a += TILE) {
         const int64_t m = k - a < TILE ? k - a : TILE;
         for (int64_t i = 0; i < m; i++) src[i] = pose3d + rows[a + i] * 3 * J;
+        for (int64_t i = a + TILE; i < k && i < a + 2 * TILE; i++) prefetch(pose3d + rows[i] * 3 * J, 12 * J);
         for (int j = 0; j < J; j++)
             for (int c = 0; c < 3; c++) {
                 float *out = T + (int64_t)(c * J + j) * k + a;
@@ -191,6 +199,10 @@ int ppi_best_modes(const float *pose3d, const float *pose2d, const int64_t *flat
                 first = r;
                 for (int64_t i = 0; i < k; i++) {
                     const float *p3 = pose3d + rows[i] * 3 * J;
+                    if (i + AHEAD < k) {
+                        prefetch(pose3d + rows[i + AHEAD] * 3 * J, 12 * J);
+                        prefetch(pose2d + rows[i + AHEAD] * 2 * J, 8 * J);
+                    }
                     dist[i] = mean_joint_distance(p3, q, J);
                     if (i == r || dist[i] < th) /* in the mode, as decided below */
                         add_member(sums, &w, &wl, pose2d + rows[i] * 2 * J, p3, sg[i], lj ? legs[a + i] : 0, J, lj);
@@ -217,10 +229,15 @@ int ppi_best_modes(const float *pose3d, const float *pose2d, const int64_t *flat
         if (leader_of_best != first) { /* another mode is the best: its sums */
             w = wl = 0;
             memset(sums, 0, sizeof(double) * (size_t)(10 * J));
-            for (int64_t i = 0; i < k; i++)
+            for (int64_t i = 0; i < k; i++) {
+                if (i + AHEAD < k && member[i + AHEAD]) {
+                    prefetch(pose3d + rows[i + AHEAD] * 3 * J, 12 * J);
+                    prefetch(pose2d + rows[i + AHEAD] * 2 * J, 8 * J);
+                }
                 if (member[i])
                     add_member(sums, &w, &wl, pose2d + rows[i] * 2 * J, pose3d + rows[i] * 3 * J, sg[i],
                                lj ? legs[a + i] : 0, J, lj);
+            }
         }
         const double *s2 = sums, *s3 = sums + 2 * J, *l2 = sums + 5 * J, *l3 = sums + 7 * J;
         float *m2 = mean2d + g * 2 * J, *m3 = mean3d + g * 3 * J;
