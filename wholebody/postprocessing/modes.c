@@ -19,6 +19,7 @@
 #define MAX_JOINTS 128
 #define CHUNK 256 /* members per pass of the joint-major distances: their 8 running sums stay in L1 */
 #define TILE 8    /* members per tile of the transpose */
+#define MIN_JOINT_MAJOR 64 /* smaller groups stay member-major: their copy would cost more than it saves */
 
 /* Mean joint distance of the pose p (J, 3) to the pose q (J, 3). */
 static float mean_joint_distance(const float *restrict p, const float *restrict q, int J) {
@@ -181,7 +182,7 @@ int ppi_best_modes(const float *pose3d, const float *pose2d, const int64_t *flat
                 if (unassigned[i] && (r < 0 || sg[i] > sg[r])) r = i;
             if (r < 0 || (has_mode && sg[r] < min_mode_score)) break;
             const float *q = pose3d + rows[r] * 3 * J;
-            if (has_mode && !joint_major) { /* a second mode: more may follow, worth the copy */
+            if (has_mode && !joint_major && k >= MIN_JOINT_MAJOR) { /* a second mode: more may follow */
                 if (!T && !(T = malloc(sizeof(float) * (size_t)(3 * J * kmax)))) {
                     free(flags);
                     free(sums);
