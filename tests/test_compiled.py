@@ -65,7 +65,7 @@ def _numpy_box_people(scores, boxes, score_th, th_iou):
     return flat, s[order], proposals._segments(group[order])[0]
 
 
-@pytest.mark.parametrize("case", ["dense", "sparse", "non-finite", "ties", "degenerate"])
+@pytest.mark.parametrize("case", ["dense", "sparse", "non-finite", "ties", "signed zeros", "degenerate"])
 def test_compiled_box_groups_are_the_numpy_code(fresh_cache, case):
     kernel = proposals._kernels(True)
     assert kernel is not None, "no compiled code: is a C compiler installed?"
@@ -79,6 +79,8 @@ def test_compiled_box_groups_are_the_numpy_code(fresh_cache, case):
     elif case == "ties":  # equal best scores, and boxes on a coarse grid
         scores[:] = np.round(scores, 2)
         boxes[:] = np.round(boxes / 10) * 10
+    elif case == "signed zeros":  # every score -0.0 or 0.0: equal for numpy's sort, so proposals in index order
+        scores[:] = np.where(rng.random(scores.shape) < 0.5, np.float32(-0.0), np.float32(0.0))
     elif case == "degenerate":  # x2 < x1: empty or negative areas
         boxes[::3, 2] = boxes[::3, 0] - rng.uniform(0, 3, len(boxes[::3]))
     with np.errstate(invalid="ignore", over="ignore"):

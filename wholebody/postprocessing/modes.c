@@ -300,16 +300,52 @@ typedef struct {
     int64_t index;
 } ranked;
 
-static int by_best(const void *a, const void *b) { /* decreasing best score, then increasing index */
-    const ranked *x = a, *y = b;
-    if (x->best != y->best) return x->best > y->best ? -1 : 1;
-    return (x->index > y->index) - (x->index < y->index);
+/* The float's bits as an unsigned key in the float's order (-0 as +0: numpy's sort finds them equal). */
+static inline uint32_t float_key(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if (u == 0x80000000u) u = 0;
+    return u & 0x80000000u ? ~u : u | 0x80000000u;
 }
 
-static int by_x1(const void *a, const void *b) {
-    const ranked *x = a, *y = b;
-    if (x->best != y->best) return x->best < y->best ? -1 : 1;
-    return (x->index > y->index) - (x->index < y->index);
+/* Sorts a (n) by `best`, increasing (or decreasing), ties in their order in a: the stable sort
+   numpy's argsort(kind="stable") makes, as an LSD radix sort of three 11-bit digits. tmp: n more. */
+static void sort_ranked(ranked *a, ranked *tmp, int64_t n, int decreasing) {
+    uint32_t *key = malloc(sizeof(uint32_t) * (size_t)(2 * n + 1)), *key2 = key + n;
+    int64_t *count = malloc(sizeof(int64_t) * 2048);
+    if (!key || !count) { /* out of memory: insertion sort, the same order */
+        for (int64_t i = 1; i < n; i++) {
+            const ranked x = a[i];
+            int64_t j = i;
+            while (j > 0 && (decreasing ? a[j - 1].best < x.best : a[j - 1].best > x.best)) a[j] = a[j - 1], j--;
+            a[j] = x;
+        }
+        free(key), free(count);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) key[i] = decreasing ? ~float_key(a[i].best) : float_key(a[i].best);
+    ranked *src = a, *dst = tmp;
+    for (int shift = 0; shift < 33; shift += 11) {
+        memset(count, 0, sizeof(int64_t) * 2048);
+        for (int64_t i = 0; i < n; i++) count[(key[i] >> shift) & 2047]++;
+        for (int64_t d = 0, sum = 0; d < 2048; d++) {
+            const int64_t c = count[d];
+            count[d] = sum;
+            sum += c;
+        }
+        for (int64_t i = 0; i < n; i++) {
+            const int64_t at = count[(key[i] >> shift) & 2047]++;
+            dst[at] = src[i];
+            key2[at] = key[i];
+        }
+        ranked *r = src;
+        src = dst, dst = r;
+        uint32_t *k = key;
+        key = key2, key2 = k;
+    }
+    if (src != a) memcpy(a, src, sizeof(ranked) * (size_t)n);
+    free(key < key2 ? key : key2);
+    free(count);
 }
 
 /* PPI's candidates and people for box overlaps (SPEC 5, steps 1-2), as proposals.py's numpy code
@@ -330,9 +366,10 @@ int64_t ppi_box_people(const float *scores, int64_t N, int64_t A, double score_t
     int32_t *count = calloc((size_t)N + 1, sizeof(int32_t)); /* candidates per proposal */
     int64_t *label = malloc(sizeof(int64_t) * (size_t)(N + 1));
     ranked *rank = malloc(sizeof(ranked) * (size_t)(N + 1)), *sweep = malloc(sizeof(ranked) * (size_t)(N + 1));
+    ranked *order = malloc(sizeof(ranked) * (size_t)(N + 1)); /* room for the sorts */
     int64_t *where = malloc(sizeof(int64_t) * (size_t)(N + 1)); /* each proposal's place in the sweep */
-    if (!count || !label || !rank || !sweep || !where) {
-        free(count), free(label), free(rank), free(sweep), free(where);
+    if (!count || !label || !rank || !sweep || !where || !order) {
+        free(count), free(label), free(rank), free(sweep), free(where), free(order);
         return -1;
     }
     int64_t P = 0, total = 0, finite = 0;
@@ -361,8 +398,8 @@ int64_t ppi_box_people(const float *scores, int64_t N, int64_t A, double score_t
             if (fabs(b[2]) > max_abs) max_abs = fabs(b[2]);
         }
     }
-    qsort(rank, (size_t)P, sizeof(ranked), by_best);
-    qsort(sweep, (size_t)finite, sizeof(ranked), by_x1);
+    sort_ranked(rank, order, P, 1);
+    sort_ranked(sweep, order, finite, 0);
     for (int64_t n = 0; n < N; n++) where[n] = -1;
     for (int64_t i = 0; i < finite; i++) where[sweep[i].index] = i;
     int64_t groups = 0;
@@ -399,6 +436,6 @@ int64_t ppi_box_people(const float *scores, int64_t N, int64_t A, double score_t
             }
     }
     *n_groups = groups;
-    free(count), free(label), free(rank), free(sweep), free(where);
+    free(count), free(label), free(rank), free(sweep), free(where), free(order);
     return total;
 }
