@@ -253,7 +253,9 @@ def test_backbone_fast_path_equals_torchvisions_blocks(checkpoint_dict, monkeypa
         separate = folded.backbone(x)
         folded.channels_last = False  # torchvision's Bottleneck.forward, contiguous layout
         plain = folded.backbone(x)
-    assert torch.equal(fast, separate)  # fused ReLUs and residual sums: the same bits
+    # fused ReLUs and residual sums: the separate operations' results to float32 rounding (the same
+    # bits on Intel Xeons; on an AMD EPYC oneDNN's fused kernels sum in another order, 3e-7 apart)
+    torch.testing.assert_close(fast, separate, rtol=1e-5, atol=1e-6)
     assert fast.is_contiguous(memory_format=torch.channels_last) and plain.abs().max() > 0.01
     torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-5)
 
