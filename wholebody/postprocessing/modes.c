@@ -89,6 +89,7 @@ static void joint_major_distances(const float *T, int64_t k, int J, const float 
     }
 }
 
+#define BOX_SLACK 2.0 /* pixels (plus 1e-5 of the coordinates) by which the box sweep overreaches: as proposals.py's */
 #define AHEAD 2 /* members ahead whose rows are prefetched: scattered rows of 84-joint faces wait on memory */
 
 /* Asks for the `bytes` bytes at p to be brought into cache. */
@@ -409,7 +410,7 @@ int64_t ppi_box_people(const float *scores, int64_t N, int64_t A, double score_t
         label[head] = groups;
         if (where[head] >= 0) {
             const float *h = boxes + 4 * head;
-            const double slack = 1.0 + 2.0 + 1e-5 * (fabs(h[0]) + fabs(h[2]) + max_abs);
+            const double slack = 1.0 + BOX_SLACK + 1e-5 * (fabs(h[0]) + fabs(h[2]) + max_abs); /* the +1 too */
             const double lo = (double)h[0] - slack - max_width, hi = (double)h[2] + slack;
             int64_t i = where[head]; /* back to the first x1 >= lo, then on while x1 <= hi */
             while (i > 0 && (double)sweep[i - 1].best >= lo) i--;
