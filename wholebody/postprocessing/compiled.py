@@ -1,5 +1,5 @@
-"""PPI's candidates and box groups, mode search, mode means and greedy cover in C (modes.c),
-compiled on first use and cached.
+"""PPI's candidates and box groups, mode search and mode means in C (modes.c), compiled on first
+use and cached.
 
     kernels()  the compiled functions (a `Kernels`), or None where they cannot be had
 
@@ -53,9 +53,6 @@ class Kernels:
         self._modes.argtypes = [p, p, p, p, p, ctypes.c_int, p, i64, ctypes.c_int, ctypes.c_float, ctypes.c_float,
                                 p, p, p, p]
         self._modes.restype = ctypes.c_int
-        self._cover = self._lib.ppi_greedy_cover
-        self._cover.argtypes = [i64, p, p, p, p]
-        self._cover.restype = i64
         self._people = self._lib.ppi_box_people
         self._people.argtypes = [p, i64, i64, ctypes.c_double, ctypes.c_int, p, ctypes.c_double, ctypes.c_int, p, p, p, p]
         self._people.restype = i64
@@ -100,14 +97,6 @@ class Kernels:
         if total < 0:
             raise MemoryError("ppi_box_people: out of memory")
         return flat[:total], s[:total], starts[:groups.value]
-
-    def greedy_cover(self, order: np.ndarray, bounds: np.ndarray, neighbours: np.ndarray) -> tuple[np.ndarray, int]:
-        """Each item's group (n,) and the number of groups: in `order`, each item not yet grouped
-        leads a group that takes its neighbours not yet grouped (neighbours[bounds[i]:bounds[i+1]])."""
-        order, bounds, neighbours = (np.ascontiguousarray(a, dtype=np.int64) for a in (order, bounds, neighbours))
-        label = np.empty(len(order), np.int64)
-        groups = self._cover(len(order), _ptr(order), _ptr(bounds), _ptr(neighbours), _ptr(label))
-        return label.astype(np.intp, copy=False), int(groups)
 
 
 def _ptr(a: Optional[np.ndarray]) -> Optional[int]:

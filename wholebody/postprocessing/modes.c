@@ -257,25 +257,6 @@ int ppi_best_modes(const float *pose3d, const float *pose2d, const int64_t *flat
     return 0;
 }
 
-/* PPI's people for box overlaps (SPEC 5, step 2) as a greedy cover: in `order`, each item not yet
-   grouped leads a new group, which takes every item not yet grouped among its neighbours
-   (item i's neighbours: neighbours[bounds[i]:bounds[i + 1]]). label (n,): each item's group,
-   numbered in creation order. Returns the number of groups. */
-int64_t ppi_greedy_cover(int64_t n, const int64_t *order, const int64_t *bounds, const int64_t *neighbours,
-                         int64_t *label) {
-    for (int64_t i = 0; i < n; i++) label[i] = -1;
-    int64_t groups = 0;
-    for (int64_t o = 0; o < n; o++) {
-        const int64_t head = order[o];
-        if (label[head] >= 0) continue;
-        label[head] = groups;
-        for (int64_t e = bounds[head]; e < bounds[head + 1]; e++)
-            if (label[neighbours[e]] < 0) label[neighbours[e]] = groups;
-        groups++;
-    }
-    return groups;
-}
-
 /* Proposal-box IoU of boxes r and c (x1, y1, x2, y2) above th, with the +1 pixel convention, in
    float32 operations in the order of proposals.py's _iou_plus1 (finite boxes: their min and max
    are numpy's); th32: compare in float32 (th rounded to it), else in float64, as numpy would. */

@@ -178,8 +178,7 @@ def _greedy_groups(order: np.ndarray, overlaps: Callable[[np.ndarray, np.ndarray
     return label, n_groups
 
 
-def _groups_by_box(cand_n: np.ndarray, s: np.ndarray, boxes: np.ndarray, th_iou: float,
-                   kernel: Optional[Kernels] = None) -> tuple[np.ndarray, int]:
+def _groups_by_box(cand_n: np.ndarray, s: np.ndarray, boxes: np.ndarray, th_iou: float) -> tuple[np.ndarray, int]:
     """People when overlap is proposal-box IoU: each candidate's group (C,) and the number of groups.
 
     All candidates of one proposal share its box, and a box overlaps itself, so candidates join
@@ -194,7 +193,7 @@ def _groups_by_box(cand_n: np.ndarray, s: np.ndarray, boxes: np.ndarray, th_iou:
     if pairs is None:  # most boxes meet: the blocked greedy cover over the (heads, boxes) IoU
         label, n = _greedy_groups(order, lambda heads, items: box_iou_plus1(pboxes[heads], pboxes[items]) > th_iou)
     else:
-        label, n = _greedy_cover(order, pairs, _iou_plus1(pboxes[pairs[0]], pboxes[pairs[1]]) > th_iou, kernel)
+        label, n = _greedy_cover(order, pairs, _iou_plus1(pboxes[pairs[0]], pboxes[pairs[1]]) > th_iou)
     return label[proposal], n
 
 
@@ -228,8 +227,8 @@ def _intersecting_pairs(boxes: np.ndarray) -> Optional[tuple[np.ndarray, np.ndar
     return order[first], order[second]
 
 
-def _greedy_cover(order: np.ndarray, pairs: tuple[np.ndarray, np.ndarray], overlap: np.ndarray,
-                  kernel: Optional[Kernels] = None) -> tuple[np.ndarray, int]:
+def _greedy_cover(order: np.ndarray, pairs: tuple[np.ndarray, np.ndarray], overlap: np.ndarray
+                  ) -> tuple[np.ndarray, int]:
     """`_greedy_groups` for a symmetric overlap given as the pairs (i, j) that overlap (overlap
     (E,) selects them among `pairs`): each item's group (numbered in creation order) and the number
     of groups. One pass over the items in order, each head taking its overlapping items not yet
@@ -238,10 +237,8 @@ def _greedy_cover(order: np.ndarray, pairs: tuple[np.ndarray, np.ndarray], overl
     i, j = pairs[0][overlap], pairs[1][overlap]
     src, dst = np.concatenate([i, j]), np.concatenate([j, i])
     by_src = np.argsort(src.astype(np.uint16) if n <= 1 << 16 else src, kind="stable")  # radix sort
-    bounds = np.searchsorted(src[by_src], np.arange(n + 1))
-    if kernel is not None:  # the same loop, compiled
-        return kernel.greedy_cover(order, bounds, dst[by_src])
-    bounds, neighbours = bounds.tolist(), dst[by_src].tolist()
+    bounds = np.searchsorted(src[by_src], np.arange(n + 1)).tolist()
+    neighbours = dst[by_src].tolist()
     label = [-1] * n
     groups = 0
     for head in order.tolist():
@@ -601,7 +598,7 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
     Settings are checked by name, type and range (settings.PPI_SETTINGS): a misspelled one
     (th_IoU, th_pose3d) raises a SettingError (a ValueError) that names it and the known ones.
     compiled: True (default) runs the candidates and box groups (box overlaps, float32 scores and
-    boxes), the greedy cover, the mode search and the mode means (float32 poses) in compiled C
+    boxes), the mode search and the mode means (float32 poses) in compiled C
     where it can be had (`compiled.kernels`): the same decisions,
     to the bit, as the numpy code, and means summed in float64; False always uses the numpy code;
     or the `compiled.Kernels` to use.
@@ -631,7 +628,7 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
         return PartArrays(part)
     s = scores[cand_n, 1 + cand_a]
     if iou_func in BOX_OVERLAPS:
-        group, n_groups = _groups_by_box(cand_n, s, boxes, th_iou, kernel)
+        group, n_groups = _groups_by_box(cand_n, s, boxes, th_iou)
     else:
         subset, swapped = POSE_SUBSETS[iou_func]
         group, n_groups = _groups_by_pose(s, pose2d[cand_n, cand_a], boxes[cand_n], th_iou, subset, swapped)
