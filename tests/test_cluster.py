@@ -10,14 +10,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT
+from conftest import ROOT, interrupted, wait_killed
 
 DOPE = os.path.join(ROOT, "dope.py")
 IMAGES = 12
@@ -61,8 +60,8 @@ def inputs(tmp_path_factory):
     return str(folder), videos
 
 
-def dope(*args: str, cwd: str, address: str = None, wait: bool = True):
-    env = dict(os.environ)
+def dope(*args: str, cwd: str, address: str = None, wait: bool = True, env: dict = None):
+    env = dict(os.environ if env is None else env)
     if address:
         env["RAY_ADDRESS"] = address
     cmd = [sys.executable, DOPE, *args]
@@ -144,50 +143,16 @@ def _frames(path: str) -> list[np.ndarray]:
     return frames
 
 
-def _wait_for_lines(path_pattern: str, count: int, proc: subprocess.Popen, timeout_s: float = TIMEOUT_S) -> int:
-    """Wait until a file matching the pattern has at least `count` complete lines; how many it has."""
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        assert proc.poll() is None, proc.communicate()
-        for path in glob.glob(path_pattern, include_hidden=True):
-            with open(path, "rb") as f:
-                n = f.read().count(b"\n")
-            if n >= count:
-                return n
-        time.sleep(0.05)
-    pytest.fail(f"no {path_pattern} with {count} lines after {timeout_s} s")
-
-
-def _ray_workers() -> list[int]:
-    """Process ids of this machine's Ray Data workers running our Predictor."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    cmd = f.read()
-            except OSError:
-                continue
-            if cmd.startswith(b"ray::MapWorker(MapBatches(Predictor))"):
-                pids.append(int(entry))
-    return pids
-
-
 def test_a_worker_killed_midway_loses_and_repeats_nothing(cluster, inputs, single, checkpoint_path, tmp_path):
     folder, _ = inputs
-    proc = dope("--model", checkpoint_path, "--image", folder, "--json", "b.jsonl", "--no-overlay", *FAST, "-q",
-                "--ray", "--workers", "2", cwd=str(tmp_path), address=cluster, wait=False)
-    try:
-        written = _wait_for_lines(str(tmp_path / ".b.jsonl.*"), 1, proc)
-        workers = _ray_workers()
-        assert workers, "no Ray worker found"
-        os.kill(workers[0], signal.SIGKILL)
-        assert written < IMAGES  # killed in the middle of the job
-        out, err = proc.communicate(timeout=TIMEOUT_S)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 1, err
+    # The first worker to finish a batch SIGKILLs itself before sending it back (once: the marker
+    # file): Ray restarts the actor and does the batch again.
+    marker = tmp_path / "killed"
+    env = interrupted("batch", 1, "KILL", once=str(marker))
+    p = dope("--model", checkpoint_path, "--image", folder, "--json", "b.jsonl", "--no-overlay", *FAST, "-q",
+             "--ray", "--workers", "2", cwd=str(tmp_path), address=cluster, env=env)
+    assert marker.exists(), "no worker was killed"
+    assert p.returncode == 1, p.stderr
     got = lines(tmp_path / "b.jsonl")
     assert len({json.loads(r)["image"] for r in got}) == len(got) == IMAGES + 1
     assert got == lines(single / "a.jsonl")
@@ -196,12 +161,10 @@ def test_a_worker_killed_midway_loses_and_repeats_nothing(cluster, inputs, singl
 def test_resume_after_a_kill_equals_an_uninterrupted_run(cluster, inputs, single, checkpoint_path, tmp_path):
     folder, _ = inputs
     args = ["--model", checkpoint_path, "--image", folder, "--json", "b.jsonl", "--no-overlay", *FAST, "--resume"]
-    proc = dope(*args, "-q", "--ray", "--workers", "2", cwd=str(tmp_path), address=cluster, wait=False)
-    try:
-        _wait_for_lines(str(tmp_path / "b.partial.jsonl"), 3, proc)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # no chance to clean up: the job as a lost node leaves it
-        proc.communicate()
+    # killed (no chance to clean up: the job as a lost node leaves it) after its 4th line
+    proc = dope(*args, "-q", "--ray", "--workers", "2", cwd=str(tmp_path), address=cluster, wait=False,
+                env=interrupted("line", 4, "KILL"))
+    wait_killed(proc, signal.SIGKILL)
     assert not (tmp_path / "b.jsonl").exists()
     partial = tmp_path / "b.partial.jsonl"
     done = sum(b'"error"' not in line for line in partial.read_bytes().splitlines())  # error records are not done
@@ -321,12 +284,14 @@ def test_ray_corpus_same_as_single_process(cluster, corpus_reference, checkpoint
 
 
 def test_ray_corpus_resumes_after_a_kill(cluster, corpus_reference, checkpoint_path, tmp_path):
-    from test_corpus import kill_when_finished, same_npz
+    from test_corpus import same_npz
     shutil.copytree(corpus_reference / "videos", tmp_path / "videos")
     args = ["--model", checkpoint_path, "--video", "videos/", "--json", "b.jsonl", "--export", "out/",
             "--export-format", "npz", "--no-overlay", *FAST, "--resume", "--ray", "--workers", "1"]
-    kill_when_finished(dope(*args, "-q", cwd=str(tmp_path), address=cluster, wait=False),
-                       str(tmp_path / "b.partial.jsonl"), after=False)  # blocks come whole from Ray
+    # blocks come whole from Ray: killed after a's two records and its `finished` line
+    wait_killed(dope(*args, "-q", cwd=str(tmp_path), address=cluster, wait=False, env=interrupted("line", 3, "KILL")),
+                signal.SIGKILL)
+    assert b'{"finished": ' in (tmp_path / "b.partial.jsonl").read_bytes()
     assert not (tmp_path / "b.jsonl").exists()
     p = dope(*args, "-v", cwd=str(tmp_path), address=cluster)
     assert p.returncode == 1, p.stderr

@@ -10,12 +10,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, interrupted, wait_killed
 from test_video import write_clip
 from wholebody.errors import DopeError
 from wholebody.inputs.sources import Item
@@ -53,23 +52,10 @@ def dope(*args, cwd, wait=True, env=None):
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
 
 
-def kill_when_finished(proc: subprocess.Popen, partial: str, videos: int = 1, after: bool = True) -> None:
-    """SIGKILL `proc` (and its process group) once `partial` holds `videos` finished videos and
-    (after) a record after the last: a kill in the middle of the next video's block."""
-    try:
-        end = time.monotonic() + TIMEOUT_S
-        while time.monotonic() < end:
-            assert proc.poll() is None, proc.communicate()
-            if os.path.exists(partial):
-                lines = open(partial, "rb").read().split(b"\n")[:-1]
-                finished = [i for i, line in enumerate(lines) if line.startswith(b'{"finished": ')]
-                if len(finished) >= videos and (not after or finished[-1] < len(lines) - 1):
-                    return
-            time.sleep(0.05)
-        pytest.fail(f"{partial} never held {videos} finished videos")
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+def killed_at_line(args, *, cwd, line: int, env=None) -> None:
+    """Run the command, SIGKILLed (by itself, tests.conftest.interrupted) right after its `line`th
+    JSON Lines line is written: a kill at a chosen point, whatever the machine's speed."""
+    wait_killed(dope(*args, cwd=cwd, wait=False, env=interrupted("line", line, "KILL", env=env)), signal.SIGKILL)
 
 
 # ------------------------------------------------------------------------------ the writer alone
@@ -159,7 +145,9 @@ def test_resume_json_over_videos_after_a_kill(reference, checkpoint_path, tmp_pa
     shutil.copytree(reference / "videos", tmp_path / "videos")
     args = ["--model", checkpoint_path, "--video", "videos/", "--json", "b.jsonl", "--export", "out/",
             "--export-format", "npz", "--no-overlay", *FAST, "--resume"]
-    kill_when_finished(dope(*args, "-q", cwd=tmp_path, wait=False), str(tmp_path / "b.partial.jsonl"))
+    # a's two records and its `finished` line, then c's first (b does not open): killed inside c
+    killed_at_line([*args, "-q"], cwd=tmp_path, line=4)
+    assert (tmp_path / "b.partial.jsonl").read_bytes().count(b"\n") == 4
     assert not (tmp_path / "b.jsonl").exists() and (tmp_path / "out" / "a.npz").exists()
     stamp = os.stat(tmp_path / "out" / "a.npz").st_mtime_ns
     p = dope(*args, "-v", cwd=tmp_path)

@@ -12,7 +12,6 @@ import glob
 import hashlib
 import json
 import os
-import signal
 import socket
 import stat
 import struct
@@ -29,7 +28,7 @@ import pytest
 from PIL import Image
 
 import dope
-from conftest import ROOT
+from conftest import ROOT, interrupted
 from wholebody import files
 from wholebody.files import OutputError, OutputGuard, atomic_write, check_output_path, open_output
 from wholebody.inputs import weights
@@ -645,35 +644,18 @@ def test_links_and_loops_give_each_image_once(tmp_path):
 # ------------------------------------------------------------------------------- 15. SIGTERM
 
 
-def wait_for(condition, timeout=240.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_sigterm_during_a_run_keeps_what_was_written_and_leaves_no_temporary_file(checkpoint_path, tmp_path):
-    clip = write_clip(tmp_path / "long.mp4", 400, (160, 120))
+    clip = write_clip(tmp_path / "long.mp4", 40, (160, 120))
     out = tmp_path / "frames.jsonl"
-    p = subprocess.Popen([sys.executable, os.path.join(ROOT, "dope.py"), "--model", checkpoint_path, "--video", clip,
-                          "--json", out, "--max-proposals", PROPOSALS], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-    try:
-        def two_lines():
-            temp = glob.glob(str(tmp_path / ".frames.jsonl.*"))
-            return bool(temp) and len(open(temp[0]).read().splitlines()) >= 2
-        assert wait_for(lambda: two_lines() or p.poll() is not None) and p.poll() is None, p.stderr.read()
-        p.send_signal(signal.SIGTERM)
-        _, err = p.communicate(timeout=120)
-    finally:
-        if p.poll() is None:
-            p.kill()
+    # SIGTERM right after the second record (tests/conftest.py: interrupted), whatever the machine's speed
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "dope.py"), "--model", checkpoint_path, "--video", clip,
+                        "--json", out, "--max-proposals", PROPOSALS], capture_output=True, text=True, timeout=600,
+                       env=interrupted("line", 2, "TERM"))
+    err = p.stderr
     assert p.returncode == 143, err
     assert "terminated" in err and "Traceback" not in err
     records = [json.loads(line) for line in out.read_text().splitlines()]
-    assert 2 <= len(records) < 400 and [d["frame"] for d in records] == list(range(len(records)))
+    assert 2 <= len(records) < 40 and [d["frame"] for d in records] == list(range(len(records)))
     assert (tmp_path / f"long.mp4_{MODEL}.mp4").is_file()
     assert hidden(tmp_path) == []
 
@@ -731,16 +713,13 @@ def test_sigterm_during_a_download_leaves_nothing(tmp_path, fixture_image):
     models.mkdir()
     trickle = {"/s/DOPE_v1_0_0.pth.tgz": lambda h: h.send_body(b"\0" * 1_000_000, every_s=0.05, step=1000)}
     with serve(trickle) as url:
-        p = subprocess.Popen([sys.executable, os.path.join(ROOT, "dope.py"), "--model", "DOPE_v1_0_0", "--image",
-                              fixture_image, "--no-overlay", "--json", str(tmp_path / "o.jsonl")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             text=True, env={**os.environ, "DOPE_MODELS": str(models), "DOPE_DOWNLOAD_URL": f"{url}/s"})
-        try:
-            assert wait_for(lambda: hidden(models) or p.poll() is not None, 120) and p.poll() is None
-            p.send_signal(signal.SIGTERM)
-            _, err = p.communicate(timeout=60)
-        finally:
-            if p.poll() is None:
-                p.kill()
+        # SIGTERM after the first chunk is written (tests/conftest.py: interrupted)
+        env = interrupted("download", 1, "TERM", env={**os.environ, "DOPE_MODELS": str(models),
+                                                      "DOPE_DOWNLOAD_URL": f"{url}/s"})
+        p = subprocess.run([sys.executable, os.path.join(ROOT, "dope.py"), "--model", "DOPE_v1_0_0", "--image",
+                            fixture_image, "--no-overlay", "--json", str(tmp_path / "o.jsonl")],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, timeout=120)
+    err = p.stderr
     assert p.returncode == 143, err
     assert "terminated" in err and "run the same command again" in err and "Traceback" not in err
     assert os.listdir(models) == []
@@ -764,7 +743,9 @@ def test_a_trickling_server_fails_within_the_deadline(tmp_path, monkeypatch):
             late = r"did not finish within 1.5 s \(set DOPE_DOWNLOAD_TIMEOUT=SECONDS to allow more\)"
             with pytest.raises(weights.DownloadError, match=late):
                 weights.fetch_checkpoint("DOPE_v1_0_0", str(models), f"{url}/{case}", progress=False)
-            assert time.monotonic() - start < 3.0, case
+            # far below what the server would take (hours; 20 s for a single byte of "stall"), with a
+            # margin for a loaded machine: not a race, the deadline is the only way to end this soon
+            assert time.monotonic() - start < 15.0, case
             assert os.listdir(models) == []
     monkeypatch.setenv("DOPE_DOWNLOAD_TIMEOUT", "soon")
     with pytest.raises(weights.DownloadError, match="DOPE_DOWNLOAD_TIMEOUT='soon' is not a positive number"):

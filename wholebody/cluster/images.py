@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
+from wholebody import testpoints
 from wholebody.cluster.session import RayJob, connected, default_threads, failure, gpus_per_worker
 from wholebody.inputs.sources import ImageError, Item, load_image, read_images
 from wholebody.stream import Frame
@@ -56,6 +57,7 @@ class Predictor:
             for (i, _), result in zip(chunk, self.detector.predict([pixels for _, pixels in chunk])):
                 result.image = paths[i]
                 results[i] = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+        testpoints.passed("batch")
         return {"index": batch["index"], "error": np.array(errors, dtype=object),
                 "result": np.array(results, dtype=object)}
 

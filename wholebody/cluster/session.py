@@ -18,6 +18,7 @@ import sys
 import threading
 from typing import Any, Iterator, Optional
 
+from wholebody import testpoints
 from wholebody.errors import DopeError
 
 log = logging.getLogger("dope")
@@ -102,12 +103,20 @@ def check_reachable(address: Optional[str], timeout: float = CONNECT_TIMEOUT_S) 
                         "`ray status` on the head node shows it)") from None
 
 
+def _worker_env(pythonpath: str) -> dict[str, str]:
+    """The workers' environment variables: the package's path, and the tests' interruption point."""
+    env = {"PYTHONPATH": pythonpath}
+    if os.environ.get(testpoints.VARIABLE):
+        env[testpoints.VARIABLE] = os.environ[testpoints.VARIABLE]
+    return env
+
+
 def _session(ray: Any, job: RayJob, pythonpath: str, level: int) -> Iterator[Any]:
     check_reachable(job.address or os.environ.get("RAY_ADDRESS"))
     on_sigterm = signal.getsignal(signal.SIGTERM)
     try:
         ray.init(address=job.address, log_to_driver=job.verbose, logging_level=level, include_dashboard=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": pythonpath}}, configure_logging=True)
+                 runtime_env={"env_vars": _worker_env(pythonpath)}, configure_logging=True)
     except (ConnectionError, RuntimeError, ValueError) as e:
         where = job.address or os.environ.get("RAY_ADDRESS") or "a local cluster"
         raise DopeError(f"cannot join the Ray cluster at {where}: {str(e).splitlines()[0] if str(e) else e}") from None

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Optional
 
+from wholebody import testpoints
 from wholebody.files import Output, OutputError, open_output
 
 if TYPE_CHECKING:
@@ -249,6 +250,7 @@ def _copy(response: http.client.HTTPResponse, out: Output, size: Optional[int], 
             digest.update(chunk)
             received += len(chunk)
             bar.update(len(chunk))
+            testpoints.passed("download")
 
 
 def _set_read_timeout(response: http.client.HTTPResponse, seconds: float) -> None:

@@ -24,6 +24,7 @@ from typing import Any, BinaryIO, Callable, Optional
 import cv2
 import numpy as np
 
+from wholebody import testpoints
 from wholebody.results import Result
 from wholebody.files import Output, OutputError, open_output, staging_path
 from wholebody.inputs.replay import SAVED
@@ -180,6 +181,7 @@ class JsonLinesWriter(_StagedFile):
         self.out.write(line)
         self.out.flush()
         self.count += 1
+        testpoints.passed("line")
 
     def sort_lines(self, key: Any) -> None:
         """Put the lines written so far in the order of key(line) (a staged file only)."""
