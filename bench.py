@@ -190,21 +190,10 @@ class StageTimer:
 
 def count_flops(run: Callable[[], Any]) -> tuple[int, dict[str, dict]]:
     """FLOPs of run() (a multiply-add counts two), in total and per module, as torch's FlopCounterMode
-    counts them, plus the oneDNN fused convolutions the CPU network calls directly
-    (`dopenet._conv_relu`, `dopenet._conv_add_relu_`), which it does not know."""
+    counts them."""
     import torch
-    from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
-
-    def fused(x_shape, w_shape, *args, out_shape=None, **kwargs):  # (x, w, b, padding, stride, ...)
-        return conv_flop_count(x_shape, w_shape, out_shape)
-
-    def fused_binary(_other_shape, *args, **kwargs):  # (other, x, w, ...): the sum's other operand first
-        return fused(*args, **kwargs)
-
-    mkldnn = torch.ops.mkldnn
-    mapping = {} if not hasattr(mkldnn, "_convolution_pointwise_") else {
-        mkldnn._convolution_pointwise: fused, mkldnn._convolution_pointwise_: fused_binary}
-    with FlopCounterMode(display=False, custom_mapping=mapping) as counter, torch.inference_mode():
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
         run()
     return counter.get_total_flops(), counter.get_flop_counts()
 
@@ -238,8 +227,8 @@ def bench_network(args: argparse.Namespace) -> dict[str, Any]:
     """Per-stage times, FLOPs, throughput and memory of the full pipeline on one synthetic image."""
     t0 = time.perf_counter()
     import torch
-    import wholebody.network  # noqa: F401  (torchvision: counted here, not in the model's load time)
-    import wholebody.network.dopenet  # noqa: F401
+    import wholebody.network.dopenet  # noqa: F401  (torchvision: counted here, not in the model's load time)
+    torch.set_float32_matmul_precision("high")  # as the command line runs (Winograd's 3x3 convolutions)
     from wholebody.detector import DOPE, postprocess_outputs
     from wholebody.drawing.draw2d import draw_result
     t_import = time.perf_counter() - t0
@@ -269,7 +258,7 @@ def bench_network(args: argparse.Namespace) -> dict[str, Any]:
         res = postprocess_outputs(out, height, width, det.postprocess, det.checkpoint.ppi_kwargs, det.min_score)
         t_post = time.perf_counter() - t
         t = time.perf_counter()
-        draw_result(np.ascontiguousarray(image[:, :, ::-1]), res)
+        draw_result(np.ascontiguousarray(image[:, :, ::-1]), res, channels="bgr")
         t_draw = time.perf_counter() - t
         times = dict(stages.times)
         times["decoding"] = t_net - sum(times.values())  # anchor-pose decoding, mapping back, to numpy
@@ -297,62 +286,6 @@ def bench_network(args: argparse.Namespace) -> dict[str, Any]:
                 import_s=t_import, load_s=t_load, first=first, median=med, flops=flops, stage_flops=stage_flops,
                 matmul_gflops=peaks, peak_rss_mb=peak_rss_mb(),
                 cuda_max_allocated_mb=torch.cuda.max_memory_allocated() / 2 ** 20 if cuda else None)
-
-
-def bench_runtimes(args: argparse.Namespace) -> dict[str, Any]:
-    """The network on one synthetic image in each installed runtime, interleaved: median wall and
-    CPU seconds per runtime, and the network's FLOPs (counted in torch) for the share of the peak."""
-    import torch
-    from wholebody.detector import DOPE, RUNTIMES
-    from wholebody.errors import DopeError
-    from wholebody.network.runtimes import check_runtime, use_runtime
-    checkpoint = args.model or synthetic_checkpoint()
-    width, height = args.size
-    image = synthetic_image(height, width)
-    det = DOPE(checkpoint, device="cpu", max_proposals=args.max_proposals, threads=args.threads, download=False,
-               progress=False)
-    runtimes, missing = [], []
-    for name in RUNTIMES:
-        try:
-            check_runtime(name, det.device, fp32=True)
-            runtimes.append(name)
-        except DopeError as e:  # not installed
-            missing.append(f"{name} ({e})")
-    export_s, wall, cpu = {}, {r: [] for r in runtimes}, {r: [] for r in runtimes}
-    for name in runtimes:  # the export (once per checkpoint, then cached) and a warm-up pass
-        t = time.perf_counter()
-        use_runtime(det.net, name, args.threads)
-        export_s[name] = time.perf_counter() - t
-        det.network([image])
-    for _ in range(args.runs):
-        for name in runtimes:
-            use_runtime(det.net, name, args.threads)
-            t, c = time.perf_counter(), time.process_time()
-            det.network([image])
-            wall[name].append(time.perf_counter() - t)
-            cpu[name].append(time.process_time() - c)
-    use_runtime(det.net, "torch")
-    x = torch.from_numpy(image.copy()).permute(2, 0, 1).div(255)
-    flops, _ = count_flops(lambda: det.net([x]))
-    return dict(size=f"{width}x{height}", threads=torch.get_num_threads(), proposals=det.net.max_proposals,
-                runtimes=runtimes, missing=missing, export_s=export_s, flops=flops,
-                wall={r: statistics.median(v) for r, v in wall.items()},
-                cpu={r: statistics.median(v) for r, v in cpu.items()},
-                peak=matmul_peak("cpu", torch.float32, 2048, seconds=0.5))
-
-
-def print_runtimes(r: dict[str, Any], runs: int) -> None:
-    print(f"network per runtime (CPU, fp32, {r['threads']} threads, image {r['size']}, {r['proposals']} proposals; "
-          f"median of {runs} interleaved passes; {r['flops'] / 1e9:.0f} GFLOP, fp32 matrix-multiply peak "
-          f"{r['peak']:.0f} GFLOP/s)")
-    print(f"{'runtime':<12} {'wall s':>7} {'CPU s':>7} {'vs torch':>8} {'of peak':>7} {'set-up s':>8}")
-    base = r["wall"].get("torch")
-    for name in r["runtimes"]:
-        w = r["wall"][name]
-        print(f"{name:<12} {w:7.2f} {r['cpu'][name]:7.2f} {base / w:7.2f}x {100 * r['flops'] / 1e9 / w / r['peak']:6.0f}% "
-              f"{r['export_s'][name]:8.2f}")
-    for line in r["missing"]:
-        print(f"not installed: {line}")
 
 
 def print_network(r: dict[str, Any]) -> None:
@@ -670,8 +603,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the published DOPE code's folder: time its dope.py against ours on one image, whole "
                         "processes, interleaved (--startup-rounds rounds; the checkpoint is linked into a "
                         "temporary copy of DIR, nothing is written in DIR)")
-    p.add_argument("--runtimes", action="store_true",
-                   help="time the network in each installed runtime (torch, onnxruntime, openvino), interleaved")
     p.add_argument("--batch", action="store_true",
                    help="frames/s on a short synthetic video with batch sizes 1, 2 and 4, on CPU or --device (the small "
                         "synthetic model, 320x240 frames and 100 proposals unless --model, --size, --max-proposals; "
@@ -768,8 +699,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.sweep_proposals:
             print_proposals(bench_proposals(args), args)
             return 0
-        # --network, --runtimes, --ppi, --startup, --batch and --reference combine, in this order; none: --network
-        sections = [s for s in ("network", "runtimes", "ppi", "startup", "batch", "reference") if getattr(args, s)] \
+        # --network, --ppi, --startup, --batch and --reference combine, in this order; none: --network
+        sections = [s for s in ("network", "ppi", "startup", "batch", "reference") if getattr(args, s)] \
             or ["network"]
         for i, section in enumerate(sections):
             if i:
@@ -778,8 +709,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 print_network(bench_network(args))
             elif section == "reference":
                 print_reference(bench_reference(args), args)
-            elif section == "runtimes":
-                print_runtimes(bench_runtimes(args), args.runs)
             elif section == "ppi":
                 print_ppi(bench_ppi(args), args.boxes, args.people)
             elif section == "startup":

@@ -44,5 +44,6 @@ __all__ = ["DOPE", "DopeError", "read_jsonl", "DEFAULT_MIN_SCORE", "POSTPROCESSI
            "model_name", "pick_device", "pick_dtype", "positive_int", "postprocess_outputs", "resolve_model"]
 
 if __name__ == "__main__":
-    from wholebody.cli import exit_fast, main
-    exit_fast(main())  # sys.exit, without the 0.6 s of Python's teardown once torch is loaded
+    from wholebody.cli import main
+    from wholebody.startup import exit_fast
+    exit_fast(main())  # sys.exit, without Python's teardown once torch is loaded (startup.py)

@@ -74,8 +74,8 @@ def test_drawing_scales_with_the_image():
 def test_drawing_options_rgb_no_pad_and_fixed_line_width():
     r = scene_result()
     image = background()  # BGR
-    bgr = draw_result(image, r)
-    rgb = draw_result(np.ascontiguousarray(image[:, :, ::-1]), r, rgb=True)
+    bgr = draw_result(image, r, channels="bgr")
+    rgb = draw_result(np.ascontiguousarray(image[:, :, ::-1]), r)  # RGB by default, as DOPE's images
     np.testing.assert_array_equal(rgb, bgr[:, :, ::-1])
     shifted = r.replace(body=PartArrays("body", r.body.scores, r.body.pose2d - 60, r.body.pose3d,
                                         **{k: r.body.fields[k] for k in ("left_hand", "right_hand", "face")}))
@@ -93,7 +93,7 @@ def test_hand_joints_leave_the_fingers_visible_and_scores_leave_the_face():
         for k, j in enumerate((f + 1, 3 * f + 6, 3 * f + 7, 3 * f + 8)):
             hand[j] = (80 + 10 * f, 142 - 8 * k)
     r = Result(height=480, width=640, hand=[Detection(0.9, hand, np.zeros((21, 3), np.float32))])
-    out = draw_result(np.zeros((480, 640, 3), np.uint8), r)
+    out = draw_result(np.zeros((480, 640, 3), np.uint8), r, channels="bgr")
     red = (out == (0, 0, 255)).all(-1).sum()
     coloured = ((out != 0).any(-1) & ~(out == (0, 0, 255)).all(-1)).sum()
     assert coloured > red  # more finger colour than joint red

@@ -124,7 +124,7 @@ def test_paired_distances_of_the_rounds_are_the_plain_formula_to_the_bit():
         p[11] *= np.float32(1e20)  # squares overflow
         partner = np.repeat(np.arange(0, n, 7), 7)[:n]
         partner[::50] = rng.integers(0, n, len(partner[::50]))  # and some anywhere
-        rows = postprocess._coordinate_major(p, "test_rows")
+        rows = postprocess._coordinate_major(p)
         assert rows.shape == (3, n, j) and np.array_equal(rows[1], p[:, :, 1], equal_nan=True)
         with np.errstate(over="ignore", invalid="ignore"):
             got = postprocess._paired_distances(rows, partner)
@@ -313,26 +313,6 @@ def test_bench_network_mode_reports_stages_flops_and_memory(checkpoint_path):
     assert float(head[3]) == pytest.approx(50 * 2 * per_roi / 1e9, rel=0.01)
     assert "images/s" in out and "peak RSS" in out and "matrix-multiply peak" in out
     assert "1 threads" in out and "50 proposals" in out
-
-
-def test_bench_counts_the_fused_convolutions_flops(checkpoint_path, monkeypatch):
-    # the CPU backbone runs oneDNN's fused convolution operators, which torch's FLOP counter does
-    # not know: bench's count must be the same with them as with the separate operations
-    from bench import count_flops, synthetic_image
-    from dope import DOPE
-    from wholebody.network import dopenet
-    det = DOPE(checkpoint_path, device="cpu", download=False, progress=False, max_proposals=20)
-    x = torch.from_numpy(synthetic_image(120, 160)).permute(2, 0, 1).float().div(255)
-    backbone = lambda counts: sum(counts["DOPENet.backbone"].values())  # noqa: E731
-    with torch.inference_mode():
-        det.net([x])  # Winograd's filters are transformed once, on the first pass
-    fused_total, fused = count_flops(lambda: det.net([x]))
-    assert torch.ops.mkldnn._convolution_pointwise_ in fused["DOPENet.backbone"]  # the fused path ran
-    monkeypatch.setattr(dopenet, "_fused_ops_work", lambda: False)
-    separate_total, separate = count_flops(lambda: det.net([x]))
-    assert torch.ops.mkldnn._convolution_pointwise_ not in separate["DOPENet.backbone"]
-    assert backbone(fused) == backbone(separate) > 1e9
-    assert fused_total == separate_total
 
 
 def _plain_distances(poses, leaders):

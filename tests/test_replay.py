@@ -127,3 +127,43 @@ def test_replay_frames_match_video_frames_by_number():
         got = list(replay_frames(path, frames))
     assert [f.item.frame for f in got] == [1, 3, 4]
     assert [int(f.image[0, 0, 0]) for f in got] == [1, 3, 4]
+
+
+# ------------------------------------------------- --min-score: one point, live or replayed (issue 31)
+
+
+@pytest.mark.parametrize("method, unthresholded", [("ppi", []), ("nms", ["--min-score", "0"])])
+def test_min_score_live_equals_a_replay_of_the_unthresholded_run(method, unthresholded, checkpoint_path,
+                                                                   fixture_image, tmp_path):
+    common = ["--model", checkpoint_path, "--no-overlay", "--max-proposals", "200", "--postprocess", method]
+    full = dope(*common, "--image", fixture_image, *unthresholded, "--json", tmp_path / "all.json")
+    assert full.returncode == 0, full.stderr
+    every = json.loads((tmp_path / "all.json").read_text())
+    scores = sorted(d["score"] for part in ("body", "hand", "face") for d in every[part])
+    threshold = repr(scores[len(scores) // 2])  # a detection's own score: kept (>=), those below not
+    live = dope(*common, "--image", fixture_image, "--min-score", threshold, "--json", tmp_path / "live.json")
+    assert live.returncode == 0, live.stderr
+    replayed = dope("--from-json", tmp_path / "all.json", "--min-score", threshold, "--json", tmp_path / "replay.json",
+                    "--no-overlay")
+    assert replayed.returncode == 0, replayed.stderr
+    got, want = (json.loads((tmp_path / n).read_text()) for n in ("replay.json", "live.json"))
+    kept = sum(len(want[p]) for p in ("body", "hand", "face"))
+    assert 0 < kept < len(scores)  # the threshold dropped some, kept some
+    assert any(b["left_hand"] >= 0 or b["right_hand"] >= 0 or b["face"] >= 0 for b in want["body"])
+    for part in ("body", "hand", "face"):
+        assert got[part] == want[part], part  # the same detections and the same links, to the last digit
+
+
+def test_min_score_over_a_video_live_equals_a_replay(checkpoint_path, tmp_path):
+    from test_video import write_clip
+    clip = write_clip(tmp_path / "clip.mp4")
+    common = ["--model", checkpoint_path, "--no-overlay", "--max-proposals", "200", "--video", clip]
+    assert dope(*common, "--min-score", "2.5", "--json", tmp_path / "live.jsonl").returncode == 0
+    assert dope(*common, "--json", tmp_path / "all.jsonl").returncode == 0
+    p = dope("--from-json", tmp_path / "all.jsonl", "--min-score", "2.5", "--json", tmp_path / "replay.jsonl")
+    assert p.returncode == 0, p.stderr
+    strip = lambda path: [{k: r[k] for k in ("frame", "body", "hand", "face")}  # noqa: E731
+                          for r in map(json.loads, open(path))]
+    live = strip(tmp_path / "live.jsonl")
+    assert sum(len(r["body"]) for r in live) > 0
+    assert strip(tmp_path / "replay.jsonl") == live

@@ -194,7 +194,7 @@ def test_drawings_label_tracks_in_stable_colours():
     from wholebody.drawing.draw2d import draw_result, track_color
     r = list(Tracker(n_init=1).run([people_frame([(300, 400, 250), (800, 380, 230)])]))[0]
     image = np.full((720, 1280, 3), 255, np.uint8)
-    plain, labelled = draw_result(image, r, labels=False), draw_result(image, r)
+    plain, labelled = draw_result(image, r, labels=False, channels="bgr"), draw_result(image, r, channels="bgr")
     assert (plain != labelled).any()
     assert track_color(3) == track_color(3) and track_color(3) != track_color(4)
     colour = np.array(track_color(int(r.body.track[0])), np.uint8)

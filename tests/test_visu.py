@@ -1,11 +1,16 @@
 """The 2D drawing (SPEC §7): bones and joints land on the expected pixels, padding, empty results."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
+from wholebody.drawing.draw2d import draw_result as draw_any, padding
 from wholebody.parts import BLUE, FACE, GREEN, HAND, RED
 from wholebody.results import Detection, Result
-from wholebody.drawing.draw2d import draw_result, padding
+
+# the style's colours are checked in OpenCV's order (BGR)
+draw_result = functools.partial(draw_any, channels="bgr")
 
 BLACK = np.zeros((200, 300, 3), np.uint8)
 

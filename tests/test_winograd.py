@@ -28,6 +28,15 @@ def _relative_error(got: torch.Tensor, x: torch.Tensor, conv: nn.Conv2d) -> floa
     return ((got.double() - ref).abs().max() / ref.abs().max()).item()
 
 
+@pytest.fixture(autouse=True)
+def high_precision():
+    """Winograd follows torch's float32 matmul precision: allowed below "highest" (the command sets "high")."""
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high")
+    yield
+    torch.set_float32_matmul_precision(before)
+
+
 def test_toom_cook_gives_lavin_and_grays_f4x3():
     """The construction reproduces the published F(4, 3) matrices (points 0, 1, -1, 2, -2)."""
     bt, g, at = winograd._toom_cook(4, 3)
@@ -120,6 +129,8 @@ def test_usable_only_where_it_applies():
     assert not winograd.usable(trained, x)
     with torch.no_grad():
         assert winograd.usable(trained, x)
+    torch.set_float32_matmul_precision("highest")  # torch's default: the user's own convolutions
+    assert not winograd.usable(conv, x)
 
 
 def test_the_network_runs_its_3x3_convolutions_through_it(checkpoint_dict, monkeypatch):

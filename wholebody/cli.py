@@ -13,14 +13,15 @@ import math
 import os
 import signal
 import sys
-from typing import Any, Iterator, NoReturn, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
-from wholebody.detector import DEFAULT_MIN_SCORE, DOPE, POSTPROCESSINGS, PRECISIONS, RUNTIMES, model_name, \
+from wholebody.detector import DEFAULT_MIN_SCORE, DOPE, POSTPROCESSINGS, PRECISIONS, model_name, \
     resolve_model
 from wholebody.errors import DopeError, InputError
 from wholebody.files import STDOUT, OutputGuard, make_folder, output_name, output_path
 from wholebody.inputs.weights import DOWNLOAD_URL, KNOWN_MODELS, WEIGHTS_LICENCE, describe_models, download_url, models_dir
 from wholebody.postprocessing.assignment import ASSIGNMENTS
+from wholebody.startup import exit_fast  # noqa: F401  (dope.exit_fast, the command's last step)
 
 log = logging.getLogger("dope")
 
@@ -97,10 +98,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto: fp16 for half-precision checkpoints on CUDA, fp32 otherwise")
-    p.add_argument("--runtime", choices=RUNTIMES, default="torch",
-                   help="where the convolutions run: torch (default), or on a CPU in fp32 onnxruntime or openvino "
-                        "(optional extras; the network is exported to ONNX once per checkpoint and cached; "
-                        "README: Runtimes)")
     p.add_argument("--max-proposals", type=positive_int, metavar="N",
                    help="proposals kept after the RPN (default: 1000, as published); fewer is faster")
     p.add_argument("--threads", type=positive_int, metavar="N",
@@ -131,9 +128,10 @@ def _add_selection_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--postprocess", choices=POSTPROCESSINGS,
                    help="pose proposals integration (ppi, the default) or non-maximum suppression (nms)")
     p.add_argument("--min-score", type=score, metavar="S",
-                   help="smallest score kept, on each post-processing's scale: NMS, an anchor pose's probability "
-                        f"in [0, 1] (default {DEFAULT_MIN_SCORE}, as published); PPI, a sum of probabilities "
-                        "(can exceed 1; default: keep all, as published)")
+                   help="smallest score kept (default: all, as published), on each post-processing's scale: "
+                        f"NMS, an anchor pose's probability in [0, 1] (NMS starts from {DEFAULT_MIN_SCORE} and up, as "
+                        "published); PPI, a sum of probabilities (can exceed 1). Applied after hands and faces are "
+                        "linked to bodies, live and with --from-json alike")
     p.add_argument("--assign", choices=ASSIGNMENTS,
                    help="attach hands and faces to bodies: nearest (default, as published: one hand can go to both "
                         "wrists) or unique (one to one, the Hungarian method on the same distances and limits)")
@@ -190,10 +188,6 @@ def check_options(args: argparse.Namespace) -> None:
         if replay and given is not None:
             raise DopeError(f"{name} applies to the network's outputs; --from-json replays detections already "
                             "post-processed (--min-score, --max-people and --parts do apply)")
-    if args.runtime != "torch" and not replay:  # a missing extra or a GPU, in one line, before anything loads
-        from wholebody.detector import pick_device
-        from wholebody.network.runtimes import check_runtime
-        check_runtime(args.runtime, pick_device(args.device), args.precision in ("auto", "fp32"))
     method = args.postprocess or "ppi"
     if args.min_score is not None and not replay:
         if method == "nms" and not 0.0 <= args.min_score <= 1.0:
@@ -227,11 +221,11 @@ def _other_outputs(args: argparse.Namespace) -> bool:
 
 
 def _drawing(args: argparse.Namespace) -> Any:
-    """draw_result with the style options (BGR in and out)."""
+    """draw_result with the style options (BGR in and out: the writers draw in OpenCV's order)."""
     import functools
     from wholebody.drawing.draw2d import draw_result
     return functools.partial(draw_result, lw=None if args.line_width is None else args.line_width / 2,
-                             scores=not args.no_scores, pad=not args.no_pad)
+                             scores=not args.no_scores, pad=not args.no_pad, channels="bgr")
 
 
 def _view(args: argparse.Namespace) -> Any:
@@ -359,7 +353,7 @@ def run(args: argparse.Namespace, shared: Any = None) -> int:
                                 postprocess=args.postprocess, min_score=args.min_score,
                                 max_proposals=args.max_proposals, download=not args.no_download,
                                 progress=not args.quiet, threads=args.threads, assign=args.assign,
-                                max_people=args.max_people, parts=args.parts, runtime=args.runtime)
+                                max_people=args.max_people, parts=args.parts)
                 frames = detector.stream(source, batch_size=args.batch_size, on_skip=on_skip)
                 if shared is not None:
                     shared.detector = detector
@@ -593,7 +587,7 @@ def _ray_frames(args: argparse.Namespace, images: list[str], on_skip: Any) -> tu
     path = resolve_model(args.model, download=not args.no_download, progress=not args.quiet)
     options = dict(device=args.device, precision=args.precision, postprocess=args.postprocess,
                    min_score=args.min_score, max_proposals=args.max_proposals, assign=args.assign,
-                   max_people=args.max_people, parts=args.parts, runtime=args.runtime)
+                   max_people=args.max_people, parts=args.parts)
     frames = ray_frames(images, RayJob.from_args(args), path, options, batch_size=args.batch_size,
                         pixels=not args.no_overlay or args.visu3d or bool(args.html), on_skip=on_skip)
     name = model_name(path)
@@ -690,27 +684,6 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise Terminated()
 
 
-def exit_fast(code: int) -> NoReturn:
-    """End the process with `code` (dope.py's last step), skipping Python's teardown when torch is loaded.
-
-    With torch imported, the interpreter's finalisation (freeing every module and object, then the
-    C++ libraries' static destructors) takes 0.6 s here, after every output is already closed and
-    renamed. What an ordinary exit does that matters still happens: the exit handlers (atexit:
-    logging, Ray, temporary folders) run and the standard streams are flushed (a failed flush
-    gives exit code 120, as Python's own exit does).
-    """
-    if "torch" not in sys.modules:  # nothing slow to skip (--help, argument errors)
-        sys.exit(code)
-    import atexit
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe (`| head`), or a stream closed already
-            code = code or 120
-    os._exit(code)
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
@@ -735,6 +708,10 @@ def _main(argv: Optional[Sequence[str]]) -> int:
         print("dope.py: error: nothing to process; give --image PATH or --video PATH|N (dope.py --help lists "
               "the inputs), or --list-models to see the models", file=sys.stderr)
         return 2
+    if not args.from_json:
+        from wholebody.startup import allow_winograd, import_torchvision
+        # the command's own process only (startup.py): the library leaves these as it finds them
+        log.debug("start-up: %s; %s", import_torchvision(), allow_winograd())
     try:
         return run(args)
     except DopeError as e:

@@ -30,8 +30,7 @@ log = logging.getLogger("dope")
 
 POSTPROCESSINGS = ("ppi", "nms")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-RUNTIMES = ("torch", "onnxruntime", "openvino")  # where the convolutions run (network/runtimes.py)
-DEFAULT_MIN_SCORE = 0.3
+DEFAULT_MIN_SCORE = 0.3  # NMS's candidates: anchor poses at least this probable (the published threshold)
 DEVICE_TYPES = ("cpu", "cuda")
 MAX_THREADS_PER_CORE = 4  # more CPU threads than this per core is a mistake, not a tuning
 # Images that the network shrinks below half their size are first shrunk in uint8 (area averaging) to
@@ -161,9 +160,11 @@ def postprocess_outputs(outputs: dict[str, Any], height: int, width: int, method
                         parts: Optional[Sequence[str]] = None) -> "Result":
     """One image's network outputs (numpy arrays) to a `Result`, hands and faces linked to bodies.
 
-    min_score: NMS drops anchor poses below it (None: DEFAULT_MIN_SCORE, as published); PPI drops
-    the detections it integrated to a score below it, on its own scale (sums of probabilities),
-    before the assignment (None: none dropped). assignment: "nearest" (as published) or "unique"
+    min_score: detections scoring below it are dropped after hands and faces are linked to bodies
+    (`selection.select_detections`, the one place it applies, live or replayed from JSON), on each
+    post-processing's scale: NMS's anchor-pose probability, PPI's sums of probabilities. None
+    drops none. NMS itself starts from the anchor poses of probability DEFAULT_MIN_SCORE (0.3) and
+    more, as published; PPI from its own `score_th`. assignment: "nearest" (as published) or "unique"
     (postprocessing/assignment.py). max_people, parts: see `selection.select_detections`.
     """
     from wholebody.postprocessing.proposals import nms, ppi
@@ -176,13 +177,13 @@ def postprocess_outputs(outputs: dict[str, Any], height: int, width: int, method
         o = outputs[part]
         arrays = (o["scores"], outputs["boxes"], o["pose2d"], o["pose3d"])
         if method == "ppi":
-            dets = ppi(*arrays, (height, width), **ppi_kwargs[part])
-            found[part] = dets if min_score is None else dets[dets.scores >= min_score]
+            found[part] = ppi(*arrays, (height, width), **ppi_kwargs[part])
         else:
-            found[part] = nms(*arrays, min_score=DEFAULT_MIN_SCORE if min_score is None else min_score,
-                              K=ppi_kwargs["hand"].get("K") if part == "hand" else None)
+            # NMS's own candidates: anchor poses of probability DEFAULT_MIN_SCORE and more, as published
+            found[part] = nms(*arrays, min_score=DEFAULT_MIN_SCORE, K=ppi_kwargs["hand"].get("K") if part == "hand" else None)
     found["body"] = assign(found["body"], found["hand"], found["face"], assignment)
-    return select_detections(Result(height=height, width=width, **found), max_people=max_people, parts=parts)
+    return select_detections(Result(height=height, width=width, **found), min_score=min_score,
+                             max_people=max_people, parts=parts)
 
 
 class DOPE:
@@ -193,9 +194,10 @@ class DOPE:
     device: 'cpu', 'cuda', 'cuda:1'...; None means CUDA when available.
     precision: 'auto' (fp16 for half checkpoints on CUDA, else fp32), 'fp32', 'fp16' or 'bf16'.
     postprocess: 'ppi' (default) or 'nms'.
-    min_score: the smallest score kept, on each post-processing's own scale: for NMS an anchor
-        pose's probability (None: DEFAULT_MIN_SCORE, 0.3, as published); for PPI a sum of
-        probabilities (None: nothing dropped, as published).
+    min_score: the smallest score kept, on each post-processing's own scale (NMS: an anchor pose's
+        probability; PPI: a sum of probabilities), applied once, after hands and faces are linked
+        to bodies, as a replay of saved records applies it; None keeps all (as published: NMS
+        itself starts from anchor poses of probability DEFAULT_MIN_SCORE, 0.3, and more).
     assign: how hands and faces are attached to bodies: 'nearest' (as published) or 'unique' (one to one).
     max_people: keep at most this many people (best bodies, with their hands and faces); None: all.
     parts: keep only these parts ('body', 'hand', 'face'); None: all.
@@ -209,10 +211,11 @@ class DOPE:
         More than MAX_THREADS_PER_CORE per core is refused.
     Arguments are checked (device, precision, counts) before the checkpoint is read or downloaded;
     nothing here changes torch's grad mode: inference runs under `torch.inference_mode()`.
+    channels: the channel order of the image arrays given to the detector and of those its stream
+        gives back: "rgb" (the default, as PIL and the files it reads) or "bgr" (OpenCV's order,
+        `cv2.imread`, `cv2.VideoCapture`). Paths and PIL images are read in their own order.
     channels_last: run the convolutions in the channels-last memory layout; None means on CPU
         (about 1.3x faster there, same results to float noise), not on CUDA (not measured).
-    runtime: where the convolutions run: 'torch' (eager PyTorch), or on a CPU in fp32 'onnxruntime'
-        or 'openvino' (optional extras; graphs exported once per checkpoint, see network/runtimes.py).
     """
 
     def __init__(self, model: Union[str, os.PathLike, dict] = "DOPE_v1_0_0", *, device: Optional[str] = None,
@@ -220,8 +223,7 @@ class DOPE:
                  max_proposals: Optional[int] = None, models_folder: Optional[str] = None,
                  download: bool = True, progress: bool = True, threads: Optional[int] = None,
                  channels_last: Optional[bool] = None, assign: str = "nearest", max_people: Optional[int] = None,
-                 parts: Optional[Sequence[str]] = None, runtime: str = "torch") -> None:
-        from wholebody.inputs.private_copy import PrivateCopy
+                 parts: Optional[Sequence[str]] = None, channels: str = "rgb") -> None:
         from wholebody.parts import PART_NAMES
         from wholebody.postprocessing.assignment import ASSIGNMENTS
         from wholebody.settings import MAX_PROPOSALS
@@ -242,18 +244,15 @@ class DOPE:
                                           or not 1 <= max_proposals <= MAX_PROPOSALS):
             raise DopeError(f"max_proposals must be a whole number in 1..{MAX_PROPOSALS}, got {max_proposals!r}")
         check_threads(threads)
-        # A checkpoint file already there is copied into memory on another core while torch and
-        # torchvision are imported (about 2 s on one core): reading it afterwards would add 0.15 s.
+        if channels not in ("rgb", "bgr"):
+            raise DopeError(f"channels must be 'rgb' or 'bgr', got {channels!r}")
+        self.channels = channels
         local = local_checkpoint(os.fspath(model), models_folder) if isinstance(model, (str, os.PathLike)) else None
-        copy = PrivateCopy(local) if local is not None else None
         import torch
         from wholebody.network.dopenet import PUBLISHED_MAX_PROPOSALS, Checkpoint, CheckpointError, build_model, \
             fold_batchnorms, merge_config, read_checkpoint
         self.device = pick_device(device)
         check_precision(precision, self.device)
-        if runtime != "torch":
-            from wholebody.network.runtimes import check_runtime
-            check_runtime(runtime, self.device, precision in ("auto", "fp32"))  # auto is fp32 on a CPU
         if threads is not None:
             torch.set_num_threads(threads)
         if isinstance(model, (str, os.PathLike)):
@@ -264,7 +263,7 @@ class DOPE:
             self.name, source = "checkpoint", model
         try:
             read_here = isinstance(source, str)  # then its tensors are this object's alone
-            checkpoint = source if isinstance(source, Checkpoint) else read_checkpoint(source, copy=copy)
+            checkpoint = source if isinstance(source, Checkpoint) else read_checkpoint(source)
             # One source of truth for the proposal count: the config the network is built from. The
             # published test code keeps 1000 whatever the file says; max_proposals overrides both.
             config = merge_config(checkpoint.config,
@@ -274,17 +273,10 @@ class DOPE:
             net = fold_batchnorms(build_model(checkpoint), in_place=read_here)
         except CheckpointError as e:
             raise DopeError(str(e)) from None
-        finally:
-            if copy is not None:
-                copy.close()  # what torch mapped stays mapped
         self.dtype = pick_dtype(precision, checkpoint.half, self.device)
         self.channels_last = self.device.type == "cpu" if channels_last is None else channels_last
         self.net = net.to(self.device, self.dtype)  # fp32 on CPU: no copy of the weights
         self.net.channels_last = self.channels_last
-        self.runtime = runtime
-        if runtime != "torch":
-            from wholebody.network.runtimes import use_runtime
-            use_runtime(self.net, runtime, threads)
         # Keep the settings only: the weights live in self.net (a copy would double the memory).
         self.checkpoint = dataclasses.replace(checkpoint, state_dict={})
         self.postprocess = postprocess
@@ -292,9 +284,20 @@ class DOPE:
         self.assign, self.max_people, self.parts = assign, max_people, None if parts is None else tuple(parts)
         self.timings = {"network": 0.0, "post-processing": 0.0}  # seconds spent so far, for -v
         self._warned_non_finite = False
-        log.info("model %s on %s (%s%s), %s post-processing, %d proposals", self.name, self.device,
-                 str(self.dtype).replace("torch.", ""), "" if runtime == "torch" else f", {runtime}", postprocess,
-                 self.net.max_proposals)
+        log.info("model %s on %s (%s), %s post-processing, %d proposals", self.name, self.device,
+                 str(self.dtype).replace("torch.", ""), postprocess, self.net.max_proposals)
+        log.debug("fast paths: %s", "; ".join(self.fast_paths()) or "none")
+
+    def fast_paths(self) -> list[str]:
+        """What runs other than torch's plain operators, now (docs/performance.md has their figures)."""
+        import torch
+        if self.device.type != "cpu" or self.dtype != torch.float32 or not self.channels_last:
+            return []
+        precision = torch.get_float32_matmul_precision()
+        return ["batch norms folded into the convolutions", "channels-last convolutions",
+                "RoIAlign as one gathered sum", "stage 4's 1x1 convolutions as matrix products",
+                "3x3 convolutions as Winograd products" if precision != "highest" else
+                "Winograd off (torch's float32 matmul precision is 'highest')"]
 
     @property
     def config(self) -> dict[str, Any]:
@@ -373,7 +376,10 @@ class DOPE:
                 or hasattr(images, "getpixel"):
             raise DopeError(f"predict takes several images (a list or another iterable), got a "
                             f"{type(images).__name__}; for one image, call the detector: det(image)")
-        pairs = [_as_array(im) for im in images]
+        return self._results([_as_array(im, self.channels) for im in images])
+
+    def _results(self, pairs: list[tuple[np.ndarray, Optional[str]]]) -> list["Result"]:
+        """Results for (RGB array, name) pairs, in one network pass."""
         if not pairs:
             return []
         results = []
@@ -441,13 +447,15 @@ class DOPE:
             items = open_source(source)
         except SourceError as e:
             raise DopeError(str(e)) from None
+        # arrays of the caller's are in self.channels; what is read from files and cameras is RGB
+        given = "rgb" if isinstance(source, (str, os.PathLike, int, Video)) else self.channels
         reader = read_ahead(items, size=max(prefetch, batch_size))
         try:
             batch: list[tuple[Any, Any]] = []
             for item, pixels in reader:
                 if not isinstance(pixels, Exception):
                     try:
-                        pixels = _as_array(pixels)[0]
+                        pixels = _as_array(pixels, given)[0]
                         self.check_size(*pixels.shape[:2])
                     except DopeError as e:
                         pixels = ImageError(f"{item.name}: {e}" if item.name else str(e))
@@ -473,10 +481,10 @@ class DOPE:
         """One network pass over a batch of (item, pixels); items without a frame number are images."""
         if not batch:
             return
-        arrays = [_as_array(pixels)[0] for _, pixels in batch]
-        for (item, _), array, result in zip(batch, arrays, self.predict(arrays)):
+        arrays = [pixels for _, pixels in batch]  # RGB (see stream)
+        for (item, _), array, result in zip(batch, arrays, self._results([(a, None) for a in arrays])):
             result.image = item.name if item.frame is None else None
-            yield Frame(item, array, result)
+            yield Frame(item, array if self.channels == "rgb" else array[:, :, ::-1], result)
 
 
 def _leaves(tree: Any) -> Iterator[np.ndarray]:
@@ -505,8 +513,9 @@ def _to_numpy(tree: Any) -> Any:
     return tree.float().cpu().numpy()
 
 
-def _as_array(image: Any) -> tuple[np.ndarray, Optional[str]]:
-    """(RGB uint8 array, name) for a path, a PIL image or an array; DopeError for anything else."""
+def _as_array(image: Any, channels: str = "rgb") -> tuple[np.ndarray, Optional[str]]:
+    """(RGB uint8 array, name) for a path, a PIL image or an array in the order `channels` (a BGR
+    array comes back as an RGB view); DopeError for anything else."""
     from wholebody.inputs.sources import ImageError, read_images
     ((item, pixels),) = read_images([image])
     if isinstance(pixels, ImageError):
@@ -514,5 +523,7 @@ def _as_array(image: Any) -> tuple[np.ndarray, Optional[str]]:
     if not isinstance(pixels, np.ndarray):
         raise DopeError(f"cannot use a {type(image).__name__} as an image; give a path, a PIL image or an array")
     if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
-        raise DopeError(f"image arrays must be RGB uint8 (H, W, 3), got {pixels.dtype} {pixels.shape}")
+        raise DopeError(f"image arrays must be {channels.upper()} uint8 (H, W, 3), got {pixels.dtype} {pixels.shape}")
+    if channels == "bgr" and isinstance(image, np.ndarray):
+        pixels = pixels[:, :, ::-1]
     return pixels, item.name

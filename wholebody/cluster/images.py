@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 import numpy as np
 
 from wholebody import testpoints
+from wholebody.startup import allow_winograd
 from wholebody.cluster.session import RayJob, connected, default_threads, failure, gpus_per_worker
 from wholebody.inputs.sources import ImageError, Item, load_image, read_images
 from wholebody.stream import Frame
@@ -38,6 +39,7 @@ class Predictor:
         from wholebody.detector import DOPE
         if os.path.isdir(cwd):
             os.chdir(cwd)  # relative input paths read as on the driver (shared storage)
+        allow_winograd()  # the job's own process: as the command's (startup.py)
         torch.set_num_threads(threads)
         self.detector = DOPE(model, progress=False, **options)
         self.batch_size = batch_size

@@ -25,6 +25,7 @@ import os
 from typing import Any, Callable, Iterator
 
 from wholebody.cluster.session import RayJob, connected, default_threads, failure, gpus_per_worker
+from wholebody.startup import allow_winograd
 from wholebody.errors import DopeError, InputError
 
 log = logging.getLogger("dope")
@@ -57,6 +58,7 @@ def _collected_warnings(args: argparse.Namespace) -> Iterator[list[str]]:
 def _video_task(run: Callable[[argparse.Namespace], int], args: argparse.Namespace, cwd: str,
                 ) -> tuple[int, list[str]]:
     """On a worker: (exit code, warnings logged) of one single-process run (or 1 and its error)."""
+    allow_winograd()  # the job's own process: as the command's
     if os.path.isdir(cwd):
         os.chdir(cwd)  # relative paths as on the driver (shared storage)
     with _collected_warnings(args) as said:
@@ -80,6 +82,7 @@ def _corpus_task(run: Callable[..., int], args: argparse.Namespace, template: An
     {"code", "said" (warnings), "lines" (its JSON lines, None when it failed or wrote none),
     "error" (the message of the error it failed with, else None), "early" (whether that error came
     before the model loaded: the same for every video)}."""
+    allow_winograd()  # the job's own process: as the command's
     if os.path.isdir(cwd):
         os.chdir(cwd)
     key = repr(sorted((k, v) for k, v in vars(args).items() if k in _MODEL_OPTIONS))

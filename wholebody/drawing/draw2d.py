@@ -133,12 +133,21 @@ def draw_labels(image: np.ndarray, result: Result, offset: tuple[int, int] = (0,
             cv2.putText(image, text, (int(x), int(y)), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 2)
 
 
+CHANNEL_ORDERS = ("rgb", "bgr")
+
+
+def check_channels(channels: str) -> None:
+    """ValueError unless `channels` names a channel order: "rgb" or "bgr"."""
+    if channels not in CHANNEL_ORDERS:
+        raise ValueError(f"channels must be 'rgb' or 'bgr', got {channels!r}")
+
+
 def draw_result(image: np.ndarray, result: Result, lw: Optional[float] = None, max_padding: int = MAX_PADDING,
-                pad: bool = True, scores: bool = True, rgb: bool = False, labels: bool = True) -> np.ndarray:
+                pad: bool = True, scores: bool = True, *, channels: str = "rgb", labels: bool = True) -> np.ndarray:
     """A copy of an image with every body, hand and face drawn (SPEC §7, scaled to the image).
 
-    image: uint8[H, W, 3], BGR (OpenCV's order, as cv2.imread gives) unless rgb is True, in which
-        case it is RGB and so is the drawing returned (the order of DOPE's own inputs and stream).
+    image: uint8[H, W, 3] in the channel order `channels` ("rgb", the default, as DOPE takes and
+        gives images; "bgr" for OpenCV's cv2.imread), and so is the drawing returned.
     lw: the line width (bones are 2 lw pixels wide); None scales it with the image (`line_width`).
     pad: pad the copy with black where joints fall outside the image (at most max_padding pixels
         per side, see `padding`); the drawing is then larger than the image, shifted by (left, top).
@@ -146,9 +155,10 @@ def draw_result(image: np.ndarray, result: Result, lw: Optional[float] = None, m
     labels: each tracked person's id (`#3`), in a colour stable per track, when the results carry `track`.
     Nothing detected: an unchanged copy (no padding).
     """
-    if rgb:
+    check_channels(channels)
+    if channels == "rgb":  # drawn in OpenCV's order, where the style's colours are given
         return np.ascontiguousarray(draw_result(np.ascontiguousarray(image[:, :, ::-1]), result, lw, max_padding,
-                                                pad, scores, labels=labels)[:, :, ::-1])
+                                                pad, scores, channels="bgr", labels=labels)[:, :, ::-1])
     parts = result.parts()
     if not len(result):
         return image.copy()

@@ -10,25 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import logging
-import math
-import mmap
 import os
 import pickle
 import zipfile
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
-from torchvision.models.resnet import resnet50  # not torchvision.models: see ops.DEFERRED_PACKAGES
+from torchvision.models.resnet import resnet50
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 from torchvision.models.detection.transform import GeneralizedRCNNTransform, resize_boxes, resize_keypoints
 from torchvision.ops import FrozenBatchNorm2d
 
-from wholebody.inputs.private_copy import PrivateCopy
 from wholebody.network import winograd
 from wholebody.network.ops import roi_align, roi_align_gathered, skip_random_init
 from wholebody.parts import PART_NAMES, PARTS
@@ -86,7 +82,7 @@ class Checkpoint:
     source: Optional[str] = None
 
 
-def _torch_load(path: str, copy: Optional[PrivateCopy] = None) -> Any:
+def _torch_load(path: str) -> Any:
     if not os.path.isfile(path):
         if os.path.lexists(path):
             from wholebody.files import describe_kind
@@ -96,13 +92,8 @@ def _torch_load(path: str, copy: Optional[PrivateCopy] = None) -> Any:
     if os.path.getsize(path) == 0:
         raise CheckpointError(f"checkpoint {path!r} is empty")
     try:
-        # Never a map of the file itself: replacing or truncating it while the process runs (cp or
-        # curl -o over it) would kill the process with SIGBUS at the next touch of a weight. A
-        # private copy (inputs/private_copy.py) is mapped instead, shared so that folding the batch
-        # norms writes in place; else the file is read into memory.
-        copied = copy.path() if copy is not None and copy.source == path else None
-        if copied is not None:
-            return _load_copy(copied, path)
+        # Read into memory, never mapped: replacing or truncating a mapped file while the process
+        # runs (cp or curl -o over it) would kill the process with SIGBUS at the next touch of a weight.
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         # weights_only refuses any global it does not know: the file would have run code or
@@ -127,26 +118,8 @@ def _torch_load(path: str, copy: Optional[PrivateCopy] = None) -> Any:
                               "download or copy it again") from None
 
 
-def _load_copy(copied: str, path: str) -> Any:
-    """torch.load of a checkpoint's private copy: mapped (shared: nothing else holds the copy), or
-    read where it cannot be (a legacy, not zip, file; a torch without these options)."""
-    set_flags = getattr(torch.serialization, "set_default_mmap_options", None)  # torch >= 2.3
-    if set_flags is not None:
-        set_flags(mmap.MAP_SHARED)  # a function, or a context manager whose constructor sets it
-        try:
-            return torch.load(copied, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError as e:  # a legacy (not zip) checkpoint cannot be mapped: read the copy
-            log.debug("mapping the copy of %r failed (%s): reading it", path, e)
-        finally:
-            set_flags(mmap.MAP_PRIVATE)  # torch's default, for other loads of this process
-    return torch.load(copied, map_location="cpu", weights_only=True)
-
-
-def read_checkpoint(source: Union[str, os.PathLike, Mapping[str, Any]], *,
-                    copy: Optional[PrivateCopy] = None) -> Checkpoint:
+def read_checkpoint(source: Union[str, os.PathLike, Mapping[str, Any]]) -> Checkpoint:
     """Turn a checkpoint file (or an already loaded dict) into a validated `Checkpoint`.
-
-    copy: a `PrivateCopy` of the file, started earlier (see inputs/private_copy.py), to load from.
 
     Loads with `weights_only=True`, renames legacy tensor names, fills defaults for settings the
     file leaves out, and rejects unknown settings. Tensor names and shapes are checked by
@@ -155,7 +128,7 @@ def read_checkpoint(source: Union[str, os.PathLike, Mapping[str, Any]], *,
     name = None
     if isinstance(source, (str, os.PathLike)):
         name = os.fspath(source)
-        raw = _torch_load(name, copy)
+        raw = _torch_load(name)
     else:
         raw = source
     where = f" {name!r}" if name else ""
@@ -228,11 +201,8 @@ class ResNetStages(nn.Module):
         self.resnet_backbone = resnet
         self.out_channels = BACKBONE_CHANNELS
         self.channels_last = False  # see DOPENet.channels_last
-        self.compiled: Optional[Callable[[Tensor], Tensor]] = None  # see network/runtimes.py
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.compiled is not None:
-            return self.compiled(x)
         r = self.resnet_backbone
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -240,9 +210,9 @@ class ResNetStages(nn.Module):
         if not (x.device.type == "cpu" and self.channels_last and isinstance(r.bn1, nn.Identity)
                 and all(_folded(b) for stage in stages for b in stage)):
             return r.layer3(r.layer2(r.layer1(r.maxpool(r.relu(r.bn1(r.conv1(x)))))))
-        # On a CPU: stage 3's 3x3 convolutions as Winograd products (its 1x1 ones stay oneDNN's,
-        # faster there), ReLUs and residual sums fused into oneDNN's convolutions (`_cpu_bottleneck`)
-        x = r.maxpool(_conv_relu(x, r.conv1) if _fused_ready(x) else r.relu(r.conv1(x)))
+        # On a CPU: stage 3's 3x3 convolutions as Winograd products where allowed (its 1x1 ones
+        # stay oneDNN's, faster there; `_cpu_bottleneck`)
+        x = r.maxpool(r.relu(r.conv1(x)))
         for stage in stages:
             for block in stage:
                 x = _cpu_bottleneck(block, x, matmul_1x1=False)
@@ -263,11 +233,8 @@ class ResNetHead(nn.Module):
         super().__init__()
         self.resnet_backbone = resnet
         self.channels_last = False  # see DOPENet.channels_last
-        self.compiled: Optional[Callable[[Tensor], Tensor]] = None  # see network/runtimes.py
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.compiled is not None:
-            return self.compiled(x)
         r = self.resnet_backbone
         # Chunks of equal sizes (1000 RoIs: 8 of 125, not 7 of 128 and one of 104): oneDNN builds its
         # kernels once per shape, and each new shape costs a first call of its own.
@@ -315,75 +282,19 @@ def _conv1x1(x: Tensor, conv: nn.Conv2d) -> Tensor:
 
 def _cpu_bottleneck(block: nn.Module, x: Tensor, *, matmul_1x1: bool) -> Tensor:
     """torchvision's Bottleneck.forward with folded batch norms (`_folded`) on a CPU: its 3x3
-    convolution as Winograd products where `winograd.usable` (stride 1, 256 channels or more), its
-    1x1 ones as `_conv1x1` matrix products if matmul_1x1 (the block `_matmul_ready`), else oneDNN's;
-    and, with oneDNN's 1x1 convolutions (stages 1-3), its convolutions fused with their ReLU, the
-    last one with the residual sum and its ReLU too (`_fused_ready`): the same results to float32
-    rounding (to the bit on the Xeons measured), without the passes over memory the separate
-    operations cost (stages 1-3 1.23x; stage 4's one
-    oneDNN convolution was 5% slower fused). x is an intermediate of the network's own: the
-    residual sum may be written into it."""
-    fused = not matmul_1x1 and _fused_ready(x)
-
+    convolution as Winograd products where `winograd.usable` (stride 1, 256 channels or more, and
+    torch's float32 matmul precision not "highest"), its 1x1 ones as `_conv1x1` matrix products if
+    matmul_1x1 (the block `_matmul_ready`), else oneDNN's."""
     def one(t: Tensor, conv: nn.Module) -> Tensor:
         return _conv1x1(t, conv) if matmul_1x1 else conv(t)
 
-    out = _conv_relu(x, block.conv1) if fused else one(x, block.conv1).relu_()
+    out = one(x, block.conv1).relu_()
     if winograd.usable(block.conv2, out):
         out = winograd.conv3x3(out, block.conv2).relu_()
     else:
-        out = _conv_relu(out, block.conv2) if fused else block.conv2(out).relu_()
+        out = block.conv2(out).relu_()
     identity = x if block.downsample is None else one(x, block.downsample[0])
-    if fused:
-        return _conv_add_relu_(identity, out, block.conv3)
     return one(out, block.conv3).add_(identity).relu_()
-
-
-def _conv_args(conv: nn.Conv2d) -> tuple:
-    return conv.weight, conv.bias, list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups
-
-
-def _conv_relu(x: Tensor, conv: nn.Conv2d) -> Tensor:
-    """relu(conv(x)) as one oneDNN primitive (the operator torch.compile's CPU backend uses)."""
-    return torch.ops.mkldnn._convolution_pointwise(x, *_conv_args(conv), "relu", [], "")
-
-
-def _conv_add_relu_(other: Tensor, x: Tensor, conv: nn.Conv2d) -> Tensor:
-    """relu(conv(x) + other), written into `other` and returned, as one oneDNN primitive."""
-    torch.ops.mkldnn._convolution_pointwise_.binary(other, x, *_conv_args(conv), "add", 1.0, "relu", [], "")
-    return other
-
-
-@functools.lru_cache(maxsize=None)
-def _fused_ops_work() -> bool:
-    """Whether this torch has oneDNN's fused convolution operators and they give the separate
-    operations' results (checked once, on small tensors with fixed weights, to float32 rounding; an
-    internal API, so a torch that changes it gets the separate operations). On the Intel Xeons
-    measured the results are the same bits; on an AMD EPYC oneDNN's fused kernels sum in another
-    order (the backbone's outputs 3e-7 apart). torch's global random state is left alone."""
-    try:
-        gen = torch.Generator().manual_seed(0)
-        x = torch.rand(2, 8, 7, 9, generator=gen).contiguous(memory_format=torch.channels_last) - 0.5
-        conv3 = nn.Conv2d(8, 8, 3, padding=1, stride=2, device="meta").to_empty(device="cpu")
-        conv1 = nn.Conv2d(8, 8, 1, device="meta").to_empty(device="cpu")
-        with torch.no_grad():
-            for p in (conv3.weight, conv3.bias, conv1.weight, conv1.bias):
-                p.copy_(torch.rand(p.shape, generator=gen) - 0.5)
-            other = torch.rand(2, 8, 4, 5, generator=gen).contiguous(memory_format=torch.channels_last) - 0.5
-            h = conv3(x).relu_()
-            expected = (conv1(h) + other).relu_()
-            got_h = _conv_relu(x, conv3)
-            got = _conv_add_relu_(other.clone(), got_h, conv1)
-            return bool(torch.allclose(got_h, h, rtol=1e-5, atol=1e-6) and torch.allclose(got, expected, rtol=1e-5, atol=1e-6)
-                        and got.is_contiguous(memory_format=torch.channels_last))
-    except (RuntimeError, AttributeError, TypeError):
-        return False
-
-
-def _fused_ready(x: Tensor) -> bool:
-    """Whether the fused operators serve x: float32 channels-last on a CPU, no gradient wanted."""
-    return (x.device.type == "cpu" and x.dtype == torch.float32 and x.is_contiguous(memory_format=torch.channels_last)
-            and not torch.is_grad_enabled() and torch.backends.mkldnn.is_available() and _fused_ops_work())
 
 
 def _apply_keeping_fp32(module: nn.Module, apply: Any, fn: Any, recurse: bool,
@@ -514,12 +425,8 @@ class ProposalHead(RPNHead):
 
     def __init__(self, in_channels: int, num_anchors: int) -> None:
         super().__init__(in_channels, num_anchors)
-        self.compiled: Optional[Callable[[Tensor], list[Tensor]]] = None  # see network/runtimes.py
 
     def forward(self, x: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
-        if self.compiled is not None:
-            pairs = [self.compiled(f) for f in x]
-            return [p[0] for p in pairs], [p[1] for p in pairs]
         conv = self.conv[0][0]  # torchvision's Conv2dNormActivation: the 3x3 convolution, then a ReLU
         if not all(winograd.usable(conv, f) for f in x):
             logits, deltas = super().forward(x)

@@ -22,6 +22,11 @@ products over the odd ones it was 12% faster on stage 4's 7x7 maps alone, too li
 stage's time, and slower on stage 3's.
 
 Only what the CPU path needs: float32, a channels-last input, no gradient through the weights.
+
+It follows torch's float32 matmul precision (`torch.set_float32_matmul_precision`): at "highest",
+torch's default, the convolutions stay oneDNN's, since Winograd's rounding is not theirs; at
+"high" or "medium" they may take this path. The command line sets "high" in its own process
+(which changes no other operation on the CPUs measured: see docs/performance.md).
 """
 from __future__ import annotations
 
@@ -90,10 +95,10 @@ def plan(m: int) -> Plan:
 
 
 def usable(conv: nn.Module, x: Tensor) -> bool:
-    """Whether `conv(x)` can go through `conv3x3`: a plain 3x3 convolution with stride 1 and
-    padding 1 of at least MIN_CHANNELS channels, a float32 channels-last x on the CPU, and no
-    gradient wanted."""
-    return (isinstance(conv, nn.Conv2d) and conv.kernel_size == (3, 3) and conv.stride == (1, 1)
+    """Whether `conv(x)` can go through `conv3x3`: torch's float32 matmul precision below
+    "highest", a plain 3x3 convolution with stride 1 and padding 1 of at least MIN_CHANNELS
+    channels, a float32 channels-last x on the CPU, and no gradient wanted."""
+    return (torch.get_float32_matmul_precision() != "highest" and isinstance(conv, nn.Conv2d) and conv.kernel_size == (3, 3) and conv.stride == (1, 1)
             and conv.padding == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1
             and conv.padding_mode == "zeros" and conv.in_channels >= MIN_CHANNELS
             and x.device.type == "cpu" and x.dtype == torch.float32 and conv.weight.dtype == torch.float32

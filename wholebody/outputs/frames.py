@@ -6,6 +6,7 @@ pixels (saved detections replayed without their images) are skipped by the write
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from typing import Any, Callable, Optional
@@ -18,6 +19,9 @@ from wholebody.outputs.writers import JsonLinesWriter, OutputError, VideoWriter,
 from wholebody.stream import Frame
 
 log = logging.getLogger("dope")
+
+# The writers draw in OpenCV's order (BGR in, BGR out), which their files take.
+DRAW_BGR = functools.partial(draw_result, channels="bgr")
 
 
 class JsonFrames:
@@ -51,7 +55,7 @@ class DrawnVideo:
     so that the video keeps the source's timing from its first frame written to its last.
     """
 
-    def __init__(self, path: str, fps: float, draw: Callable[..., np.ndarray] = draw_result) -> None:
+    def __init__(self, path: str, fps: float, draw: Callable[..., np.ndarray] = DRAW_BGR) -> None:
         self.out = VideoWriter(path, fps)
         self.path = self.out.path
         self.draw = draw
@@ -82,7 +86,7 @@ class DrawnImages:
     gives a fresh name to a path this run wrote already."""
 
     def __init__(self, model: str, output_dir: Optional[str], say: Callable[..., None] = log.info,
-                 draw: Callable[..., np.ndarray] = draw_result, *, base: Optional[str] = None,
+                 draw: Callable[..., np.ndarray] = DRAW_BGR, *, base: Optional[str] = None,
                  guard: Optional[OutputGuard] = None) -> None:
         self.model, self.output_dir, self.say, self.draw, self.base = model, output_dir, say, draw, base
         self.guard = guard if guard is not None else OutputGuard()

@@ -9,14 +9,12 @@ candidates x people), with Python loops over people and modes per person, never 
 """
 from __future__ import annotations
 
-import threading
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import torch
 
 from wholebody.network.ops import nms as box_nms
-from wholebody.postprocessing.compiled import Kernels, kernels
 from wholebody.parts import PARTS
 from wholebody.results import PartArrays
 from wholebody.settings import PPI_SETTINGS, Rule, check_settings
@@ -43,36 +41,18 @@ NMS_IOU = 0.1
 NMS_SETTINGS = {"min_score": Rule("float", 0), "K": PPI_SETTINGS["K"]}
 
 
-# Scratch arrays of the large temporaries (the candidates' poses, their transposed copies, the
-# distance kernels' tiles), kept per thread between calls: a fresh array of a few MB costs a page
-# fault per 4 KB page when it is first written (glibc maps and unmaps large blocks), which took
-# longer than the arithmetic on it.
-# What ppi returns never refers to them. At most a few times the largest part's candidate poses.
-_SCRATCH = threading.local()
-
-
-def _scratch(name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-    """An uninitialised C-contiguous array of this shape, reusing this thread's buffer `name`."""
-    pool = _SCRATCH.__dict__.setdefault("pool", {})
-    size = int(np.prod(shape))
-    buf = pool.get(name)
-    if buf is None or buf.dtype != dtype or buf.size < size:
-        buf = pool[name] = np.empty(size, dtype)
-    return buf[:size].reshape(shape)
-
-
-def _joint_major(poses: np.ndarray, name: str) -> np.ndarray:
-    """poses (k, J, D) as a (D, J, k) scratch array (members contiguous), copied in row tiles."""
+def _joint_major(poses: np.ndarray) -> np.ndarray:
+    """poses (k, J, D) as a new (D, J, k) array (members contiguous), copied in row tiles."""
     k = len(poses)
-    out = _scratch(name, poses.shape[::-1], poses.dtype)
+    out = np.empty(poses.shape[::-1], poses.dtype)
     for a in range(0, k, TRANSPOSE_ROWS):
         out[:, :, a:a + TRANSPOSE_ROWS] = poses[a:a + TRANSPOSE_ROWS].transpose(2, 1, 0)
     return out
 
 
-def _coordinate_major(poses: np.ndarray, name: str) -> np.ndarray:
-    """poses (k, J, D) as a (D, k, J) scratch array: per coordinate, an (items, joints) matrix."""
-    out = _scratch(name, (poses.shape[2],) + poses.shape[:2], poses.dtype)
+def _coordinate_major(poses: np.ndarray) -> np.ndarray:
+    """poses (k, J, D) as a new (D, k, J) array: per coordinate, an (items, joints) matrix."""
+    out = np.empty((poses.shape[2],) + poses.shape[:2], poses.dtype)
     np.copyto(out, poses.transpose(2, 0, 1))
     return out
 
@@ -290,8 +270,8 @@ def _joint_distances(members: np.ndarray, leaders: np.ndarray) -> np.ndarray:
     d, j, k = members.shape
     b = leaders.shape[2]
     step = min(b, max(1, DISTANCE_TILE // (j * k)))
-    sq, tmp = _scratch("tile0", (step, j, k), members.dtype), _scratch("tile1", (step, j, k), members.dtype)
-    acc = _scratch("tile_sum", (step, min(8, j), k), members.dtype)
+    sq, tmp = np.empty((step, j, k), members.dtype), np.empty((step, j, k), members.dtype)
+    acc = np.empty((step, min(8, j), k), members.dtype)
     lead = leaders.transpose(0, 2, 1)[..., None]  # (D, b, J, 1): one value per leader and joint
     out = np.empty((b, k), members.dtype)
     for a in range(0, b, step):
@@ -317,11 +297,11 @@ def _paired_distances(rows: np.ndarray, partner: np.ndarray) -> np.ndarray:
     operations in the same order, the mean over joints being numpy's own sum over each item's
     joints as they lie contiguous, as in the plain formula. A tile of items at a time, the
     partners' rows gathered whole (twice as fast as the columns of a joint-major layout) into two
-    slabs that stay in the core's cache (`_scratch`), so that no temporary grows with n.
+    slabs that stay in the core's cache, so that no temporary grows with n.
     """
     d, n, j = rows.shape
     step = max(1, min(n, DISTANCE_TILE // (2 * j)))
-    scratch = _scratch("tile0", (2, step * j), rows.dtype)
+    scratch = np.empty((2, step * j), rows.dtype)
     out = np.empty(n, rows.dtype)
     for a in range(0, n, step):
         w = min(step, n - a)
@@ -476,7 +456,7 @@ class _ModeDistances:
 
     def _exact_block(self, tried: np.ndarray) -> np.ndarray:
         if self.joint_major is None:
-            self.joint_major = _joint_major(self.poses, "group")  # members contiguous
+            self.joint_major = _joint_major(self.poses)  # members contiguous
         return _joint_distances(self.joint_major, self.joint_major[:, :, tried]) < self.th
 
 
@@ -542,8 +522,7 @@ def _modes_by_rounds(s: np.ndarray, pose3d: np.ndarray, group: np.ndarray, n_gro
     # The members of the groups still searching (compacted when groups stop): their indexes,
     # scores and poses; per searching group: its id, where it starts and its size.
     live, sl = np.arange(n), s
-    X = _coordinate_major(pose3d, "rounds0")  # (D, live, J): each member's joints contiguous
-    spare = "rounds1"  # compaction copies X into the other scratch array
+    X = _coordinate_major(pose3d)  # (D, live, J): each member's joints contiguous
     starts, seg = _segments(group)  # seg: each live candidate's searching group (0, 1, ...)
     sizes = np.diff(np.append(starts, n))
     g = group[starts]
@@ -556,9 +535,8 @@ def _modes_by_rounds(s: np.ndarray, pose3d: np.ndarray, group: np.ndarray, n_gro
                 break
             keep = go[seg]
             kept = np.flatnonzero(keep)
-            kept_x = np.take(X, kept, axis=1, out=_scratch(spare, (len(X), len(kept), X.shape[2]), X.dtype),
+            kept_x = np.take(X, kept, axis=1, out=np.empty((len(X), len(kept), X.shape[2]), X.dtype),
                              mode="clip")
-            spare = "rounds1" if spare == "rounds0" else "rounds0"
             live, sl, X, left = live[kept], sl[kept], kept_x, left[kept]
             seg = (np.cumsum(go) - 1)[seg[keep]]
             top_score, g, sizes = top_score[go], g[go], sizes[go]
@@ -586,7 +564,7 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
         resolution: Optional[Sequence[int]] = None, *, K: Optional[int] = None,
         score_th: Optional[float] = None, th_pose3D: float = 0.3, th_iou: float = 0.2,
         iou_func: str = "bbox", min_mode_score: float = 0.05, th_persondetect: float = 0.002,
-        compiled: Any = True, **unknown: Any) -> PartArrays:
+        **unknown: Any) -> PartArrays:
     """Pose proposals integration: one detection per person, by decreasing score.
 
     scores (N, A+1), boxes (N, 4), pose2d (N, A, J, 2), pose3d (N, A, J, 3): one part of one
@@ -597,11 +575,6 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
     people (grouping) and of modes per person.
     Settings are checked by name, type and range (settings.PPI_SETTINGS): a misspelled one
     (th_IoU, th_pose3d) raises a SettingError (a ValueError) that names it and the known ones.
-    compiled: True (default) runs the candidates and box groups (box overlaps, float32 scores and
-    boxes), the mode search and the mode means (float32 poses) in compiled C
-    where it can be had (`compiled.kernels`): the same decisions,
-    to the bit, as the numpy code, and means summed in float64; False always uses the numpy code;
-    or the `compiled.Kernels` to use.
     """
     check_settings(dict(unknown, K=K, score_th=score_th, th_pose3D=th_pose3D, th_iou=th_iou, iou_func=iou_func,
                         min_mode_score=min_mode_score, th_persondetect=th_persondetect), PPI_SETTINGS, "ppi")
@@ -616,13 +589,6 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
         raise ValueError(f"iou_func {iou_func!r} is for bodies only; hands and faces use 'bbox' or 'mje'")
 
     part = _part_of(num_joints)
-    kernel = _kernels(compiled)
-    if iou_func in BOX_OVERLAPS and _float32_modes(kernel, pose2d, pose3d, scores) and boxes.dtype == np.float32:
-        # candidates, people and modes in compiled code, with the numpy code's decisions
-        flat, s, starts = kernel.box_people(scores, boxes, score_th, th_iou)
-        cand_a = flat % num_poses
-        return _compiled_modes(kernel, part, pose2d, pose3d, flat, s, cand_a, starts, K, th_pose3D, min_mode_score,
-                               th_persondetect)
     cand_n, cand_a = np.nonzero(scores[:, 1:] >= score_th)  # row-major: the candidates' order
     if len(cand_n) == 0:
         return PartArrays(part)
@@ -637,11 +603,8 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
     order = np.argsort(group.astype(np.uint16) if n_groups <= 1 << 16 else group, kind="stable")
     group, s, cand_n, cand_a = group[order], s[order], cand_n[order], cand_a[order]
     flat = cand_n * num_poses + cand_a  # row of each candidate in the (N*A, J, D) pose arrays
-    if _float32_modes(kernel, pose2d, pose3d, s):
-        return _compiled_modes(kernel, part, pose2d, pose3d, flat, s, cand_a, _segments(group)[0], K, th_pose3D,
-                               min_mode_score, th_persondetect)
     p3 = np.take(pose3d.reshape((-1,) + pose3d.shape[2:]), flat, axis=0,
-                 out=_scratch("p3", (len(flat),) + pose3d.shape[2:], pose3d.dtype), mode="clip")
+                 out=np.empty((len(flat),) + pose3d.shape[2:], pose3d.dtype), mode="clip")
     top, score, member = _best_modes(s, p3, group, n_groups, th_pose3D, min_mode_score)
 
     kept = score > th_persondetect
@@ -661,23 +624,6 @@ def ppi(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
     return _detections(part, score, mean2d, mean3d, cand_a[top] < K)
 
 
-def _compiled_modes(kernel: Kernels, part: str, pose2d: np.ndarray, pose3d: np.ndarray, flat: np.ndarray,
-                    s: np.ndarray, cand_a: np.ndarray, starts: np.ndarray, K: int, th_pose3D: float,
-                    min_mode_score: float, th_persondetect: float) -> PartArrays:
-    """ppi's steps 3-4 in compiled code: candidates (rows flat (C,) of the (N*A, J, D) pose arrays,
-    scores s, anchor poses cand_a) sorted by group, the groups beginning at `starts`."""
-    if not len(flat):
-        return PartArrays(part)
-    num_joints = pose2d.shape[2]
-    legs = _leg_weights(cand_a, s, K) if num_joints == BODY_JOINTS else None
-    rows3d = np.ascontiguousarray(pose3d).reshape(-1, num_joints, 3)  # candidate i is row flat[i]
-    rows2d = np.ascontiguousarray(pose2d).reshape(-1, num_joints, 2)
-    top, score, mean2d, mean3d = kernel.best_modes(rows3d, rows2d, flat, s, legs, LEG_JOINTS.stop, starts,
-                                                   th_pose3D, min_mode_score)
-    kept = score > th_persondetect
-    return _detections(part, score[kept], mean2d[kept], mean3d[kept], cand_a[top[kept]] < K)
-
-
 def _detections(part: str, score: np.ndarray, mean2d: np.ndarray, mean3d: np.ndarray,
                 is_right: np.ndarray) -> PartArrays:
     """The kept modes as detections by decreasing score (stable); is_right for hands only."""
@@ -686,39 +632,6 @@ def _detections(part: str, score: np.ndarray, mean2d: np.ndarray, mean3d: np.nda
     order = np.argsort(-score, kind="stable")
     return PartArrays(part, score[order], mean2d[order], mean3d[order],
                       **({"is_right": is_right[order]} if part == "hand" else {}))
-
-
-def _kernels(compiled: Any) -> Optional[Kernels]:
-    """The compiled functions that ppi's `compiled` asks for, or None for the numpy code."""
-    if compiled is False or compiled is None:
-        return None
-    return kernels(_check_kernels) if compiled is True else compiled
-
-
-def _check_kernels(kernel: Kernels) -> Optional[str]:
-    """None if a fresh build of the compiled code decides as the numpy code on a small set per
-    part (the same detections and scores; means within float32 rounding); else what differs."""
-    for j, a in ((BODY_JOINTS, 20), (HAND_JOINTS, 10), (FACE_JOINTS, 10)):
-        rng = np.random.default_rng(j)
-        n = 40
-        scores = rng.dirichlet(np.ones(a + 1), n).astype(np.float32)
-        boxes = (np.array([[10, 10, 60, 80]]) + rng.normal(0, 3, (n, 4))).astype(np.float32)
-        centre = rng.normal(0, 0.3, (3, j, 3))
-        pose3d = (centre[rng.integers(0, 3, (n, a))] + rng.normal(0, 0.12, (n, a, j, 3))).astype(np.float32)
-        pose2d = (rng.uniform(0, 100, (j, 2)) + rng.normal(0, 2, (n, a, j, 2))).astype(np.float32)
-        want = ppi(scores, boxes, pose2d, pose3d, K=a // 2, compiled=False)
-        got = ppi(scores, boxes, pose2d, pose3d, K=a // 2, compiled=kernel)
-        if len(got) != len(want) or not np.array_equal(got.scores, want.scores):
-            return f"the compiled code disagrees with the numpy code ({j} joints)"
-        if not (np.allclose(got.pose2d, want.pose2d, rtol=1e-5, atol=1e-3)
-                and np.allclose(got.pose3d, want.pose3d, rtol=1e-5, atol=1e-5)):
-            return f"the compiled code's means disagree with the numpy code's ({j} joints)"
-    return None
-
-
-def _float32_modes(kernel: Optional[Kernels], pose2d: np.ndarray, pose3d: np.ndarray, s: np.ndarray) -> bool:
-    """Whether the compiled mode search takes these arrays: float32 poses and scores."""
-    return kernel is not None and pose2d.dtype == pose3d.dtype == s.dtype == np.float32
 
 
 def _leg_weights(labels: np.ndarray, w: np.ndarray, K: int) -> np.ndarray:
@@ -772,8 +685,8 @@ def _gathered_means(w: np.ndarray, wl: Optional[np.ndarray], m: np.ndarray, star
     weights, which the legs' columns take instead of w; None for other parts."""
     n, mode = len(starts), torch.from_numpy(run)
     means = []
-    for name, rows, idx, dims in (("m2d", rows2d, flat[m], 2), ("m3d", rows3d, m, 3)):
-        x = np.take(rows, idx, axis=0, out=_scratch(name, (len(idx), rows.shape[1]), rows.dtype), mode="clip")
+    for rows, idx, dims in ((rows2d, flat[m], 2), (rows3d, m, 3)):
+        x = np.take(rows, idx, axis=0, out=np.empty((len(idx), rows.shape[1]), rows.dtype), mode="clip")
         xt, legs = torch.from_numpy(x), LEG_JOINTS.stop * dims  # legs: their columns come first
         if wl is not None:
             leg_sums = torch.zeros((n, legs), dtype=xt.dtype).index_add_(
@@ -814,8 +727,12 @@ def nms(scores: np.ndarray, boxes: np.ndarray, pose2d: np.ndarray, pose3d: np.nd
     part = _part_of(pose2d.shape[2])
     if len(keep) == 0:
         return PartArrays(part)
+    # By decreasing score, ties in proposal order: the suppression then never depends on which
+    # lower-scored proposals were there (a threshold before or after it keeps the same detections).
+    keep = keep[np.argsort(-best[keep], kind="stable")]
     p2 = pose2d[keep, cls[keep]]
-    kept = keep[box_nms(torch.from_numpy(pose_boxes(p2)), torch.from_numpy(best[keep]), NMS_IOU).numpy()]
+    rank = torch.arange(len(keep), 0, -1, dtype=torch.float32)  # torchvision's order is then ours
+    kept = keep[box_nms(torch.from_numpy(pose_boxes(p2)), rank, NMS_IOU).numpy()]
     # PartArrays copies what it is given: no detection keeps a view of the network's (N, A, J, D) outputs.
     return PartArrays(part, best[kept], pose2d[kept, cls[kept]], pose3d[kept, cls[kept]],
                       **({"is_right": cls[kept] < K} if part == "hand" else {}))

@@ -54,7 +54,7 @@ def choose_renderer(requested: str = "auto", interactive: bool = False,
 def scene_and_camera(image_rgb: np.ndarray, result: Result, view: View = View()) -> tuple[Scene, Camera]:
     """The scene of one image's result (its texture: the image with the 2D drawing, unpadded) and its camera."""
     from wholebody.drawing.draw2d import draw_result
-    texture = draw_result(np.ascontiguousarray(image_rgb[:, :, ::-1]), result, pad=False)
+    texture = draw_result(np.ascontiguousarray(image_rgb[:, :, ::-1]), result, pad=False, channels="bgr")
     scene = build_scene(texture, result)
     return scene, frame_scene(scene, view)
 
