@@ -7,6 +7,7 @@
     python bench.py --ppi                     # post-processing alone, on 1000-box proposal sets, and its
                                               # ratio to the plain PPI of tests/ppi_reference.py
     python bench.py --startup                 # whole processes: DOPE(checkpoint) against `import torch`, --help
+    python bench.py --fast-paths              # the whole command without each fast path in turn: what each buys
     python bench.py --batch                   # frames/s on a short synthetic video, --batch-size 1 2 4 (CPU; --device cuda)
     python bench.py --network --ppi --startup --batch   # all of these in one run
     python bench.py --sweep-proposals 1000 500 300 200 100   # time and agreement vs proposals kept
@@ -465,6 +466,60 @@ def bench_startup(args: argparse.Namespace) -> dict[str, tuple[float, float]]:
     return {name: (statistics.median(w for w, _ in r), statistics.median(c for _, c in r)) for name, r in runs.items()}
 
 
+# --fast-paths: each fast path turned off in turn, by a patch applied before dope.py runs (this
+# file's business, not the package's), to measure what it buys in the whole one-image command.
+FAST_PATHS = {
+    "all on": "",
+    "Winograd 3x3 convolutions": "import wholebody.startup as s; s.allow_winograd = lambda: 'precision left alone'",
+    "gathered RoIAlign": ("import wholebody.network.dopenet as d\n"
+                          "d.roi_align_gathered = lambda f, b, o, s, r: d.roi_align(f, b, o, s, r, aligned=False)"),
+    "the dynamo stand-in": ("import wholebody.startup as s, torchvision\n"
+                                   "s.import_torchvision = lambda: 'plain import'"),
+    "skipped teardown": "import wholebody.startup as s, sys; s.exit_fast = sys.exit",
+}
+RUN_PATCHED = """import runpy, sys
+exec(sys.argv[1])
+sys.argv = sys.argv[2:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def bench_fast_paths(args: argparse.Namespace) -> dict[str, list[float]]:
+    """Wall seconds of `dope.py --model CHECKPOINT --image X -q` (default settings) with all fast
+    paths, and with each off in turn, interleaved `--startup-rounds` times (the order reversed
+    every other round)."""
+    import cv2
+    import subprocess
+    checkpoint = os.path.abspath(args.model or synthetic_checkpoint())
+    width, height = args.size
+    times: dict[str, list[float]] = {name: [] for name in FAST_PATHS}
+    with tempfile.TemporaryDirectory(prefix="dope-fast-paths-") as tmp:
+        image = os.path.join(tmp, "photo.png")
+        cv2.imwrite(image, synthetic_image(height, width)[:, :, ::-1])
+        for r in range(args.startup_rounds):
+            for name in (list(FAST_PATHS) if r % 2 == 0 else list(FAST_PATHS)[::-1]):
+                command = [sys.executable, "-c", RUN_PATCHED, FAST_PATHS[name], os.path.join(HERE, "dope.py"),
+                           "--model", checkpoint, "--image", image, "-q", "--output-dir", os.path.join(tmp, "out")]
+                t = time.perf_counter()
+                p = subprocess.run(command, capture_output=True, text=True)
+                times[name].append(time.perf_counter() - t)
+                if p.returncode != 0:
+                    from wholebody.errors import DopeError
+                    raise DopeError(f"{name}: the command failed: {p.stderr.strip().splitlines()[-1:]}")
+    return times
+
+
+def print_fast_paths(times: dict[str, list[float]], args: argparse.Namespace) -> None:
+    width, height = args.size
+    base = statistics.median(times["all on"])
+    print(f"whole command, {width}x{height}, {args.startup_rounds} interleaved rounds (median wall s):")
+    print(f"  {'':36s} {'median':>7s} {'min':>7s}  {'off / on':>9s}")
+    for name, values in times.items():
+        m = statistics.median(values)
+        label = name if name == "all on" else f"without {name}"
+        print(f"  {label:36s} {m:7.2f} {min(values):7.2f}  {m / base:9.3f}")
+
+
 def bench_reference(args: argparse.Namespace) -> dict[str, Any]:
     """Whole commands on one image, interleaved `--startup-rounds` times: the published pipeline
     (`python REFERENCE/dope.py --model NAME --image X`, run from a temporary copy of its folder whose
@@ -603,6 +658,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the published DOPE code's folder: time its dope.py against ours on one image, whole "
                         "processes, interleaved (--startup-rounds rounds; the checkpoint is linked into a "
                         "temporary copy of DIR, nothing is written in DIR)")
+    p.add_argument("--fast-paths", action="store_true",
+                   help="the whole one-image command with every fast path, and without each in turn, interleaved "
+                        "(--startup-rounds rounds): what each buys (docs/performance.md)")
     p.add_argument("--batch", action="store_true",
                    help="frames/s on a short synthetic video with batch sizes 1, 2 and 4, on CPU or --device (the small "
                         "synthetic model, 320x240 frames and 100 proposals unless --model, --size, --max-proposals; "
@@ -699,8 +757,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.sweep_proposals:
             print_proposals(bench_proposals(args), args)
             return 0
-        # --network, --ppi, --startup, --batch and --reference combine, in this order; none: --network
-        sections = [s for s in ("network", "ppi", "startup", "batch", "reference") if getattr(args, s)] \
+        # --network, --ppi, --startup, --batch, --reference and --fast-paths combine, in this order; none: --network
+        sections = [s for s in ("network", "ppi", "startup", "batch", "reference", "fast_paths") if getattr(args, s)] \
             or ["network"]
         for i, section in enumerate(sections):
             if i:
@@ -713,6 +771,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 print_ppi(bench_ppi(args), args.boxes, args.people)
             elif section == "startup":
                 print_startup(bench_startup(args), args.startup_rounds)
+            elif section == "fast_paths":
+                print_fast_paths(bench_fast_paths(args), args)
             else:
                 print_batch(*bench_batch(args), args)
     except DopeError as e:

@@ -470,3 +470,13 @@ def test_intersecting_pairs_list_every_overlapping_pair(monkeypatch):
     assert set(zip(*np.nonzero(iou > 0))) <= listed
     monkeypatch.undo()
     assert postprocess._intersecting_pairs(np.tile(boxes[:1], (100, 1))) is None  # all meet: not listed
+
+
+def test_bench_fast_paths_times_the_command_without_each(checkpoint_path):
+    from bench import FAST_PATHS
+    out = run_bench("--fast-paths", "--startup-rounds", "1", "--size", "64x48", "--model", checkpoint_path)
+    rows = {line.split("  ")[1].strip(): line.split()[-3:] for line in out.splitlines() if line.startswith("  ")
+            and line.split()[-1].replace(".", "").isdigit()}
+    assert set(rows) == {name if name == "all on" else f"without {name}" for name in FAST_PATHS}, out
+    assert all(float(v) > 0 for r in rows.values() for v in r)
+    assert rows["all on"][2] == "1.000"
