@@ -335,7 +335,7 @@ def bench_proposals(args: argparse.Namespace) -> list[dict[str, Any]]:
     from wholebody.parts import PART_NAMES
     width, height = args.size
     image = synthetic_image(height, width)
-    from wholebody.network.dopenet import read_checkpoint
+    from wholebody.network.checkpoint import read_checkpoint
     checkpoint = read_checkpoint(args.model or synthetic_checkpoint())  # read once, built per count
     rows, reference = [], None
     for n in args.sweep_proposals:
@@ -700,7 +700,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "proposals, see README: Performance)")
     p.add_argument("--tracking", action="store_true",
                    help="tracking and smoothing on synthetic scenes: identity switches, MOTA, IDF1, error, jitter, "
-                        "lag, time per frame (wholebody/motion/benchmark.py)")
+                        "lag, time per frame (benchmarks/tracking.py)")
     p.add_argument("--tracking-seeds", type=int, nargs="+", default=[0, 1, 2], metavar="SEED",
                    help="--tracking: scenes to average over (default: 0 1 2)")
     p.add_argument("--tracking-out", metavar="DIR",
@@ -713,9 +713,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def bench_ray(args: argparse.Namespace) -> None:
-    """--ray: measured CPU throughputs, then the on-paper GPU estimate (see wholebody/cluster/throughput.py)."""
+    """--ray: measured CPU throughputs, then the on-paper GPU estimate (see benchmarks/throughput.py)."""
     import torch
-    from wholebody.cluster.throughput import gpu_estimate, measure, print_rows
+    from benchmarks.throughput import gpu_estimate, measure, print_rows
     from wholebody.detector import DOPE
     width, height = (320, 240) if args.model is None and args.size == (1280, 720) else args.size
     images = [synthetic_image(height, width, seed=i) for i in range(args.images)]
@@ -737,7 +737,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     if args.exports:
-        from wholebody.exports.benchmark import bench_exports, format_report
+        from benchmarks.exports import bench_exports, format_report
         print(format_report(bench_exports(args.frames, args.people or 5)))
         return 0
     args.people = args.people or 6
@@ -745,11 +745,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         bench_ray(args)
         return 0
     if args.tracking and args.tracking_every:
-        from wholebody.motion.benchmark import interpolation_report, run_interpolation
+        from benchmarks.tracking import interpolation_report, run_interpolation
         print(interpolation_report(run_interpolation(seeds=args.tracking_seeds, everys=args.tracking_every)))
         return 0
     if args.tracking:
-        from wholebody.motion.benchmark import report, run_benchmark
+        from benchmarks.tracking import report, run_benchmark
         print(report(run_benchmark(seeds=args.tracking_seeds, write=args.tracking_out)))
         return 0
     from wholebody.errors import DopeError

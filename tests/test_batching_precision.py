@@ -14,7 +14,8 @@ import torchvision
 from dope import DOPE, DopeError
 from parity import assert_part_close
 from wholebody.inputs.sources import load_image
-from wholebody.network.dopenet import FEATURE_SCALE, RoIPool, build_model, read_checkpoint
+from wholebody.network.checkpoint import read_checkpoint
+from wholebody.network.dopenet import FEATURE_SCALE, RoIPool, build_model
 from wholebody.parts import PART_NAMES
 
 PROPOSALS = 200  # per image: above the 128 RoIs from which RoIAlign runs in threads

@@ -18,7 +18,7 @@ from conftest import ROOT, interrupted, wait_killed
 from test_video import write_clip
 from wholebody.errors import DopeError
 from wholebody.inputs.sources import Item
-from wholebody.motion.synthetic import make_scene
+from benchmarks.scenes import make_scene
 from wholebody.outputs.corpus_json import CorpusJson, read_finished_videos
 from wholebody.outputs.writers import partial_path
 from wholebody.stream import Frame

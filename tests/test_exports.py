@@ -420,14 +420,14 @@ def test_nobody_in_the_clip_is_said_and_nothing_is_written(tmp_path):
 
 
 def test_export_benchmark_runs_on_a_small_clip():
-    from wholebody.exports.benchmark import bench_exports, format_report
+    from benchmarks.exports import bench_exports, format_report
     report = bench_exports(frames=5, people=2)
     assert report["frames"] == 5 and all(report[ext][1] > 1000 for ext in (".npz", ".c3d", ".bvh", ".glb"))
     assert "| write .glb |" in format_report(report)
 
 
 def test_c3d_too_many_people_is_an_error_not_a_broken_file():
-    from wholebody.exports.benchmark import synthetic_frames
+    from benchmarks.exports import synthetic_frames
     from wholebody.exports.c3dfile import c3d_bytes
     from wholebody.exports.people import ExportError, clip_people
     from wholebody.motion.camera import intrinsics, place_result

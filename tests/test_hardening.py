@@ -537,22 +537,22 @@ def test_checkpoint_paths_that_are_not_files_say_what_they_are(capsys, tmp_path)
 
 def test_unreadable_checkpoint_is_not_called_corrupt(tmp_path, monkeypatch, checkpoint_path):
     import torch
-    from wholebody.network import dopenet
+    from wholebody.network import checkpoint
 
     def no_permission(path, *a, **k):
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
 
     monkeypatch.setattr(torch, "load", no_permission)
-    with pytest.raises(dopenet.CheckpointError) as e:
-        dopenet.read_checkpoint(checkpoint_path)
+    with pytest.raises(checkpoint.CheckpointError) as e:
+        checkpoint.read_checkpoint(checkpoint_path)
     assert "permission denied" in str(e.value) and "corrupt" not in str(e.value)
 
     def io_error(path, *a, **k):
         raise OSError(errno.EIO, os.strerror(errno.EIO), path)
 
     monkeypatch.setattr(torch, "load", io_error)
-    with pytest.raises(dopenet.CheckpointError) as e:
-        dopenet.read_checkpoint(checkpoint_path)
+    with pytest.raises(checkpoint.CheckpointError) as e:
+        checkpoint.read_checkpoint(checkpoint_path)
     assert "Input/output error" in str(e.value) and "corrupt" not in str(e.value)
 
 

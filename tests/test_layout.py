@@ -65,7 +65,7 @@ def test_card_top_level_and_one_package():
     py = {e for e in entries if e.endswith(".py")}
     assert py == TOP_LEVEL_PY, f"top-level Python files: {sorted(py)}"
     packages = {e for e in entries if os.path.isfile(os.path.join(ROOT, e, "__init__.py"))}
-    assert packages == {PACKAGE}
+    assert packages == {PACKAGE, "benchmarks"}  # benchmarks: bench.py's and the tests', not installed
 
 
 def test_every_package_says_what_it_is_for():
@@ -112,6 +112,10 @@ def test_imports_run_one_way():
             assert not deps & set(FACES + ("bench",)), f"{m} imports a top-level module: {deps & set(FACES)}"
         if m != "dope":
             assert "dope" not in deps or m == "bench", f"{m} imports dope.py"
+    # below the command line, nothing sees argparse (a typed RunConfig instead)
+    for m, path in project_modules().items():
+        if m.startswith(PACKAGE) and m != f"{PACKAGE}.cli":
+            assert "argparse" not in imports_of(path, {"argparse": ""}), f"{m} imports argparse"
     # inputs, network and post-processing know nothing of writers, drawing, the 3D view or the CLI
     later = ("wholebody.outputs", "wholebody.drawing", "wholebody.view3d", "wholebody.cli", "wholebody.detector")
     for m, deps in graph.items():

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from dope import DopeError, pick_dtype
-from wholebody.network.dopenet import CheckpointError, build_model, read_checkpoint
+from wholebody.network.checkpoint import CheckpointError, read_checkpoint
+from wholebody.network.dopenet import build_model
 
 
 def with_state(ckpt: dict, **changes) -> dict:
@@ -225,7 +226,8 @@ def test_dope_runs_with_folded_batch_norms(checkpoint_path):
 
 
 def test_stage4_with_matrix_products_equals_torchvisions_blocks(checkpoint_dict):
-    from wholebody.network.dopenet import _matmul_ready, fold_batchnorms
+    from wholebody.network.cpu import _matmul_ready
+    from wholebody.network.dopenet import fold_batchnorms
     folded = fold_batchnorms(build_model(read_checkpoint(checkpoint_dict)))
     head = folded.roi_heads.dope_head
     assert all(_matmul_ready(b) for b in head.resnet_backbone.layer4)

@@ -19,7 +19,8 @@ import torch
 
 from conftest import ROOT, TESTS
 from dope import DOPE, DopeError
-from wholebody.network.dopenet import CheckpointError, build_model, read_checkpoint
+from wholebody.network.checkpoint import CheckpointError, read_checkpoint
+from wholebody.network.dopenet import build_model
 from wholebody.postprocessing.proposals import BOX_OVERLAPS, POSE_SUBSETS, nms, ppi
 from wholebody.settings import IOU_FUNCS, SettingError
 

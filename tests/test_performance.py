@@ -154,7 +154,8 @@ def test_mode_search_one_group_at_a_time_equals_all_groups_together(part, noise,
 
 
 def test_model_uses_the_checkpoint_tensors_without_copies(checkpoint_dict):
-    from wholebody.network.dopenet import build_model, read_checkpoint
+    from wholebody.network.checkpoint import read_checkpoint
+    from wholebody.network.dopenet import build_model
     ckpt = read_checkpoint(checkpoint_dict)
     net = build_model(ckpt)
     assert not any(t.is_meta for t in [*net.parameters(), *net.buffers()])
@@ -199,7 +200,8 @@ def test_gathered_roi_align_edge_cases():
 
 def test_roi_pool_on_cpu_is_the_gathered_one(checkpoint_dict):
     import torchvision
-    from wholebody.network.dopenet import build_model, read_checkpoint
+    from wholebody.network.checkpoint import read_checkpoint
+    from wholebody.network.dopenet import build_model
     heads = build_model(read_checkpoint(checkpoint_dict)).roi_heads
     rng = torch.Generator().manual_seed(3)
     features = torch.randn(1, 1024, 20, 30, generator=rng).contiguous(memory_format=torch.channels_last)

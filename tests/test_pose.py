@@ -22,7 +22,7 @@ from conftest import ROOT, interrupted
 from test_exports import write_clip as write_people_clip
 from test_video import write_clip as write_video
 from wholebody.inputs.sources import Item, SourceError, expand_videos
-from wholebody.motion.synthetic import make_scene
+from benchmarks.scenes import make_scene
 from wholebody.outputs.frames import JsonFrames
 from wholebody.parts import BODY, FACE, HAND
 from wholebody.stream import Frame

@@ -111,7 +111,7 @@ def test_untracked_detections_pass_unchanged_and_off_is_identity():
 
 @pytest.mark.parametrize("mode", ["online", "offline"])
 def test_stage_keeps_every_frame_in_order_and_attached_wrists(mode):
-    from wholebody.motion.synthetic import make_scene
+    from benchmarks.scenes import make_scene
     from wholebody.motion.tracking import track
     scene = make_scene(2, 40, seed=0, miss=0.0, false_positives=0.0)
     frames = [Frame(Item(k, "v.mp4", k, k / RATE), None, r) for k, r in enumerate(scene.results)]

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT
 from wholebody.inputs.sources import Item
-from wholebody.motion.synthetic import _person_parts, make_scene
+from benchmarks.scenes import _person_parts, make_scene
 from wholebody.motion.tracking import NO_TRACK, Tracker, track
 from wholebody.results import PartArrays, Result
 from wholebody.stream import Frame
@@ -120,7 +120,7 @@ def test_handedness_flip_is_corrected():
 def test_track_stage_on_frames_and_a_scene_without_switches():
     scene = make_scene(3, 150, seed=3, width=1600)
     frames = [Frame(Item(t, "clip.mp4", t, t / 30), None, r) for t, r in enumerate(scene.results)]
-    from wholebody.motion.benchmark import identity_metrics
+    from benchmarks.tracking import identity_metrics
     out = [f.result for f in track(frames)]
     assert len(out) == len(frames) and all("track" in r.body.fields for r in out)
     m = identity_metrics(out, scene)
@@ -138,7 +138,7 @@ def dope(*args):
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     """A saved clip (JSON Lines as --json writes it) of a synthetic scene, and its truth."""
-    from wholebody.motion.benchmark import write_scene
+    from benchmarks.tracking import write_scene
     folder = tmp_path_factory.mktemp("scene")
     scene = make_scene(3, 60, seed=0, width=1600)
     raw, _ = write_scene(scene, str(folder))

@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from wholebody.network import winograd
-from wholebody.network.dopenet import build_model, fold_batchnorms, read_checkpoint
+from wholebody.network.checkpoint import read_checkpoint
+from wholebody.network.dopenet import build_model, fold_batchnorms
 
 
 def _conv(c: int, k: int, seed: int, bias: bool = True) -> nn.Conv2d:

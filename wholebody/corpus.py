@@ -1,8 +1,7 @@
 """Many videos in one command (`--video` with several files, folders or glob patterns): a corpus.
 
-Each video is run in turn by the command line's own `run` (passed in: the package does not import
-the CLI), with a `Shared` holding what the videos share: the detector, loaded once, and the JSON
-Lines writer (outputs/corpus_json.py: each video's records, which carry their `"video"`, as one
+Each video is run in turn by a `pipeline.Pipeline` of its own, with a `Shared` holding what the
+videos share: the detector, loaded once, and the JSON Lines writer (outputs/corpus_json.py: each video's records, which carry their `"video"`, as one
 block, in input order). With --ray, each video is one Ray task instead (cluster/videos.py), at
 most --workers at a time, run on the worker as here. Every video gets a new tracker, so tracks
 never cross from one video to the next, and outputs of its own, named after it with the
@@ -21,7 +20,6 @@ start.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import glob
 import logging
@@ -29,7 +27,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from wholebody.config import RunConfig
 from wholebody.errors import DopeError, InputError
+from wholebody.pipeline import Pipeline
 
 log = logging.getLogger("dope")
 
@@ -85,36 +85,36 @@ def is_folder_spec(path: str) -> bool:
     return path.endswith(("/", os.sep)) or os.path.isdir(path)
 
 
-def single_video(args: argparse.Namespace) -> Optional[str]:
+def single_video(config: RunConfig) -> Optional[str]:
     """The one --video argument (a file or a camera) when the command is a plain one-video run,
     else None: several arguments, a folder or a pattern, --export-format or --resume make a corpus."""
-    videos = args.video
-    if len(videos) != 1 or args.export_format or args.resume:
+    videos = config.video
+    if len(videos) != 1 or config.export_format or config.resume:
         return None
     spec = videos[0]
     if os.path.isdir(spec) or (glob.has_magic(spec) and not os.path.lexists(spec)):
         return None
-    if any(is_folder_spec(e) for e in args.export or ()):
+    if any(is_folder_spec(e) for e in config.export or ()):
         return None  # refused with a message in export_targets
     return spec
 
 
-def export_targets(args: argparse.Namespace, video: str, base: Optional[str], many: bool) -> list[str]:
+def export_targets(config: RunConfig, video: str, base: Optional[str], many: bool) -> list[str]:
     """The export paths of one video: FOLDER/<sub-folders>/<stem>.<format> for an --export folder."""
     from wholebody.exports.writer import EXTENSIONS
     out = []
-    for spec in args.export or ():
+    for spec in config.export or ():
         if not is_folder_spec(spec):
             if many:
                 raise DopeError(f"--export {spec!r} names one file, and there are several videos: give a folder "
                                 "(ending in /) and --export-format")
             out.append(spec)
             continue
-        if not args.export_format:
+        if not config.export_format:
             raise DopeError(f"--export {spec!r} is a folder: add --export-format "
                             f"({', '.join(e[1:] for e in EXTENSIONS)})")
         stem = os.path.splitext(os.path.basename(video))[0]
-        out.append(os.path.normpath(os.path.join(spec, _below(video, base), f"{stem}.{args.export_format}")))
+        out.append(os.path.normpath(os.path.join(spec, _below(video, base), f"{stem}.{config.export_format}")))
     return out
 
 
@@ -135,36 +135,36 @@ def is_complete(path: str) -> bool:
     return os.path.isfile(path)
 
 
-def plan(args: argparse.Namespace) -> tuple[list[str], dict[str, list[str]], Optional[str]]:
+def plan(config: RunConfig) -> tuple[list[str], dict[str, list[str]], Optional[str]]:
     """(videos, their export paths by video, base folder); DopeError for what cannot be run."""
     from wholebody.files import OutputGuard
     from wholebody.inputs.sources import SourceError, common_base, expand_videos
     try:
-        videos = expand_videos(args.video)
+        videos = expand_videos(config.video)
     except SourceError as e:
         raise DopeError(str(e)) from None
     many = len(videos) > 1
-    for option, given in (("--html", args.html), ("--from-json", args.from_json)):
+    for option, given in (("--html", config.html), ("--from-json", config.from_json)):
         if given and many:
             raise DopeError(f"{option} takes one video at a time; {len(videos)} were given")
-    if args.export_format and not any(is_folder_spec(e) for e in args.export or ()):
+    if config.export_format and not any(is_folder_spec(e) for e in config.export or ()):
         raise DopeError("--export-format names the format of the files written in an --export folder "
                         "(--export FOLDER/ --export-format pose)")
-    if args.resume:
-        if not args.export and not args.json:
+    if config.resume:
+        if not config.export and not config.json:
             raise DopeError("--resume with videos skips those whose exports (or --json records) are written: give "
                             "--export or --json")
-        if args.json == "-":
+        if config.json == "-":
             raise DopeError("--resume continues a --json file; standard output cannot be read back: give a file")
-    base = common_base(args.video)
-    targets = {v: export_targets(args, v, base, many) for v in videos}
+    base = common_base(config.video)
+    targets = {v: export_targets(config, v, base, many) for v in videos}
     if any(p.lower().endswith(".pose") for paths in targets.values() for p in paths):
         from wholebody.exports.pose import pose_format_missing
         missing = pose_format_missing()
         if missing:  # before any video is opened or the model loads
-            raise DopeError(f"--export {args.export[0]!r}: {missing}")
+            raise DopeError(f"--export {config.export[0]!r}: {missing}")
     guard, owner = OutputGuard(videos), {}
-    for path in ([args.json] if args.json else []):
+    for path in ([config.json] if config.json else []):
         guard.check(path, option="--json", create_folders=True)
     for video, paths in targets.items():
         for path in paths:
@@ -176,26 +176,26 @@ def plan(args: argparse.Namespace) -> tuple[list[str], dict[str, list[str]], Opt
     return videos, targets, base
 
 
-def run_videos(args: argparse.Namespace, run: Callable[..., int]) -> int:
-    """Every video of --video through `run(args_of_one_video, shared)`, in turn or, with --ray, as
-    Ray tasks (cluster/videos.py); the exit code."""
+def run_videos(config: RunConfig) -> int:
+    """Every video of --video through a `Pipeline` of its own (sharing `Shared`), in turn or, with
+    --ray, as Ray tasks (cluster/videos.py); the exit code."""
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
     from wholebody.outputs.corpus_json import CorpusJson
-    videos, targets, base = plan(args)
-    finished = _finished_records(args) if args.resume and args.json else {}
-    todo = [v for v in videos if not (args.resume and all(is_complete(p) for p in targets[v])
-                                      and (not args.json or v in finished))]
-    if args.resume and len(todo) < len(videos):
+    videos, targets, base = plan(config)
+    finished = _finished_records(config) if config.resume and config.json else {}
+    todo = [v for v in videos if not (config.resume and all(is_complete(p) for p in targets[v])
+                                      and (not config.json or v in finished))]
+    if config.resume and len(todo) < len(videos):
         log.info("resuming: %d of %d videos already done", len(videos) - len(todo), len(videos))
     kept = {v: block for v, block in finished.items() if v not in todo}  # a video done again drops its records
 
     def open_json(path: str, extra: dict[str, Any]) -> CorpusJson:
-        return CorpusJson(path, videos, kept=kept, resume=args.resume, **extra)
+        return CorpusJson(path, videos, kept=kept, resume=config.resume, **extra)
 
     shared = Shared(base, open_json=open_json)
     failed: list[str] = []
-    bar = tqdm(total=len(videos), initial=len(videos) - len(todo), unit="video", disable=args.quiet,
+    bar = tqdm(total=len(videos), initial=len(videos) - len(todo), unit="video", disable=config.quiet,
                dynamic_ncols=True, position=0)
     shared.bar = {"position": 1, "leave": False}
 
@@ -208,14 +208,14 @@ def run_videos(args: argparse.Namespace, run: Callable[..., int]) -> int:
 
     try:
         with bar, (logging_redirect_tqdm() if not bar.disable else contextlib.nullcontext()):
-            if args.ray is not None:
+            if config.ray is not None:
                 from wholebody.cluster.videos import run_corpus
-                run_corpus(args, run, [(v, video_args(args, v, targets, base)) for v in todo], shared, ended)
-            for video in todo if args.ray is None else ():
-                one = video_args(args, video, targets, base)
+                run_corpus(config, [(v, video_args(config, v, targets, base)) for v in todo], shared, ended)
+            for video in todo if config.ray is None else ():
+                one = video_args(config, video, targets, base)
                 shared.bar["desc"] = os.path.basename(video)
                 try:
-                    code = run(one, shared)
+                    code = Pipeline(one, shared).run()
                 except InputError as e:
                     ended(video, 1, e)
                     continue
@@ -240,24 +240,23 @@ def run_videos(args: argparse.Namespace, run: Callable[..., int]) -> int:
     return 0
 
 
-def video_args(args: argparse.Namespace, video: str, targets: dict[str, list[str]],
-               base: Optional[str]) -> argparse.Namespace:
+def video_args(config: RunConfig, video: str, targets: dict[str, list[str]],
+               base: Optional[str]) -> RunConfig:
     """The options of one video's run (its own exports), once the folders of its outputs are made."""
     from wholebody.files import make_folder
     for path in targets[video]:
         make_folder(os.path.dirname(os.path.abspath(path)), option="the folder of --export")
-    if args.output_dir and not args.no_overlay:  # the annotated video's sub-folder
-        make_folder(os.path.join(args.output_dir, _below(video, base)), option="--output-dir")
-    return argparse.Namespace(**{**vars(args), "video": video, "export": targets[video] or None,
-                                 "export_format": None, "resume": False})
+    if config.output_dir and not config.no_overlay:  # the annotated video's sub-folder
+        make_folder(os.path.join(config.output_dir, _below(video, base)), option="--output-dir")
+    return config.replace(video=video, export=targets[video] or None, export_format=None, resume=False)
 
 
-def _finished_records(args: argparse.Namespace) -> dict[str, Any]:
+def _finished_records(config: RunConfig) -> dict[str, Any]:
     """--resume with --json: where the records of the videos done whole lie (outputs/corpus_json.py)."""
     from wholebody.detector import model_name, resolve_model
     from wholebody.outputs.corpus_json import read_finished_videos
-    model = model_name(resolve_model(args.model, download=not args.no_download, progress=not args.quiet))
-    return read_finished_videos(args.json, model=model)
+    model = model_name(resolve_model(config.model, download=not config.no_download, progress=not config.quiet))
+    return read_finished_videos(config.json, model=model)
 
 
 def _skipped(video: str, error: Exception, failed: list[str]) -> None:

@@ -249,8 +249,9 @@ class DOPE:
         self.channels = channels
         local = local_checkpoint(os.fspath(model), models_folder) if isinstance(model, (str, os.PathLike)) else None
         import torch
-        from wholebody.network.dopenet import PUBLISHED_MAX_PROPOSALS, Checkpoint, CheckpointError, build_model, \
-            fold_batchnorms, merge_config, read_checkpoint
+        from wholebody.network.checkpoint import (PUBLISHED_MAX_PROPOSALS, Checkpoint, CheckpointError,
+                                                  merge_config, read_checkpoint)
+        from wholebody.network.dopenet import build_model, fold_batchnorms
         self.device = pick_device(device)
         check_precision(precision, self.device)
         if threads is not None:

@@ -48,10 +48,10 @@ class RayJob:
     verbose: bool = False
 
     @classmethod
-    def from_args(cls, args: Any) -> "RayJob":
-        """The job the command line's options ask for (`--ray [ADDRESS] --workers --gpus-per-worker`)."""
-        return cls(address=args.ray or None, workers=args.workers or 1, gpus_per_worker=args.gpus_per_worker,
-                   threads=args.threads, verbose=args.verbose)
+    def from_config(cls, config: Any) -> "RayJob":
+        """The job a RunConfig asks for (`--ray [ADDRESS] --workers --gpus-per-worker`)."""
+        return cls(address=config.ray or None, workers=config.workers or 1, gpus_per_worker=config.gpus_per_worker,
+                   threads=config.threads, verbose=config.verbose)
 
 
 def import_ray() -> Any:

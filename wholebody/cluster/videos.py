@@ -1,8 +1,7 @@
 """Videos on Ray: one Ray task per video, so that its frames stay in order (tracking, smoothing).
 
-The task runs the single-process pipeline on a worker (the command line's own `run`, passed in:
-the package does not import the CLI), which writes the video's outputs itself (annotated video,
-exports) on storage the driver shares. The task's warnings are shown by the driver.
+The task runs the single-process pipeline (pipeline.Pipeline) on a worker, which writes the
+video's outputs itself (annotated video, exports) on storage the driver shares. The task's warnings are shown by the driver.
 A worker that dies has its task run again from the start (outputs are written under staging
 names, so a half-done attempt never replaces a file). Ctrl-C cancels the tasks, which then keep
 what they had written (one video) or drop their video's outputs (a corpus), as a single-process
@@ -17,7 +16,6 @@ the next video of the same job (`_DETECTORS`), as the single-process corpus load
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import logging
@@ -26,7 +24,9 @@ from typing import Any, Callable, Iterator
 
 from wholebody.cluster.session import RayJob, connected, default_threads, failure, gpus_per_worker
 from wholebody.startup import allow_winograd
+from wholebody.config import RunConfig
 from wholebody.errors import DopeError, InputError
+from wholebody.pipeline import Pipeline
 
 log = logging.getLogger("dope")
 
@@ -38,7 +38,7 @@ _DETECTORS: dict[str, Any] = {}
 
 
 @contextlib.contextmanager
-def _collected_warnings(args: argparse.Namespace) -> Iterator[list[str]]:
+def _collected_warnings(config: RunConfig) -> Iterator[list[str]]:
     """On a worker: the messages of warnings logged in the block (for the driver to show)."""
     class Collect(logging.Handler):
         def emit(self, rec: logging.LogRecord) -> None:
@@ -48,22 +48,22 @@ def _collected_warnings(args: argparse.Namespace) -> Iterator[list[str]]:
     logger = logging.getLogger("dope")
     handler = Collect(logging.WARNING)
     logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    logger.setLevel(logging.DEBUG if config.verbose else logging.INFO)
     try:
         yield said
     finally:
         logger.removeHandler(handler)
 
 
-def _video_task(run: Callable[[argparse.Namespace], int], args: argparse.Namespace, cwd: str,
+def _video_task(config: RunConfig, cwd: str,
                 ) -> tuple[int, list[str]]:
     """On a worker: (exit code, warnings logged) of one single-process run (or 1 and its error)."""
     allow_winograd()  # the job's own process: as the command's
     if os.path.isdir(cwd):
         os.chdir(cwd)  # relative paths as on the driver (shared storage)
-    with _collected_warnings(args) as said:
+    with _collected_warnings(config) as said:
         try:
-            return run(args), said
+            return Pipeline(config).run(), said
         except DopeError as e:
             return 1, said + [f"error: {e}"]
         except KeyboardInterrupt:
@@ -76,7 +76,7 @@ def _block_lines(path: str, extra: dict[str, Any]) -> Any:
     return BlockLines(**extra)
 
 
-def _corpus_task(run: Callable[..., int], args: argparse.Namespace, template: Any, cwd: str) -> dict[str, Any]:
+def _corpus_task(config: RunConfig, template: Any, cwd: str) -> dict[str, Any]:
     """On a worker: one video of a corpus, run as the single-process corpus runs it (template: the
     corpus's `Shared`, without a model or JSON writer of its own). Returns
     {"code", "said" (warnings), "lines" (its JSON lines, None when it failed or wrote none),
@@ -85,13 +85,13 @@ def _corpus_task(run: Callable[..., int], args: argparse.Namespace, template: An
     allow_winograd()  # the job's own process: as the command's
     if os.path.isdir(cwd):
         os.chdir(cwd)
-    key = repr(sorted((k, v) for k, v in vars(args).items() if k in _MODEL_OPTIONS))
+    key = repr(sorted((k, v) for k, v in vars(config).items() if k in _MODEL_OPTIONS))
     shared = dataclasses.replace(template, bar={})  # the corpus's Shared, for this video alone
     shared.detector = _DETECTORS.get(key)
     out: dict[str, Any] = {"code": 1, "lines": None, "error": None, "early": False}
-    with _collected_warnings(args) as said:
+    with _collected_warnings(config) as said:
         try:
-            out["code"] = run(args, shared)
+            out["code"] = Pipeline(config, shared).run()
             out["lines"] = shared.json.lines if shared.json is not None else None
         except InputError as e:
             out["error"] = str(e)
@@ -105,23 +105,23 @@ def _corpus_task(run: Callable[..., int], args: argparse.Namespace, template: An
     return dict(out, said=said)
 
 
-# The options a detector is built from (cli.run): videos with the same ones share a worker's model.
+# The options a detector is built from (pipeline.py): videos with the same ones share a worker's model.
 _MODEL_OPTIONS = ("model", "device", "precision", "postprocess", "min_score", "max_proposals", "threads", "assign",
                   "max_people", "parts", "no_download")
 
 
-def run_video(args: argparse.Namespace, run: Callable[[argparse.Namespace], int]) -> int:
-    """--ray with --video: the job of `args` (without --ray) as one Ray task; its exit code."""
-    job = RayJob.from_args(args)
-    if not os.path.isfile(args.video):
-        raise DopeError(f"--ray takes video files (cameras are read where they are plugged in): {args.video!r}")
+def run_video(config: RunConfig) -> int:
+    """--ray with --video: the job of `config` (without --ray) as one Ray task; its exit code."""
+    job = RayJob.from_config(config)
+    if not os.path.isfile(config.video):
+        raise DopeError(f"--ray takes video files (cameras are read where they are plugged in): {config.video!r}")
     with connected(job) as ray:
         gpus = gpus_per_worker(ray, job)
-        task_args = _task_args(args, job, gpus)
+        task_args = _task_args(config, job, gpus)
         task = ray.remote(_video_task).options(num_cpus=0 if gpus else 1, num_gpus=gpus, max_retries=TASK_RETRIES,
                                                retry_exceptions=False)
-        ref = task.remote(run, task_args, os.getcwd())
-        log.info("Ray: %s as one task (%s)", args.video, f"{gpus:g} GPU" if gpus else "CPU")
+        ref = task.remote(task_args, os.getcwd())
+        log.info("Ray: %s as one task (%s)", config.video, f"{gpus:g} GPU" if gpus else "CPU")
         try:
             code, said = ray.get(ref)
         except KeyboardInterrupt:
@@ -137,47 +137,46 @@ def run_video(args: argparse.Namespace, run: Callable[[argparse.Namespace], int]
         if line.startswith("error: "):
             raise DopeError(line[len("error: "):])
         log.warning("%s", line)
-    if code == 0 and not args.quiet:
-        for path in _outputs(args):
+    if code == 0 and not config.quiet:
+        for path in _outputs(config):
             log.info("wrote %s", path)
     return code
 
 
-def _outputs(args: argparse.Namespace) -> list[str]:
+def _outputs(config: RunConfig) -> list[str]:
     from wholebody.detector import model_name, resolve_model
     from wholebody.files import output_path
-    out = [args.json] if args.json else []
-    if not args.no_overlay:
-        out.append(output_path(args.video, model_name(resolve_model(args.model, download=False)), args.output_dir,
+    out = [config.json] if config.json else []
+    if not config.no_overlay:
+        out.append(output_path(config.video, model_name(resolve_model(config.model, download=False)), config.output_dir,
                                ".mp4"))
     return [p for p in out if os.path.exists(p)]
 
 
-def _task_args(args: argparse.Namespace, job: RayJob, gpus: float) -> argparse.Namespace:
+def _task_args(config: RunConfig, job: RayJob, gpus: float) -> RunConfig:
     """The options of a run on a worker: without --ray, quiet, on the worker's device."""
-    return argparse.Namespace(**{**vars(args), "ray": None, "workers": None, "gpus_per_worker": None,
-                                 "threads": default_threads(job), "quiet": True,
-                                 "device": args.device or ("cuda" if gpus else "cpu")})
+    return config.replace(ray=None, workers=None, gpus_per_worker=None, threads=default_threads(job), quiet=True,
+                          device=config.device or ("cuda" if gpus else "cpu"))
 
 
-def run_corpus(args: argparse.Namespace, run: Callable[..., int], videos: list[tuple[str, argparse.Namespace]],
+def run_corpus(config: RunConfig, videos: list[tuple[str, RunConfig]],
                shared: Any, ended: Callable[..., None]) -> None:
     """--ray with several videos (corpus.py): (video, its options) each as one Ray task, at most
     --workers at a time; `ended(video, code, error)` as each ends (error: an exception to report,
     else None); the JSON records of the videos done go to `shared`'s JSON writer. DopeError when
     a task fails before its model loads (the same for every video: the others are cancelled)."""
-    job = RayJob.from_args(args)
+    job = RayJob.from_config(config)
     with connected(job) as ray:
         if not videos:
             return
         gpus = gpus_per_worker(ray, job)
-        if args.json:
-            shared.json = shared.open_json(args.json, {})  # the tasks send back whole lines
+        if config.json:
+            shared.json = shared.open_json(config.json, {})  # the tasks send back whole lines
         task = ray.remote(_corpus_task).options(num_cpus=0 if gpus else 1, num_gpus=gpus, max_retries=TASK_RETRIES,
                                                 retry_exceptions=False)
-        window = args.workers or len(videos)  # else Ray runs as many as the cluster's resources hold
+        window = config.workers or len(videos)  # else Ray runs as many as the cluster's resources hold
         log.info("Ray: %d videos, one task each (%s)%s", len(videos), f"{gpus:g} GPU" if gpus else "CPU",
-                 f", {window} at a time" if args.workers else "")
+                 f", {window} at a time" if config.workers else "")
         queue = list(reversed(videos))
         one_args = dict(videos)
         running: dict[Any, str] = {}
@@ -188,7 +187,7 @@ def run_corpus(args: argparse.Namespace, run: Callable[..., int], videos: list[t
             while queue or running:
                 while queue and len(running) < window:
                     video, one = queue.pop()
-                    running[task.remote(run, _task_args(one, job, gpus), template, cwd)] = video
+                    running[task.remote(_task_args(one, job, gpus), template, cwd)] = video
                 done, _ = ray.wait(list(running), num_returns=1)
                 video = running.pop(done[0])
                 try:

@@ -129,7 +129,8 @@ def verify_checkpoint(path: str) -> None:
     NAVER publishes no checksums for these files (OFFICIAL_SHA256 pins ours once recorded), so a
     download must also load safely and hold every tensor the network expects, with the right shapes.
     """
-    from wholebody.network.dopenet import build_model, read_checkpoint
+    from wholebody.network.checkpoint import read_checkpoint
+    from wholebody.network.dopenet import build_model
     build_model(read_checkpoint(path))
 
 
@@ -263,7 +264,7 @@ def _set_read_timeout(response: http.client.HTTPResponse, seconds: float) -> Non
 
 
 def _verify_download(tmp: str, url: str, retry: str) -> None:
-    from wholebody.network.dopenet import CheckpointError
+    from wholebody.network.checkpoint import CheckpointError
     log.info("checking that the download is a DOPE checkpoint")
     try:
         verify_checkpoint(tmp)

@@ -1,6 +1,6 @@
 """The tracking and smoothing benchmark (`python bench.py --tracking`) on synthetic scenes.
 
-Scenes come from synthetic.py (people walking and crossing, hidden up to 20 frames, 3 px 2D
+Scenes come from scenes.py (people walking and crossing, hidden up to 20 frames, 3 px 2D
 noise, 2 cm 3D noise, 5% missed detections, one-frame false positives). The detections go
 through the same stages as `dope.py --from-json` (tracking.track, smoothing.smooth); the output is
 compared with the truth:
@@ -26,7 +26,7 @@ from scipy.optimize import linear_sum_assignment
 
 from wholebody.inputs.sources import Item
 from wholebody.motion.smoothing import smooth
-from wholebody.motion.synthetic import Scene, Truth, make_scene
+from benchmarks.scenes import Scene, Truth, make_scene
 from wholebody.motion.tracking import NO_TRACK, track
 from wholebody.results import NO_LINK, Result
 from wholebody.stream import Frame
