@@ -38,8 +38,8 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-# wholebody.cli imports no torch at module level: the import timings below stay honest.
-from wholebody.cli import positive_int
+# dope.cli imports no torch at module level: the import timings below stay honest.
+from dope.cli import positive_int
 
 log = logging.getLogger("bench")
 
@@ -73,7 +73,7 @@ def synthetic_proposals(part: str, num_boxes: int = 1000, num_people: int = 6, p
     person has few modes; 0.15 scatters them into dozens) and pose_noise / 2 of the box size per 2D
     coordinate. Scores are a softmax of Gaussian logits (background included).
     """
-    from wholebody.parts import PARTS
+    from dope.parts import PARTS
     rng = np.random.default_rng(seed)
     h, w = resolution
     a, j = ANCHOR_POSES[part], PARTS[part].num_joints
@@ -228,10 +228,10 @@ def bench_network(args: argparse.Namespace) -> dict[str, Any]:
     """Per-stage times, FLOPs, throughput and memory of the full pipeline on one synthetic image."""
     t0 = time.perf_counter()
     import torch
-    import wholebody.network.dopenet  # noqa: F401  (torchvision: counted here, not in the model's load time)
+    import dope.network.dopenet  # noqa: F401  (torchvision: counted here, not in the model's load time)
     torch.set_float32_matmul_precision("high")  # as the command line runs (Winograd's 3x3 convolutions)
-    from wholebody.detector import DOPE, postprocess_outputs
-    from wholebody.drawing.draw2d import draw_result
+    from dope.detector import DOPE, postprocess_outputs
+    from dope.drawing.draw2d import draw_result
     t_import = time.perf_counter() - t0
 
     checkpoint = args.model or synthetic_checkpoint()
@@ -331,11 +331,11 @@ def agreement(reference: Any, other: Any, min_score: float, max_px: float, top: 
 
 def bench_proposals(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Network + post-processing time and agreement with the first count, per count of proposals."""
-    from wholebody.detector import DOPE, postprocess_outputs
-    from wholebody.parts import PART_NAMES
+    from dope.detector import DOPE, postprocess_outputs
+    from dope.parts import PART_NAMES
     width, height = args.size
     image = synthetic_image(height, width)
-    from wholebody.network.checkpoint import read_checkpoint
+    from dope.network.checkpoint import read_checkpoint
     checkpoint = read_checkpoint(args.model or synthetic_checkpoint())  # read once, built per count
     rows, reference = [], None
     for n in args.sweep_proposals:
@@ -377,7 +377,7 @@ def bench_ppi(args: argparse.Namespace) -> list[tuple[str, str, int, float, floa
     """Median times of postprocess.ppi and nms on synthetic 1000-box proposal sets, per part, and
     one run of the plain PPI of tests/ppi_reference.py (the published algorithm step by step,
     Python loops over people, modes and candidates), whose detections are checked to be the same."""
-    from wholebody.postprocessing.proposals import nms, ppi
+    from dope.postprocessing.proposals import nms, ppi
     sys.path.insert(0, os.path.join(HERE, "tests"))
     try:
         from ppi_reference import ppi_reference
@@ -470,12 +470,12 @@ def bench_startup(args: argparse.Namespace) -> dict[str, tuple[float, float]]:
 # file's business, not the package's), to measure what it buys in the whole one-image command.
 FAST_PATHS = {
     "all on": "",
-    "Winograd 3x3 convolutions": "import wholebody.startup as s; s.allow_winograd = lambda: 'precision left alone'",
-    "gathered RoIAlign": ("import wholebody.network.dopenet as d\n"
+    "Winograd 3x3 convolutions": "import dope.startup as s; s.allow_winograd = lambda: 'precision left alone'",
+    "gathered RoIAlign": ("import dope.network.dopenet as d\n"
                           "d.roi_align_gathered = lambda f, b, o, s, r: d.roi_align(f, b, o, s, r, aligned=False)"),
-    "the dynamo stand-in": ("import wholebody.startup as s, torchvision\n"
+    "the dynamo stand-in": ("import dope.startup as s, torchvision\n"
                                    "s.import_torchvision = lambda: 'plain import'"),
-    "skipped teardown": "import wholebody.startup as s, sys; s.exit_fast = sys.exit",
+    "skipped teardown": "import dope.startup as s, sys; s.exit_fast = sys.exit",
 }
 RUN_PATCHED = """import runpy, sys
 exec(sys.argv[1])
@@ -504,7 +504,7 @@ def bench_fast_paths(args: argparse.Namespace) -> dict[str, list[float]]:
                 p = subprocess.run(command, capture_output=True, text=True)
                 times[name].append(time.perf_counter() - t)
                 if p.returncode != 0:
-                    from wholebody.errors import DopeError
+                    from dope.errors import DopeError
                     raise DopeError(f"{name}: the command failed: {p.stderr.strip().splitlines()[-1:]}")
     return times
 
@@ -529,7 +529,7 @@ def bench_reference(args: argparse.Namespace) -> dict[str, Any]:
     import cv2
     checkpoint = os.path.abspath(args.model or synthetic_checkpoint())
     if not os.path.isfile(os.path.join(args.reference, "dope.py")):
-        from wholebody.errors import DopeError
+        from dope.errors import DopeError
         raise DopeError(f"--reference {args.reference!r}: no dope.py there; give the published code's folder")
     width, height = args.size
     py = sys.executable
@@ -596,7 +596,7 @@ def bench_batch(args: argparse.Namespace,
     --device says otherwise (e.g. --device cuda --precision fp16 --model DOPErealtime_v1_0_0):
     (device and dtype, rows): a row (batch size, frames/s, frames) per batch size, each timed after
     one untimed pass (allocation, kernel choice)."""
-    from wholebody.detector import DOPE
+    from dope.detector import DOPE
     width, height = (320, 240) if args.size == (1280, 720) else args.size
     det = DOPE(args.model or synthetic_checkpoint(small=True), device=args.device or "cpu", precision=args.precision,
                max_proposals=args.max_proposals or BATCH_PROPOSALS, threads=args.threads, download=False,
@@ -716,7 +716,7 @@ def bench_ray(args: argparse.Namespace) -> None:
     """--ray: measured CPU throughputs, then the on-paper GPU estimate (see benchmarks/throughput.py)."""
     import torch
     from benchmarks.throughput import gpu_estimate, measure, print_rows
-    from wholebody.detector import DOPE
+    from dope.detector import DOPE
     width, height = (320, 240) if args.model is None and args.size == (1280, 720) else args.size
     images = [synthetic_image(height, width, seed=i) for i in range(args.images)]
     checkpoint = args.model or synthetic_checkpoint(small=True)
@@ -752,7 +752,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from benchmarks.tracking import report, run_benchmark
         print(report(run_benchmark(seeds=args.tracking_seeds, write=args.tracking_out)))
         return 0
-    from wholebody.errors import DopeError
+    from dope.errors import DopeError
     try:
         if args.sweep_proposals:
             print_proposals(bench_proposals(args), args)

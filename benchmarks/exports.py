@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from wholebody.exports.people import ClipBuilder
-from wholebody.exports.writer import EXTENSIONS, write_clip
-from wholebody.inputs.sources import Item
-from wholebody.motion.camera import intrinsics, place_result
-from wholebody.parts import BODY_L_WRIST, BODY_R_WRIST, BODY_HEAD
-from wholebody.results import Detection, Result
-from wholebody.stream import Frame
+from dope.exports.people import ClipBuilder
+from dope.exports.writer import EXTENSIONS, write_clip
+from dope.inputs.sources import Item
+from dope.motion.camera import intrinsics, place_result
+from dope.parts import BODY_L_WRIST, BODY_R_WRIST, BODY_HEAD
+from dope.results import Detection, Result
+from dope.stream import Frame
 
 # A standing body in camera axes (metres, y down), pelvis at the origin: parts.BODY_JOINTS order.
 BODY = np.array([[-0.10, 0.92, 0.0], [0.10, 0.92, 0.0], [-0.10, 0.50, 0.0], [0.10, 0.50, 0.0],

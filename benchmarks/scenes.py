@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 import numpy as np
 
-from wholebody.results import NO_LINK, PartArrays, Result
+from dope.results import NO_LINK, PartArrays, Result
 
 # Standing body, image-aligned metres, origin near the pelvis, in parts.BODY_JOINTS order.
 STANDING = np.array([

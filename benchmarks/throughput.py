@@ -15,8 +15,8 @@ from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
-from wholebody.cluster.images import ray_frames
-from wholebody.cluster.session import RayJob, connected
+from dope.cluster.images import ray_frames
+from dope.cluster.session import RayJob, connected
 
 log = logging.getLogger("bench")
 
@@ -40,7 +40,7 @@ def measure(checkpoint: str, images: Sequence[np.ndarray], *, max_proposals: Opt
     (workers, threads per worker) of `configs` (None threads: as many as one process uses)."""
     import torch
     from PIL import Image
-    from wholebody.detector import DOPE
+    from dope.detector import DOPE
     with tempfile.TemporaryDirectory() as folder:
         paths = []
         for i, image in enumerate(images):

@@ -24,12 +24,12 @@ from typing import Any, Iterable, Optional
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from wholebody.inputs.sources import Item
-from wholebody.motion.smoothing import smooth
+from dope.inputs.sources import Item
+from dope.motion.smoothing import smooth
 from benchmarks.scenes import Scene, Truth, make_scene
-from wholebody.motion.tracking import NO_TRACK, track
-from wholebody.results import NO_LINK, Result
-from wholebody.stream import Frame
+from dope.motion.tracking import NO_TRACK, track
+from dope.results import NO_LINK, Result
+from dope.stream import Frame
 
 TARGETS = {  # ratio to raw (or frames, or ms): what the issue asks for
     "offline": {"err2d": 0.75, "err3d": 0.85, "accel2d": 0.3, "lag": 0.5},
@@ -259,7 +259,7 @@ def subsampled_run(scene: Scene, every: int, mode: str = "offline", method: str 
     """The scene as `dope.py --video --every N --fill-skipped` sees it: the detections of every Nth
     frame through tracking and smoothing, then the frames left out filled (interpolation.py); one
     result per frame up to the last one kept."""
-    from wholebody.motion.interpolation import fill_skipped
+    from dope.motion.interpolation import fill_skipped
     kept = [f for f in frames_of(scene) if f.item.frame % every == 0]
     return [f.result for f in fill_skipped(smooth(track(kept), mode, **params), method)]
 

@@ -4,7 +4,7 @@
     from lcr_net_ppi_improved import LCRNet_PPI_improved
     detections = LCRNet_PPI_improved(scores, boxes, pose2d, pose3d, (height, width), **ppi_kwargs)
 
-This module only adapts the call and the output: the algorithm is `wholebody.postprocessing.proposals.ppi`
+This module only adapts the call and the output: the algorithm is `dope.postprocessing.proposals.ppi`
 (SPEC §5, with the defects of SPEC §9 fixed), the one implementation that dope.py runs too.
 Written for this project from its specification (Apache-2.0); see README.md beside this file.
 """
@@ -16,13 +16,13 @@ import sys
 from typing import Any, Optional, Sequence
 
 # The one piece of path handling for this folder: the checkout (the folder above this one) holds the
-# `wholebody` package. It is appended, never prepended, so nothing of the caller's is shadowed.
+# `dope` package. It is appended, never prepended, so nothing of the caller's is shadowed.
 _CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _CHECKOUT not in sys.path:
     sys.path.append(_CHECKOUT)
 
-from wholebody.parts import PARTS  # noqa: E402  (after the path set-up above)
-from wholebody.postprocessing.proposals import ppi  # noqa: E402
+from dope.parts import PARTS  # noqa: E402  (after the path set-up above)
+from dope.postprocessing.proposals import ppi  # noqa: E402
 
 __all__ = ["LCRNet_PPI_improved"]
 

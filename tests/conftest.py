@@ -35,7 +35,7 @@ def fixture_image() -> str:
 
 def interrupted(where: str, n: int, signal_name: str, once: str | None = None, env: dict | None = None) -> dict:
     """An environment in which the command sends itself SIGNAL the nth time it passes the point
-    `where` (wholebody/testpoints.py): a deterministic interruption, not a race with a poll."""
+    `where` (dope/testpoints.py): a deterministic interruption, not a race with a poll."""
     value = f"{where}:{n}:{signal_name}" + (f":{once}" if once else "")
     return {**(os.environ if env is None else env), "DOPE_TEST_INTERRUPT": value}
 

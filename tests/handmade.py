@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-from wholebody.results import Detection, Result
+from dope.results import Detection, Result
 
 # Standing body, image-aligned metres, origin near the pelvis: joint order of parts.BODY_JOINTS.
 STANDING = np.array([
@@ -203,14 +203,14 @@ def background(height: int = 480, width: int = 640) -> np.ndarray:
 
 def main(argv: list[str]) -> int:
     import logging
-    from wholebody.view3d.render import write_visu3d
+    from dope.view3d.render import write_visu3d
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out = argv[0] if argv else "docs/visu3d_example.jpg"
     renderer = argv[1] if len(argv) > 1 else "builtin"
     h, w = 720, 1280
     result = scene_result(h, w)
     if len(argv) > 2 and argv[2] == "camera":  # people at their real depths (camera-space placement)
-        from wholebody.motion.camera import intrinsics, place_result
+        from dope.motion.camera import intrinsics, place_result
         result, _ = camera_scene([(-1.2, 0.3, 3.0), (1.6, 0.5, 9.0), (0.4, 0.35, 5.0)], focal=1000.0, height=h,
                                  width=w, yaws=[25, -20, 5])
         result = place_result(result, intrinsics(w, h, focal=1000.0))

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from wholebody.parts import BODY_HEAD, BODY_L_WRIST, BODY_R_WRIST
-from wholebody.postprocessing.assignment import assign, assign_faces, assign_hands
-from wholebody.results import Detection
+from dope.parts import BODY_HEAD, BODY_L_WRIST, BODY_R_WRIST
+from dope.postprocessing.assignment import assign, assign_faces, assign_hands
+from dope.results import Detection
 
 
 def body(head=(50.0, 10.0), lwrist=(80.0, 60.0), rwrist=(20.0, 60.0)) -> np.ndarray:

@@ -13,10 +13,10 @@ import torchvision
 
 from dope import DOPE, DopeError
 from parity import assert_part_close
-from wholebody.inputs.sources import load_image
-from wholebody.network.checkpoint import read_checkpoint
-from wholebody.network.dopenet import FEATURE_SCALE, RoIPool, build_model
-from wholebody.parts import PART_NAMES
+from dope.inputs.sources import load_image
+from dope.network.checkpoint import read_checkpoint
+from dope.network.dopenet import FEATURE_SCALE, RoIPool, build_model
+from dope.parts import PART_NAMES
 
 PROPOSALS = 200  # per image: above the 128 RoIs from which RoIAlign runs in threads
 
@@ -285,7 +285,7 @@ def _bases(a):
 
 @pytest.mark.parametrize("postprocess", ["nms", "ppi"])
 def test_detections_hold_no_view_of_network_outputs(tiny, small, postprocess):
-    from wholebody.detector import postprocess_outputs
+    from dope.detector import postprocess_outputs
     det = DOPE(tiny, device="cpu", max_proposals=60, postprocess=postprocess, min_score=0.05)
     (out,) = det.network([small])
     result = postprocess_outputs(out, *small.shape[:2], postprocess, det.checkpoint.ppi_kwargs, 0.05)
@@ -310,7 +310,7 @@ def test_detections_hold_no_view_of_network_outputs(tiny, small, postprocess):
 
 def test_large_images_are_shrunk_in_uint8_first_and_mapped_back_to_their_pixels(small_det, landscape, monkeypatch):
     # 480x640 at a 64/128 input is shrunk 7.5x: first to twice the input (128x170) in uint8.
-    import wholebody.detector as detector
+    import dope.detector as detector
     seen = []
     hook = small_det.net.transform.register_forward_pre_hook(lambda m, args: seen.append(tuple(args[0][0].shape)))
     try:

@@ -1,4 +1,4 @@
-"""Camera space (wholebody/motion/camera.py): intrinsics, placement of bodies, hands and faces, the stage, the CLI."""
+"""Camera space (dope/motion/camera.py): intrinsics, placement of bodies, hands and faces, the stage, the CLI."""
 from __future__ import annotations
 
 import json
@@ -13,12 +13,12 @@ from PIL import Image
 
 from conftest import ROOT
 from handmade import camera_scene
-from wholebody.inputs.sources import Item
-from wholebody.motion.camera import (CameraError, Intrinsics, check_focal, check_fov, exif_focal_35mm, fit_translation,
+from dope.inputs.sources import Item
+from dope.motion.camera import (CameraError, Intrinsics, check_focal, check_fov, exif_focal_35mm, fit_translation,
                                      intrinsics, place, place_result)
-from wholebody.results import PartArrays
-from wholebody.stream import Frame
-from wholebody.view3d.scene import assemble_camera, build_scene, is_placed
+from dope.results import PartArrays
+from dope.stream import Frame
+from dope.view3d.scene import assemble_camera, build_scene, is_placed
 
 FOCAL = 1000.0
 H, W = 720, 1280

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from wholebody.detector import DOPE
-from wholebody.drawing.draw2d import draw_result
-from wholebody.errors import DopeError
+from dope.detector import DOPE
+from dope.drawing.draw2d import draw_result
+from dope.errors import DopeError
 
 
 @pytest.fixture(scope="module")

@@ -155,11 +155,11 @@ def test_help_mentions_the_main_options():
 
 
 def test_the_library_does_not_import_the_command_line_yet_offers_its_names():
-    # `import dope` for the DOPE class leaves wholebody.cli (argparse, the writers' options: ~30 ms)
+    # `import dope` for the DOPE class leaves dope.cli (argparse, the writers' options: ~30 ms)
     # unimported; dope.main, dope.build_parser and the rest still come from it when asked for
     code = ("import sys, dope\n"
-            "print('cli at import:', 'wholebody.cli' in sys.modules)\n"
-            "from wholebody import cli\n"
+            "print('cli at import:', 'dope.cli' in sys.modules)\n"
+            "from dope import cli\n"
             "print('same:', all(getattr(dope, n) is getattr(cli, n) for n in dope.CLI_NAMES))\n"
             "ns = {}\n"
             "exec('from dope import *', ns)\n"

@@ -24,7 +24,7 @@ FAST = ["--max-proposals", "20"]  # a small job: the synthetic model finds hundr
 TIMEOUT_S = 600
 
 if os.environ.get("DOPE_CI") == "1":
-    import ray  # CI installs requirements-ray.txt: a missing Ray is a failure there
+    import ray  # CI installs the ray extra: a missing Ray is a failure there
 else:
     ray = pytest.importorskip("ray")
 
@@ -222,14 +222,13 @@ def test_resume_redoes_a_changed_image_and_refuses_another_model(inputs, single,
 
 
 def test_ray_missing_says_how_to_install(fixture_image, tmp_path):
-    code = ("import sys; sys.modules['ray'] = None; sys.path.insert(0, sys.argv[1]); from wholebody.cli import main; "
+    code = ("import sys; sys.modules['ray'] = None; sys.path.insert(0, sys.argv[1]); from dope.cli import main; "
             "sys.exit(main(sys.argv[2:]))")
     p = subprocess.run([sys.executable, "-c", code, ROOT, "--image", fixture_image, "--ray", "--json", "out.json"],
                        cwd=str(tmp_path), capture_output=True, text=True, timeout=120)
     assert p.returncode == 1
     assert p.stderr.strip().splitlines() == [
-        "dope.py: error: --ray needs Ray, which is not installed: pip install -r requirements-ray.txt "
-        "(or: pip install 'ray[data]')"]
+        "dope: error: --ray needs Ray, which is not installed: pip install 'dope-wholebody[ray]'"]
 
 
 def test_an_address_nobody_answers_fails_at_once_in_one_line(checkpoint_path, fixture_image, tmp_path):

@@ -16,12 +16,12 @@ import pytest
 
 from conftest import ROOT, interrupted, wait_killed
 from test_video import write_clip
-from wholebody.errors import DopeError
-from wholebody.inputs.sources import Item
+from dope.errors import DopeError
+from dope.inputs.sources import Item
 from benchmarks.scenes import make_scene
-from wholebody.outputs.corpus_json import CorpusJson, read_finished_videos
-from wholebody.outputs.writers import partial_path
-from wholebody.stream import Frame
+from dope.outputs.corpus_json import CorpusJson, read_finished_videos
+from dope.outputs.writers import partial_path
+from dope.stream import Frame
 
 FAST = ["--max-proposals", "20"]
 TIMEOUT_S = 600

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 import dope
-from wholebody.inputs import weights as download
+from dope.inputs import weights as download
 from conftest import ROOT, interrupted
 
 NAME = "DOPE_v1_0_0"

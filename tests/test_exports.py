@@ -1,4 +1,4 @@
-"""Exports (wholebody/exports/): people of a clip as NPZ, C3D, BVH and glTF, read back by independent readers.
+"""Exports (dope/exports/): people of a clip as NPZ, C3D, BVH and glTF, read back by independent readers.
 
 Readers: c3d and ezc3d for C3D, this file's own BVH parser and forward kinematics, pygltflib and the
 Khronos glTF validator (npm package gltf-validator, run with node) for GLB. The clips are hand-made
@@ -18,10 +18,10 @@ import pytest
 
 from conftest import ROOT
 from handmade import camera_scene
-from wholebody.inputs.sources import Item
-from wholebody.outputs.frames import JsonFrames
-from wholebody.parts import BODY_JOINTS, FACE_JOINTS, HAND
-from wholebody.stream import Frame
+from dope.inputs.sources import Item
+from dope.outputs.frames import JsonFrames
+from dope.parts import BODY_JOINTS, FACE_JOINTS, HAND
+from dope.stream import Frame
 
 FOCAL = 1000.0
 FPS = 25.0
@@ -428,9 +428,9 @@ def test_export_benchmark_runs_on_a_small_clip():
 
 def test_c3d_too_many_people_is_an_error_not_a_broken_file():
     from benchmarks.exports import synthetic_frames
-    from wholebody.exports.c3dfile import c3d_bytes
-    from wholebody.exports.people import ExportError, clip_people
-    from wholebody.motion.camera import intrinsics, place_result
+    from dope.exports.c3dfile import c3d_bytes
+    from dope.exports.people import ExportError, clip_people
+    from dope.motion.camera import intrinsics, place_result
     cam = intrinsics(1280, 720, focal=FOCAL)
 
     def clip(n):

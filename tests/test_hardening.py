@@ -29,11 +29,11 @@ from PIL import Image
 
 import dope
 from conftest import ROOT, interrupted
-from wholebody import files
-from wholebody.files import OutputError, OutputGuard, atomic_write, check_output_path, open_output
-from wholebody.inputs import weights
-from wholebody.inputs.sources import ImageError, Video, common_base, expand_images, load_image
-from wholebody.outputs.writers import JsonLinesWriter, VideoWriter
+from dope import files
+from dope.files import OutputError, OutputGuard, atomic_write, check_output_path, open_output
+from dope.inputs import weights
+from dope.inputs.sources import ImageError, Video, common_base, expand_images, load_image
+from dope.outputs.writers import JsonLinesWriter, VideoWriter
 
 MODEL = "synthetic_seed0"
 PROPOSALS = "50"  # fewer proposals: the same code paths, faster
@@ -537,7 +537,7 @@ def test_checkpoint_paths_that_are_not_files_say_what_they_are(capsys, tmp_path)
 
 def test_unreadable_checkpoint_is_not_called_corrupt(tmp_path, monkeypatch, checkpoint_path):
     import torch
-    from wholebody.network import checkpoint
+    from dope.network import checkpoint
 
     def no_permission(path, *a, **k):
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from wholebody.inputs.sources import Item
-from wholebody.motion.interpolation import INTERPOLATED, fill_skipped, interpolate_between
-from wholebody.motion.tracking import track
-from wholebody.results import NO_LINK, PartArrays, Result
-from wholebody.stream import Frame
+from dope.inputs.sources import Item
+from dope.motion.interpolation import INTERPOLATED, fill_skipped, interpolate_between
+from dope.motion.tracking import track
+from dope.results import NO_LINK, PartArrays, Result
+from dope.stream import Frame
 
 
 def person_result(people, t):

@@ -15,10 +15,10 @@ import pytest
 from conftest import FIXTURES, ROOT
 from parity import assert_part_close
 
-PACKAGE = "wholebody"
+PACKAGE = "dope"
 CARD = ("dope.py", "model.py", "postprocess.py", "visu.py", "lcrnet-v2-improved-ppi", "models", "README.md",
         "LICENSE", "tests")
-FACES = ("dope", "model", "postprocess", "visu")  # the card's top-level modules: public faces of the package
+FACES = ("model", "postprocess", "visu")  # the card's top-level modules: public faces of the package
 TOP_LEVEL_PY = {"dope.py", "model.py", "postprocess.py", "visu.py", "bench.py"}
 
 
@@ -26,8 +26,8 @@ def project_modules() -> dict[str, str]:
     """Dotted module name -> file, for the package and the top-level files."""
     mods = {}
     for name in os.listdir(ROOT):
-        if name.endswith(".py"):
-            mods[name[:-3]] = os.path.join(ROOT, name)
+        if name.endswith(".py"):  # dope.py, the checkout's script, is `dope.py` (the package is `dope`)
+            mods[name if name == "dope.py" else name[:-3]] = os.path.join(ROOT, name)
     for folder, dirs, files in os.walk(os.path.join(ROOT, PACKAGE)):
         dirs[:] = [d for d in dirs if d != "__pycache__"]
         rel = os.path.relpath(folder, ROOT).replace(os.sep, ".")
@@ -73,6 +73,9 @@ def test_every_package_says_what_it_is_for():
         dirs[:] = [d for d in dirs if d != "__pycache__"]
         assert "__init__.py" in files, f"{folder} is not a package"
         doc = ast.get_docstring(ast.parse(open(os.path.join(folder, "__init__.py")).read()))
+        if folder == os.path.join(ROOT, PACKAGE):  # the package itself: a summary line, then the tour
+            assert doc and doc.splitlines()[0].startswith("DOPE:"), "dope/__init__.py needs a docstring"
+            continue
         assert doc and len(doc.splitlines()) == 1, f"{folder}/__init__.py needs a one-line docstring"
 
 
@@ -105,21 +108,23 @@ def test_no_import_circle():
 
 
 def test_imports_run_one_way():
-    """The package never imports the card's top-level files, and only dope.py imports the CLI."""
+    """The package never imports the card's top-level files or the benchmarks, and nothing but the
+    script, the package's lazy CLI names and the command's own modules imports the CLI."""
     graph = import_graph()
     for m, deps in graph.items():
         if m.startswith(PACKAGE):
-            assert not deps & set(FACES + ("bench",)), f"{m} imports a top-level module: {deps & set(FACES)}"
-        if m != "dope":
-            assert "dope" not in deps or m == "bench", f"{m} imports dope.py"
+            assert not deps & set(FACES + ("bench", "dope.py")), f"{m} imports a top-level module"
+            assert not [d for d in deps if d.startswith("benchmarks")], f"{m} imports the benchmarks"
+        if f"{PACKAGE}.cli" in deps:
+            assert m in ("dope.py", PACKAGE, "bench"), f"{m} imports the CLI"
     # below the command line, nothing sees argparse (a typed RunConfig instead)
     for m, path in project_modules().items():
         if m.startswith(PACKAGE) and m != f"{PACKAGE}.cli":
             assert "argparse" not in imports_of(path, {"argparse": ""}), f"{m} imports argparse"
     # inputs, network and post-processing know nothing of writers, drawing, the 3D view or the CLI
-    later = ("wholebody.outputs", "wholebody.drawing", "wholebody.view3d", "wholebody.cli", "wholebody.detector")
+    later = ("dope.outputs", "dope.drawing", "dope.view3d", "dope.cli", "dope.detector")
     for m, deps in graph.items():
-        if m.startswith(("wholebody.inputs.sources", "wholebody.network", "wholebody.postprocessing")):
+        if m.startswith(("dope.inputs.sources", "dope.network", "dope.postprocessing")):
             assert not [d for d in deps if d.startswith(later)], f"{m} imports a later stage: {deps}"
 
 

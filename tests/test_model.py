@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from dope import DopeError, pick_dtype
-from wholebody.network.checkpoint import CheckpointError, read_checkpoint
-from wholebody.network.dopenet import build_model
+from dope.network.checkpoint import CheckpointError, read_checkpoint
+from dope.network.dopenet import build_model
 
 
 def with_state(ckpt: dict, **changes) -> dict:
@@ -166,7 +166,7 @@ def test_reduced_precision_runs_on_cpu(checkpoint_dict, fixture_image, precision
     # torchvision has no fp16/bf16 NMS (and no bf16 RoIAlign) on CPU: those steps run in fp32.
     import numpy as np
     from dope import DOPE
-    from wholebody.inputs.sources import load_image
+    from dope.inputs.sources import load_image
     det = DOPE(checkpoint_dict, device="cpu", precision=precision, max_proposals=20)
     assert det.net.dtype == {"fp16": torch.float16, "bf16": torch.bfloat16}[precision]
     assert det.net.backbone.resnet_backbone.conv1.weight.dtype == det.net.dtype
@@ -183,7 +183,7 @@ def test_reduced_precision_runs_on_cpu(checkpoint_dict, fixture_image, precision
 
 
 def test_folded_batch_norms_give_the_same_outputs(checkpoint_dict):
-    from wholebody.network.dopenet import fold_batchnorms
+    from dope.network.dopenet import fold_batchnorms
     from torchvision.ops import FrozenBatchNorm2d
     plain = build_model(read_checkpoint(checkpoint_dict))
     ckpt = read_checkpoint(checkpoint_dict)
@@ -206,7 +206,7 @@ def test_folded_batch_norms_give_the_same_outputs(checkpoint_dict):
 
 
 def test_folding_in_place_reuses_the_checkpoint_tensors(checkpoint_dict):
-    from wholebody.network.dopenet import fold_batchnorms
+    from dope.network.dopenet import fold_batchnorms
     ckpt = read_checkpoint({**checkpoint_dict,
                             "state_dict": {k: v.clone() for k, v in checkpoint_dict["state_dict"].items()}})
     # the ResNet is registered twice; it holds the tensors of the prefix loaded last
@@ -226,8 +226,8 @@ def test_dope_runs_with_folded_batch_norms(checkpoint_path):
 
 
 def test_stage4_with_matrix_products_equals_torchvisions_blocks(checkpoint_dict):
-    from wholebody.network.cpu import _matmul_ready
-    from wholebody.network.dopenet import fold_batchnorms
+    from dope.network.cpu import _matmul_ready
+    from dope.network.dopenet import fold_batchnorms
     folded = fold_batchnorms(build_model(read_checkpoint(checkpoint_dict)))
     head = folded.roi_heads.dope_head
     assert all(_matmul_ready(b) for b in head.resnet_backbone.layer4)
@@ -244,7 +244,7 @@ def test_stage4_with_matrix_products_equals_torchvisions_blocks(checkpoint_dict)
 
 
 def test_backbone_fast_path_equals_torchvisions_blocks(checkpoint_dict):
-    from wholebody.network import dopenet
+    from dope.network import dopenet
     folded = dopenet.fold_batchnorms(build_model(read_checkpoint(checkpoint_dict)))
     x = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(3))
     before = torch.get_float32_matmul_precision()
@@ -263,7 +263,7 @@ def test_backbone_fast_path_equals_torchvisions_blocks(checkpoint_dict):
 
 def test_the_cpu_path_leaves_the_callers_tensors_alone(checkpoint_dict):
     """The in-place residual sums and ReLUs write only into the network's own intermediates."""
-    from wholebody.network import dopenet
+    from dope.network import dopenet
     folded = dopenet.fold_batchnorms(build_model(read_checkpoint(checkpoint_dict)))
     folded.channels_last = True
     x = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(4)).contiguous(memory_format=torch.channels_last)

@@ -19,10 +19,10 @@ import torch
 
 from conftest import ROOT, TESTS
 from dope import DOPE, DopeError
-from wholebody.network.checkpoint import CheckpointError, read_checkpoint
-from wholebody.network.dopenet import build_model
-from wholebody.postprocessing.proposals import BOX_OVERLAPS, POSE_SUBSETS, nms, ppi
-from wholebody.settings import IOU_FUNCS, SettingError
+from dope.network.checkpoint import CheckpointError, read_checkpoint
+from dope.network.dopenet import build_model
+from dope.postprocessing.proposals import BOX_OVERLAPS, POSE_SUBSETS, nms, ppi
+from dope.settings import IOU_FUNCS, SettingError
 
 
 def proposals(n=6, a=20, j=13, seed=0):
@@ -102,7 +102,7 @@ def test_checkpoint_ppi_settings_are_checked_at_load(checkpoint_dict, kwargs, me
 
 
 def test_download_verification_refuses_bad_settings(checkpoint_dict, tmp_path):
-    from wholebody.inputs.weights import verify_checkpoint
+    from dope.inputs.weights import verify_checkpoint
     path = tmp_path / "bad.pth"
     torch.save(changed(checkpoint_dict, min_size=100000), path)
     with pytest.raises(CheckpointError, match="min_size=100000"):
@@ -113,7 +113,7 @@ def test_download_verification_refuses_bad_settings(checkpoint_dict, tmp_path):
 
 
 def test_proposal_count_comes_from_the_config(tiny, fixture_image):
-    from wholebody.inputs.sources import load_image
+    from dope.inputs.sources import load_image
     ckpt = changed(tiny, rpn_post_nms_top_n_test=300)
     assert build_model(read_checkpoint(ckpt)).max_proposals == 300  # the file's value
     det = DOPE(ckpt, device="cpu")  # the published override, through the config
@@ -153,7 +153,7 @@ def test_bad_arguments_are_refused_before_the_checkpoint_is_read(kwargs, message
 
 
 def test_cuda_index_is_checked_against_the_gpus_present():
-    from wholebody.detector import pick_device
+    from dope.detector import pick_device
     if not torch.cuda.is_available():
         with pytest.raises(DopeError, match="CUDA is not available"):
             pick_device("cuda:0")
@@ -175,7 +175,7 @@ def test_checkpoint_replaced_or_truncated_under_a_running_process(tiny, fixture_
         import sys; sys.path.insert(0, {ROOT!r})
         import numpy as np
         from dope import DOPE
-        from wholebody.inputs.sources import load_image
+        from dope.inputs.sources import load_image
         image = np.ascontiguousarray(load_image({fixture_image!r})[:160, :200])
         det = DOPE({str(path)!r}, device="cpu", max_proposals=30)
         before = det(image).to_json()
@@ -219,7 +219,7 @@ def test_non_finite_weights_warn_at_load_and_at_inference(tiny, caplog, tensor, 
 
 
 def test_json_lines_writer_writes_non_finite_numbers_as_null(tmp_path):
-    from wholebody.outputs.writers import JsonLinesWriter
+    from dope.outputs.writers import JsonLinesWriter
     path = tmp_path / "out.jsonl"
     with JsonLinesWriter(path) as w:
         w.write({"time_s": float("nan"), "x": [1.0, float("inf"), {"y": -float("inf")}], "n": 3})
@@ -233,7 +233,7 @@ def test_json_lines_writer_writes_non_finite_numbers_as_null(tmp_path):
 
 @pytest.mark.parametrize("index", [-1, -5])
 def test_negative_camera_index_is_refused_before_opencv(tiny, index):
-    from wholebody.inputs.sources import SourceError, Video
+    from dope.inputs.sources import SourceError, Video
     with pytest.raises(SourceError, match="camera index must be 0 or more"):
         Video(index)
     det = DOPE(tiny, device="cpu", max_proposals=10)

@@ -18,20 +18,20 @@ import pytest
 
 from conftest import FIXTURES, ROOT
 from handmade import background, scene_result
-from wholebody import cli
-from wholebody.detector import DEFAULT_MIN_SCORE, DOPE, postprocess_outputs
-from wholebody.drawing.draw2d import draw_result, line_width
-from wholebody.files import output_name
-from wholebody.inputs.replay import read_jsonl, replay
-from wholebody.inputs.sources import Video, expand_images
-from wholebody.parts import BODY_L_WRIST, BODY_R_WRIST, HAND_WRIST
-from wholebody.pipeline import replay_frames
-from wholebody.postprocessing.assignment import assign
-from wholebody.postprocessing.selection import limit_people
-from wholebody.results import NO_LINK, Detection, PartArrays, Result
-from wholebody.view3d.builtin_renderer import render_builtin
-from wholebody.view3d.render import Visu3DError, choose_renderer, scene_and_camera
-from wholebody.view3d.scene import View
+from dope import cli
+from dope.detector import DEFAULT_MIN_SCORE, DOPE, postprocess_outputs
+from dope.drawing.draw2d import draw_result, line_width
+from dope.files import output_name
+from dope.inputs.replay import read_jsonl, replay
+from dope.inputs.sources import Video, expand_images
+from dope.parts import BODY_L_WRIST, BODY_R_WRIST, HAND_WRIST
+from dope.pipeline import replay_frames
+from dope.postprocessing.assignment import assign
+from dope.postprocessing.selection import limit_people
+from dope.results import NO_LINK, Detection, PartArrays, Result
+from dope.view3d.builtin_renderer import render_builtin
+from dope.view3d.render import Visu3DError, choose_renderer, scene_and_camera
+from dope.view3d.scene import View
 
 MODEL = "synthetic_seed0"
 

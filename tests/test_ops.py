@@ -1,9 +1,9 @@
-"""wholebody/network/ops.py: torchvision's operators as the network calls them (the same results)."""
+"""dope/network/ops.py: torchvision's operators as the network calls them (the same results)."""
 from __future__ import annotations
 
 import torch
 
-from wholebody.network import ops
+from dope.network import ops
 
 
 def test_roi_align_is_torchvisions():

@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from wholebody.outputs.writers import JsonLinesWriter, OutputError, VideoWriter, partial_path, record
-from wholebody.results import Detection, Result
-from wholebody.inputs.sources import Item
+from dope.outputs.writers import JsonLinesWriter, OutputError, VideoWriter, partial_path, record
+from dope.results import Detection, Result
+from dope.inputs.sources import Item
 
 
 def leftovers(folder) -> list[str]:

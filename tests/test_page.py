@@ -1,4 +1,4 @@
-"""The 3D view in the browser (wholebody/view3d/page.py): the page's data read back with numpy, its
+"""The 3D view in the browser (dope/view3d/page.py): the page's data read back with numpy, its
 size on a 300-frame clip of 5 people, and the page itself in a real headless Chromium (playwright
 driving Debian's chromium; playwright's own browser download is not used).
 
@@ -21,11 +21,11 @@ import pytest
 
 from conftest import ROOT
 from handmade import background, person, scene_result
-from wholebody.parts import PARTS
-from wholebody.results import PartArrays, Result
-from wholebody.view3d.scene import SCENE_TO_WORLD, assemble
+from dope.parts import PARTS
+from dope.results import PartArrays, Result
+from dope.view3d.scene import SCENE_TO_WORLD, assemble
 
-from wholebody.view3d.page import HtmlPage, PageError, check_available, write_html
+from dope.view3d.page import HtmlPage, PageError, check_available, write_html
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 BROWSER_MISSING = [what for what, ok in (("playwright", importlib.util.find_spec("playwright") is not None),
@@ -35,12 +35,12 @@ MB = 1_000_000
 
 @pytest.fixture(autouse=True)
 def plotly_installed(request):
-    """The page needs the html extra (requirements-html.txt): skip without it, fail in CI (DOPE_CI=1)."""
+    """The page needs the html extra (the html extra): skip without it, fail in CI (DOPE_CI=1)."""
     if request.node.name == "test_missing_plotly_is_one_line" or importlib.util.find_spec("plotly") is not None:
         return
     if os.environ.get("DOPE_CI") == "1":
-        pytest.fail("DOPE_CI=1: plotly is missing; .ci/run installs requirements-html.txt", pytrace=False)
-    pytest.skip("plotly is not installed (pip install -r requirements-html.txt)")
+        pytest.fail("DOPE_CI=1: plotly is missing; .ci/run installs the html extra", pytrace=False)
+    pytest.skip("plotly is not installed (pip install 'dope-wholebody[html]')")
 GREEN_RGB, BLUE_RGB = (0, 255, 0), (0, 0, 255)  # parts.GREEN / parts.BLUE are BGR; the same two colours
 
 
@@ -237,7 +237,7 @@ def test_missing_plotly_is_one_line(tmp_path, checkpoint_path, fixture_image):
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == ["dope.py: error: the HTML page needs plotly: "
-                                                "pip install -r requirements-html.txt"]
+                                                "pip install 'dope-wholebody[html]'"]
     assert not (tmp_path / "out.html").exists()
 
 
@@ -455,5 +455,5 @@ def test_browser_camera_space_page(browser, tmp_path):
 
 
 def test_check_available():
-    check_available()  # plotly is installed where these tests run (requirements-html.txt)
+    check_available()  # plotly is installed where these tests run (the html extra)
     assert issubclass(PageError, RuntimeError)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from wholebody.postprocessing import proposals as postprocess
+from dope.postprocessing import proposals as postprocess
 from bench import synthetic_proposals
 from conftest import ROOT
 from parity import assert_part_close
@@ -154,8 +154,8 @@ def test_mode_search_one_group_at_a_time_equals_all_groups_together(part, noise,
 
 
 def test_model_uses_the_checkpoint_tensors_without_copies(checkpoint_dict):
-    from wholebody.network.checkpoint import read_checkpoint
-    from wholebody.network.dopenet import build_model
+    from dope.network.checkpoint import read_checkpoint
+    from dope.network.dopenet import build_model
     ckpt = read_checkpoint(checkpoint_dict)
     net = build_model(ckpt)
     assert not any(t.is_meta for t in [*net.parameters(), *net.buffers()])
@@ -175,7 +175,7 @@ def _boxes_everywhere(n: int, rng: torch.Generator, width: float, height: float)
 @pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
 def test_gathered_roi_align_equals_torchvisions(layout):
     import torchvision
-    from wholebody.network.ops import roi_align_gathered
+    from dope.network.ops import roi_align_gathered
     rng = torch.Generator().manual_seed(7)
     features = torch.randn(2, 64, 20, 30, generator=rng).contiguous(memory_format=layout)
     proposals = [_boxes_everywhere(300, rng, 480, 320), _boxes_everywhere(150, rng, 480, 320)]
@@ -188,7 +188,7 @@ def test_gathered_roi_align_equals_torchvisions(layout):
 
 
 def test_gathered_roi_align_edge_cases():
-    from wholebody.network.ops import roi_align_gathered
+    from dope.network.ops import roi_align_gathered
     features = torch.randn(1, 8, 5, 6)
     assert roi_align_gathered(features, [torch.zeros(0, 4)], 7, 1 / 16, 2).shape == (0, 8, 7, 7)
     boxes = torch.tensor([[0.0, 0.0, 32.0, 32.0], [float("nan"), 0.0, 32.0, 32.0], [0.0, 0.0, float("inf"), 8.0]])
@@ -200,8 +200,8 @@ def test_gathered_roi_align_edge_cases():
 
 def test_roi_pool_on_cpu_is_the_gathered_one(checkpoint_dict):
     import torchvision
-    from wholebody.network.checkpoint import read_checkpoint
-    from wholebody.network.dopenet import build_model
+    from dope.network.checkpoint import read_checkpoint
+    from dope.network.dopenet import build_model
     heads = build_model(read_checkpoint(checkpoint_dict)).roi_heads
     rng = torch.Generator().manual_seed(3)
     features = torch.randn(1, 1024, 20, 30, generator=rng).contiguous(memory_format=torch.channels_last)
@@ -214,7 +214,7 @@ def test_roi_pool_on_cpu_is_the_gathered_one(checkpoint_dict):
 
 def test_channels_last_gives_the_contiguous_results(checkpoint_path, fixture_image):
     from dope import DOPE
-    from wholebody.inputs.sources import load_image
+    from dope.inputs.sources import load_image
     image = load_image(fixture_image)
     results = []
     for layout in (False, True):

@@ -21,11 +21,11 @@ import pytest
 from conftest import ROOT, interrupted
 from test_exports import write_clip as write_people_clip
 from test_video import write_clip as write_video
-from wholebody.inputs.sources import Item, SourceError, expand_videos
+from dope.inputs.sources import Item, SourceError, expand_videos
 from benchmarks.scenes import make_scene
-from wholebody.outputs.frames import JsonFrames
-from wholebody.parts import BODY, FACE, HAND
-from wholebody.stream import Frame
+from dope.outputs.frames import JsonFrames
+from dope.parts import BODY, FACE, HAND
+from dope.stream import Frame
 
 CI = os.environ.get("DOPE_CI") == "1"
 PROPOSALS = "20"
@@ -38,8 +38,8 @@ def pose_format():
         import pose_format
     except ImportError:
         if CI:
-            pytest.fail("pose-format is missing: .ci/run installs requirements-pose.txt")
-        pytest.skip("pose-format (requirements-pose.txt) is needed")
+            pytest.fail("pose-format is missing: .ci/run installs the pose extra")
+        pytest.skip("pose-format (the pose extra) is needed")
     return pose_format
 
 
@@ -120,7 +120,7 @@ def scene_jsonl(path, frames=40, people=3, fps=30.0, seed=1):
 
 
 def test_header_is_dope_parts_with_the_drawings_bones_and_colours(pose_format):
-    from wholebody.exports.pose import limbs, point_colors, pose_header
+    from dope.exports.pose import limbs, point_colors, pose_header
     header = pose_header(640, 480)
     assert [(c.name, c.points, c.format) for c in header.components] == [
         ("BODY", list(BODY.joints), "XYC"), ("LEFT_HAND", list(HAND.joints), "XYC"),
@@ -139,8 +139,8 @@ def test_header_is_dope_parts_with_the_drawings_bones_and_colours(pose_format):
 
 
 def test_fps_of_rounded_times_and_of_every_other_frame():
-    from wholebody.exports.people import Clip
-    from wholebody.exports.pose import sample_rate
+    from dope.exports.people import Clip
+    from dope.exports.pose import sample_rate
     frames = np.arange(0, 300)
     rounded = np.round(frames / 29.97002997, 4)
     assert sample_rate(Clip(frames, rounded, 1 / 0.0334, [])) == pytest.approx(30000 / 1001, rel=1e-9)
@@ -239,7 +239,7 @@ def test_pose_without_pose_format_is_one_line_before_the_model(tmp_path):
         r = subprocess.run([sys.executable, "-c", script, ROOT, "--model", tmp_path / "none.pth", "--video", video,
                             *map(str, export)], capture_output=True, text=True, timeout=120)
         assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
-        assert len(r.stderr.strip().splitlines()) == 1 and "requirements-pose.txt" in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and "dope-wholebody[pose]" in r.stderr, r.stderr
     assert not os.path.exists(tmp_path / "x.pose") and not os.path.exists(tmp_path / "poses")
 
 

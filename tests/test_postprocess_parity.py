@@ -9,7 +9,7 @@ import pytest
 
 from conftest import FIXTURES
 from parity import assert_part_close
-from wholebody.postprocessing.proposals import nms, ppi
+from dope.postprocessing.proposals import nms, ppi
 
 CASES = [(part, i) for part in ("body", "hand", "face") for i in (1, 2, 3)]
 

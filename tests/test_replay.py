@@ -11,11 +11,11 @@ import pytest
 
 from conftest import ROOT
 from handmade import background, scene_result
-from wholebody.inputs.replay import ReplayError, replay
-from wholebody.inputs.sources import Item
-from wholebody.outputs.frames import JsonFrames
-from wholebody.pipeline import replay_frames
-from wholebody.stream import Frame
+from dope.inputs.replay import ReplayError, replay
+from dope.inputs.sources import Item
+from dope.outputs.frames import JsonFrames
+from dope.pipeline import replay_frames
+from dope.stream import Frame
 
 
 def dope(*args, cwd=None):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wholebody.inputs.sources import Item
-from wholebody.motion.smoothing import (OfflineSmoother, OneEuroFilter, OneEuroParams, OnlineSmoother,
+from dope.inputs.sources import Item
+from dope.motion.smoothing import (OfflineSmoother, OneEuroFilter, OneEuroParams, OnlineSmoother,
                                         local_fit_weights, smooth)
-from wholebody.results import PartArrays, Result
-from wholebody.stream import Frame
+from dope.results import PartArrays, Result
+from dope.stream import Frame
 
 RATE = 30.0
 
@@ -112,7 +112,7 @@ def test_untracked_detections_pass_unchanged_and_off_is_identity():
 @pytest.mark.parametrize("mode", ["online", "offline"])
 def test_stage_keeps_every_frame_in_order_and_attached_wrists(mode):
     from benchmarks.scenes import make_scene
-    from wholebody.motion.tracking import track
+    from dope.motion.tracking import track
     scene = make_scene(2, 40, seed=0, miss=0.0, false_positives=0.0)
     frames = [Frame(Item(k, "v.mp4", k, k / RATE), None, r) for k, r in enumerate(scene.results)]
     out = list(smooth(track(frames), mode))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from wholebody.inputs.sources import ImageError, load_image
+from dope.inputs.sources import ImageError, load_image
 
 
 def test_every_mode_becomes_rgb(tmp_path):
@@ -78,7 +78,7 @@ def make_folder(root, names):
 
 
 def test_folder_gives_its_images_sorted(tmp_path):
-    from wholebody.inputs.sources import expand_images
+    from dope.inputs.sources import expand_images
     make_folder(tmp_path, ["b.png", "a.JPG", "c_broken.png", "notes.txt", "data.json", "clip.mp4",
                            "a.JPG_DOPE_v1_0_0.jpg", "a.JPG_DOPE_v1_0_0_visu3d.jpg", "x_y.jpg", "sub/d.png"])
     got = expand_images([tmp_path])
@@ -87,7 +87,7 @@ def test_folder_gives_its_images_sorted(tmp_path):
 
 
 def test_glob_patterns(tmp_path):
-    from wholebody.inputs.sources import SourceError, expand_images
+    from dope.inputs.sources import SourceError, expand_images
     make_folder(tmp_path, ["s1/f10.png", "s1/f2.png", "s1/notes.txt", "s2/f1.png", "s2/deep/f0.jpg"])
     assert expand_images([str(tmp_path / "s1" / "*.png")]) == [str(tmp_path / "s1" / n) for n in ("f10.png", "f2.png")]
     assert expand_images([str(tmp_path / "s1" / "*")]) == [str(tmp_path / "s1" / n) for n in ("f10.png", "f2.png")]
@@ -101,7 +101,7 @@ def test_glob_patterns(tmp_path):
 
 
 def test_files_folders_and_patterns_mix_in_order_once(tmp_path):
-    from wholebody.inputs.sources import expand_images
+    from dope.inputs.sources import expand_images
     make_folder(tmp_path, ["d/a.png", "d/b.png", "e/c.png", "named.dat"])
     got = expand_images([tmp_path / "e" / "c.png", tmp_path / "d", str(tmp_path / "*" / "c.png"),
                          tmp_path / "named.dat"])
@@ -118,7 +118,7 @@ def test_files_folders_and_patterns_mix_in_order_once(tmp_path):
     ("*.txt*", "no image matches"),
 ])
 def test_expansion_errors_name_the_input(tmp_path, spec, message):
-    from wholebody.inputs.sources import SourceError, expand_images
+    from dope.inputs.sources import SourceError, expand_images
     make_folder(tmp_path, ["nothing_here/readme.txt", "readme.txt"])
     (tmp_path / "empty.png").write_bytes(b"")
     with pytest.raises(SourceError, match=message):
@@ -126,7 +126,7 @@ def test_expansion_errors_name_the_input(tmp_path, spec, message):
 
 
 def test_read_images_passes_errors_in_place(tmp_path):
-    from wholebody.inputs.sources import Item, read_images
+    from dope.inputs.sources import Item, read_images
     make_folder(tmp_path, ["a.png", "broken.png"])
     array = np.zeros((3, 4, 3), np.uint8)
     pil = Image.fromarray(np.full((5, 6), 7, np.uint8))  # grey: converted to RGB
@@ -142,7 +142,7 @@ def test_read_images_passes_errors_in_place(tmp_path):
 def test_prefetch_keeps_order_bounds_memory_and_stops():
     import threading
     import time
-    from wholebody.inputs.sources import prefetch
+    from dope.inputs.sources import prefetch
     produced = []
     closed = threading.Event()
 
@@ -165,7 +165,7 @@ def test_prefetch_keeps_order_bounds_memory_and_stops():
 
 
 def test_prefetch_raises_the_readers_error_in_order():
-    from wholebody.inputs.sources import prefetch
+    from dope.inputs.sources import prefetch
 
     def failing():
         yield 1

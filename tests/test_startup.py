@@ -1,4 +1,4 @@
-"""The command line's start-up tricks (wholebody/startup.py), and the library's manners: `import
+"""The command line's start-up tricks (dope/startup.py), and the library's manners: `import
 dope`, `DOPE(...)` and a pass leave the user's process as they found it.
 
 The premise tests fail when torchvision changes under the trick: then it must be rethought (and
@@ -43,7 +43,7 @@ def test_plain_torchvision_imports_dynamo_through_roi_align():
 def test_import_torchvision_skips_dynamo_and_leaves_it_importable():
     out = run_python("""
         import sys
-        from wholebody import startup
+        from dope import startup
         print("how:", startup.import_torchvision())
         print("dynamo:", "torch._dynamo" in sys.modules, "utils:", "torch._dynamo.utils" in sys.modules)
         import torch, torchvision
@@ -64,7 +64,7 @@ def test_import_torchvision_falls_back_on_the_plain_import():
     # a torchvision that takes more from dynamo than the stand-in has: imported plainly, and said
     out = run_python("""
         import contextlib, sys, types
-        from wholebody import startup
+        from dope import startup
 
         @contextlib.contextmanager
         def lacking():
@@ -138,7 +138,7 @@ def test_threads_change_only_when_asked(checkpoint_path):
     assert "untouched: 1" in out and "asked: 2" in out
 
 
-@pytest.mark.parametrize("package", ["wholebody"])
+@pytest.mark.parametrize("package", ["dope"])
 def test_no_file_of_the_package_starts_a_compiler_or_loads_a_library_it_built(package):
     root = os.path.join(ROOT, package)
     for folder, _, files in os.walk(root):
@@ -156,7 +156,7 @@ def test_no_file_of_the_package_starts_a_compiler_or_loads_a_library_it_built(pa
 EXIT = """
 import atexit, sys
 import torch
-from wholebody.startup import exit_fast
+from dope.startup import exit_fast
 {prelude}
 atexit.register(lambda: print("handler ran", flush=True))
 print("buffered", end="")  # no newline, no flush: exit_fast must flush it

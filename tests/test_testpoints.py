@@ -1,4 +1,4 @@
-"""The tests' deterministic interruption points (wholebody/testpoints.py): the nth pass of a point
+"""The tests' deterministic interruption points (dope/testpoints.py): the nth pass of a point
 sends the signal, a once-file lets only one process act, and a malformed value never stops a run."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 
 from conftest import ROOT, interrupted
 
-PASS_THREE_LINES = ("from wholebody import testpoints\n"
+PASS_THREE_LINES = ("from dope import testpoints\n"
                     "for i in range(3):\n"
                     "    testpoints.passed('line'); print(i, flush=True)\n")
 

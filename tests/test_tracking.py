@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from wholebody.inputs.sources import Item
+from dope.inputs.sources import Item
 from benchmarks.scenes import _person_parts, make_scene
-from wholebody.motion.tracking import NO_TRACK, Tracker, track
-from wholebody.results import PartArrays, Result
-from wholebody.stream import Frame
+from dope.motion.tracking import NO_TRACK, Tracker, track
+from dope.results import PartArrays, Result
+from dope.stream import Frame
 
 
 def people_frame(people, noise=0.0, rng=None, score=0.9, width=1280, height=720):
@@ -191,7 +191,7 @@ def test_cli_smoothing_needs_tracks(saved, tmp_path):
 
 
 def test_drawings_label_tracks_in_stable_colours():
-    from wholebody.drawing.draw2d import draw_result, track_color
+    from dope.drawing.draw2d import draw_result, track_color
     r = list(Tracker(n_init=1).run([people_frame([(300, 400, 250), (800, 380, 230)])]))[0]
     image = np.full((720, 1280, 3), 255, np.uint8)
     plain, labelled = draw_result(image, r, labels=False, channels="bgr"), draw_result(image, r, channels="bgr")
@@ -203,7 +203,7 @@ def test_drawings_label_tracks_in_stable_colours():
 
 def test_annotated_video_is_h264_and_plays(tmp_path):
     import av
-    from wholebody.outputs.writers import VideoWriter, h264_available
+    from dope.outputs.writers import VideoWriter, h264_available
     assert h264_available()  # `av` is in requirements.txt: its wheels bundle libx264
     with VideoWriter(tmp_path / "v.mp4", fps=25) as w:
         for i in range(5):

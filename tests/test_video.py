@@ -65,7 +65,7 @@ def clip(tmp_path_factory) -> str:
 
 
 def test_video_frames_are_rgb_in_order_with_times(tmp_path, clip):
-    from wholebody.inputs.sources import Item, Video
+    from dope.inputs.sources import Item, Video
     with Video(clip) as video:
         assert (video.name, video.fps, video.frame_count, video.is_camera) == (clip, FPS, 5, False)
         frames = list(video)
@@ -83,7 +83,7 @@ def test_video_frames_are_rgb_in_order_with_times(tmp_path, clip):
 
 
 def test_video_sources_that_do_not_open(tmp_path):
-    from wholebody.inputs.sources import SourceError, Video, camera_or_path
+    from dope.inputs.sources import SourceError, Video, camera_or_path
     with pytest.raises(SourceError, match="does not exist"):
         Video(tmp_path / "missing.mp4")
     (tmp_path / "junk.mp4").write_bytes(b"not a video at all" * 10)
@@ -107,7 +107,7 @@ def detector(checkpoint_dict):
 
 
 def test_stream_over_a_video_in_batches(detector, clip):
-    from wholebody.inputs.sources import Item
+    from dope.inputs.sources import Item
     got = list(detector.stream(clip, batch_size=3))  # two network passes: 3 frames, then 2
     assert [item.frame for item, _, _ in got] == [0, 1, 2, 3, 4]
     assert all(isinstance(item, Item) and item.name == clip for item, _, _ in got)
@@ -121,7 +121,7 @@ def test_stream_over_a_video_in_batches(detector, clip):
 
 
 def test_stream_over_arrays_and_paths_skips_unreadable(detector, tmp_path):
-    from wholebody.inputs.sources import Item
+    from dope.inputs.sources import Item
     good = tmp_path / "good.png"
     cv2.imwrite(str(good), np.full((H, W, 3), 90, np.uint8))
     bad = tmp_path / "bad.png"

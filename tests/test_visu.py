@@ -5,9 +5,9 @@ import functools
 
 import numpy as np
 
-from wholebody.drawing.draw2d import draw_result as draw_any, padding
-from wholebody.parts import BLUE, FACE, GREEN, HAND, RED
-from wholebody.results import Detection, Result
+from dope.drawing.draw2d import draw_result as draw_any, padding
+from dope.parts import BLUE, FACE, GREEN, HAND, RED
+from dope.results import Detection, Result
 
 # the style's colours are checked in OpenCV's order (BGR)
 draw_result = functools.partial(draw_any, channels="bgr")

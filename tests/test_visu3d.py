@@ -19,12 +19,12 @@ from scipy.optimize import least_squares
 
 from conftest import FIXTURES, ROOT
 from handmade import background, person, scene_result
-from wholebody.parts import BLUE, FACE, GREEN, HAND, PART_NAMES, PARTS
-from wholebody.view3d.render import Visu3DError, choose_renderer, visu3d_image
-from wholebody.view3d.builtin_renderer import render_builtin
-from wholebody.view3d.visvis_renderer import display_reachable
-from wholebody.results import Detection, Result
-from wholebody.view3d.scene import (BONE_RADIUS, GRID_CELLS, JOINT_RADIUS, PLANE_DEPTH, Camera, Scene, View, assemble,
+from dope.parts import BLUE, FACE, GREEN, HAND, PART_NAMES, PARTS
+from dope.view3d.render import Visu3DError, choose_renderer, visu3d_image
+from dope.view3d.builtin_renderer import render_builtin
+from dope.view3d.visvis_renderer import display_reachable
+from dope.results import Detection, Result
+from dope.view3d.scene import (BONE_RADIUS, GRID_CELLS, JOINT_RADIUS, PLANE_DEPTH, Camera, Scene, View, assemble,
                      build_scene, eye_rotation, fit_scaled_orthographic, flip_body, floor_grid, frame_scene,
                      image_plane, place)
 

@@ -28,7 +28,7 @@ if shutil.which("Xvfb") is None:
 def prerequisites() -> None:
     """Skip without visvis or Xvfb; in CI (DOPE_CI=1), where .ci/run installs them, fail instead."""
     if MISSING:
-        why = f"the visvis renderer's prerequisites are missing: {', '.join(MISSING)} (see requirements-visvis.txt)"
+        why = f"the visvis renderer's prerequisites are missing: {', '.join(MISSING)} (see the visvis extra)"
         if os.environ.get("DOPE_CI") == "1":
             pytest.fail(f"DOPE_CI=1: {why}; .ci/run installs them", pytrace=False)
         pytest.skip(why)
@@ -39,10 +39,10 @@ RENDER_BOTH = r"""
 import sys
 import numpy as np
 from handmade import background, scene_result
-from wholebody.view3d.render import scene_and_camera
-from wholebody.view3d.builtin_renderer import render_builtin
-from wholebody.view3d import visvis_renderer as render_visvis
-from wholebody.results import Result
+from dope.view3d.render import scene_and_camera
+from dope.view3d.builtin_renderer import render_builtin
+from dope.view3d import visvis_renderer as render_visvis
+from dope.results import Result
 scene, camera = scene_and_camera(background(), scene_result())
 np.save(sys.argv[1], render_visvis.render(scene, camera))
 np.save(sys.argv[2], render_builtin(scene, camera))
@@ -98,7 +98,7 @@ def test_visvis_frame_shows_the_scene_as_the_builtin_renderer_frames_it(display_
                                [xs_b.min(), xs_b.max(), ys_b.min(), ys_b.max()], atol=3)
     # the image on its plane, upright and unmirrored: the light wall above, the brown floor below
     from handmade import background, scene_result
-    from wholebody.view3d.render import scene_and_camera
+    from dope.view3d.render import scene_and_camera
     scene, camera = scene_and_camera(background(), scene_result())
     texture = background()[:, :, ::-1]
     for u, v in ((0.1, 0.15), (0.1, 0.9), (0.6, 0.05), (0.6, 0.95)):
@@ -108,7 +108,7 @@ def test_visvis_frame_shows_the_scene_as_the_builtin_renderer_frames_it(display_
 
 
 def test_auto_picks_visvis_when_a_display_answers(display_env):
-    from wholebody.view3d.render import choose_renderer
+    from dope.view3d.render import choose_renderer
     assert choose_renderer("auto", env=display_env) == "visvis"
     assert choose_renderer("visvis", interactive=True, env=display_env) == "visvis"
 
@@ -155,8 +155,8 @@ RENDER_SHAPES = r"""
 import sys
 import numpy as np
 from handmade import background, scene_result
-from wholebody.view3d.render import scene_and_camera
-from wholebody.view3d import visvis_renderer as render_visvis
+from dope.view3d.render import scene_and_camera
+from dope.view3d import visvis_renderer as render_visvis
 for path, (h, w) in zip(sys.argv[1:], ((1280, 720), (720, 1280))):
     scene, camera = scene_and_camera(background(h, w)[:, :, ::-1], scene_result(h, w))
     np.save(path, render_visvis.render(scene, camera))

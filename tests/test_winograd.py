@@ -1,13 +1,13 @@
-"""wholebody/network/winograd.py: 3x3 convolutions as Winograd products, against float64 convolutions."""
+"""dope/network/winograd.py: 3x3 convolutions as Winograd products, against float64 convolutions."""
 from __future__ import annotations
 
 import pytest
 import torch
 from torch import nn
 
-from wholebody.network import winograd
-from wholebody.network.checkpoint import read_checkpoint
-from wholebody.network.dopenet import build_model, fold_batchnorms
+from dope.network import winograd
+from dope.network.checkpoint import read_checkpoint
+from dope.network.dopenet import build_model, fold_batchnorms
 
 
 def _conv(c: int, k: int, seed: int, bias: bool = True) -> nn.Conv2d:

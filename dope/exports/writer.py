@@ -1,0 +1,92 @@
+"""The `--export PATH` writer of the stream: gathers the clip's frames, then writes the file its extension names.
+
+    .npz  arrays per person (npz.py)      .c3d  markers in mm (c3dfile.py)
+    .bvh  one skeleton file per person, STEM.<person>.bvh (bvh.py)
+    .glb  glTF 2.0 binary, one animated skeleton per person (gltf.py)
+    .pose pose-format (sign-language corpora), every person's 2D joints, 3D on demand (pose.py)
+
+An export needs the whole clip (bone lengths are medians over it; C3D and glTF hold every frame), so
+the frames' camera-space joints are kept until `close`; that is about 3 kB per person and frame. A
+single image is a one-frame clip.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Callable, Optional
+
+from dope.exports.people import ClipBuilder, ExportError
+from dope.stream import Frame
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = (".npz", ".c3d", ".bvh", ".glb", ".pose")
+
+
+def export_format(path: str) -> str:
+    """The format (extension, lower case) of an export path; ExportError naming the known ones."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in EXTENSIONS:
+        raise ExportError(f"--export {path!r}: unknown format {ext or '(no extension)'!r}; "
+                          f"use one of {', '.join(EXTENSIONS)}")
+    if ext == ".pose":
+        from dope.exports.pose import pose_format_missing
+        missing = pose_format_missing()
+        if missing:
+            raise ExportError(f"--export {path!r}: {missing}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ExportError(f"--export {path!r}: folder {folder!r} does not exist")
+    return ext
+
+
+def write_clip(clip, path: str, say: Callable[..., None] = log.info, pose_3d: bool = False) -> list[str]:
+    """Write a Clip in the format of the path's extension; the files written.
+    pose_3d: a .pose file also holds the camera-space joints (pose.py)."""
+    ext = export_format(path)
+    if ext == ".pose":  # a corpus keeps one file per video, with nobody in it too
+        from dope.exports.pose import write_pose
+        write_pose(clip, path, camera_3d=pose_3d)
+        return [path]
+    if not clip.people:
+        raise ExportError(f"--export {path!r}: nobody was found in the {len(clip)} frame(s); nothing written")
+    if ext == ".npz":
+        from dope.exports.npz import write_npz
+        write_npz(clip, path)
+    elif ext == ".c3d":
+        from dope.exports.c3dfile import write_c3d
+        write_c3d(clip, path)
+    elif ext == ".glb":
+        from dope.exports.gltf import write_glb
+        write_glb(clip, path)
+    else:
+        from dope.exports.bvh import write_bvh
+        return write_bvh(clip, path, say)
+    return [path]
+
+
+class ExportWriter:
+    """A writer of the stream (`write(frame)`, `close()`, `abort()`) for one export path.
+
+    fps: the source's frame rate when it has one; else the frames' times decide, else 30.
+    pose_3d: a .pose export also holds the camera-space joints."""
+
+    def __init__(self, path: str, fps: Optional[float] = None, say: Callable[..., None] = log.info,
+                 pose_3d: bool = False) -> None:
+        export_format(path)
+        self.target, self.say, self.pose_3d = path, say, pose_3d
+        self.path: Optional[str] = None  # set once written (the CLI reports `path`)
+        self.written: list[str] = []
+        self.builder = ClipBuilder(fps, shared_parts=os.path.splitext(path)[1].lower() == ".pose")
+
+    def write(self, frame: Frame) -> None:
+        self.builder.add(frame)
+
+    def close(self) -> None:
+        clip = self.builder.build()
+        self.written = write_clip(clip, self.target, self.say, self.pose_3d)
+        for p in self.written:
+            self.say("wrote %s (%d people, %d frames at %.3g fps)", p, len(clip.people), len(clip), clip.fps)
+
+    def abort(self) -> None:
+        pass  # nothing is written before close

@@ -1,0 +1,164 @@
+"""Saved detections as a source: our own JSON Lines (what `--json` writes) read back frame by frame.
+
+`--from-json FILE` enters the stream of per-frame results after the network: every later stage
+(tracks, smoothing, camera space, writers) runs on what was saved. Each line is one image or video
+frame in the schema of SPEC §10 (`"image"`, or `"video"`, `"frame"`, `"time_s"`); fields this
+reader does not know are kept (top-level ones in `Result.meta`, per-detection ones as added fields)
+and written back out. A single JSON object spread over several lines (`--json` of one image,
+pretty-printed) is read too.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Callable, Iterator, Optional
+
+import numpy as np
+
+from dope.inputs.sources import Item
+from dope.parts import PART_NAMES, PARTS
+from dope.results import Result
+
+ITEM_KEYS = ("image", "video", "frame", "time_s", "height", "width")
+SAVED = "_saved"  # Result.meta key of the record a replayed result was read from
+
+
+class ReplayError(ValueError):
+    """A saved-detections file that cannot be read; the message names the file and the line."""
+
+
+def read_jsonl(path: str) -> Iterator[tuple[Item, Result]]:
+    """(Item, Result) for each image or frame of a JSON Lines file written by `--json` (records of
+    unreadable inputs left out): `item.name` is the image or video, `item.frame`/`item.time_s` a
+    frame's number and time. Raises ReplayError naming the line of a malformed record."""
+    return replay(path)
+
+
+def read_records(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-empty line of a JSON Lines file, read lazily."""
+    if not os.path.isfile(path):
+        raise ReplayError(f"--from-json {path!r}: no such file" if not os.path.exists(path)
+                          else f"--from-json {path!r} is not a file")
+    try:
+        with open(path, encoding="utf-8") as f:
+            first = None
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as e:
+                    if first is None:  # maybe one object over several lines
+                        yield from _whole_file(path, number, e)
+                        return
+                    raise ReplayError(f"{path}, line {number}: not valid JSON ({e.msg})") from None
+                first = number
+                if not isinstance(obj, dict):
+                    raise ReplayError(f"{path}, line {number}: expected a JSON object, got {type(obj).__name__}")
+                yield number, obj
+    except UnicodeDecodeError:
+        raise ReplayError(f"{path} is not a text file of JSON Lines") from None
+    except OSError as e:
+        raise ReplayError(f"cannot read {path!r}: {e.strerror}") from None
+
+
+def _whole_file(path: str, number: int, error: json.JSONDecodeError) -> Iterator[tuple[int, dict[str, Any]]]:
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError:
+        raise ReplayError(f"{path}, line {number}: not valid JSON ({error.msg})") from None
+    if not isinstance(obj, dict):
+        raise ReplayError(f"{path}: expected JSON objects, got {type(obj).__name__}")
+    yield number, obj
+
+
+def to_result(obj: dict[str, Any], where: str) -> Result:
+    """One saved record as a `Result` (unknown top-level fields in `.meta`); ReplayError naming `where`."""
+    try:
+        if int(obj["height"]) < 1 or int(obj["width"]) < 1:
+            raise ValueError
+    except KeyError as e:
+        raise ReplayError(f"{where}: missing field {e.args[0]!r}") from None
+    except (TypeError, ValueError):
+        raise ReplayError(f"{where}: height and width must be positive whole numbers") from None
+    for part in PART_NAMES:
+        dets = obj.get(part) or []
+        if not isinstance(dets, list):
+            raise ReplayError(f"{where}: {part!r} must be a list of detections")
+        j = PARTS[part].num_joints
+        for k, d in enumerate(dets):
+            if not isinstance(d, dict) or "score" not in d or "pose2d" not in d or "pose3d" not in d:
+                raise ReplayError(f"{where}: {part} {k} needs score, pose2d and pose3d")
+            for key, dims in (("pose2d", 2), ("pose3d", 3)):
+                try:
+                    shape = np.asarray(d[key], dtype=np.float64).shape
+                except (TypeError, ValueError):
+                    raise ReplayError(f"{where}: {part} {k} {key} is not an array of numbers") from None
+                if shape != (j, dims):
+                    raise ReplayError(f"{where}: {part} {k} {key} has shape {shape}, expected ({j}, {dims})")
+    for k, d in enumerate(obj.get("body") or []):
+        for link, part in (("left_hand", "hand"), ("right_hand", "hand"), ("face", "face")):
+            v = d.get(link)
+            if v is not None and (not isinstance(v, int) or not 0 <= v < len(obj.get(part) or [])):
+                raise ReplayError(f"{where}: body {k} {link} {v!r} is not the index of a {part}")
+    try:
+        result = Result.from_dict(obj)
+    except (TypeError, ValueError) as e:
+        raise ReplayError(f"{where}: {e}") from None
+    result.meta = {k: v for k, v in obj.items() if k not in ITEM_KEYS and k not in PART_NAMES}
+    result.meta[SAVED] = obj  # the numbers as read: writers keep them where a stage changed nothing
+    return result
+
+
+def to_item(obj: dict[str, Any], index: int) -> Item:
+    """Where a saved record came from: a video frame (`video`, `frame`, `time_s`) or an image."""
+    if "frame" in obj and obj["frame"] is not None:
+        time_s = obj.get("time_s")
+        return Item(index, obj.get("video"), int(obj["frame"]), None if time_s is None else float(time_s))
+    return Item(index, obj.get("image"))
+
+
+class RecordedError(Exception):
+    """A saved record of an input that could not be read (`{"image": path, "error": message}`);
+    `record` is the saved object, written back out as it is."""
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        super().__init__(str(record.get("error")))
+        self.record = record
+
+
+def replay(path: str, on_skip: Optional[Callable[[Item, RecordedError], None]] = None) -> Iterator[tuple[Item, Result]]:
+    """(Item, Result) for each record of a saved JSON Lines file, in file order.
+
+    Records of inputs that could not be read (an `"error"` field, no detections) are not results:
+    they go to on_skip(item, RecordedError) in their place (by default they are left out).
+    """
+    for index, (number, obj) in enumerate(read_records(path)):
+        where = f"{path}, line {number}"
+        try:
+            item = to_item(obj, index)
+        except (TypeError, ValueError):
+            raise ReplayError(f"{where}: frame must be a whole number and time_s a number") from None
+        if "error" in obj and "height" not in obj:
+            if on_skip is not None:
+                on_skip(item, RecordedError(obj))
+            continue
+        yield item, to_result(obj, where)
+
+
+def first_record(path: str) -> Optional[dict[str, Any]]:
+    """The file's first record (None for an empty file), e.g. to name outputs after its model."""
+    for _, obj in read_records(path):
+        return obj
+    return None
+
+
+def check_file(path: str) -> int:
+    """Read the whole file once, as `replay` would, and return its number of records: a malformed
+    line raises ReplayError before anything is made of the file (so that no output is half written)."""
+    count = 0
+    for count, _ in enumerate(replay(path), 1):
+        pass
+    return count

@@ -1,0 +1,582 @@
+"""Smoothing tracked poses over time, per track and per part, never across two tracks.
+
+Two modes, each a small object with its state inside, usable on any iterable of `Result`s that
+carry a `track` field (see tracking.py), and a stage over frames (`smooth`):
+
+- online (`OnlineSmoother`): causal. A One-Euro filter (Casiez et al., CHI 2012) per signal, with
+  a constant-velocity prediction step: the estimate moves by its filtered speed before it is
+  blended with the new sample, so a person walking at constant speed is followed without lag
+  (the plain One-Euro filter lags by about 1 / (2 pi cutoff) seconds). The output for frame t
+  only uses frames up to t.
+- offline (`OfflineSmoother`): zero-phase, with a bounded look-ahead of `window` frames. Each
+  sample is replaced by a local polynomial fit (degree `degree`, Gaussian weights of `sigma`
+  frames) to the samples at most `window` frames before and after it; gaps of at most `max_gap`
+  frames inside that span are first filled by linear interpolation, a longer gap ends the span.
+  Memory holds `2 * window + 1` frames per track, and every result comes out `window` frames
+  after it went in (not at the end of the clip).
+
+A signal is one detection's `pose2d` (pixels) and `pose3d` (metres) over time. It is keyed by its
+track and its place in the person: a body by its track; a hand attached to a body by that track and
+the wrist it is attached to; a lone hand or face by its own track (tracking.py gives lone parts ids
+of their own). Detections without a track (`track` -1, or no `track` field) pass through unchanged.
+After smoothing, a body's wrist is set again to the wrist of the hand attached to it (SPEC §6).
+Frames are taken as evenly spaced (offline); the online filter reads the time between frames from
+the items' `time_s` when it is known, else from `rate`.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Hashable, Iterable, Iterator, NamedTuple, Optional
+
+import numpy as np
+
+from dope.parts import BODY_L_WRIST, BODY_R_WRIST, HAND_WRIST, PART_NAMES, PARTS
+from dope.results import NO_LINK, Result
+from dope.stream import Frame
+
+SMOOTH_MODES = ("off", "online", "offline")
+DEFAULT_RATE = 30.0  # frames per second assumed when the frames carry no time
+RESET_AFTER_S = 1.0  # online: a track unseen for longer starts its filter afresh
+_WRIST_LINKS = (("left_hand", BODY_L_WRIST), ("right_hand", BODY_R_WRIST))
+
+
+# -------------------------------------------------------------------------------- One-Euro
+
+
+@dataclass(frozen=True)
+class OneEuroParams:
+    """One-Euro filter settings (Casiez et al. 2012), tuned on bench.py --tracking's scenes.
+
+    min_cutoff: Hz, the cutoff frequency at rest (lower: smoother, more lag on slow motion).
+    beta: how fast the cutoff rises with speed, in Hz per (size / s): speed is measured in person
+        sizes per second for 2D (the detection's pose-box diagonal) and in metres per second for 3D.
+    d_cutoff: Hz, the cutoff of the filtered speed.
+    predict: move the estimate by its speed before blending (constant-velocity prediction).
+    """
+    min_cutoff: float = 2.0
+    beta: float = 0.5
+    d_cutoff: float = 1.0
+    predict: bool = True
+
+
+def _alpha(cutoff: np.ndarray, dt: np.ndarray) -> np.ndarray:
+    """Smoothing factor of a first-order low-pass of `cutoff` Hz over `dt` seconds."""
+    tau = 1.0 / (2 * math.pi * cutoff)
+    return 1.0 / (1.0 + tau / dt)
+
+
+def one_euro_step(x: np.ndarray, x_prev: np.ndarray, dx_prev: np.ndarray, dt: np.ndarray, scale: np.ndarray,
+                  params: OneEuroParams) -> tuple[np.ndarray, np.ndarray]:
+    """One step of the filter on a batch of signals: (estimate, speed), both shaped like `x`.
+
+    x, x_prev (the last estimate), dx_prev (its speed, units/s): float[K, J, D]; dt: seconds since
+    the last sample, broadcastable to [K, 1, 1]; scale: the size that speed is measured in, same.
+    The cutoff is chosen per joint from the norm of its speed over the D coordinates.
+    """
+    dt = np.maximum(dt, 1e-6)
+    if params.predict:
+        predicted = x_prev + dx_prev * dt
+        dx = (x - x_prev) / dt
+    else:
+        predicted, dx = x_prev, (x - x_prev) / dt
+    dx_hat = dx_prev + _alpha(params.d_cutoff, dt) * (dx - dx_prev)
+    speed = np.sqrt((dx_hat ** 2).sum(-1, keepdims=True)) / scale
+    a = _alpha(params.min_cutoff + params.beta * speed, dt)
+    return predicted + a * (x - predicted), dx_hat
+
+
+class OneEuroFilter:
+    """The online filter on one signal of any shape: `filter(x, t)` -> the estimate at time t (s)."""
+
+    def __init__(self, params: OneEuroParams = OneEuroParams(), scale: float = 1.0) -> None:
+        self.params, self.scale = params, float(scale)
+        self.x: Optional[np.ndarray] = None
+        self.dx: Optional[np.ndarray] = None
+        self.t: Optional[float] = None
+
+    def filter(self, x: Any, t: float) -> np.ndarray:
+        x = np.asarray(x, np.float64)
+        if self.x is None:
+            self.x, self.dx = x.copy(), np.zeros_like(x)
+        else:
+            shaped = x.reshape(1, -1, x.shape[-1] if x.ndim else 1)
+            est, dx = one_euro_step(shaped, self.x.reshape(shaped.shape), self.dx.reshape(shaped.shape),
+                                    np.asarray(t - self.t), np.asarray(self.scale), self.params)
+            self.x, self.dx = est.reshape(x.shape), dx.reshape(x.shape)
+        self.t = float(t)
+        return self.x.copy()
+
+
+# -------------------------------------------------------------------------------- offline kernel
+
+
+def local_fit_weights(left: int, right: int, sigma: float, degree: int) -> np.ndarray:
+    """float64[left + right + 1]: weights that give the value at offset 0 of a weighted least-squares
+    polynomial fit (Gaussian weights of `sigma` samples) to samples at offsets -left..right.
+
+    For left == right this is a symmetric (zero-phase) kernel; near a track's ends it is the
+    one-sided fit, which still passes through a straight line exactly.
+    """
+    k = np.arange(-left, right + 1, dtype=np.float64)
+    w = np.exp(-0.5 * (k / sigma) ** 2)
+    deg = min(degree, left + right)
+    x = np.vander(k, deg + 1, increasing=True)
+    a = x.T @ (w[:, None] * x)
+    return np.linalg.solve(a, x.T * w)[0]
+
+
+# -------------------------------------------------------------------------------- signals
+
+
+def signal_keys(result: Result) -> dict[str, list[Optional[Hashable]]]:
+    """Per part, one key per detection naming its signal over time (None: not tracked, or a key
+    that two detections of this frame share, which is then left alone)."""
+    out: dict[str, list[Optional[Hashable]]] = {}
+    side = {}
+    if "track" in result.body.fields:
+        for link in ("left_hand", "right_hand"):
+            for h in result.body.fields[link].tolist():
+                if h != NO_LINK:
+                    side[h] = link
+    for p in PART_NAMES:
+        arr = result[p]
+        tracks = arr.fields.get("track")
+        if tracks is None:
+            out[p] = [None] * len(arr)
+            continue
+        if tracks.dtype.kind in "iu":
+            ids = [t if t >= 0 else None for t in tracks.tolist()]
+        else:
+            ids = [_track_of(tracks, i) for i in range(len(arr))]
+        if p == "hand":
+            keys = [None if t is None else (p, t, side.get(i, "")) for i, t in enumerate(ids)]
+        else:
+            keys = [None if t is None else (p, t, "") for t in ids]
+        named = [k for k in keys if k is not None]
+        if len(set(named)) < len(named):
+            seen: dict[Hashable, int] = {}
+            for k in named:
+                seen[k] = seen.get(k, 0) + 1
+            keys = [k if k is not None and seen[k] == 1 else None for k in keys]
+        out[p] = keys
+    return out
+
+
+def _track_of(tracks: Optional[np.ndarray], i: int) -> Optional[int]:
+    if tracks is None:
+        return None
+    v = tracks[i]
+    try:
+        t = int(v)
+    except (TypeError, ValueError):
+        return None
+    return t if t >= 0 else None
+
+
+def _with_poses(result: Result, poses: dict[str, tuple[np.ndarray, np.ndarray]]) -> Result:
+    """A copy of `result` with new (pose2d, pose3d) for the parts given (arrays this function may
+    change), body wrists set again onto the wrists of their attached hands."""
+    poses = dict(poses)
+    hand2d = poses["hand"][0] if "hand" in poses else result.hand.pose2d
+    if len(result.body) and len(hand2d):
+        body = result.body
+        b2, b3 = poses.get("body", (body.pose2d.copy(), body.pose3d))
+        for link, joint in _WRIST_LINKS:
+            h = body.fields[link]
+            has = h != NO_LINK
+            b2[has, joint] = hand2d[h[has], HAND_WRIST]
+        poses["body"] = (b2, b3)
+    new = {}
+    for p, (p2, p3) in poses.items():
+        arr = result[p]
+        fields = arr.fields
+        extra = {k: v for k, v in fields.items() if k not in ("scores", "pose2d", "pose3d")}
+        new[p] = type(arr)(p, arr.scores, p2, p3, **extra)
+    return result.replace(**new)
+
+
+def _pose_size(pose2d: np.ndarray) -> np.ndarray:
+    """float[K]: the diagonal of each pose's joint box, in pixels (at least 1)."""
+    span = pose2d.max(-2) - pose2d.min(-2)
+    return np.maximum(np.linalg.norm(span, axis=-1), 1.0)
+
+
+# -------------------------------------------------------------------------------- state tables
+
+
+class _Layout(NamedTuple):
+    """Where one frame's signals sit: per part (name, detection indexes or None for all of them,
+    first and end row in the frame's samples, detections, joints); per signal its index in the
+    `_Signals` (int64[S]), its joints (int64[S]) and its first row in the frame's samples (int64[S]);
+    rows: int64[G], each sample row's row in the `_Signals` arrays."""
+    parts: list[tuple[str, Optional[np.ndarray], int, int, int, int]]
+    signals: np.ndarray
+    lengths: np.ndarray
+    starts: np.ndarray
+    rows: np.ndarray
+
+
+class _Signals:
+    """The state of every signal held, bodies, hands and faces together, addressed by signal key.
+
+    Each signal owns a block of rows, one per joint, in row arrays shared by all parts: one frame's
+    joints of every part and track are then filtered by one pass of array operations (at these
+    sizes NumPy's cost is per call, not per number). row_shapes: name -> float64 shape with None
+    at the rows' axis; signal_shapes: name -> (shape of one signal's entry, dtype, initial value).
+    `frame(keys)` gives one frame's `_Layout` (new keys get a block; a freed block is reused by a
+    signal of the same part); `free(signals)` releases signals.
+    """
+
+    def __init__(self, row_shapes: dict[str, tuple[Optional[int], ...]],
+                 signal_shapes: dict[str, tuple[tuple[int, ...], Any, Any]]) -> None:
+        self.row_shapes, self.signal_shapes = row_shapes, signal_shapes
+        self.rows = {n: np.zeros(tuple(0 if s is None else s for s in shape)) for n, shape in row_shapes.items()}
+        self.values = {n: np.full((0, *shape), fill, dtype) for n, (shape, dtype, fill) in signal_shapes.items()}
+        self.start = np.zeros(0, np.int64)  # first row of each signal's block
+        self.length = np.zeros(0, np.int64)  # its joints
+        self.live = np.zeros(0, bool)
+        self.index: dict[Hashable, int] = {}
+        self.key_of: list[Optional[Hashable]] = []
+        self.spare: dict[int, list[int]] = {}  # joints -> freed signals with a block of that size
+        self.n_rows = 0
+        self._last: Optional[tuple[tuple, Optional[_Layout]]] = None  # the last frame's keys, layout
+
+    def _new(self, key: Hashable, joints: int) -> int:
+        spare = self.spare.get(joints)
+        if spare:
+            s = spare.pop()
+        else:
+            s = len(self.key_of)
+            self.key_of.append(None)
+            if s == len(self.start):  # grow the per-signal arrays (doubling: amortised)
+                more = max(8, s)
+                self.start = np.concatenate([self.start, np.zeros(more, np.int64)])
+                self.length = np.concatenate([self.length, np.zeros(more, np.int64)])
+                self.live = np.concatenate([self.live, np.zeros(more, bool)])
+                for n, (shape, dtype, fill) in self.signal_shapes.items():
+                    self.values[n] = np.concatenate([self.values[n], np.full((more, *shape), fill, dtype)])
+            self.start[s], self.length[s] = self.n_rows, joints
+            self.n_rows += joints
+            for n, shape in self.row_shapes.items():
+                axis = shape.index(None)
+                have = self.rows[n].shape[axis]
+                if self.n_rows > have:
+                    grow = list(self.rows[n].shape)
+                    grow[axis] = max(self.n_rows - have, have)
+                    self.rows[n] = np.concatenate([self.rows[n], np.zeros(grow)], axis)
+        self.index[key], self.key_of[s], self.live[s] = s, key, True
+        return s
+
+    def frame(self, keys: dict[str, list[Optional[Hashable]]]) -> Optional[_Layout]:
+        """The layout of one frame's signals (`signal_keys`), None when it has none."""
+        flat = tuple(tuple(keys[p]) for p in PART_NAMES)
+        if self._last is not None and self._last[0] == flat:  # the common case: the same people
+            return self._last[1]
+        parts, signals, g = [], [], 0
+        for p in PART_NAMES:
+            ks = keys[p]
+            idx = [i for i, k in enumerate(ks) if k is not None]
+            if not idx:
+                continue
+            j = PARTS[p].num_joints
+            for i in idx:
+                s = self.index.get(ks[i])
+                signals.append(self._new(ks[i], j) if s is None else s)
+            parts.append((p, None if len(idx) == len(ks) else np.asarray(idx), g, g + len(idx) * j, len(idx), j))
+            g += len(idx) * j
+        layout = None
+        if signals:
+            sig = np.asarray(signals, np.int64)
+            lengths = self.length[sig]
+            starts = np.cumsum(lengths) - lengths
+            rows = np.repeat(self.start[sig] - starts, lengths) + np.arange(g)
+            layout = _Layout(parts, sig, lengths, starts, rows)
+        self._last = (flat, layout)
+        return layout
+
+    def free(self, signals: Iterable[int]) -> None:
+        for s in signals:
+            s = int(s)
+            del self.index[self.key_of[s]]
+            self.key_of[s], self.live[s] = None, False
+            self.spare.setdefault(int(self.length[s]), []).append(s)
+            for n, (_, _, fill) in self.signal_shapes.items():
+                self.values[n][s] = fill
+        self._last = None  # a layout may name a freed signal
+
+
+def _samples(result: Result, layout: _Layout) -> np.ndarray:
+    """float64[G, 5]: the frame's signals' joints, 2D (x, y) then 3D (x, y, z), in layout order."""
+    chunks = []
+    for p, idx, _, _, _, _ in layout.parts:
+        arr = result[p]
+        x = np.concatenate([arr.pose2d, arr.pose3d], -1)
+        chunks.append((x if idx is None else x[idx]).reshape(-1, 5))
+    return np.concatenate(chunks, dtype=np.float64)
+
+
+def _part_poses(result: Result, layout: _Layout, est: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per part of the layout, (pose2d, pose3d) float32 with the estimates `est` (float[G, 5]) in the
+    signals' detections; the others as they are."""
+    poses = {}
+    for p, idx, a, b, k, j in layout.parts:
+        seg = est[a:b].reshape(k, j, 5)
+        if idx is None:
+            poses[p] = (seg[..., :2].astype(np.float32), seg[..., 2:].astype(np.float32))
+        else:
+            p2, p3 = result[p].pose2d.copy(), result[p].pose3d.copy()
+            p2[idx], p3[idx] = seg[..., :2], seg[..., 2:]
+            poses[p] = (p2, p3)
+    return poses
+
+
+# -------------------------------------------------------------------------------- online
+
+
+class OnlineSmoother:
+    """Causal smoothing of every tracked signal with the One-Euro filter (see OneEuroParams).
+
+    `update(result, time_s=None)` -> the smoothed result; time_s: seconds of this frame (None:
+    one frame at `rate` after the last). 2D and 3D have their own settings (`params2d`, `params3d`).
+    A signal unseen for more than RESET_AFTER_S seconds is forgotten (it starts afresh).
+    """
+
+    def __init__(self, params2d: OneEuroParams = OneEuroParams(), params3d: OneEuroParams = OneEuroParams(),
+                 rate: float = DEFAULT_RATE) -> None:
+        self.params2d, self.params3d, self.rate = params2d, params3d, float(rate)
+        # estimate and speed of each joint: 2D (x, y) then 3D (x, y, z), side by side
+        self._signals = _Signals({"x": (None, 5), "d": (None, 5)}, {"t": ((), np.float64, -np.inf)})
+        self._t: Optional[float] = None
+        p2, p3 = params2d, params3d
+        predict = np.array([p2.predict] * 2 + [p3.predict] * 3, np.float64)
+        self._predict = None if predict.all() else predict  # None: every coordinate (x 1, skipped)
+        # tau of the speed's low-pass (as _alpha computes it), per coordinate
+        self._d_tau = 1.0 / (2 * math.pi * np.array([p2.d_cutoff] * 2 + [p3.d_cutoff] * 3))
+
+    def _step(self, x: np.ndarray, x_prev: np.ndarray, dx_prev: np.ndarray, dt: np.ndarray,
+              scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`one_euro_step` on 2D and 3D side by side (x: float[G, 5], one row per joint; dt and
+        scale: float[G, 1], dt may be one number), each with its own settings, in one pass: the
+        same numbers as two calls."""
+        p2, p3 = self.params2d, self.params3d
+        dt = np.maximum(dt, 1e-6)
+        predicted = x_prev + (dx_prev if self._predict is None else self._predict * dx_prev) * dt
+        dx = (x - x_prev) / dt
+        dx_hat = dx_prev + 1.0 / (1.0 + self._d_tau / dt) * (dx - dx_prev)  # _alpha(d_cutoff, dt)
+        sq = dx_hat * dx_hat
+        cutoff = np.empty_like(x)
+        cutoff[:, :2] = p2.min_cutoff + p2.beta * (np.sqrt(sq[:, :2].sum(-1, keepdims=True)) / scale)
+        cutoff[:, 2:] = p3.min_cutoff + p3.beta * np.sqrt(sq[:, 2:].sum(-1, keepdims=True))
+        a = _alpha(cutoff, dt)
+        return predicted + a * (x - predicted), dx_hat
+
+    def update(self, result: Result, time_s: Optional[float] = None) -> Result:
+        t = (0.0 if self._t is None else self._t + 1.0 / self.rate) if time_s is None else float(time_s)
+        if self._t is not None and t <= self._t:  # repeated or backward times: one frame on
+            t = self._t + 1.0 / self.rate
+        self._t = t
+        store = self._signals
+        layout = store.frame(signal_keys(result))
+        poses = {}
+        if layout is not None:
+            x = _samples(result, layout)
+            sig, rows, n = layout.signals, layout.rows, layout.lengths
+            xs, ds, ts = store.rows["x"], store.rows["d"], store.values["t"]
+            dt = t - ts[sig]
+            fresh = dt > RESET_AFTER_S  # new signals have t = -inf
+            xy = x[:, :2]
+            span = np.maximum.reduceat(xy, layout.starts) - np.minimum.reduceat(xy, layout.starts)
+            scale = np.maximum(np.sqrt((span * span).sum(-1)), 1.0)  # each pose's box diagonal, pixels
+            dt = np.where(fresh, 1.0, dt)
+            # One time step for all (the common case: every signal seen in the last frame) is a number.
+            step = dt[0] if (dt == dt[0]).all() else np.repeat(dt, n)[:, None]
+            est, speed = self._step(x, xs[rows], ds[rows], step, np.repeat(scale, n)[:, None])
+            if fresh.any():
+                fresh_rows = np.repeat(fresh, n)[:, None]
+                est, speed = np.where(fresh_rows, x, est), np.where(fresh_rows, 0.0, speed)
+            xs[rows], ds[rows], ts[sig] = est, speed, t
+            poses = _part_poses(result, layout, est)
+        # Signals unseen for long are forgotten: memory follows the people in view.
+        old = np.flatnonzero(store.live & (t - store.values["t"] > RESET_AFTER_S))
+        if len(old):
+            store.free(old)
+        return _with_poses(result, poses) if poses else result
+
+    def run(self, results: Iterable[Result]) -> Iterator[Result]:
+        """Smooth an iterable of results, one frame at `rate` apart."""
+        for r in results:
+            yield self.update(r)
+
+
+# -------------------------------------------------------------------------------- offline
+
+
+class OfflineSmoother:
+    """Zero-phase smoothing with a bounded look-ahead (see the module docstring).
+
+    `push(result)` -> the results now final (the one pushed `window` frames ago, once enough
+    frames came); `flush()` -> the rest, at the end. `run(results)` does both over an iterable.
+    window: frames looked at on each side (the delay); sigma: the Gaussian weights' width in
+    frames; degree: of the local polynomial; max_gap: the longest run of missing frames that is
+    filled (a longer one splits the signal). Memory: 2 * window + 1 frames per signal (each held
+    twice, so that every window is one slice of the ring).
+    """
+
+    def __init__(self, window: int = 10, sigma: float = 3.0, degree: int = 2, max_gap: int = 10) -> None:
+        if window < 0 or sigma <= 0 or degree < 0 or max_gap < 0:
+            raise ValueError("window, degree and max_gap must be >= 0 and sigma > 0")
+        self.window, self.sigma, self.degree, self.max_gap = int(window), float(sigma), int(degree), int(max_gap)
+        self._size = n = 2 * self.window + 1
+        self._pending: deque[tuple[int, Any, Result, Optional[_Layout]]] = deque()
+        # Per signal: the positions of the last `size` frames (-1: none) and its last position; per
+        # joint row, the samples (2D then 3D) of those frames, in a ring of `size` slots (slot =
+        # position % size), written twice (slots s and s + size): any window is then one slice.
+        self._signals = _Signals({"s": (2 * n, None, 5)}, {"pos": ((n,), np.int64, -1),
+                                                        "seen": ((), np.int64, np.iinfo(np.int64).min)})
+        self._weights: dict[tuple[int, int], np.ndarray] = {}
+        self._n = 0
+
+    @property
+    def _rings(self) -> dict[Hashable, int]:
+        """The signals held (key -> index)."""
+        return dict(self._signals.index)
+
+    def push(self, result: Result, tag: Any = None, frame: Optional[int] = None) -> list[tuple[Any, Result]]:
+        """Add the next frame's result (with an optional `tag` returned beside it, e.g. its Frame);
+        returns [(tag, smoothed result)] for the frames now complete, oldest first.
+
+        frame: its frame number, when frames were left out (`--every`): window, sigma and max_gap
+        then count the source's frames, and the frames left out are gaps. None (or a number not
+        after the last one): the frame after the last.
+        """
+        pos = self._n if frame is None or frame < self._n else int(frame)
+        self._n = pos + 1
+        store = self._signals
+        layout = store.frame(signal_keys(result))
+        if layout is not None:
+            slot = pos % self._size
+            x = _samples(result, layout)
+            store.rows["s"][slot, layout.rows] = x
+            store.rows["s"][slot + self._size, layout.rows] = x
+            store.values["pos"][layout.signals, slot] = pos
+            store.values["seen"][layout.signals] = pos
+        self._pending.append((pos, tag, result, layout))
+        out = []
+        while self._pending and self._pending[0][0] <= pos - self.window:
+            out.append(self._emit(self._pending.popleft(), last=pos))
+        return out
+
+    def flush(self) -> list[tuple[Any, Result]]:
+        """The results still held, smoothed with what came (call once at the end)."""
+        last = self._n - 1
+        out = [self._emit(e, last=last) for e in self._pending]
+        self._pending.clear()
+        return out
+
+    def run(self, results: Iterable[Result]) -> Iterator[Result]:
+        for r in results:
+            for _, s in self.push(r):
+                yield s
+        for _, s in self.flush():
+            yield s
+
+    def _emit(self, entry: tuple[int, Any, Result, Optional[_Layout]], last: int) -> tuple[Any, Result]:
+        m, tag, result, layout = entry
+        w, store = self.window, self._signals
+        poses = {}
+        if layout is not None:
+            sig, n, samples = layout.signals, layout.lengths, store.rows["s"]
+            est = np.empty((len(layout.rows), 5))
+            # Where the signal's samples in the window are one unbroken run through m (the common
+            # case: the symmetric kernel, or a one-sided one at a track's ends), one kernel per
+            # run's extent serves every such signal; gaps go through _smooth_partial.
+            stamps = store.values["pos"][sig]
+            inside = (stamps >= max(m - w, 0)) & (stamps <= min(last, m + w))
+            count = inside.sum(1)
+            lo = np.where(inside, stamps, m + w + 1).min(1)
+            hi = np.where(inside, stamps, m - w - 1).max(1)
+            run = (count == hi - lo + 1) & (lo <= m) & (hi >= m)
+            for left, right in set(zip((m - lo[run]).tolist(), (hi[run] - m).tolist())):
+                sel = run & (lo == m - left) & (hi == m + right)
+                first = (m - left) % self._size
+                window = samples[first:first + left + right + 1, :store.n_rows]  # a view: float[L, R, 5]
+                at = slice(None) if sel.all() else np.repeat(sel, n)
+                rows = layout.rows[at]
+                if 2 * len(rows) >= store.n_rows:  # most rows held: filter them all, in place, and pick
+                    est[at] = np.einsum("s,src->rc", self._kernel(left, right), window)[rows]
+                else:
+                    est[at] = np.einsum("s,src->rc", self._kernel(left, right), window[:, rows])
+            for i in np.flatnonzero(~run):
+                s, a, j = sig[i], layout.starts[i], n[i]
+                r = store.start[s]
+                est[a:a + j] = self._smooth_partial(store.values["pos"][s], samples[:self._size, r:r + j], m,
+                                                    min(last, m + w))
+            poses = _part_poses(result, layout, est)
+        # Forget the signals that no frame still pending can use.
+        gone = np.flatnonzero(store.live & (store.values["seen"] < m + 1 - w))
+        if len(gone):
+            store.free(gone)
+        return tag, (_with_poses(result, poses) if poses else result)
+
+    def _kernel(self, left: int, right: int) -> np.ndarray:
+        weights = self._weights.get((left, right))
+        if weights is None:
+            weights = self._weights[(left, right)] = local_fit_weights(left, right, self.sigma, self.degree)
+        return weights
+
+    def _smooth_partial(self, stamps: np.ndarray, samples: np.ndarray, m: int, last: int) -> np.ndarray:
+        """The fit at position m when the window has gaps: float[J, 5]."""
+        w = self.window
+        ok = (stamps >= max(m - w, 0)) & (stamps <= last)
+        pos = stamps[ok]
+        order = np.argsort(pos)
+        pos, v = pos[order], samples[ok][order]
+        # The span around m whose gaps are at most max_gap frames long.
+        centre = int(np.searchsorted(pos, m))
+        breaks = np.flatnonzero(np.diff(pos) > self.max_gap + 1)
+        lo = 0 if not len(breaks[breaks < centre]) else breaks[breaks < centre][-1] + 1
+        hi = len(pos) - 1 if not len(breaks[breaks >= centre]) else breaks[breaks >= centre][0]
+        pos, v = pos[lo:hi + 1], v[lo:hi + 1]
+        grid = np.arange(pos[0], pos[-1] + 1)
+        return np.tensordot(self._kernel(m - int(pos[0]), int(pos[-1]) - m), _fill(pos, v, grid), 1)
+
+
+def _fill(pos: np.ndarray, values: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Samples at every position of `grid`, linearly interpolated between the known `pos` (sorted)."""
+    if len(pos) == len(grid):
+        return values
+    right = np.clip(np.searchsorted(pos, grid), 1, len(pos) - 1)
+    left = right - 1
+    span = (pos[right] - pos[left]).astype(np.float64)
+    f = ((grid - pos[left]) / span).reshape(-1, *([1] * (values.ndim - 1)))
+    return values[left] * (1 - f) + values[right] * f
+
+
+# -------------------------------------------------------------------------------- stages
+
+
+def smooth(frames: Iterable[Frame], mode: str = "offline", **params: Any) -> Iterator[Frame]:
+    """The smoothing stage over a stream of frames (after `tracking.track`).
+
+    mode: "off" (frames as they are), "online" (`OnlineSmoother(**params)`, using each item's
+    time_s when known) or "offline" (`OfflineSmoother(**params)`, on the items' frame numbers when
+    known, so that frames left out are gaps: frames come out `window` frames late, images included).
+    """
+    if mode not in SMOOTH_MODES:
+        raise ValueError(f"unknown smoothing mode {mode!r}; use one of {', '.join(SMOOTH_MODES)}")
+    if mode == "off":
+        yield from frames
+        return
+    if mode == "online":
+        online = OnlineSmoother(**params)
+        for f in frames:
+            yield f._replace(result=online.update(f.result, getattr(f.item, "time_s", None)))
+        return
+    offline = OfflineSmoother(**params)
+    for f in frames:
+        for tag, r in offline.push(f.result, f, getattr(f.item, "frame", None)):
+            yield tag._replace(result=r)
+    for tag, r in offline.flush():
+        yield tag._replace(result=r)

@@ -1,0 +1,415 @@
+"""Tracks: the same person keeps one id across frames, bodies, hands and faces alike.
+
+`Tracker.update(result)` takes one frame's `Result` and returns it with a `track` field (int64 per
+detection) on every part, keeping its state inside, as norfair's and ByteTrack's trackers do:
+
+- Association: per part, Hungarian assignment (`scipy.optimize.linear_sum_assignment`) on a cost
+  that blends the overlap of the joints' boxes (1 - IoU) with two likelihood terms: the mean joint
+  distance between the track's prediction and the detection, in units of the track's size (its
+  pose-box diagonal), and the log ratio of their spreads (RMS joint distance to the centre), which
+  tells apart two people side by side at different depths. Each is expected within a sigma that
+  widens with the frames unseen; pairs beyond `gate` sigmas never match (see `association_cost`).
+- Tracks are predicted at constant velocity (their joints' centre moves by its filtered speed, and
+  each joint by its own swing one frame on), so a person hidden for up to `max_age` frames
+  (default 30: one second at 30 frames per second) keeps their id when they reappear.
+- High-score detections (`score >= high_score`) are matched first, then low-score ones to the
+  tracks left (ByteTrack); new tracks are tentative and must be matched in `n_init` frames in a
+  row to be confirmed, so a one-frame false positive neither takes nor steals an id.
+- Ids come from one counter and are never reused. A hand or face attached to a body carries the
+  body's id; a hand or face found alone is tracked among the lone ones and gets an id of its own
+  from the same counter, so it never collides with a body's.
+- Handedness: each hand's `is_right` is voted on over its track (attached hands per body and
+  wrist); a hand whose `is_right` flips against a settled history is corrected.
+
+Detections not (yet) in a confirmed track carry `track` -1 (`NO_TRACK`). `update` is causal; the
+stage `track(frames)` and `Tracker.run(results)` hold `n_init - 1` frames back so that a
+person's first frames, seen while their track was tentative, get the id it is confirmed with.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Optional
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from dope.parts import PART_NAMES
+from dope.results import NO_LINK, Result
+from dope.stream import Frame
+
+NO_TRACK = -1
+_SIDES = ("left_hand", "right_hand")
+
+
+@dataclass(frozen=True)
+class TrackerParams:
+    """Tracker settings (defaults chosen on bench.py --tracking's scenes, seeds 0-19; checked on others).
+
+    n_init: frames in a row a new track must be matched to be confirmed.
+    max_age: frames a confirmed track survives unmatched (predicted at constant velocity).
+    high_score: detections scoring at least this are matched first (ByteTrack).
+    iou_weight: weight of (1 - box IoU) in the cost, beside the pose and size terms.
+    pose_sigma: expected mean joint distance, in track sizes, between a track's prediction and its
+        detection one frame after the last hit; pose_growth: added per frame unseen.
+    size_sigma: expected |log| ratio of a detection's spread (RMS joint distance to the centre) to
+        its track's, one frame on; size_growth: added per frame unseen.
+    gate: pairs farther than this many sigmas, in pose or in size, never match.
+    velocity_gain: weight of the newest displacement in the filtered speed (0..1).
+    age_cost: added to the cost per frame a track went unseen: of two tracks that explain a
+        detection equally well (a hidden person and the one in front of them), the one just seen wins.
+    flip_votes: handedness votes needed before a flip is corrected; vote_decay: vote memory per frame.
+    """
+    n_init: int = 3
+    max_age: int = 30
+    high_score: float = 0.5
+    iou_weight: float = 0.5
+    pose_sigma: float = 0.025
+    pose_growth: float = 0.005
+    size_sigma: float = 0.025
+    size_growth: float = 0.001
+    gate: float = 3.5
+    velocity_gain: float = 0.4
+    age_cost: float = 0.1
+    flip_votes: float = 2.0
+    vote_decay: float = 0.9
+
+
+@dataclass
+class _Track:
+    key: int  # internal, for every track; `id` is the public one, given on confirmation
+    pose: np.ndarray  # float64[J, 2], last matched 2D pose
+    centre: np.ndarray  # float64[2], its joints' mean
+    last: int  # frame number of the last match
+    size: float  # pose-box diagonal, pixels (filtered)
+    spread: float  # log of the RMS joint distance to the centre (filtered)
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # of the centre, pixels per frame
+    # Each joint's own motion about the centre (limbs swinging), pixels per frame: predicted one
+    # frame on (zeros: unknown).
+    swing: Optional[np.ndarray] = None
+    hits: int = 1
+    id: int = NO_TRACK
+    # The state before a match that ended a gap: restored if the track is not matched again in the
+    # next frame, so that a one-frame false positive near a hidden person's path does not move it.
+    before: Optional[tuple] = None
+
+    def predicted(self, frame: int) -> np.ndarray:
+        return _predicted([self], frame)[0]
+
+
+def _predicted(tracks: list[_Track], frame: int) -> np.ndarray:
+    """float[T, J, 2]: the tracks' poses at `frame`: the centre at constant velocity, each joint's
+    own swing carried one frame on."""
+    # (np.array of a list of arrays: the same as np.stack, at a fraction of its per-call cost)
+    pose = np.array([t.pose for t in tracks])
+    pose += (np.array([t.velocity for t in tracks]) * np.array([frame - t.last for t in tracks], np.float64)[:, None])[:, None]
+    swings = [t.swing for t in tracks if t.swing is not None]
+    if len(swings) == len(tracks):
+        pose += np.array(swings)
+    elif swings:
+        pose += np.array([t.swing if t.swing is not None else np.zeros_like(t.pose) for t in tracks])
+    return pose
+
+
+def _size(pose2d: np.ndarray) -> np.ndarray:
+    """float[N]: diagonals of the joints' boxes, pixels (at least 1)."""
+    span = pose2d.max(-2) - pose2d.min(-2)
+    return np.maximum(np.sqrt((span ** 2).sum(-1)), 1.0)
+
+
+def log_spread(pose2d: np.ndarray) -> np.ndarray:
+    """float[N]: log of the RMS distance of the joints to their mean, pixels (at least 1): a size
+    that depends less on the outermost joints than the box does."""
+    j = pose2d.shape[-2]  # (sum / count: np.mean's own arithmetic, without its per-call cost)
+    d = pose2d - pose2d.sum(-2, keepdims=True) / j
+    return 0.5 * np.log(np.maximum((d ** 2).sum(-1).sum(-1) / j, 1.0))
+
+
+def _boxes(pose2d: np.ndarray) -> np.ndarray:
+    """float[N, 4]: the joints' boxes (x1, y1, x2, y2)."""
+    return np.concatenate([pose2d.min(1), pose2d.max(1)], 1)
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """float[N, M]: IoU of boxes a (N, 4) and b (M, 4), (x1, y1, x2, y2)."""
+    lo = np.maximum(a[:, None, :2], b[None, :, :2])
+    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), -1)
+    area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), -1)
+    union = area(a)[:, None] + area(b)[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarray, unseen: np.ndarray,
+                     poses: np.ndarray, params: TrackerParams, pose_spreads: Optional[np.ndarray] = None) -> np.ndarray:
+    """float[T, D]: the cost of giving each detection to each track; inf where it may not match.
+
+    predicted: float[T, J, 2], the tracks' predicted poses; sizes: float[T], their pose-box
+    diagonals (pixels); spreads: float[T], their log RMS spreads; unseen: float[T], frames since
+    their last hit minus one; poses: float[D, J, 2], the detections (pose_spreads: their
+    `log_spread`, when known).
+
+    The cost is a negative log-likelihood: with d the mean joint distance in track sizes and s the
+    log ratio of spreads, each expected within a sigma that widens with the frames unseen,
+    cost = d^2 / (2 sp^2) + s^2 / (2 ss^2) + log(sp ss) + w (1 - IoU). The log term makes a track
+    long unseen (wide sigmas) pay for being easy to match, so that where a hidden person and the one
+    in front of them could both explain a detection, the one whose size and place fit best wins.
+    Pairs beyond `gate` sigmas in pose or in size are inf.
+    """
+    sp = params.pose_sigma + params.pose_growth * unseen
+    ss = params.size_sigma + params.size_growth * unseen
+    diff = predicted[:, None] - poses[None]
+    d = np.sqrt((diff ** 2).sum(-1)).sum(-1) / diff.shape[2] / sizes[:, None] / sp[:, None]  # NaN joints: no match
+    s = np.abs((log_spread(poses) if pose_spreads is None else pose_spreads)[None] - spreads[:, None]) / ss[:, None]
+    iou = iou_matrix(_boxes(predicted), _boxes(poses))
+    cost = (0.5 * (d ** 2 + s ** 2) + (np.log(sp * ss) + params.age_cost * unseen)[:, None]
+            + params.iou_weight * (1 - iou))
+    return np.where((d <= params.gate) & (s <= params.gate), cost, np.inf)
+
+
+def _assign(cost: np.ndarray) -> list[tuple[int, int]]:
+    """Minimum-cost pairs (row, col) with a finite cost."""
+    if cost.size == 0:
+        return []
+    finite = np.isfinite(cost)
+    if not finite.any():
+        return []
+    big = np.where(finite, cost, cost[finite].max() * 10 + 1e6)
+    rows, cols = linear_sum_assignment(big)
+    return [(int(r), int(c)) for r, c in zip(rows, cols) if finite[r, c]]
+
+
+class _PartTracks:
+    """The tracks of one kind of detection (bodies, lone hands or lone faces)."""
+
+    def __init__(self, params: TrackerParams, new_key: Any, new_id: Any) -> None:
+        self.p, self.new_key, self.new_id = params, new_key, new_id
+        self.confirmed: list[_Track] = []
+        self.tentative: list[_Track] = []
+
+    def update(self, frame: int, poses: np.ndarray, scores: np.ndarray) -> list[Optional[_Track]]:
+        """Match this frame's detections (poses float[D, J, 2], scores float[D]); the track of each."""
+        p = self.p
+        poses = poses.astype(np.float64)
+        centres, sizes, spreads = poses.sum(1) / poses.shape[1], _size(poses), log_spread(poses)
+        owner: list[Optional[_Track]] = [None] * len(poses)
+        tracks = self.confirmed + self.tentative
+        if tracks and len(poses):  # one cost matrix, then three rounds on parts of it
+            cost = association_cost(_predicted(tracks, frame), np.array([t.size for t in tracks]),
+                                    np.array([t.spread for t in tracks]),
+                                    np.array([frame - t.last - 1 for t in tracks], np.float64), poses, p, spreads)
+            high = scores >= p.high_score
+            taken = np.zeros(len(tracks), bool)
+            n = len(self.confirmed)
+            # ByteTrack: high scores first, low ones for the confirmed tracks left, then the
+            # tentative tracks for the detections no confirmed track took.
+            for rows, cols in ((np.arange(n), np.flatnonzero(high)), (None, np.flatnonzero(~high)),
+                               (np.arange(n, len(tracks)), None)):
+                if cols is not None and not len(cols):
+                    continue
+                rows = np.flatnonzero(~taken[:n]) if rows is None else rows
+                if not len(rows):
+                    continue
+                cols = np.array([i for i in range(len(poses)) if owner[i] is None], np.int64) if cols is None else cols
+                for r, c in _assign(cost[rows][:, cols]):
+                    owner[cols[c]], taken[rows[r]] = tracks[rows[r]], True
+        seen = {id(t) for t in owner if t is not None}
+        hit = [i for i, t in enumerate(owner) if t is not None]
+        if hit:
+            self._hit([owner[i] for i in hit], frame, poses[hit], centres[hit], sizes[hit], spreads[hit])
+        for t in self.confirmed:
+            if id(t) not in seen and t.before is not None:
+                t.pose, t.centre, t.last, t.size, t.spread, t.velocity, t.swing = t.before
+                t.before = None
+        # Unmatched tentative tracks end; confirmed ones wait up to max_age frames.
+        survivors = [t for t in self.tentative if id(t) in seen]
+        self.confirmed = [t for t in self.confirmed if frame - t.last <= p.max_age]
+        for t in survivors:
+            if t.hits >= p.n_init:
+                t.id = self.new_id()
+                self.confirmed.append(t)
+        self.tentative = [t for t in survivors if t.id == NO_TRACK]
+        for i in range(len(poses)):
+            if owner[i] is None:
+                t = _Track(self.new_key(), poses[i].copy(), centres[i], frame, float(sizes[i]), float(spreads[i]))
+                owner[i] = t
+                if p.n_init <= 1:
+                    t.id = self.new_id()
+                    self.confirmed.append(t)
+                else:
+                    self.tentative.append(t)
+        return owner
+
+    def _hit(self, tracks: list[_Track], frame: int, poses: np.ndarray, centres: np.ndarray, sizes: np.ndarray,
+             spreads: np.ndarray) -> None:
+        """Update the tracks matched in this frame with their detections (arrays in the same order)."""
+        gaps = [max(frame - t.last, 1) for t in tracks]
+        for t, g in zip(tracks, gaps):
+            t.before = (t.pose, t.centre, t.last, t.size, t.spread, t.velocity, t.swing) if g > 2 else None
+        gap = np.array(gaps)
+        step = (centres - np.array([t.centre for t in tracks])) / gap[:, None]
+        gain = np.array([1.0 if t.hits == 1 else self.p.velocity_gain for t in tracks])[:, None]
+        old_v = np.array([t.velocity for t in tracks])
+        velocity = old_v + gain * (step - old_v)
+        # A joint's swing: its motion beyond the centre's, known only from consecutive frames (limbs
+        # swing back and forth: their motion is not carried over a gap).
+        old_w = np.array([t.swing if t.swing is not None else np.zeros_like(t.pose) for t in tracks])
+        observed = poses - np.array([t.pose for t in tracks]) - step[:, None]
+        swing = old_w + gain[:, None] * (observed - old_w)
+        if max(gaps) > 1:
+            swing[gap > 1] = 0.0
+        size = (0.8 * np.array([t.size for t in tracks]) + 0.2 * sizes).tolist()
+        spread = (0.5 * (np.array([t.spread for t in tracks]) + spreads)).tolist()
+        for k, t in enumerate(tracks):
+            t.pose, t.centre, t.velocity, t.swing = poses[k], centres[k], velocity[k], swing[k]
+            t.size, t.spread, t.last, t.hits = size[k], spread[k], frame, t.hits + 1
+
+
+class Tracker:
+    """Tracks over a sequence of results: `update(result)` -> the result with `track` on every part.
+
+    params: a `TrackerParams`, or its fields as keywords (`Tracker(max_age=60)`).
+    After each update, `keys` holds, per part, each detection's internal track key (tentative
+    tracks included), and `public_id(key)` the id that key is (or later got) confirmed with.
+    """
+
+    def __init__(self, params: Optional[TrackerParams] = None, **kwargs: Any) -> None:
+        self.params = params if params is not None else TrackerParams(**kwargs)
+        self._next_id = 0
+        self._next_key = 0
+        self._ids: dict[int, int] = {}  # key -> public id, once confirmed
+        self._frame = -1
+        self._votes: dict[tuple, float] = {}
+        self._parts = {p: _PartTracks(self.params, self._key, self._id) for p in PART_NAMES}
+        self.keys: dict[str, np.ndarray] = {}
+
+    def _key(self) -> int:
+        self._next_key += 1
+        return self._next_key - 1
+
+    def _id(self) -> int:
+        self._next_id += 1
+        return self._next_id - 1
+
+    def public_id(self, key: int) -> int:
+        return self._ids.get(int(key), NO_TRACK)
+
+    def update(self, result: Result, frame: Optional[int] = None) -> Result:
+        """frame: the frame number, when frames were left out (`--every`): gaps, speeds and max_age
+        then count the source's frames. None (or a number not after the last): the next frame."""
+        frame = self._frame + 1 if frame is None or frame <= self._frame else int(frame)
+        self._frame = frame
+        body = result.body
+        owners = self._parts["body"].update(frame, body.pose2d, body.scores)
+        self._note(owners)
+        keys = {"body": np.array([t.key for t in owners], np.int64)}
+        for part in ("hand", "face"):
+            arr = result[part]
+            k = np.full(len(arr), NO_TRACK, np.int64)
+            links = _SIDES if part == "hand" else ("face",)
+            attached = np.zeros(len(arr), bool)
+            for link in links:
+                has = body.fields[link] != NO_LINK
+                if has.any():
+                    d = body.fields[link][has]
+                    k[d], attached[d] = keys["body"][has], True
+            lone = np.flatnonzero(~attached)
+            if len(lone):
+                lone_owners = self._parts[part].update(frame, arr.pose2d[lone], arr.scores[lone])
+                self._note(lone_owners)
+                k[lone] = [t.key for t in lone_owners]
+            keys[part] = k
+        self.keys = keys
+        public = self._ids.get
+        ids = {p: np.array([public(x, NO_TRACK) for x in keys[p].tolist()], np.int64) for p in PART_NAMES}
+        hand = result.hand.with_fields(track=ids["hand"], is_right=self._handedness(result, keys))
+        return result.replace(body=body.with_fields(track=ids["body"]), hand=hand,
+                              face=result.face.with_fields(track=ids["face"]))
+
+    def _note(self, owners: list[Optional[_Track]]) -> None:
+        for t in owners:
+            if t is not None and t.id != NO_TRACK:
+                self._ids[t.key] = t.id
+
+    def _handedness(self, result: Result, keys: dict[str, np.ndarray]) -> np.ndarray:
+        """bool[H]: each hand's is_right, corrected where it flips against its track's votes."""
+        is_right = result.hand.is_right.copy()
+        side = {}
+        body_keys = keys["body"].tolist()
+        for link in _SIDES:
+            for b, h in enumerate(result.body.fields[link].tolist()):
+                if h != NO_LINK:
+                    side[h] = (body_keys[b], link)
+        p = self.params
+        votes = self._votes
+        hand_keys = keys["hand"].tolist()
+        for i, right in enumerate(is_right.tolist()):
+            vote_key = side.get(i, (hand_keys[i], "lone"))
+            raw = 1.0 if right else -1.0
+            v = votes.get(vote_key, 0.0)
+            if abs(v) >= p.flip_votes and (v > 0) != right:  # the sign of v (not 0 here) against raw's
+                is_right[i] = not right
+            votes[vote_key] = p.vote_decay * v + raw
+        # Votes of tracks that ended are dropped, so memory follows the tracks alive.
+        if len(self._votes) > 4 * (1 + sum(len(t.confirmed) + len(t.tentative) for t in self._parts.values())):
+            alive = {t.key for pt in self._parts.values() for t in pt.confirmed + pt.tentative}
+            self._votes = {k: v for k, v in self._votes.items() if k[0] in alive}
+        return is_right
+
+    def run(self, results: Iterable[Result]) -> Iterator[Result]:
+        """Track an iterable of results, `n_init - 1` frames behind so first frames get their id."""
+        back = _Backfill(self)
+        for r in results:
+            for _, out in back.push(r):
+                yield out
+        for _, out in back.flush():
+            yield out
+
+
+class _Backfill:
+    """Holds a tracker's last `n_init - 1` results and, on release, gives the detections that were
+    tentative then the id their track has been confirmed with since."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+        self.delay = max(tracker.params.n_init - 1, 0)
+        self.held: deque[tuple[Any, Result, dict[str, np.ndarray]]] = deque()
+
+    def push(self, result: Result, tag: Any = None, frame: Optional[int] = None) -> list[tuple[Any, Result]]:
+        tracked = self.tracker.update(result, frame)
+        self.held.append((tag, tracked, self.tracker.keys))
+        out = []
+        while len(self.held) > self.delay:
+            out.append(self._release(self.held.popleft()))
+        return out
+
+    def flush(self) -> list[tuple[Any, Result]]:
+        out = [self._release(h) for h in self.held]
+        self.held.clear()
+        return out
+
+    def _release(self, held: tuple[Any, Result, dict[str, np.ndarray]]) -> tuple[Any, Result]:
+        tag, result, keys = held
+        new = {}
+        for p in PART_NAMES:
+            track = result[p].track
+            missing = track == NO_TRACK
+            if missing.any():
+                fixed = track.copy()
+                fixed[missing] = [self.tracker.public_id(k) if k != NO_TRACK else NO_TRACK for k in keys[p][missing]]
+                new[p] = result[p].with_fields(track=fixed)
+        return tag, (result.replace(**new) if new else result)
+
+
+def track(frames: Iterable[Frame], **params: Any) -> Iterator[Frame]:
+    """The tracking stage over a stream of frames: each frame's result with `track` fields.
+
+    params: `TrackerParams` fields. Frames come out `n_init - 1` frames late (see the module docstring).
+    The items' frame numbers, when known, are the tracker's clock (frames left out are frames unseen).
+    """
+    back = _Backfill(Tracker(**params))
+    for f in frames:
+        for tag, r in back.push(f.result, f, getattr(f.item, "frame", None)):
+            yield tag._replace(result=r)
+    for tag, r in back.flush():
+        yield tag._replace(result=r)

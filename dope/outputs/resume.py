@@ -1,0 +1,149 @@
+"""--resume: pick a JSON Lines job up where it stopped, keeping the records already written.
+
+An input counts as done when the JSON Lines output (or the `NAME.partial.jsonl` a killed --resume
+run leaves, see below) holds a record for it. Identity of an input: its path as written in the
+record's `"image"` key (as given on the command line, after expansion) and its pixel size, the
+record's `width` x `height` against the file's header (EXIF orientation applied), so that an
+image replaced by another of a different size under the same name is done again. (An image
+replaced by another of the same size and name is not noticed: the record holds no file hash.)
+Records of failed images (`"error"` keys) count as not done.
+
+A --resume run writes its output at `NAME.partial.jsonl`, flushed line by line, and renames it to
+`NAME.jsonl` when it ends (also on Ctrl-C): a run killed outright (SIGKILL, out of memory, a lost
+node) leaves its progress there for the next --resume. The kept records are written first; the
+file is put back in input order at the end when inputs done now fall between them (images that
+failed before and are read now), so that the finished file equals an uninterrupted run's.
+A truncated last line (a kill in the middle of a write) is dropped with a warning.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any, Iterable, Iterator, Optional
+
+from PIL import Image
+
+from dope.errors import DopeError
+from dope.outputs.writers import JsonLinesWriter, partial_path, record
+from dope.stream import Frame
+
+log = logging.getLogger("dope")
+
+_SWAPPED_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that turn the image by 90 degrees
+
+
+def read_finished(path: str, *, model: Optional[str] = None) -> dict[str, str]:
+    """{image path: its JSON line (with the newline)} of the records already in `path` and its
+    partial file (the partial file's records win: they are newer). Lines of failed images are left
+    out; a truncated last line is dropped with a warning. DopeError for a line that is not JSON
+    elsewhere, for video records, and for records of another model than `model`."""
+    finished: dict[str, str] = {}
+    for name in (path, partial_path(path)):
+        if os.path.isfile(name):
+            finished.update(_records_of(name, model))
+    return finished
+
+
+def read_lines(name: str) -> Iterator[tuple[int, bytes, Any]]:
+    """(line number, line without its newline, the JSON it holds) of every non-blank line of a JSON
+    Lines file; a truncated last line is dropped with a warning, any other that is not JSON is a
+    DopeError."""
+    with open(name, "rb") as f:
+        data = f.read()
+    lines = data.split(b"\n")
+    tail = lines.pop()  # b"" when the file ends with a newline, else a line cut short
+    if tail:
+        try:
+            json.loads(tail)
+            lines.append(tail)  # complete, only its newline is missing
+        except ValueError:
+            log.warning("%s: dropped the truncated last line (%d bytes) left by an interrupted run", name,
+                        len(tail))
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            yield number, line, json.loads(line)
+        except ValueError:
+            raise DopeError(f"{name} line {number} is not JSON; cannot resume from it (fix or delete it)") from None
+
+
+def _records_of(name: str, model: Optional[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for number, line, rec in read_lines(name):
+        if not isinstance(rec, dict) or "video" in rec or not isinstance(rec.get("image"), str):
+            raise DopeError(f"{name} line {number} is not an image record; --resume continues image runs")
+        if model is not None and rec.get("model", model) != model:
+            raise DopeError(f"{name} was written with model {rec.get('model')!r}, not {model!r}; resume with the "
+                            "same --model, or write to another --json")
+        if "error" in rec:
+            continue
+        out[rec["image"]] = line.decode("utf-8") + "\n"
+    return out
+
+
+def image_size(path: str) -> Optional[tuple[int, int]]:
+    """(width, height) of an image file once upright, from its header; None when unreadable."""
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+            if im.getexif().get(0x0112) in _SWAPPED_ORIENTATIONS:
+                width, height = height, width
+            return width, height
+    except (OSError, SyntaxError, ValueError):
+        return None
+
+
+def still_done(finished: dict[str, str], inputs: Iterable[str]) -> dict[str, str]:
+    """The finished records of `inputs` whose image has the recorded pixel size (see the module's
+    docstring); records of other files are kept too, unchecked (they are not redone)."""
+    inputs = set(inputs)
+    kept = {}
+    for name, line in finished.items():
+        if name in inputs:
+            rec = json.loads(line)
+            if image_size(name) != (rec.get("width"), rec.get("height")):
+                log.info("%s changed since it was done; doing it again", name)
+                continue
+        kept[name] = line
+    return kept
+
+
+class ResumedJsonFrames:
+    """The JSON Lines writer of a --resume run: the kept records, then every new frame's record,
+    in input order once closed (see the module's docstring). `order` lists the run's inputs."""
+
+    def __init__(self, path: str, kept: dict[str, str], order: Iterable[str], **extra: Any) -> None:
+        rank = {name: i for i, name in enumerate(order)}
+        self.extra = extra
+        self.out = JsonLinesWriter(path, staging=partial_path(path))
+        self.path = self.out.path
+        self._rank = lambda name: rank.get(name, -1)  # records of other files first, as they were
+        self._last = -1
+        self._sorted = True
+        for name in sorted(kept, key=self._rank):
+            self.out.write_line(kept[name])
+            self._last = self._rank(name)
+
+    def write(self, frame: Frame) -> None:
+        self._put(frame.item.name, record(frame.item, frame.result, **self.extra))
+
+    def skip(self, item: Any, error: Exception) -> None:
+        """An input that could not be read keeps its place: `{"image": path, "error": message}`
+        (not counted as done by the next --resume)."""
+        self._put(item.name, {"image": item.name, "error": str(error)})
+
+    def _put(self, name: Any, obj: dict[str, Any]) -> None:
+        rank = self._rank(name)
+        self._sorted = self._sorted and rank > self._last
+        self._last = max(self._last, rank)
+        self.out.write(obj)
+
+    def close(self) -> None:
+        if not self._sorted:
+            self.out.sort_lines(lambda line: self._rank(json.loads(line)["image"]))
+        self.out.close()
+
+    def abort(self) -> None:
+        self.out.abort()
