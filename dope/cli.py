@@ -12,7 +12,7 @@ import math
 import os
 import signal
 import sys
-from typing import Any, Optional, Sequence
+from typing import Any, NoReturn, Optional, Sequence
 
 from dope.version import __version__
 from dope.config import RunConfig
@@ -30,8 +30,15 @@ def prog() -> str:
     return "dope.py" if os.path.basename(sys.argv[0] or "") == "dope.py" else "dope"
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors: the error and where to read more, not the usage block."""
+
+    def error(self, message: str) -> "NoReturn":
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog=prog(), description="Detect every person's body, hands and face in 2D and 3D (DOPE, ECCV 2020).",
         epilog=f"Official checkpoints are downloaded on first use from {DOWNLOAD_URL}/<name>.pth.tgz (or "
                "$DOPE_DOWNLOAD_URL/<name>.pth.tgz) into the models folder ($DOPE_MODELS; default: models/ in a "

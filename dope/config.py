@@ -105,7 +105,10 @@ class RunConfig:
                 raise DopeError(f"--min-score {self.min_score:g}: PPI scores are sums of probabilities, never negative")
         for name, value in (("--start", self.start), ("--end", self.end), ("--every", self.every), ("--fps", self.fps)):
             if value is not None and self.video is None:
-                raise DopeError(f"{name} selects frames of a video: give --video (or list the images with --image)")
+                if self.image is not None:
+                    raise DopeError(f"{name} selects frames of a video, and --image gives images: give the video "
+                                    "with --video, or list the images you want with --image")
+                raise DopeError(f"{name} selects frames of a video: give --video")
         if self.fill_skipped and self.video is None and self.from_json is None:
             raise DopeError("--fill-skipped fills the frames left out of a video: give --video (with --every or "
                             "--fps) or --from-json")

@@ -10,6 +10,7 @@ import dataclasses
 import logging
 import math
 import os
+import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
@@ -189,6 +190,11 @@ def postprocess_outputs(outputs: dict[str, Any], height: int, width: int, method
 class DOPE:
     """A loaded DOPE model; calling it on an image gives a `Result`.
 
+    Threads may share one detector: a call keeps its state in its own frames (inference mode is
+    per thread, the network's modules are only read, the post-processing keeps nothing), and the
+    results are those of calls one after the other (tests/test_startup.py). They share torch's
+    intra-op threads, so concurrent calls are not faster than sequential ones on a CPU.
+
     model: a model name (looked up in the models folder), a checkpoint path, a loaded dict, or a
         `Checkpoint` (from `read_checkpoint`: read once, for several detectors).
     device: 'cpu', 'cuda', 'cuda:1'...; None means CUDA when available.
@@ -284,6 +290,7 @@ class DOPE:
         self.min_score = None if min_score is None else float(min_score)
         self.assign, self.max_people, self.parts = assign, max_people, None if parts is None else tuple(parts)
         self.timings = {"network": 0.0, "post-processing": 0.0}  # seconds spent so far, for -v
+        self._lock = threading.Lock()  # for the counters above: threads may share a detector
         self._warned_non_finite = False
         log.info("model %s on %s (%s), %s post-processing, %d proposals", self.name, self.device,
                  str(self.dtype).replace("torch.", ""), postprocess, self.net.max_proposals)
@@ -395,8 +402,9 @@ class DOPE:
             res.image = name
             results.append(res)
         t2 = time.perf_counter()
-        self.timings["network"] += t1 - t0
-        self.timings["post-processing"] += t2 - t1
+        with self._lock:
+            self.timings["network"] += t1 - t0
+            self.timings["post-processing"] += t2 - t1
         log.debug("%d image%s: network %.3f s, post-processing %.3f s", len(pairs), "" if len(pairs) == 1 else "s",
                   t1 - t0, t2 - t1)
         return results

@@ -164,7 +164,7 @@ def one_line_error(code: int, err: str, *fragments: str) -> str:
     assert code == 1
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1, err
-    assert lines[0].startswith("dope.py: error: ")
+    assert lines[0].startswith(("dope.py: error: ", "dope: error: "))
     for f in fragments:
         assert f in lines[0], lines[0]
     return lines[0]

@@ -44,7 +44,7 @@ def dope(*args, env=None):
 def one_line_error(r, *fragments):
     assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
     lines = [line for line in r.stderr.strip().splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("dope.py: error: "), r.stderr
+    assert len(lines) == 1 and lines[0].startswith(("dope.py: error: ", "dope: error: ")), r.stderr
     for f in fragments:
         assert f in lines[0], lines[0]
     return lines[0]

@@ -173,3 +173,32 @@ def test_exit_fast_runs_the_handlers_flushes_and_keeps_the_code(prelude, how):
                        timeout=300, cwd=ROOT)
     assert p.returncode == 3, p.stderr
     assert p.stdout == "bufferedhandler ran\n", (how, p.stdout)
+
+
+def test_one_detector_shared_by_two_threads_gives_the_sequential_results(checkpoint_path, fixture_image):
+    import threading
+    import numpy as np
+    from PIL import Image
+    from dope import DOPE
+    det = DOPE(checkpoint_path, device="cpu", max_proposals=100)
+    rgb = np.asarray(Image.open(fixture_image).convert("RGB"))
+    images = [rgb, np.ascontiguousarray(rgb[::-1]), np.ascontiguousarray(rgb[:, ::-1]), rgb[:400, :500]]
+    want = [det(im).to_dict() for im in images]
+    got: dict[int, list] = {0: [], 1: []}
+    errors = []
+
+    def work(k: int) -> None:
+        try:
+            for _ in range(2):
+                got[k].append([det(im).to_dict() for im in (images if k == 0 else images[::-1])])
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(600)
+    assert not errors
+    assert all(run == want for run in got[0]) and all(run == want[::-1] for run in got[1])
+    assert det.timings["network"] > 0
