@@ -478,6 +478,12 @@ def _open_inputs(config: RunConfig, stack: Any) -> tuple[Any, list[str], Optiona
     except SourceError as e:
         raise DopeError(str(e)) from None
     single = len(config.image) == 1 and os.path.isfile(config.image[0]) and not config.from_json
+    if single:  # one image named: one that cannot be read fails now, before the model loads
+        from dope.inputs.sources import ImageError, check_image
+        try:
+            check_image(images[0])
+        except ImageError as e:
+            raise DopeError(str(e)) from None
     return images, images + ([config.from_json] if config.from_json else []), len(images), single
 
 

@@ -34,3 +34,14 @@ def test_frame_options_with_listed_images_say_so(fixture_image, tmp_path):
     line, = p.stderr.strip().splitlines()
     assert "--every selects frames of a video, and --image gives images" in line
     assert "list the images with --image" not in line
+
+
+def test_a_text_file_as_the_image_fails_before_the_model_loads(tmp_path):
+    text = tmp_path / "notes.jpg"
+    text.write_text("not a picture\n")
+    # a model that does not exist: reaching it would fail with another message
+    p = dope("--model", tmp_path / "missing.pth", "--image", text, "--json", tmp_path / "o.json")
+    assert p.returncode == 1
+    line, = p.stderr.strip().splitlines()
+    assert "cannot decode image" in line and "notes.jpg" in line and "missing.pth" not in line
+    assert not (tmp_path / "o.json").exists()

@@ -71,6 +71,30 @@ def to_rgb(image: Image.Image, *, in_place: bool = False) -> Image.Image:
     return image if in_place and image.mode == "RGB" else image.convert("RGB")
 
 
+def check_image(path: str | os.PathLike) -> None:
+    """ImageError, as load_image would raise it, for a file that is not an image it can use, found
+    from the file's header alone (quick: for inputs checked before the model loads)."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ImageError(f"image {path!r} does not exist")
+    if not os.path.isfile(path):
+        raise ImageError(f"{path!r} is {describe_kind(path)}, not an image file")
+    if os.path.getsize(path) == 0:
+        raise ImageError(f"image {path!r} is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                _check_shape(path, im.size)
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"image {path!r} is refused as a possible decompression bomb ({e}); shrink it "
+                         "first") from None
+    except Exception as e:  # noqa: BLE001 - as load_image
+        raise ImageError(f"cannot decode image {path!r}: {e or type(e).__name__}") from None
+
+
 def load_image(path: str | os.PathLike) -> np.ndarray:
     """uint8[H, W, 3] RGB pixels of an image file.
 
