@@ -469,6 +469,10 @@ def _open_inputs(config: RunConfig, stack: Any) -> tuple[Any, list[str], Optiona
                                                   every=config.every, rate=config.fps))
             except SourceError as e:
                 raise InputError(str(e)) from None
+            length = video.duration_s
+            if config.start is not None and length is not None and config.start >= length:
+                raise InputError(f"--start {config.start:g} s is past the end of {video.name!r}, which is "
+                                 f"{length:.2f} s long")
             names = ([] if video.is_camera else [video.name]) + ([config.from_json] if config.from_json else [])
             return video, names, video.expected_frames, False
         for path in config.image:

@@ -45,3 +45,26 @@ def test_a_text_file_as_the_image_fails_before_the_model_loads(tmp_path):
     line, = p.stderr.strip().splitlines()
     assert "cannot decode image" in line and "notes.jpg" in line and "missing.pth" not in line
     assert not (tmp_path / "o.json").exists()
+
+
+def test_a_start_past_the_end_says_so_with_the_length(checkpoint_path, tmp_path):
+    from test_video import write_clip
+    clip = write_clip(tmp_path / "clip.mp4")  # 5 frames at 10 fps: 0.5 s
+    p = dope("--model", checkpoint_path, "--video", clip, "--start", "10", "--json", tmp_path / "o.jsonl")
+    assert p.returncode == 1
+    line, = p.stderr.strip().splitlines()
+    assert "--start 10 s is past the end" in line and "0.50 s long" in line and "damaged" not in line
+
+
+def test_a_time_window_over_several_videos_is_not_a_broken_file(checkpoint_path, tmp_path):
+    from test_video import write_clip
+    (tmp_path / "videos").mkdir()
+    for name in ("a", "b"):
+        write_clip(tmp_path / "videos" / f"{name}.mp4", levels=tuple(range(20, 220, 10)))  # 20 frames, 2 s
+    p = dope("--model", checkpoint_path, "--video", tmp_path / "videos", "--end", "0.5", "--json",
+             tmp_path / "o.jsonl", "--no-overlay", "--max-proposals", "20", "-q")
+    assert p.returncode == 0, p.stderr
+    assert "truncated" not in p.stderr and "damaged" not in p.stderr and "could not be processed" not in p.stderr
+    import json
+    frames = [json.loads(line)["frame"] for line in open(tmp_path / "o.jsonl")]
+    assert frames == [0, 1, 2, 3, 4] * 2

@@ -424,6 +424,11 @@ class Video:
         self.warn_damaged = True
 
     @property
+    def duration_s(self) -> Optional[float]:
+        """The file's length in seconds from its announced frame count and rate (None when unknown)."""
+        return self.frame_count / self.fps if self.frame_count and self.fps else None
+
+    @property
     def expected_frames(self) -> Optional[int]:
         """How many frames the selection keeps, from the announced frame count and rate (None when unknown)."""
         if self.frame_count is None:
@@ -448,6 +453,7 @@ class Video:
         try:
             start = None
             index = 0
+            windowed = False
             keep = _Selection(self.start_s, self.every, self.rate)
             while True:
                 if not capture.grab():
@@ -459,6 +465,7 @@ class Video:
                 else:
                     time_s = self._time_s(capture, index)
                 if self.end_s is not None and time_s is not None and time_s >= self.end_s:
+                    windowed = True  # stopped by the time window, not by the file's end: nothing to judge
                     break
                 if keep(index, time_s):
                     ok, bgr = capture.retrieve()
@@ -466,7 +473,9 @@ class Video:
                         break
                     yield Item(index, self.name, frame=index, time_s=time_s), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
                 index += 1
-            if self.frame_count is not None and index < self.frame_count * (1 - TRUNCATED_SHARE) - 1:
+            if windowed:
+                pass
+            elif self.frame_count is not None and index < self.frame_count * (1 - TRUNCATED_SHARE) - 1:
                 self.damaged = (f"{self.name}: only {index} of the {self.frame_count} frames it announces could "
                                 "be decoded; the file may be truncated or damaged (copy or re-encode it again to "
                                 "process it all)")
