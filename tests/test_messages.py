@@ -68,3 +68,22 @@ def test_a_time_window_over_several_videos_is_not_a_broken_file(checkpoint_path,
     import json
     frames = [json.loads(line)["frame"] for line in open(tmp_path / "o.jsonl")]
     assert frames == [0, 1, 2, 3, 4] * 2
+
+
+def test_export_lines_count_the_people_in_each_file_and_replayed_rates_are_round(tmp_path):
+    import numpy as np
+    from benchmarks.scenes import make_scene
+    from dope.inputs.sources import Item
+    from dope.outputs.frames import JsonFrames
+    from dope.stream import Frame
+    scene = make_scene(num_people=3, frames=40, fps=25.0, width=640, height=480, seed=1)
+    w = JsonFrames(str(tmp_path / "clip.jsonl"), model="m", postprocess="ppi")
+    for t, r in enumerate(scene.results):
+        w.write(Frame(Item(t, "clip.mp4", t, t / 25.0), None, r))
+    w.close()
+    p = dope("--from-json", tmp_path / "clip.jsonl", "--fov", "70", "--export", tmp_path / "p.bvh", tmp_path / "p.npz")
+    assert p.returncode == 0, p.stderr
+    bvh = [line for line in p.stderr.splitlines() if line.startswith("wrote") and ".bvh" in line]
+    assert len(bvh) >= 2 and all("(1 person," in line for line in bvh), bvh
+    with np.load(tmp_path / "p.npz") as z:
+        assert float(z["fps"]) == 25.0

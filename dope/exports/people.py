@@ -168,7 +168,8 @@ class ClipBuilder:
         times = np.array([np.nan if x is None else x for x in self.times], np.float64)
         steps = np.diff(times)
         steps = steps[np.isfinite(steps) & (steps > 0)]
-        return float(1.0 / np.median(steps)) if len(steps) else DEFAULT_FPS
+        # 1 / a median of float time steps: 24.99999999999998 for 25 fps; microhertz are noise
+        return round(float(1.0 / np.median(steps)), 6) if len(steps) else DEFAULT_FPS
 
     def build(self) -> Clip:
         n = len(self.frame_numbers)

@@ -85,8 +85,10 @@ class ExportWriter:
     def close(self) -> None:
         clip = self.builder.build()
         self.written = write_clip(clip, self.target, self.say, self.pose_3d)
+        one_each = os.path.splitext(self.target)[1].lower() == ".bvh"  # a BVH file per person
         for p in self.written:
-            self.say("wrote %s (%d people, %d frames at %.3g fps)", p, len(clip.people), len(clip), clip.fps)
+            people = "1 person" if one_each or len(clip.people) == 1 else f"{len(clip.people)} people"
+            self.say("wrote %s (%s, %d frames at %.6g fps)", p, people, len(clip), clip.fps)
 
     def abort(self) -> None:
         pass  # nothing is written before close
