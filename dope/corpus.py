@@ -179,8 +179,8 @@ def plan(config: RunConfig) -> tuple[list[str], dict[str, list[str]], Optional[s
 def run_videos(config: RunConfig) -> int:
     """Every video of --video through a `Pipeline` of its own (sharing `Shared`), in turn or, with
     --ray, as Ray tasks (cluster/videos.py); the exit code."""
-    from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
+    from dope.progress import interactive, progress_bar
     from dope.outputs.corpus_json import CorpusJson
     videos, targets, base = plan(config)
     finished = _finished_records(config) if config.resume and config.json else {}
@@ -195,8 +195,8 @@ def run_videos(config: RunConfig) -> int:
 
     shared = Shared(base, open_json=open_json)
     failed: list[str] = []
-    bar = tqdm(total=len(videos), initial=len(videos) - len(todo), unit="video", disable=config.quiet,
-               dynamic_ncols=True, position=0)
+    bar = progress_bar(total=len(videos), initial=len(videos) - len(todo), unit="video", disable=config.quiet,
+                       dynamic_ncols=True, position=0)
     shared.bar = {"position": 1, "leave": False}
 
     def ended(video: str, code: int, error: Optional[Exception] = None) -> None:
@@ -207,7 +207,7 @@ def run_videos(config: RunConfig) -> int:
         bar.update()
 
     try:
-        with bar, (logging_redirect_tqdm() if not bar.disable else contextlib.nullcontext()):
+        with bar, (logging_redirect_tqdm() if not bar.disable and interactive() else contextlib.nullcontext()):
             if config.ray is not None:
                 from dope.cluster.videos import run_corpus
                 run_corpus(config, [(v, video_args(config, v, targets, base)) for v in todo], shared, ended)

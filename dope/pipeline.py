@@ -103,8 +103,8 @@ class Pipeline:
 def _run(config: RunConfig, shared: Any) -> int:
     import time
     from contextlib import ExitStack, closing
-    from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
+    from dope.progress import interactive, progress_bar
     from dope.inputs.replay import ReplayError
     from dope.outputs.writers import OutputError
     from dope.view3d.render import Visu3DError
@@ -137,9 +137,9 @@ def _run(config: RunConfig, shared: Any) -> int:
             base = shared.base if shared is not None else None if config.image is None else _image_base(config)
             _check_outputs(config, source, model, guard, base)
 
-            bar = stack.enter_context(tqdm(total=total, unit=unit, disable=config.quiet or single,
+            bar = stack.enter_context(progress_bar(total=total, unit=unit, disable=config.quiet or single,
                                            dynamic_ncols=True, **(shared.bar if shared is not None else {})))
-            if not bar.disable:
+            if not bar.disable and interactive():
                 stack.enter_context(logging_redirect_tqdm())
 
             def keep_record(item: Any, error: Exception) -> None:

@@ -87,3 +87,25 @@ def test_export_lines_count_the_people_in_each_file_and_replayed_rates_are_round
     assert len(bvh) >= 2 and all("(1 person," in line for line in bvh), bvh
     with np.load(tmp_path / "p.npz") as z:
         assert float(z["fps"]) == 25.0
+
+
+def test_progress_into_a_pipe_is_log_lines(checkpoint_path, fixture_image, tmp_path):
+    import shutil
+    for i in range(3):
+        shutil.copy(fixture_image, tmp_path / f"im{i}.png")
+    p = dope("--model", checkpoint_path, "--image", tmp_path, "--json", tmp_path / "o.jsonl", "--no-overlay",
+             "--max-proposals", "20")
+    assert p.returncode == 0, p.stderr
+    assert "\r" not in p.stderr and "\x1b" not in p.stderr  # no bar's carriage returns or cursor moves
+    assert "wrote" in p.stderr
+
+
+def test_log_progress_says_where_it_is(caplog, monkeypatch):
+    import logging
+    from dope import progress
+    monkeypatch.setattr(progress, "LOG_EVERY_S", 0.0)
+    with caplog.at_level(logging.INFO, logger="dope"):
+        with progress.progress_bar(total=4, unit="frame") as bar:  # not a terminal under pytest
+            for _ in range(4):
+                bar.update()
+    assert [r.getMessage() for r in caplog.records] == [f"{i}/4 ({25 * i}%) frames" for i in (1, 2, 3, 4)]
