@@ -112,7 +112,7 @@ def _run(config: RunConfig, shared: Any) -> int:
     from dope.motion.camera import CameraError
     from dope.detector import DOPE, model_name, resolve_model
     unit = "frame" if config.video is not None else "image"
-    done, skipped, writers = 0, [], []
+    done, skipped, writers, failed = 0, [], [], []
     if not config.verbose:
         _quiet_opencv()
     try:
@@ -165,7 +165,7 @@ def _run(config: RunConfig, shared: Any) -> int:
                 extra = {"model": model_name(checkpoint), "postprocess": config.postprocess,
                          **({"assign": config.assign} if config.assign != "nearest" else {})}
             try:  # the outputs are opened under staging names before the model loads
-                writers = [stack.enter_context(_writing(w, keep_on_interrupt=shared is None))
+                writers = [stack.enter_context(_writing(w, keep_on_interrupt=shared is None, failed=failed))
                            for w in _open_writers(config, source, model, extra, say, guard, base, resume, shared)]
             except OutputError as e:
                 raise DopeError(str(e)) from None
@@ -208,8 +208,12 @@ def _run(config: RunConfig, shared: Any) -> int:
     except (OutputError, ReplayError, Visu3DError, ExportError, CameraError) as e:
         raise DopeError(str(e)) from None
     for w in writers:
-        if getattr(w, "path", None) and w.path != STDOUT and os.path.exists(w.path):
+        if getattr(w, "path", None) and w.path != STDOUT and os.path.exists(w.path) and str(w.path) not in failed:
             log.info("wrote %s", w.path)
+    if failed:
+        log.warning("%d output%s could not be written (named above); the others are", len(failed),
+                    "" if len(failed) == 1 else "s")
+        return 1
     if skipped:
         log.warning("%d of %d images could not be read and were skipped (named above)", len(skipped),
                     len(skipped) + done)
@@ -218,10 +222,13 @@ def _run(config: RunConfig, shared: Any) -> int:
 
 
 @contextlib.contextmanager
-def _writing(writer: Any, keep_on_interrupt: bool = True) -> Iterator[Any]:
+def _writing(writer: Any, keep_on_interrupt: bool = True, failed: Optional[list[str]] = None) -> Iterator[Any]:
     """A writer that is closed (its output put in place) when the run ends or is interrupted with
     Ctrl-C, and aborted (the target left as it was) when the run fails; also when interrupted
-    without keep_on_interrupt (a video of a corpus: an output there is a whole one, see corpus.py)."""
+    without keep_on_interrupt (a video of a corpus: an output there is a whole one, see corpus.py).
+    A writer that fails as it is closed (an export whose format cannot hold the clip) is named in
+    one line and added to `failed`; the others are closed all the same: one output's failure never
+    costs the others."""
     try:
         yield writer
     except KeyboardInterrupt:
@@ -230,7 +237,20 @@ def _writing(writer: Any, keep_on_interrupt: bool = True) -> Iterator[Any]:
     except BaseException:
         writer.abort()
         raise
-    writer.close()
+    if failed is None:
+        writer.close()
+        return
+    try:
+        writer.close()
+    except Exception as e:  # noqa: BLE001 - whatever broke this output, the others are still written
+        name = getattr(writer, "target", None) or getattr(writer, "path", None) or type(writer).__name__
+        log.error("not written: %s: %s", name, e)
+        log.debug("%s failed", name, exc_info=True)
+        failed.append(str(name))
+        try:
+            writer.abort()
+        except Exception:  # noqa: BLE001
+            pass
 
 
 def _open_writers(config: RunConfig, source: Any, model: str, extra: dict[str, Any],

@@ -109,3 +109,21 @@ def test_log_progress_says_where_it_is(caplog, monkeypatch):
             for _ in range(4):
                 bar.update()
     assert [r.getMessage() for r in caplog.records] == [f"{i}/4 ({25 * i}%) frames" for i in (1, 2, 3, 4)]
+
+
+def test_one_export_that_cannot_be_written_costs_none_of_the_others(tmp_path):
+    from benchmarks.exports import synthetic_frames
+    from dope.outputs.frames import JsonFrames
+    w = JsonFrames(str(tmp_path / "crowd.jsonl"), model="m", postprocess="ppi")
+    for f in synthetic_frames(3, 50):  # 50 people: more markers than a C3D file can name
+        w.write(f)
+    w.close()
+    outs = [tmp_path / f"people.{ext}" for ext in ("npz", "c3d", "glb", "bvh")]
+    p = dope("--from-json", tmp_path / "crowd.jsonl", "--fov", "70", "--export", *outs)
+    assert p.returncode == 1, p.stderr
+    assert "Traceback" not in p.stderr
+    errors = [line for line in p.stderr.splitlines() if "not written" in line]
+    assert len(errors) == 1 and "people.c3d" in errors[0] and "cannot name" in errors[0], p.stderr
+    assert (tmp_path / "people.npz").is_file() and (tmp_path / "people.glb").is_file()
+    assert list(tmp_path.glob("people.*.bvh")) and not (tmp_path / "people.c3d").exists()
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".")]  # no staging file left
