@@ -392,6 +392,7 @@ def _replayed_frames(config: RunConfig, source: Any,
     from dope.inputs.sources import Item
     check_file(config.from_json)  # a malformed line fails here, before any output is written
     first = first_record(config.from_json) or {}
+    _check_pixels_match(config, source, first)
     model = output_name(str(first.get("model") or "replay"), str(first.get("postprocess") or "ppi"),
                         str(first.get("assign") or "nearest"))
     if config.image is not None:
@@ -401,6 +402,36 @@ def _replayed_frames(config: RunConfig, source: Any,
         frames = (f._replace(result=select_detections(f.result, min_score=config.min_score, max_people=config.max_people,
                                                       parts=config.parts)) for f in frames)
     return frames, model, {}
+
+
+def _check_pixels_match(config: RunConfig, source: Any, first: dict[str, Any]) -> None:
+    """DopeError (one line, before anything is written) when the pixels given with --from-json are
+    not those its records were made from: video frames with --image, images with --video, a
+    video of another size, or images none of which a record names."""
+    if config.image is None and config.video is None:
+        return
+    saved = config.from_json
+    video = first.get("frame") is not None
+    if video and config.image is not None:
+        raise DopeError(f"{saved} holds the frames of a video ({first.get('video') or 'unnamed'}), and --image "
+                        "gives images: give that video with --video, or leave the pixels out")
+    if not video and config.video is not None:
+        raise DopeError(f"{saved} holds images ({first.get('image')!r}...), and --video gives a video: give those "
+                        "images with --image, or leave the pixels out")
+    if video:
+        size, want = source.size, (first.get("width"), first.get("height"))
+        if size is not None and None not in want and tuple(size) != tuple(want):
+            raise DopeError(f"{saved} was made from a {want[0]}x{want[1]} video, and {source.name!r} is "
+                            f"{size[0]}x{size[1]}: give the video its records were made from")
+        return
+    from dope.inputs.replay import read_records
+    names = {os.path.abspath(p) for p in source} | {os.path.basename(p) for p in source}
+    for _, record in read_records(saved):
+        image = record.get("image")
+        if image and (os.path.abspath(image) in names or os.path.basename(image) in names):
+            return
+    raise DopeError(f"none of the records of {saved} names one of the --image files ({len(source)} given): "
+                    "give the images its records were made from")
 
 
 def _resume(config: RunConfig, images: list[str]) -> tuple[dict[str, str], list[str]]:

@@ -135,6 +135,7 @@ def test_cli_fill_skipped_on_a_replay_with_its_tiny_video(tmp_path):
         for n in (0, 3, 6, 9):
             d = person_result([(0, 20.0, 2.0, 0.0)], n).to_dict()
             del d["image"]
+            d["width"], d["height"] = 160, 120  # the video's size: other pixels would be refused
             for part in ("body", "hand"):
                 for det in d[part]:
                     del det["track"]

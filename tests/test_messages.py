@@ -127,3 +127,27 @@ def test_one_export_that_cannot_be_written_costs_none_of_the_others(tmp_path):
     assert (tmp_path / "people.npz").is_file() and (tmp_path / "people.glb").is_file()
     assert list(tmp_path.glob("people.*.bvh")) and not (tmp_path / "people.c3d").exists()
     assert not [n for n in os.listdir(tmp_path) if n.startswith(".")]  # no staging file left
+
+
+def test_records_replayed_over_pixels_they_were_not_made_from_are_refused(checkpoint_path, fixture_image, tmp_path):
+    from test_video import write_clip
+    clip = write_clip(tmp_path / "clip.mp4")
+    other = write_clip(tmp_path / "other.mp4", size=(48, 64))
+    assert dope("--model", checkpoint_path, "--video", clip, "--json", tmp_path / "clip.jsonl", "--no-overlay",
+                "--max-proposals", "20").returncode == 0
+    assert dope("--model", checkpoint_path, "--image", fixture_image, "--json", tmp_path / "im.jsonl", "--no-overlay",
+                "--max-proposals", "20").returncode == 0
+    (tmp_path / "unrelated.png").write_bytes(open(fixture_image, "rb").read())
+    cases = [("clip.jsonl", ["--image", fixture_image], "holds the frames of a video"),
+             ("im.jsonl", ["--video", clip], "holds images"),
+             ("clip.jsonl", ["--video", other], "64x48"),
+             ("im.jsonl", ["--image", tmp_path / "unrelated.png"], "none of the records")]
+    for saved, pixels, says in cases:
+        out = tmp_path / "out"
+        p = dope("--from-json", tmp_path / saved, *pixels, "--output-dir", out, "--json", tmp_path / "again.jsonl")
+        assert p.returncode == 1, (saved, pixels, p.stderr)
+        line, = p.stderr.strip().splitlines()
+        assert says in line, line
+        assert not out.exists() and not (tmp_path / "again.jsonl").exists()
+    ok = dope("--from-json", tmp_path / "clip.jsonl", "--video", clip, "--output-dir", tmp_path / "fine")
+    assert ok.returncode == 0, ok.stderr

@@ -416,6 +416,8 @@ class Video:
                               f"cannot open video {source!r}: not a video OpenCV reads (mp4, avi, mov, mkv...)")
         fps = self._capture.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if math.isfinite(fps) and fps > 0 else 0.0
+        width, height = (int(self._capture.get(p)) for p in (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT))
+        self.size: Optional[tuple[int, int]] = (width, height) if width > 0 and height > 0 else None  # (W, H)
         count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
         self.frame_count: Optional[int] = count if count > 0 and not self.is_camera else None
         self.frames_read: Optional[int] = None  # set once read to the end
