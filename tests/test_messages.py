@@ -151,3 +151,12 @@ def test_records_replayed_over_pixels_they_were_not_made_from_are_refused(checkp
         assert not out.exists() and not (tmp_path / "again.jsonl").exists()
     ok = dope("--from-json", tmp_path / "clip.jsonl", "--video", clip, "--output-dir", tmp_path / "fine")
     assert ok.returncode == 0, ok.stderr
+
+
+def test_verbose_names_the_renderer_once(checkpoint_path, fixture_image, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    p = subprocess.run([sys.executable, DOPE, "--model", checkpoint_path, "--image", fixture_image, "--visu3d",
+                        "--output-dir", tmp_path, "--max-proposals", "20", "-v"], capture_output=True, text=True,
+                       timeout=300, env=env)
+    assert p.returncode == 0, p.stderr
+    assert sum(line.startswith("3D view: ") for line in p.stderr.splitlines()) == 1, p.stderr

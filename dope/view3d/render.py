@@ -40,15 +40,25 @@ def choose_renderer(requested: str = "auto", interactive: bool = False,
         return "builtin"
     reason = visvis_renderer.unavailable_reason(os.environ if env is None else env)
     if reason is None:
-        log.debug("3D view: visvis renderer")
+        _say_once("3D view: visvis renderer")
         return "visvis"
     hint = "; use --renderer builtin (no display needed), or run under a virtual display: xvfb-run -a python dope.py ..."
     if requested == "visvis":
         raise Visu3DError(f"the visvis renderer cannot be used: {reason}{hint}")
     if interactive:
         raise Visu3DError(f"the interactive 3D view needs visvis, which cannot be used: {reason}{hint}")
-    log.debug("3D view: built-in renderer (visvis not used: %s)", reason)
+    _say_once(f"3D view: built-in renderer (visvis not used: {reason})")
     return "builtin"
+
+
+_said: set[str] = set()
+
+
+def _say_once(line: str) -> None:
+    """The renderer chosen, under -v, once: it is chosen before the model loads and again to draw."""
+    if line not in _said:
+        _said.add(line)
+        log.debug("%s", line)
 
 
 def scene_and_camera(image_rgb: np.ndarray, result: Result, view: View = View()) -> tuple[Scene, Camera]:
