@@ -102,6 +102,7 @@ class Pipeline:
 
 def _run(config: RunConfig, shared: Any) -> int:
     import time
+    started = time.perf_counter()
     from contextlib import ExitStack, closing
     from tqdm.contrib.logging import logging_redirect_tqdm
     from dope.progress import interactive, progress_bar
@@ -113,6 +114,7 @@ def _run(config: RunConfig, shared: Any) -> int:
     from dope.detector import DOPE, model_name, resolve_model
     unit = "frame" if config.video is not None else "image"
     done, skipped, writers, failed = 0, [], [], []
+    loaded = 0.0  # seconds to load the model
     if not config.verbose:
         _quiet_opencv()
     try:
@@ -173,14 +175,18 @@ def _run(config: RunConfig, shared: Any) -> int:
                 detector = shared.detector  # loaded by the first video of the corpus
                 frames = detector.stream(source, batch_size=config.batch_size, on_skip=on_skip)
             elif not config.from_json and config.ray is None:
+                loading = time.perf_counter()
                 detector = DOPE(checkpoint, **config.detector_options())
+                loaded = time.perf_counter() - loading
                 frames = detector.stream(source, batch_size=config.batch_size, on_skip=on_skip)
                 if shared is not None:
                     shared.detector = detector
-            frames = _over_time(config, source, frames)  # tracks, then smoothing: before camera space
+            clock: dict[str, float] = {}  # each stage's time, its earlier stages' included (_timed)
+            frames = _timed(frames, "source", clock)
+            frames = _over_time(config, source, frames, clock)  # tracks, then smoothing: before camera space
             if config.camera_space or config.focal is not None or config.fov is not None or config.export:
                 from dope.motion.camera import place
-                frames = place(frames, focal=config.focal, fov=config.fov)
+                frames = _timed(place(frames, focal=config.focal, fov=config.fov), "camera space", clock)
             spent: dict[str, float] = {}
             frames = stack.enter_context(closing(frames))
             for frame in frames:
@@ -193,8 +199,7 @@ def _run(config: RunConfig, shared: Any) -> int:
                     spent[type(writer).__name__] = spent.get(type(writer).__name__, 0.0) + time.perf_counter() - t0
                 done += 1
                 bar.update()
-            stages = ({} if detector is None else detector.timings) | spent
-            log.debug("time: %s", ", ".join(f"{k} {v:.2f} s" for k, v in stages.items()) or "nothing run")
+            closing_from = time.perf_counter()
             if config.video is not None and not config.from_json and done == 0:
                 raise InputError(f"{source.name!r} gave no frame that decodes ({_no_frames_hint(source)}); "
                                  "nothing was written")
@@ -207,6 +212,9 @@ def _run(config: RunConfig, shared: Any) -> int:
         raise
     except (OutputError, ReplayError, Visu3DError, ExportError, CameraError) as e:
         raise DopeError(str(e)) from None
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("time: %s", _stage_times(clock, detector, loaded, spent, time.perf_counter() - closing_from,
+                                           started))
     for w in writers:
         if getattr(w, "path", None) and w.path != STDOUT and os.path.exists(w.path) and str(w.path) not in failed:
             log.info("wrote %s", w.path)
@@ -219,6 +227,57 @@ def _run(config: RunConfig, shared: Any) -> int:
                     len(skipped) + done)
         return 1
     return 0
+
+
+def _timed(frames: Iterator[Any], name: str, clock: dict[str, float]) -> Iterator[Any]:
+    """The frames of a stage, the time spent getting each (its earlier stages included) added to
+    clock[name]; stages are entered in clock in the order they are wrapped, source first."""
+    clock.setdefault(name, 0.0)
+    return _timing(iter(frames), name, clock)
+
+
+def _timing(frames: Iterator[Any], name: str, clock: dict[str, float]) -> Iterator[Any]:
+    import time
+    try:
+        while True:
+            t = time.perf_counter()
+            try:
+                frame = next(frames)
+            finally:
+                clock[name] += time.perf_counter() - t
+            yield frame
+    except StopIteration:
+        return
+    finally:
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()
+
+
+def _stage_times(clock: dict[str, float], detector: Any, loaded: float, writers: dict[str, float], closing: float,
+                 started: float) -> str:
+    """-v's stage times, which add up to the wall time since the process started: start-up (to this
+    run), loading the model, reading, the network, post-processing, each stage over time (clock: times that include the
+    earlier stages), each writer, closing the outputs, and what is left (this run's own work)."""
+    import time
+    from dope.startup import process_age
+    total = process_age()
+    now = time.perf_counter()
+    parts: dict[str, float] = {"start-up": max(0.0, total - (now - started)), "loading the model": loaded}
+    net = dict(detector.timings) if detector is not None else {}
+    before = 0.0
+    for name, inclusive in clock.items():
+        own = inclusive - before
+        before = inclusive
+        if name == "source":
+            parts["reading"] = max(0.0, own - sum(net.values()))
+            parts.update(net)
+        else:
+            parts[name] = max(0.0, own)
+    parts.update(writers)
+    parts["closing outputs"] = closing
+    parts["other"] = max(0.0, total - sum(parts.values()))
+    return ", ".join(f"{k} {v:.2f} s" for k, v in parts.items()) + f"; wall {total:.2f} s"
 
 
 @contextlib.contextmanager
@@ -352,7 +411,8 @@ def _replays_frames(path: str) -> bool:
     return (first_record(path) or {}).get("frame") is not None
 
 
-def _over_time(config: RunConfig, source: Any, frames: Iterator[Any]) -> Iterator[Any]:
+def _over_time(config: RunConfig, source: Any, frames: Iterator[Any],
+               clock: Optional[dict[str, float]] = None) -> Iterator[Any]:
     """The stages over time between the frames and the writers: tracking, then smoothing (defaults
     in --help and the README). Each stage is imported only when it runs (scipy costs 0.4 s)."""
     camera = bool(getattr(source, "is_camera", False))
@@ -368,9 +428,11 @@ def _over_time(config: RunConfig, source: Any, frames: Iterator[Any]) -> Iterato
     if tracking:
         from dope.motion.tracking import track
         frames = track(frames)
+        frames = frames if clock is None else _timed(frames, "tracking", clock)
     if mode != "off":
         from dope.motion.smoothing import smooth
         frames = smooth(frames, mode)
+        frames = frames if clock is None else _timed(frames, "smoothing", clock)
     if config.fill_skipped:
         from dope.inputs.sources import Video, camera_or_path
         from dope.motion.interpolation import fill_skipped
@@ -378,6 +440,7 @@ def _over_time(config: RunConfig, source: Any, frames: Iterator[Any]) -> Iterato
         draw = config.video is not None and not config.no_overlay and not camera
         images = Video(camera_or_path(config.video), start_s=config.start, end_s=config.end) if draw else None
         frames = fill_skipped(frames, images=images)
+        frames = frames if clock is None else _timed(frames, "filling", clock)
     return frames
 
 

@@ -25,6 +25,7 @@ import contextlib
 import logging
 import os
 import sys
+import time
 import types
 from typing import Iterator, NoReturn
 
@@ -101,6 +102,21 @@ def allow_winograd() -> str:
     if torch.get_float32_matmul_precision() == "highest":
         torch.set_float32_matmul_precision("high")
     return f"float32 matmul precision {torch.get_float32_matmul_precision()!r}"
+
+
+_IMPORTED_AT = time.perf_counter()
+
+
+def process_age() -> float:
+    """Seconds since this process started (Linux: /proc; elsewhere, since this module's import)."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            start_ticks = int(f.read().rsplit(b")", 1)[1].split()[19])
+        with open("/proc/uptime", "rb") as f:
+            uptime = float(f.read().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return time.perf_counter() - _IMPORTED_AT
 
 
 def exit_fast(code: int) -> NoReturn:

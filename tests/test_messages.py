@@ -160,3 +160,23 @@ def test_verbose_names_the_renderer_once(checkpoint_path, fixture_image, tmp_pat
                        timeout=300, env=env)
     assert p.returncode == 0, p.stderr
     assert sum(line.startswith("3D view: ") for line in p.stderr.splitlines()) == 1, p.stderr
+
+
+def test_verbose_stage_times_add_up_to_the_wall_time(checkpoint_path, tmp_path):
+    import re
+    import time
+    from test_video import write_clip
+    clip = write_clip(tmp_path / "clip.mp4")
+    t = time.monotonic()
+    p = dope("--model", checkpoint_path, "--video", clip, "--json", tmp_path / "o.jsonl", "--fov", "60",
+             "--max-proposals", "20", "-v")
+    outside = time.monotonic() - t
+    assert p.returncode == 0, p.stderr
+    line = next(x for x in p.stderr.splitlines() if x.startswith("time: "))
+    parts = dict((k.strip(), float(v)) for k, v in re.findall(r"([a-zA-Z][a-zA-Z0-9 -]*?) (\d+\.\d+) s", line))
+    wall = parts.pop("wall")
+    for stage in ("start-up", "loading the model", "reading", "network", "post-processing", "tracking", "smoothing", "camera space",
+                  "JsonFrames", "closing outputs"):
+        assert stage in parts, (stage, line)
+    assert abs(sum(parts.values()) - wall) <= 0.01 * len(parts) + 0.02, line  # the 2-decimal rounding of each
+    assert parts["start-up"] > 0.2 and wall <= outside  # the process's own start counts
