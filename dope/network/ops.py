@@ -12,10 +12,7 @@ from typing import Union
 import torch
 from torch import Tensor
 from torch.overrides import TorchFunctionMode
-
-from dope.startup import import_torchvision
-
-import_torchvision()  # its compiled operators (torch.ops.torchvision.*), without torch._dynamo: see startup.py
+import torchvision  # noqa: F401  (its compiled operators, torch.ops.torchvision.*; imported by network/__init__.py)
 
 
 class skip_random_init(TorchFunctionMode):
