@@ -697,7 +697,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--ray: fraction of that peak the network reaches (default: 0.3)")
     p.add_argument("--gpu-post-s", type=float, default=0.06,
                    help="--ray: post-processing seconds per image on a worker's CPU (default: 0.06, PPI on a photo's "
-                        "proposals, see README: Performance)")
+                        "proposals, see docs/performance.md)")
     p.add_argument("--tracking", action="store_true",
                    help="tracking and smoothing on synthetic scenes: identity switches, MOTA, IDF1, error, jitter, "
                         "lag, time per frame (benchmarks/tracking.py)")

@@ -117,9 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_time_options(p)
     p.add_argument("--resume", action="store_true",
                    help="with --json: skip the images already in it (or in the NAME.partial.jsonl a killed "
-                        "--resume run leaves) and add the rest; see README, Cluster runs. With --video: skip the "
+                        "--resume run leaves) and add the rest; see the docs: Cluster runs. With --video: skip the "
                         "videos whose --export files and --json records are written whole")
-    ray = p.add_argument_group("cluster (Ray, see README: Cluster runs)")
+    ray = p.add_argument_group("cluster (Ray, see the docs: Cluster runs)")
     ray.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                      help="run on a Ray cluster: ADDRESS, else $RAY_ADDRESS, else a local one (the ray extra)")
     ray.add_argument("--workers", type=positive_int, metavar="N", help="--ray: model replicas (default: 1); with several videos, videos at a time "

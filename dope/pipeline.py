@@ -414,7 +414,7 @@ def _replays_frames(path: str) -> bool:
 def _over_time(config: RunConfig, source: Any, frames: Iterator[Any],
                clock: Optional[dict[str, float]] = None) -> Iterator[Any]:
     """The stages over time between the frames and the writers: tracking, then smoothing (defaults
-    in --help and the README). Each stage is imported only when it runs (scipy costs 0.4 s)."""
+    in --help and docs/people-over-time.md). Each stage is imported only when it runs (scipy costs 0.4 s)."""
     camera = bool(getattr(source, "is_camera", False))
     # a replay is a sequence when it holds video frames (the records of an image folder are not one)
     sequence = config.video is not None or (bool(config.from_json) and _replays_frames(config.from_json))

@@ -129,15 +129,19 @@ def test_imports_run_one_way():
 
 
 def test_readme_layout_table_names_everything():
-    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
-    table = readme[readme.index("## Layout"):]
-    table = table[: table.index("\n## ", 4)]
-    for name in TOP_LEVEL_PY | {"lcrnet-v2-improved-ppi/", "models/", "tests/"}:
-        assert f"`{name}`" in table, f"README layout table misses {name}"
+    """The layout table (docs/contributing.md, "## Layout") names every top-level .py file, the
+    card's folders and every package folder."""
+    page = open(os.path.join(ROOT, "docs", "contributing.md"), encoding="utf-8").read()
+    table = page[page.index("## Layout"):]
+    end = table.find("\n## ", 4)
+    table = table if end < 0 else table[:end]
+    top_level_py = {n for n in os.listdir(ROOT) if n.endswith(".py")} | TOP_LEVEL_PY
+    for name in top_level_py | {"lcrnet-v2-improved-ppi/", "models/", "tests/"}:
+        assert f"`{name}`" in table, f"the layout table of docs/contributing.md misses {name}"
     for folder, dirs, _ in os.walk(os.path.join(ROOT, PACKAGE)):
         dirs[:] = [d for d in dirs if d != "__pycache__"]
         rel = os.path.relpath(folder, ROOT).replace(os.sep, "/") + "/"
-        assert f"`{rel}`" in table, f"README layout table misses the package {rel}"
+        assert f"`{rel}`" in table, f"the layout table of docs/contributing.md misses the package {rel}"
 
 
 def _run(script: str, cwd: str) -> subprocess.CompletedProcess:

@@ -117,6 +117,7 @@ if before != after:
 fake = [n for n, m in sys.modules.items() if n.startswith("torchvision")
         and (not isinstance(m, types.ModuleType) or m.__spec__ is None or not getattr(m, "__file__", None))]
 print("stand-ins:", fake)
+print("dynamo:", "torch._dynamo" in sys.modules)  # the start's saving holds in the library too
 """
 
 
@@ -124,6 +125,7 @@ def test_the_library_leaves_the_process_as_it_found_it(checkpoint_path):
     out = run_python(GUEST.format(checkpoint=checkpoint_path))
     assert "same: True" in out, out
     assert "stand-ins: []" in out
+    assert "dynamo: False" in out
 
 
 def test_threads_change_only_when_asked(checkpoint_path):

@@ -47,7 +47,7 @@ TIMEOUT_S = 60.0  # per socket operation (connecting, each read)
 # server that trickles bytes never trips the per-read timeout. An hour is 185 MB at 0.4 Mbit/s.
 DEADLINE_S = 3600.0
 # The SHA-256 of each official checkpoint, recorded after its first verified download (the
-# download logs it; see the README's "Checkpoints"). None: not recorded yet, so only the checks
+# download logs it; see docs/checkpoints.md). None: not recorded yet, so only the checks
 # of verify_checkpoint apply. When set, a download with another hash is refused.
 OFFICIAL_SHA256: dict[str, Optional[str]] = {
     "DOPE_v1_0_0": None,
@@ -218,7 +218,7 @@ def fetch_checkpoint(name: str, folder: str, base_url: str, *, progress: bool = 
             raise
     if sha256 is None:
         log.info("SHA-256 of %s: %s (not recorded yet: to pin it, set OFFICIAL_SHA256[%r] in "
-                 "dope/inputs/weights.py and the README's table)", name, digest, name)
+                 "dope/inputs/weights.py and the table of docs/checkpoints.md)", name, digest, name)
     log.info("saved %s (%s)", path, format_size(os.path.getsize(path)))
     return path
 

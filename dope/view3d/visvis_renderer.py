@@ -26,7 +26,7 @@ from dope.view3d.scene import SCENE_TO_WORLD, Camera, Scene
 log = logging.getLogger("dope.visu3d")
 
 MODULES = ("visvis", "PyQt5", "OpenGL")
-INSTALL_HINT = "pip install 'dope-wholebody[visvis]' (and see the README for the system libraries)"
+INSTALL_HINT = "pip install 'dope-wholebody[visvis]' (and see docs/3d-and-camera-space.md for the system libraries)"
 BORDER = 10             # visvis's axes sit 10 px inside the figure: the frame is cropped by that much
 LIGHT_AMBIENT = 0.8     # SPEC §8.4: mostly ambient light
 LIGHT_DIFFUSE = 0.2
