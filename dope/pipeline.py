@@ -219,8 +219,9 @@ def _run(config: RunConfig, shared: Any) -> int:
         if getattr(w, "path", None) and w.path != STDOUT and os.path.exists(w.path) and str(w.path) not in failed:
             log.info("wrote %s", w.path)
     if failed:
-        log.warning("%d output%s could not be written (named above); the others are", len(failed),
-                    "" if len(failed) == 1 else "s")
+        if len(writers) > len(failed):
+            log.warning("%d of %d outputs could not be written (named above); the others were", len(failed),
+                        len(writers))
         return 1
     if skipped:
         log.warning("%d of %d images could not be read and were skipped (named above)", len(skipped),

@@ -74,25 +74,7 @@ def to_rgb(image: Image.Image, *, in_place: bool = False) -> Image.Image:
 def check_image(path: str | os.PathLike) -> None:
     """ImageError, as load_image would raise it, for a file that is not an image it can use, found
     from the file's header alone (quick: for inputs checked before the model loads)."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise ImageError(f"image {path!r} does not exist")
-    if not os.path.isfile(path):
-        raise ImageError(f"{path!r} is {describe_kind(path)}, not an image file")
-    if os.path.getsize(path) == 0:
-        raise ImageError(f"image {path!r} is empty")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                _check_shape(path, im.size)
-    except ImageError:
-        raise
-    except Image.DecompressionBombError as e:
-        raise ImageError(f"image {path!r} is refused as a possible decompression bomb ({e}); shrink it "
-                         "first") from None
-    except Exception as e:  # noqa: BLE001 - as load_image
-        raise ImageError(f"cannot decode image {path!r}: {e or type(e).__name__}") from None
+    _read_image(path, header_only=True)
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
@@ -102,6 +84,13 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     regular file, empty, undecodable, a decompression bomb (over twice Pillow's MAX_IMAGE_PIXELS),
     or too thin for the network (a side longer than MAX_ASPECT_RATIO times the other: 1x3000).
     """
+    pixels = _read_image(path, header_only=False)
+    assert pixels is not None
+    return pixels
+
+
+def _read_image(path: str | os.PathLike, header_only: bool) -> Optional[np.ndarray]:
+    """load_image's checks and decoding; header_only: stop once the size is known (None)."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ImageError(f"image {path!r} does not exist")
@@ -117,6 +106,8 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 _check_shape(path, im.size)
+                if header_only:
+                    return None
                 if Image.MAX_IMAGE_PIXELS and im.size[0] * im.size[1] > Image.MAX_IMAGE_PIXELS:
                     log.info("%s is %dx%d pixels, a large image: decoding it takes a while", path, *im.size)
                 im.load()
