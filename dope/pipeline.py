@@ -282,7 +282,7 @@ def _stage_times(clock: dict[str, float], detector: Any, loaded: float, writers:
 
 
 @contextlib.contextmanager
-def _writing(writer: Any, keep_on_interrupt: bool = True, failed: Optional[list[str]] = None) -> Iterator[Any]:
+def _writing(writer: Any, keep_on_interrupt: bool, failed: list[str]) -> Iterator[Any]:
     """A writer that is closed (its output put in place) when the run ends or is interrupted with
     Ctrl-C, and aborted (the target left as it was) when the run fails; also when interrupted
     without keep_on_interrupt (a video of a corpus: an output there is a whole one, see corpus.py).
@@ -297,9 +297,6 @@ def _writing(writer: Any, keep_on_interrupt: bool = True, failed: Optional[list[
     except BaseException:
         writer.abort()
         raise
-    if failed is None:
-        writer.close()
-        return
     try:
         writer.close()
     except Exception as e:  # noqa: BLE001 - whatever broke this output, the others are still written
