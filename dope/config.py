@@ -13,6 +13,12 @@ from typing import Any, Mapping, Optional, Union
 
 from dope.errors import DopeError
 
+# The options that shape the records besides the model and the post-processing: a run writes
+# those it was given in every record's "settings" (docs/output-schema.md), so that --resume can
+# refuse to continue a file that was made otherwise.
+RECORD_SETTINGS = ("max_proposals", "min_score", "max_people", "parts", "track", "smooth", "fill_skipped",
+                   "focal", "fov", "camera_space", "start", "end", "every", "fps")
+
 
 @dataclass
 class RunConfig:
@@ -130,6 +136,25 @@ class RunConfig:
         if replay:  # nothing to fill in: the saved records say how they were made
             return self
         return self.replace(postprocess=method, assign=self.assign or "nearest")
+
+    def record_settings(self) -> dict[str, Any]:
+        """The RECORD_SETTINGS this run was given (None, and False but for --no-track, mean the
+        default and are left out); parts sorted."""
+        out: dict[str, Any] = {}
+        for name in RECORD_SETTINGS:
+            value = getattr(self, name)
+            if value is None or (value is False and name != "track"):
+                continue
+            out[name] = sorted(value) if name == "parts" else value
+        return out
+
+    def record_keys(self, model: str) -> dict[str, Any]:
+        """The top-level keys that say how this run's records were made: model, postprocess,
+        assign (when not the default) and settings (when any is given)."""
+        settings = self.record_settings()
+        return {"model": model, "postprocess": self.postprocess,
+                **({"assign": self.assign} if self.assign not in (None, "nearest") else {}),
+                **({"settings": settings} if settings else {})}
 
     def drawing(self) -> Any:
         """draw_result with the style options (BGR in and out: the writers draw in OpenCV's order)."""

@@ -256,7 +256,7 @@ def _finished_records(config: RunConfig) -> dict[str, Any]:
     from dope.detector import model_name, resolve_model
     from dope.outputs.corpus_json import read_finished_videos
     model = model_name(resolve_model(config.model, download=not config.no_download, progress=not config.quiet))
-    return read_finished_videos(config.json, model=model)
+    return read_finished_videos(config.json, made=config.record_keys(model))
 
 
 def _skipped(video: str, error: Exception, failed: list[str]) -> None:

@@ -121,6 +121,7 @@ def _run(config: RunConfig, shared: Any) -> int:
         with ExitStack() as stack:
             _check_camera_and_exports(config)  # before any input is opened
             source, names, total, single = _open_inputs(config, stack)
+            _check_export_limits(config, total)
             if shared is not None:  # the corpus says what broke, once
                 source.warn_damaged = False
             _check_visu3d(config)  # before the model loads
@@ -164,8 +165,7 @@ def _run(config: RunConfig, shared: Any) -> int:
             elif not config.from_json:
                 checkpoint = resolve_model(config.model, download=not config.no_download, progress=not config.quiet)
                 guard.add_input(checkpoint)
-                extra = {"model": model_name(checkpoint), "postprocess": config.postprocess,
-                         **({"assign": config.assign} if config.assign != "nearest" else {})}
+                extra = config.record_keys(model_name(checkpoint))
             try:  # the outputs are opened under staging names before the model loads
                 writers = [stack.enter_context(_writing(w, keep_on_interrupt=shared is None, failed=failed))
                            for w in _open_writers(config, source, model, extra, say, guard, base, resume, shared)]
@@ -198,7 +198,8 @@ def _run(config: RunConfig, shared: Any) -> int:
                     writer.write(frame)
                     spent[type(writer).__name__] = spent.get(type(writer).__name__, 0.0) + time.perf_counter() - t0
                 done += 1
-                bar.update()
+                if not result.meta.get("interpolated"):  # the bar counts the frames read: its total
+                    bar.update()
             closing_from = time.perf_counter()
             if config.video is not None and not config.from_json and done == 0:
                 raise InputError(f"{source.name!r} gave no frame that decodes ({_no_frames_hint(source)}); "
@@ -462,7 +463,9 @@ def _replayed_frames(config: RunConfig, source: Any,
     if config.min_score is not None or config.max_people is not None or config.parts is not None:
         frames = (f._replace(result=select_detections(f.result, min_score=config.min_score, max_people=config.max_people,
                                                       parts=config.parts)) for f in frames)
-    return frames, model, {}
+    saved = first.get("settings")
+    settings = {**(saved if isinstance(saved, dict) else {}), **config.record_settings()}
+    return frames, model, {"settings": settings} if settings else {}
 
 
 def _check_pixels_match(config: RunConfig, source: Any, first: dict[str, Any]) -> None:
@@ -502,7 +505,7 @@ def _resume(config: RunConfig, images: list[str]) -> tuple[dict[str, str], list[
     if not config.json or config.video is not None or config.from_json:
         raise DopeError("--resume continues a --json file of --image inputs: give --image and --json")
     model = model_name(resolve_model(config.model, download=not config.no_download, progress=not config.quiet))
-    kept = still_done(read_finished(config.json, model=model), images)
+    kept = still_done(read_finished(config.json, made=config.record_keys(model)), images)
     done = sum(1 for p in images if p in kept)
     if kept:
         log.info("resuming %s: %d of %d images already done", config.json, done, len(images))
@@ -520,8 +523,7 @@ def _ray_frames(config: RunConfig, images: list[str], on_skip: Any) -> tuple[Ite
     frames = ray_frames(images, RayJob.from_config(config), path, options, batch_size=config.batch_size,
                         pixels=not config.no_overlay or config.visu3d or bool(config.html), on_skip=on_skip)
     name = model_name(path)
-    return frames, name, {"model": name, "postprocess": config.postprocess,
-                          **({"assign": config.assign} if config.assign != "nearest" else {})}
+    return frames, name, config.record_keys(name)
 
 
 def _check_camera_and_exports(config: RunConfig) -> None:
@@ -538,6 +540,18 @@ def _check_camera_and_exports(config: RunConfig) -> None:
             export_format(path)
     except (CameraError, ExportError) as e:
         raise DopeError(str(e)) from None
+
+
+def _check_export_limits(config: RunConfig, frames: Optional[int]) -> None:
+    """Refuse, before the model loads, an export whose format cannot hold the run's `frames` (at
+    least that many; None when unknown). The people a format can hold are known as the run goes:
+    such an export says so as soon as it knows, and the other outputs are written (exports/writer.py)."""
+    from dope.exports.c3dfile import frames_refused
+    for path in config.export or ():
+        reason = frames_refused(frames or 0) if path.lower().endswith(".c3d") else None
+        if reason:
+            raise DopeError(f"--export {path}: {reason}; export part of the video (--start, --end, --every) or use "
+                            ".npz or .glb")
 
 
 def _check_visu3d(config: RunConfig) -> None:

@@ -180,3 +180,111 @@ def test_verbose_stage_times_add_up_to_the_wall_time(checkpoint_path, tmp_path):
         assert stage in parts, (stage, line)
     assert abs(sum(parts.values()) - wall) <= 0.01 * len(parts) + 0.02, line  # the 2-decimal rounding of each
     assert parts["start-up"] > 0.2 and wall <= outside  # the process's own start counts
+
+
+@pytest.mark.parametrize("first, then, names", [
+    (["--max-proposals", "20"], ["--max-proposals", "30"], "--max-proposals 20, and this run has --max-proposals 30"),
+    (["--max-proposals", "20"], ["--max-proposals", "20", "--postprocess", "nms"], "--postprocess ppi"),
+    (["--max-proposals", "20"], ["--max-proposals", "20", "--min-score", "0.5"], "no --min-score, and this run has "
+                                                                                  "--min-score 0.5"),
+    (["--max-proposals", "20", "--parts", "body"], ["--max-proposals", "20"], "--parts body"),
+    (["--max-proposals", "20", "--fov", "60"], ["--max-proposals", "20", "--fov", "70"], "--fov 60"),
+])
+def test_resume_refuses_records_made_with_other_settings(checkpoint_path, fixture_image, tmp_path, first, then, names):
+    import shutil
+    for i in range(3):
+        shutil.copy(fixture_image, tmp_path / f"im{i}.png")
+    out = tmp_path / "o.jsonl"
+    some = [tmp_path / "im0.png", tmp_path / "im1.png"]
+    base = ["--model", checkpoint_path, "--json", out, "--no-overlay"]
+    assert dope(*base, "--image", *some, *first).returncode == 0
+    before = out.read_bytes()
+    p = dope(*base, "--image", tmp_path, "--resume", *then)
+    assert p.returncode == 1, p.stderr
+    line, = p.stderr.strip().splitlines()
+    assert names in line and "resume with the same options" in line, line
+    assert out.read_bytes() == before  # nothing of the user's lost
+    again = dope(*base, "--image", tmp_path, "--resume", *first)
+    assert again.returncode == 0, again.stderr
+    assert "2 of 3 images already done" in again.stderr
+    assert len(out.read_text().splitlines()) == 3
+
+
+def test_resume_over_videos_refuses_other_settings(checkpoint_path, tmp_path):
+    from test_video import write_clip
+    (tmp_path / "videos").mkdir()
+    for name in ("a", "b"):
+        write_clip(tmp_path / "videos" / f"{name}.mp4")
+    out = tmp_path / "o.jsonl"
+    base = ["--model", checkpoint_path, "--video", tmp_path / "videos", "--json", out, "--no-overlay",
+            "--max-proposals", "20", "-q"]
+    assert dope(*base, "--smooth", "online").returncode == 0
+    p = dope(*base, "--resume", "--smooth", "offline")
+    assert p.returncode == 1
+    line, = p.stderr.strip().splitlines()
+    assert "--smooth online, and this run has --smooth offline" in line, line
+    assert dope(*base, "--resume", "--smooth", "online").returncode == 0
+
+
+def test_replayed_records_say_the_settings_of_both_runs(checkpoint_path, fixture_image, tmp_path):
+    import json
+    out = tmp_path / "o.jsonl"
+    assert dope("--model", checkpoint_path, "--image", fixture_image, fixture_image, "--json", out, "--no-overlay",
+                "--max-proposals", "20").returncode == 0
+    assert json.loads(out.read_text().splitlines()[0])["settings"] == {"max_proposals": 20}
+    again = tmp_path / "again.jsonl"
+    assert dope("--from-json", out, "--min-score", "0.5", "--json", again).returncode == 0
+    assert json.loads(again.read_text().splitlines()[0])["settings"] == {"max_proposals": 20, "min_score": 0.5}
+
+
+def test_c3d_knows_early_when_its_markers_cannot_be_named():
+    from benchmarks.exports import synthetic_frames
+    from dope.exports.c3dfile import c3d_bytes, markers_refused
+    from dope.exports.people import ClipBuilder, ExportError
+    from dope.motion.camera import place
+    verdicts = []
+    for people in (1, 10, 30, 36, 40, 60):
+        builder = ClipBuilder()
+        for f in place(synthetic_frames(2, people), fov=70):
+            builder.add(f)
+        early = markers_refused(builder.seen)
+        try:
+            c3d_bytes(builder.build())
+            written = True
+        except ExportError:
+            written = False
+        assert not (early and written), people  # an early refusal is never wrong
+        verdicts.append((people, bool(early), written))
+    assert verdicts[0][2] and verdicts[-1][1], verdicts  # one person fits; sixty are refused early
+
+
+def test_c3d_frames_beyond_its_limit_are_refused_before_the_model_loads(tmp_path):
+    from dope.config import RunConfig
+    from dope.errors import DopeError
+    from dope.pipeline import _check_export_limits
+    config = RunConfig(video="v.mp4", export=[str(tmp_path / "p.c3d"), str(tmp_path / "p.npz")])
+    _check_export_limits(config, 65535)
+    with pytest.raises(DopeError, match="C3D holds at most 65535 frames and this run has 70000"):
+        _check_export_limits(config, 70000)
+
+
+def test_progress_with_filled_frames_never_passes_its_total(checkpoint_path, tmp_path):
+    import re
+    from test_video import write_clip
+    clip = write_clip(tmp_path / "clip.mp4", levels=tuple(range(20, 220, 20)))  # 10 frames
+    p = dope("--model", checkpoint_path, "--video", clip, "--every", "3", "--fill-skipped", "--json",
+             tmp_path / "o.jsonl", "--no-overlay", "--max-proposals", "20")
+    assert p.returncode == 0, p.stderr
+    counts = [(int(a), int(b)) for a, b in re.findall(r"(\d+)/(\d+) \(\d+%\)", p.stderr)]
+    assert counts and all(a <= b for a, b in counts) and counts[-1][0] == counts[-1][1], p.stderr
+
+
+def test_several_images_say_where_their_drawings_went(checkpoint_path, fixture_image, tmp_path):
+    import shutil
+    for i in range(3):
+        shutil.copy(fixture_image, tmp_path / f"im{i}.png")
+    p = dope("--model", checkpoint_path, "--image", tmp_path, "--output-dir", tmp_path / "out", "--max-proposals", "20")
+    assert p.returncode == 0, p.stderr
+    line, = [x for x in p.stderr.splitlines() if x.startswith("wrote ")]
+    assert line.startswith(f"wrote 3 drawings in {tmp_path / 'out'}"), line
+    assert len(list((tmp_path / "out").glob("*.jpg"))) == 3

@@ -16,6 +16,7 @@ C3D specification (c3d.org), and read back in the tests with the `c3d` and `ezc3
 from __future__ import annotations
 
 import struct
+from typing import Iterable, Mapping, Optional
 
 import numpy as np
 
@@ -72,7 +73,8 @@ def c3d_bytes(clip: Clip) -> bytes:
     labels, descriptions, points = clip_markers(clip)
     t, m = points.shape[:2]
     if t > MAX_FRAMES:
-        raise ExportError(f"C3D holds at most {MAX_FRAMES} frames; this clip has {t}")
+        raise ExportError(f"C3D holds at most {MAX_FRAMES} frames and this clip has {t}; export part of it "
+                          "(--start, --end, --every) or use .npz or .glb")
     if m > 32767:
         raise ExportError(f"C3D holds at most 32767 markers; this clip has {m}")
     rate = float(clip.fps)
@@ -110,9 +112,9 @@ def c3d_bytes(clip: Clip) -> bytes:
     with_descriptions = -(-(len(params(0)) + 4) // BLOCK) <= MAX_PARAMETER_BLOCKS
     blocks = -(-(len(params(0, with_descriptions)) + 4) // BLOCK)
     if blocks > MAX_PARAMETER_BLOCKS:
-        raise ExportError(f"C3D cannot name {m} markers ({len(clip.people)} people): its parameter section "
-                          f"holds {MAX_PARAMETER_BLOCKS} blocks of {BLOCK} bytes; export fewer people, or use .npz "
-                          "or .glb")
+        raise ExportError(f"C3D cannot name {m} markers ({len(clip.people)} people and parts): its parameter "
+                          f"section holds {MAX_PARAMETER_BLOCKS} blocks of {BLOCK} bytes; export fewer people "
+                          "(--max-people) or use .npz or .glb")
     data_start = 2 + blocks
     section = struct.pack("<BBBB", 1, KEY, blocks, PROCESSOR_INTEL) + params(data_start, with_descriptions)
     section = section.ljust(blocks * BLOCK, b"\0")
@@ -132,6 +134,30 @@ def c3d_bytes(clip: Clip) -> bytes:
     body = data.astype("<f4").tobytes()
     body = body.ljust(-(-len(body) // BLOCK) * BLOCK, b"\0")
     return bytes(raw) + section + body
+
+
+def frames_refused(frames: int) -> Optional[str]:
+    """The reason a clip of `frames` frames cannot be a C3D file, else None."""
+    if frames > MAX_FRAMES:
+        return f"C3D holds at most {MAX_FRAMES} frames and this run has {frames}"
+    return None
+
+
+def markers_refused(parts: Mapping[str, Iterable[str]]) -> Optional[str]:
+    """The reason the markers of `parts` ({person name: its part keys}, those of PERSON_PARTS) can
+    certainly not be named in a C3D file, else None. The labels alone, at their common padded width,
+    are a lower bound on the parameter section (c3d_bytes says for sure): a run can learn early that
+    the file will fail, never wrongly."""
+    count = width = 0
+    for name, keys in parts.items():
+        for key in keys:
+            joints = PERSON_PARTS[key][1]
+            count += len(joints)
+            width = max(width, len(name) + 1 + len(MARKER_PREFIX[key]) + max(map(len, joints)))
+    if count * width <= MAX_PARAMETER_BLOCKS * BLOCK:
+        return None
+    return (f"C3D cannot name {count} markers ({len(parts)} people and parts): its parameter section holds "
+            f"{MAX_PARAMETER_BLOCKS} blocks of {BLOCK} bytes")
 
 
 def write_c3d(clip: Clip, path: str) -> None:

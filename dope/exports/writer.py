@@ -78,11 +78,30 @@ class ExportWriter:
         self.path: Optional[str] = None  # set once written (the CLI reports `path`)
         self.written: list[str] = []
         self.builder = ClipBuilder(fps, shared_parts=os.path.splitext(path)[1].lower() == ".pose")
+        self.refused: Optional[str] = None  # why this export will fail, once known (_refuse)
+        self._people = 0
 
     def write(self, frame: Frame) -> None:
+        if self.refused is not None:
+            return
         self.builder.add(frame)
+        if self.target.lower().endswith(".c3d") and len(self.builder.seen) != self._people:
+            self._people = len(self.builder.seen)
+            from dope.exports.c3dfile import markers_refused
+            self._refuse(markers_refused(self.builder.seen))
+
+    def _refuse(self, reason: Optional[str]) -> None:
+        """Give up on this export as soon as it is known to fail, saying so at once (the run and the
+        other outputs go on; close raises ExportError)."""
+        if reason is None:
+            return
+        self.refused = f"{reason}; export fewer people (--max-people) or use .npz or .glb"
+        log.info("%s cannot be written (%s); the run and the other outputs go on", self.target, reason)
+        self.builder = ClipBuilder()  # the frames gathered so far are not needed any more
 
     def close(self) -> None:
+        if self.refused is not None:
+            raise ExportError(self.refused)
         clip = self.builder.build()
         self.written = write_clip(clip, self.target, self.say, self.pose_3d)
         one_each = os.path.splitext(self.target)[1].lower() == ".bvh"  # a BVH file per person

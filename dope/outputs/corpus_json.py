@@ -24,10 +24,11 @@ import logging
 import os
 import contextlib
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Iterable, Iterator, Optional
+from typing import Any, BinaryIO, Iterable, Iterator, Mapping, Optional
 
 from dope.errors import DopeError
 from dope.files import staging_path
+from dope.outputs.resume import check_made_alike
 from dope.outputs.writers import JsonLinesWriter, json_line, partial_path, record
 from dope.stream import Frame
 
@@ -59,19 +60,19 @@ class Block:
                 _copy(f, target, end - start)
 
 
-def read_finished_videos(path: str, *, model: Optional[str] = None) -> dict[str, Block]:
+def read_finished_videos(path: str, *, made: Optional[Mapping[str, Any]] = None) -> dict[str, Block]:
     """{video: where its records lie} of the videos done whole in `path` and in its partial file
     (see the module's docstring; the partial file's blocks win). DopeError for a line that is not
-    JSON (but a truncated last one, dropped with a warning), for image records, and for records of
-    another model than `model`. The files are read line by line, never whole."""
+    JSON (but a truncated last one, dropped with a warning), for image records, and for records
+    made otherwise than `made` says (resume.check_made_alike). The files are read line by line, never whole."""
     finished: dict[str, Block] = {}
     for name, marked in ((path, False), (partial_path(path), True)):
         if os.path.isfile(name):
-            finished.update(_blocks_of(name, marked, model))
+            finished.update(_blocks_of(name, marked, made))
     return finished
 
 
-def _blocks_of(name: str, marked: bool, model: Optional[str]) -> dict[str, Block]:
+def _blocks_of(name: str, marked: bool, made: Optional[Mapping[str, Any]]) -> dict[str, Block]:
     """The blocks of `name`: every video's (marked False), or those closed by their `finished`
     line with the right count (marked True)."""
     open_blocks: dict[str, Block] = {}
@@ -87,9 +88,7 @@ def _blocks_of(name: str, marked: bool, model: Optional[str]) -> dict[str, Block
                 continue  # an input that could not be read: not done
             raise DopeError(f"{name} line {number} is not a video frame's record; --resume over videos continues "
                             "video runs (give another --json)")
-        if model is not None and rec.get("model", model) != model:
-            raise DopeError(f"{name} was written with model {rec.get('model')!r}, not {model!r}; resume with the "
-                            "same --model, or write to another --json")
+        check_made_alike(name, rec, made)
         open_blocks.setdefault(rec["video"], Block(name)).add(start, end)
     if not marked:
         done.update(open_blocks)

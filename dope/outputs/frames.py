@@ -91,6 +91,7 @@ class DrawnImages:
         self.model, self.output_dir, self.say, self.draw, self.base = model, output_dir, say, draw, base
         self.guard = guard if guard is not None else OutputGuard()
         self.path = None
+        self.written: list[str] = []
 
     def write(self, frame: Frame) -> None:
         if frame.image is None or frame.item.name is None:
@@ -98,9 +99,10 @@ class DrawnImages:
         path = _claim(self.guard, output_path(frame.item.name, self.model, self.output_dir, base=self.base))
         write_image(path, self.draw(np.ascontiguousarray(frame.image[:, :, ::-1]), frame.result))
         self.say("wrote %s", path)
+        self.written.append(path)
 
     def close(self) -> None:
-        pass
+        _say_written(self.written, "drawing", self.say)
 
     def abort(self) -> None:
         pass
@@ -118,6 +120,7 @@ class View3DImages:
         self.renderer, self.interactive, self.view = renderer, interactive, view or View()  # camera angles
         self.guard = guard if guard is not None else OutputGuard()
         self.path = None
+        self.written: list[str] = []
 
     def write(self, frame: Frame) -> None:
         from dope.view3d.render import write_visu3d
@@ -128,12 +131,27 @@ class View3DImages:
         used = write_visu3d(frame.image, frame.result, path, renderer=self.renderer, interactive=self.interactive,
                             view=self.view)
         self.say("wrote %s (%s renderer)", path, used)
+        self.written.append(path)
 
     def close(self) -> None:
-        pass
+        _say_written(self.written, "3D view", self.say)
 
     def abort(self) -> None:
         pass
+
+
+def _say_written(paths: list[str], kind: str, said: Callable[..., None]) -> None:
+    """One line for the images written, unless each was said at the same level already (a run of
+    one image); a run of several names each with -v only."""
+    if not paths or said == log.info:
+        return
+    if len(paths) == 1:
+        log.info("wrote %s", paths[0])
+        return
+    folders = {os.path.dirname(p) or "." for p in paths}
+    where = f" in {folders.pop()}" if len(folders) == 1 else ""
+    log.info("wrote %d %ss%s (%s ... %s)", len(paths), kind, where, os.path.basename(paths[0]),
+             os.path.basename(paths[-1]))
 
 
 def _claim(guard: OutputGuard, path: str) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Iterable, Iterator, Mapping, Optional
 
 from PIL import Image
 
@@ -33,16 +33,53 @@ log = logging.getLogger("dope")
 _SWAPPED_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that turn the image by 90 degrees
 
 
-def read_finished(path: str, *, model: Optional[str] = None) -> dict[str, str]:
+def read_finished(path: str, *, made: Optional[Mapping[str, Any]] = None) -> dict[str, str]:
     """{image path: its JSON line (with the newline)} of the records already in `path` and its
     partial file (the partial file's records win: they are newer). Lines of failed images are left
     out; a truncated last line is dropped with a warning. DopeError for a line that is not JSON
-    elsewhere, for video records, and for records of another model than `model`."""
+    elsewhere, for video records, and for records made otherwise than `made` says (check_made_alike)."""
     finished: dict[str, str] = {}
     for name in (path, partial_path(path)):
         if os.path.isfile(name):
-            finished.update(_records_of(name, model))
+            finished.update(_records_of(name, made))
     return finished
+
+
+def check_made_alike(name: str, rec: Mapping[str, Any], made: Optional[Mapping[str, Any]]) -> None:
+    """DopeError, naming the option, when the record `rec` of the file `name` was made with another
+    model, post-processing, link rule or setting than `made` (RunConfig.record_keys: the keys this
+    run writes on its records). A key the record lacks has its default: "nearest" links, no setting given."""
+    if made is None:
+        return
+    advice = "resume with the same options, or write to another --json"
+    if rec.get("model", made["model"]) != made["model"]:
+        raise DopeError(f"{name} was written with model {rec.get('model')!r}, not {made['model']!r}; resume with the "
+                        "same --model, or write to another --json")
+    for key, default in (("postprocess", made.get("postprocess")), ("assign", "nearest")):
+        then, now = rec.get(key, default), made.get(key, default)
+        if then != now:
+            raise DopeError(f"{name} was written with --{key} {then}, and this run has --{key} {now}; {advice}")
+    then, now = rec.get("settings") or {}, made.get("settings") or {}
+    if not isinstance(then, dict):
+        raise DopeError(f"{name}: a record's \"settings\" is not an object; cannot tell how it was made ({advice})")
+    for key in sorted(set(then) | set(now)):
+        if then.get(key) != now.get(key):
+            raise DopeError(f"{name} was written with {_option(key, then.get(key))}, and this run has "
+                            f"{_option(key, now.get(key))}; {advice}")
+
+
+def _option(name: str, value: Any) -> str:
+    """How the option of a record setting reads on the command line."""
+    flag = "--" + name.replace("_", "-")
+    if value is None:
+        return f"no {flag}"
+    if value is True:
+        return flag
+    if value is False:
+        return f"--no-{name.replace('_', '-')}"
+    if isinstance(value, list):
+        return f"{flag} {' '.join(map(str, value))}"
+    return f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}"
 
 
 def read_lines(name: str) -> Iterator[tuple[int, bytes, Any]]:
@@ -69,16 +106,14 @@ def read_lines(name: str) -> Iterator[tuple[int, bytes, Any]]:
             raise DopeError(f"{name} line {number} is not JSON; cannot resume from it (fix or delete it)") from None
 
 
-def _records_of(name: str, model: Optional[str]) -> dict[str, str]:
+def _records_of(name: str, made: Optional[Mapping[str, Any]]) -> dict[str, str]:
     out: dict[str, str] = {}
     for number, line, rec in read_lines(name):
         if not isinstance(rec, dict) or "video" in rec or not isinstance(rec.get("image"), str):
             raise DopeError(f"{name} line {number} is not an image record; --resume continues image runs")
-        if model is not None and rec.get("model", model) != model:
-            raise DopeError(f"{name} was written with model {rec.get('model')!r}, not {model!r}; resume with the "
-                            "same --model, or write to another --json")
         if "error" in rec:
             continue
+        check_made_alike(name, rec, made)
         out[rec["image"]] = line.decode("utf-8") + "\n"
     return out
 
