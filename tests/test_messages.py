@@ -288,3 +288,12 @@ def test_several_images_say_where_their_drawings_went(checkpoint_path, fixture_i
     line, = [x for x in p.stderr.splitlines() if x.startswith("wrote ")]
     assert line.startswith(f"wrote 3 drawings in {tmp_path / 'out'}"), line
     assert len(list((tmp_path / "out").glob("*.jpg"))) == 3
+
+
+def test_every_output_makes_its_missing_folder(checkpoint_path, fixture_image, tmp_path):
+    outs = {"--json": tmp_path / "a" / "o.json", "--html": tmp_path / "b" / "o.html",
+            "--export": tmp_path / "c" / "o.npz", "--output-dir": tmp_path / "d" / "e"}
+    p = dope("--model", checkpoint_path, "--image", fixture_image, "--fov", "60", "--max-proposals", "20",
+             *[x for option, path in outs.items() for x in (option, path)])
+    assert p.returncode == 0, p.stderr
+    assert all(path.exists() for path in outs.values())

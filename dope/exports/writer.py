@@ -34,9 +34,6 @@ def export_format(path: str) -> str:
         missing = pose_format_missing()
         if missing:
             raise ExportError(f"--export {path!r}: {missing}")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise ExportError(f"--export {path!r}: folder {folder!r} does not exist")
     return ext
 
 
