@@ -335,25 +335,146 @@ def _part_poses(result: Result, layout: _Layout, est: np.ndarray) -> dict[str, t
 # -------------------------------------------------------------------------------- online
 
 
-class OnlineSmoother:
-    """Causal smoothing of every tracked signal with the One-Euro filter (see OneEuroParams).
+@dataclass(frozen=True)
+class KalmanParams:
+    """Settings of the online filter (`OnlineSmoother`, method "kalman"); chosen on bench.py
+    --tracking's tuning scenes (benchmarks/scenes.py: TUNING_FAMILIES x TUNING_SEEDS).
 
-    `update(result, time_s=None)` -> the smoothed result; time_s: seconds of this frame (None:
-    one frame at `rate` after the last). 2D and 3D have their own settings (`params2d`, `params3d`).
-    A signal unseen for more than RESET_AFTER_S seconds is forgotten (it starts afresh).
+    Each joint coordinate follows a constant-velocity Kalman filter whose two noise levels are
+    measured on the signal itself, per track and joint, from its second differences d2 (see the
+    module docstring): measurement noise r = (E[d2_t^2] - E[d2_t d2_t-1]) / 10 and motion
+    q = E[d2^2] - 6 r. 2D figures are in units of the pose's box diagonal (so they hold for people
+    near and far), 3D ones in metres.
+
+    noise2d, noise3d: prior measurement noise (standard deviation); motion2d, motion3d: prior
+    standard deviation of the true second difference per frame; prior_frames: the prior's weight,
+    in frames; memory: frames over which the statistics are averaged once known (exponential);
+    motion_gain: the filter's process noise is this times the measured motion (above 1: it follows
+    faster and smooths less); floor: the smallest noise level, relative to the priors;
+    outlier: innovations beyond this many standard deviations are clipped (heavy-tailed noise);
+    score_power: the measurement noise is scaled by (0.75 / score) ** score_power;
+    velocity0: the standard deviation of a new track's speed, per frame (2D: box diagonals; 3D: m).
+    """
+    noise2d: float = 0.01
+    noise3d: float = 0.02
+    motion2d: float = 0.01
+    motion3d: float = 0.01
+    prior_frames: float = 10.0
+    memory: float = 90.0
+    motion_gain: float = 1.0
+    floor: float = 0.05
+    outlier: float = 3.0
+    score_power: float = 0.0
+    velocity0: float = 0.03
+    min_ratio: float = 0.05
+    max_boost: float = 20.0
+    nis_rate: float = 0.3
+
+
+_KALMAN_STATE = ("x", "v", "p00", "p01", "p11", "z1", "z2", "d2", "a", "b", "nis", "m")
+
+
+def _pooled(a: np.ndarray) -> np.ndarray:
+    """float[N, 5]: the mean over 2D's two coordinates and over 3D's three, each in its place."""
+    out = np.empty_like(a)
+    out[:, :2] = a[:, :2].mean(1, keepdims=True)
+    out[:, 2:] = a[:, 2:].mean(1, keepdims=True)
+    return out
+
+
+def _kalman_step(state: dict[str, np.ndarray], at: np.ndarray, z: np.ndarray, unit: np.ndarray, k: np.ndarray,
+                 run: np.ndarray, fresh: np.ndarray, score: np.ndarray, p: KalmanParams,
+                 prior: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """One step of the constant-velocity filter on the signals state[...][at] (float[N, 5] each) with
+    samples z (float[N, 5]): unit: the statistics' units (float[N, 5]); k: frames since the last
+    sample, run: samples in a row, fresh: starts afresh, score: detection scores (float[N] each);
+    prior: the statistics (E d2^2, E d2_t d2_t-1) before any sample. Returns the estimates."""
+    x, v, p00, p01, p11, z1, z2, d2_last, a, b, nis_mean, m = (state[name][at] for name in _KALMAN_STATE)
+    m = m[:, 0]
+    if fresh.any():
+        a[fresh], b[fresh], m[fresh], nis_mean[fresh] = prior[0], prior[1], 0.0, 1.0
+    # Noise statistics from the second differences of samples in a row (clipped: outliers).
+    has2, has3 = (run >= 3)[:, None], (run >= 4)[:, None]
+    d2 = (z - 2 * z1 + z2) / unit
+    lim = 4 * np.sqrt(np.maximum(_pooled(a), 1e-30))
+    d2 = np.clip(d2, -lim, lim)
+    rate = np.maximum(1.0 / (m + p.prior_frames), 1.0 / p.memory)[:, None]
+    a = np.where(has2, a + rate * (d2 * d2 - a), a)
+    b = np.where(has3, b + rate * (d2 * d2_last - b), b)
+    d2_last = np.where(has2, d2, d2_last)
+    m = m + has2[:, 0]
+    pa, pb = _pooled(a), _pooled(b)
+    r = np.maximum((pa - pb) / 10, 1e-12)
+    # Manoeuvres: while the innovations run larger than the filter expects (their normalised square,
+    # averaged over a few frames, above 1), the motion allowed grows with them.
+    q = 2 * p.motion_gain * np.maximum(pa - 6 * r, p.min_ratio * r) * np.clip(nis_mean, 1.0, p.max_boost)
+    u2 = unit * unit
+    q, r = q * u2, r * u2
+    if p.score_power:
+        r = r * (np.clip(0.75 / np.maximum(score, 1e-3), 0.25, 4.0) ** p.score_power)[:, None]
+    # Predict (constant velocity, piecewise-constant acceleration of variance q per frame).
+    kk = k[:, None]
+    xp = x + kk * v
+    k2 = kk * kk
+    pp00 = p00 + 2 * kk * p01 + k2 * p11 + q * k2 * k2 / 4
+    pp01 = p01 + kk * p11 + q * k2 * kk / 2
+    pp11 = p11 + q * k2
+    # Update, the innovation clipped at `outlier` standard deviations.
+    s = pp00 + r
+    innov = z - xp
+    nis_mean = nis_mean + p.nis_rate * (_pooled(innov * innov / s) - nis_mean)
+    lim = p.outlier * np.sqrt(s)
+    innov = np.clip(innov, -lim, lim)
+    k0, k1 = pp00 / s, pp01 / s
+    x, v = xp + k0 * innov, v + k1 * innov
+    p00, p01, p11 = (1 - k0) * pp00, (1 - k0) * pp01, pp11 - k1 * pp01
+    if fresh.any():
+        x[fresh], v[fresh], nis_mean[fresh] = z[fresh], 0.0, 1.0
+        p00[fresh], p01[fresh], p11[fresh] = r[fresh], 0.0, (p.velocity0 * unit[fresh]) ** 2
+    for name, value in zip(_KALMAN_STATE, (x, v, p00, p01, p11, z, z1, d2_last, a, b, nis_mean, m[:, None])):
+        state[name][at] = value
+    return x
+
+
+class OnlineSmoother:
+    """Causal smoothing of every tracked signal: `update(result, time_s=None)` -> the smoothed result.
+
+    method: "kalman" (default; `KalmanParams`, see the module docstring) or "one_euro" (the
+    One-Euro filter with `params2d` and `params3d`, `OneEuroParams`). time_s: seconds of this
+    frame (None: one frame at `rate` after the last). A signal unseen for more than RESET_AFTER_S
+    seconds is forgotten (it starts afresh).
     """
 
-    def __init__(self, params2d: OneEuroParams = OneEuroParams(), params3d: OneEuroParams = OneEuroParams(),
-                 rate: float = DEFAULT_RATE) -> None:
+    def __init__(self, params: Optional[KalmanParams] = None, method: str = "kalman",
+                 params2d: OneEuroParams = OneEuroParams(), params3d: OneEuroParams = OneEuroParams(),
+                 rate: float = DEFAULT_RATE, **kalman: Any) -> None:
+        if method not in ("kalman", "one_euro"):
+            raise ValueError(f"unknown online filter {method!r}; use 'kalman' or 'one_euro'")
+        self.method = method
+        self.params = params if params is not None else KalmanParams(**kalman)
         self.params2d, self.params3d, self.rate = params2d, params3d, float(rate)
-        # estimate and speed of each joint: 2D (x, y) then 3D (x, y, z), side by side
-        self._signals = _Signals({"x": (None, 5), "d": (None, 5)}, {"t": ((), np.float64, -np.inf)})
         self._t: Optional[float] = None
-        p2, p3 = params2d, params3d
-        predict = np.array([p2.predict] * 2 + [p3.predict] * 3, np.float64)
-        self._predict = None if predict.all() else predict  # None: every coordinate (x 1, skipped)
-        # tau of the speed's low-pass (as _alpha computes it), per coordinate
-        self._d_tau = 1.0 / (2 * math.pi * np.array([p2.d_cutoff] * 2 + [p3.d_cutoff] * 3))
+        if method == "one_euro":
+            # estimate and speed of each joint: 2D (x, y) then 3D (x, y, z), side by side
+            self._signals = _Signals({"x": (None, 5), "d": (None, 5)}, {"t": ((), np.float64, -np.inf)})
+            p2, p3 = params2d, params3d
+            predict = np.array([p2.predict] * 2 + [p3.predict] * 3, np.float64)
+            self._predict = None if predict.all() else predict  # None: every coordinate (x 1, skipped)
+            # tau of the speed's low-pass (as _alpha computes it), per coordinate
+            self._d_tau = 1.0 / (2 * math.pi * np.array([p2.d_cutoff] * 2 + [p3.d_cutoff] * 3))
+        else:
+            # Per joint row (each joint's offset from its pose's centre) and per signal (the
+            # centre): the filter's state (_KALMAN_STATE), 2D then 3D side by side.
+            self._signals = _Signals({name: (None, 5) for name in _KALMAN_STATE},
+                                     {"t": ((), np.float64, -np.inf), "run": ((), np.int64, 0),
+                                      **{name: ((5,), np.float64, 0.0) for name in _KALMAN_STATE}})
+            p = self.params
+            r0 = np.array([p.noise2d] * 2 + [p.noise3d] * 3) ** 2
+            q0 = np.array([p.motion2d] * 2 + [p.motion3d] * 3) ** 2
+            # The statistics the priors give (E d2^2 = q + 6 r, E d2_t d2_t-1 = q - 4 r): offsets
+            # have the joints' noise, centres a tenth of it.
+            self._prior_offset = (6 * r0 + q0, q0 - 4 * r0)
+            self._prior_centre = (0.6 * r0 + q0, q0 - 0.4 * r0)
 
     def _step(self, x: np.ndarray, x_prev: np.ndarray, dx_prev: np.ndarray, dt: np.ndarray,
               scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -382,21 +503,13 @@ class OnlineSmoother:
         poses = {}
         if layout is not None:
             x = _samples(result, layout)
-            sig, rows, n = layout.signals, layout.rows, layout.lengths
-            xs, ds, ts = store.rows["x"], store.rows["d"], store.values["t"]
-            dt = t - ts[sig]
-            fresh = dt > RESET_AFTER_S  # new signals have t = -inf
             xy = x[:, :2]
             span = np.maximum.reduceat(xy, layout.starts) - np.minimum.reduceat(xy, layout.starts)
             scale = np.maximum(np.sqrt((span * span).sum(-1)), 1.0)  # each pose's box diagonal, pixels
-            dt = np.where(fresh, 1.0, dt)
-            # One time step for all (the common case: every signal seen in the last frame) is a number.
-            step = dt[0] if (dt == dt[0]).all() else np.repeat(dt, n)[:, None]
-            est, speed = self._step(x, xs[rows], ds[rows], step, np.repeat(scale, n)[:, None])
-            if fresh.any():
-                fresh_rows = np.repeat(fresh, n)[:, None]
-                est, speed = np.where(fresh_rows, x, est), np.where(fresh_rows, 0.0, speed)
-            xs[rows], ds[rows], ts[sig] = est, speed, t
+            if self.method == "kalman":
+                est = self._kalman(x, layout, scale, t, _scores(result, layout))
+            else:
+                est = self._one_euro(x, layout, scale, t)
             poses = _part_poses(result, layout, est)
         # Signals unseen for long are forgotten: memory follows the people in view.
         old = np.flatnonzero(store.live & (t - store.values["t"] > RESET_AFTER_S))
@@ -404,10 +517,57 @@ class OnlineSmoother:
             store.free(old)
         return _with_poses(result, poses) if poses else result
 
+    def _one_euro(self, x: np.ndarray, layout: _Layout, scale: np.ndarray, t: float) -> np.ndarray:
+        store = self._signals
+        sig, rows, n = layout.signals, layout.rows, layout.lengths
+        xs, ds, ts = store.rows["x"], store.rows["d"], store.values["t"]
+        dt = t - ts[sig]
+        fresh = dt > RESET_AFTER_S  # new signals have t = -inf
+        dt = np.where(fresh, 1.0, dt)
+        # One time step for all (the common case: every signal seen in the last frame) is a number.
+        step = dt[0] if (dt == dt[0]).all() else np.repeat(dt, n)[:, None]
+        est, speed = self._step(x, xs[rows], ds[rows], step, np.repeat(scale, n)[:, None])
+        if fresh.any():
+            fresh_rows = np.repeat(fresh, n)[:, None]
+            est, speed = np.where(fresh_rows, x, est), np.where(fresh_rows, 0.0, speed)
+        xs[rows], ds[rows], ts[sig] = est, speed, t
+        return est
+
+    def _kalman(self, z: np.ndarray, layout: _Layout, scale: np.ndarray, t: float, score: np.ndarray) -> np.ndarray:
+        """The filter's estimates for one frame's samples z (float[G, 5]); state updated in place.
+
+        Each pose is filtered as its centre (the mean of its joints: where the person or the part
+        is) and each joint's offset from it (the limbs' motion, the hand's and face's shape): the
+        centre's noise is averaged over the joints, and offsets of joints that move together stay
+        still, so that both are smoothed more, with less lag, than joints on their own."""
+        store = self._signals
+        sig, rows, n, starts = layout.signals, layout.rows, layout.lengths, layout.starts
+        V = store.values
+        dt = t - V["t"][sig]
+        fresh = dt > RESET_AFTER_S  # new signals have t = -inf
+        k = np.where(fresh, 1.0, dt * self.rate)  # frames since the last sample
+        run = np.where(fresh, 1, np.where(np.abs(k - 1.0) < 0.25, V["run"][sig] + 1, 1))  # samples in a row
+        V["t"][sig], V["run"][sig] = t, run
+        unit = np.ones((len(sig), 5))  # statistics in units: 2D in box diagonals of the pose, 3D in metres
+        unit[:, :2] = scale[:, None]
+        centre = np.add.reduceat(z, starts) / n[:, None]
+        offset = z - np.repeat(centre, n, 0)
+        c = _kalman_step(V, sig, centre, unit, k, run, fresh, score, self.params, self._prior_centre)
+        rep = lambda a: np.repeat(a, n, 0)
+        o = _kalman_step(store.rows, rows, offset, rep(unit), rep(k), rep(run), rep(fresh), rep(score), self.params,
+                         self._prior_offset)
+        return o + rep(c)
+
     def run(self, results: Iterable[Result]) -> Iterator[Result]:
         """Smooth an iterable of results, one frame at `rate` apart."""
         for r in results:
             yield self.update(r)
+
+
+def _scores(result: Result, layout: _Layout) -> np.ndarray:
+    """float[S]: the detection score of each signal of the layout."""
+    return np.concatenate([result[pn].scores if idx is None else result[pn].scores[idx]
+                           for pn, idx, _, _, _, _ in layout.parts]).astype(np.float64)
 
 
 # -------------------------------------------------------------------------------- offline

@@ -59,20 +59,30 @@ class TrackerParams:
     age_cost: added to the cost per frame a track went unseen: of two tracks that explain a
         detection equally well (a hidden person and the one in front of them), the one just seen wins.
     flip_votes: handedness votes needed before a flip is corrected; vote_decay: vote memory per frame.
+    duplicate: a detection left unmatched whose mean joint distance to a detection matched in the
+        same frame is below this many track sizes is a second detection of that person: it starts
+        no track (and carries -1).
+    max_age_outside: frames a confirmed track predicted outside the image survives (a person who
+        walked out of view, or whom the camera panned away from).
+    camera_motion: move the tracks not seen in a frame by the median shift, beyond their
+        prediction, of the tracks seen in it (a panning camera moves everybody).
     """
     n_init: int = 3
     max_age: int = 30
     high_score: float = 0.5
     iou_weight: float = 0.5
-    pose_sigma: float = 0.025
+    pose_sigma: float = 0.04
     pose_growth: float = 0.005
-    size_sigma: float = 0.025
+    size_sigma: float = 0.05
     size_growth: float = 0.001
     gate: float = 3.5
-    velocity_gain: float = 0.4
+    velocity_gain: float = 0.2
     age_cost: float = 0.1
     flip_votes: float = 2.0
     vote_decay: float = 0.9
+    duplicate: float = 0.05
+    max_age_outside: int = 150
+    camera_motion: bool = True
 
 
 @dataclass
@@ -109,6 +119,12 @@ def _predicted(tracks: list[_Track], frame: int) -> np.ndarray:
     elif swings:
         pose += np.array([t.swing if t.swing is not None else np.zeros_like(t.pose) for t in tracks])
     return pose
+
+
+def _outside(track: _Track, frame: int, image: tuple[int, int]) -> bool:
+    """Whether the track's predicted centre is outside the image (width, height)."""
+    c = track.centre + track.velocity * (frame - track.last)
+    return not (0 <= c[0] <= image[0] and 0 <= c[1] <= image[1])
 
 
 def _size(pose2d: np.ndarray) -> np.ndarray:
@@ -187,15 +203,18 @@ class _PartTracks:
         self.confirmed: list[_Track] = []
         self.tentative: list[_Track] = []
 
-    def update(self, frame: int, poses: np.ndarray, scores: np.ndarray) -> list[Optional[_Track]]:
-        """Match this frame's detections (poses float[D, J, 2], scores float[D]); the track of each."""
+    def update(self, frame: int, poses: np.ndarray, scores: np.ndarray,
+               image: Optional[tuple[int, int]] = None) -> list[Optional[_Track]]:
+        """Match this frame's detections (poses float[D, J, 2], scores float[D]); the track of each
+        (None: a duplicate of a detection matched). image: (width, height), pixels."""
         p = self.p
         poses = poses.astype(np.float64)
         centres, sizes, spreads = poses.sum(1) / poses.shape[1], _size(poses), log_spread(poses)
         owner: list[Optional[_Track]] = [None] * len(poses)
         tracks = self.confirmed + self.tentative
+        predicted = _predicted(tracks, frame) if tracks else None
         if tracks and len(poses):  # one cost matrix, then three rounds on parts of it
-            cost = association_cost(_predicted(tracks, frame), np.array([t.size for t in tracks]),
+            cost = association_cost(predicted, np.array([t.size for t in tracks]),
                                     np.array([t.spread for t in tracks]),
                                     np.array([frame - t.last - 1 for t in tracks], np.float64), poses, p, spreads)
             high = scores >= p.high_score
@@ -213,8 +232,12 @@ class _PartTracks:
                 cols = np.array([i for i in range(len(poses)) if owner[i] is None], np.int64) if cols is None else cols
                 for r, c in _assign(cost[rows][:, cols]):
                     owner[cols[c]], taken[rows[r]] = tracks[rows[r]], True
+        if p.duplicate > 0:
+            self._drop_duplicates(owner, poses, sizes)
         seen = {id(t) for t in owner if t is not None}
         hit = [i for i, t in enumerate(owner) if t is not None]
+        if hit and p.camera_motion and tracks and len(seen) < len(tracks):
+            self._follow_camera(tracks, predicted, owner, centres, frame)
         if hit:
             self._hit([owner[i] for i in hit], frame, poses[hit], centres[hit], sizes[hit], spreads[hit])
         for t in self.confirmed:
@@ -223,14 +246,20 @@ class _PartTracks:
                 t.before = None
         # Unmatched tentative tracks end; confirmed ones wait up to max_age frames.
         survivors = [t for t in self.tentative if id(t) in seen]
-        self.confirmed = [t for t in self.confirmed if frame - t.last <= p.max_age]
+        self.confirmed = [t for t in self.confirmed if frame - t.last <= p.max_age
+                          or (frame - t.last <= p.max_age_outside and image is not None and _outside(t, frame, image))]
         for t in survivors:
             if t.hits >= p.n_init:
                 t.id = self.new_id()
                 self.confirmed.append(t)
         self.tentative = [t for t in survivors if t.id == NO_TRACK]
+        duplicate = np.zeros(len(poses), bool)
+        if hit and len(hit) < len(poses) and p.duplicate > 0:
+            free = [i for i in range(len(poses)) if owner[i] is None]
+            d = np.sqrt(((poses[free][:, None] - poses[hit][None]) ** 2).sum(-1)).mean(-1)
+            duplicate[free] = (d < p.duplicate * sizes[hit][None]).any(1)
         for i in range(len(poses)):
-            if owner[i] is None:
+            if owner[i] is None and not duplicate[i]:
                 t = _Track(self.new_key(), poses[i].copy(), centres[i], frame, float(sizes[i]), float(spreads[i]))
                 owner[i] = t
                 if p.n_init <= 1:
@@ -239,6 +268,47 @@ class _PartTracks:
                 else:
                     self.tentative.append(t)
         return owner
+
+    def _drop_duplicates(self, owner: list[Optional[_Track]], poses: np.ndarray, sizes: np.ndarray) -> None:
+        """Two tracks matched to two detections of one person (a duplicate detection that lived
+        long enough to be confirmed): the one with fewer hits ends, its detection gets none."""
+        hit = np.array([i for i, t in enumerate(owner) if t is not None], np.int64)
+        if len(hit) < 2:
+            return
+        c = poses[hit].mean(1)
+        near = np.sqrt(((c[:, None] - c[None]) ** 2).sum(-1)) < self.p.duplicate * sizes[hit][None]
+        np.fill_diagonal(near, False)
+        if not near.any():
+            return
+        ends = set()
+        for a, b in zip(*np.nonzero(np.triu(near))):
+            i, j = hit[a], hit[b]
+            d = np.sqrt(((poses[i] - poses[j]) ** 2).sum(-1)).mean()
+            ti, tj = owner[i], owner[j]
+            if d >= self.p.duplicate * min(sizes[i], sizes[j]) or id(ti) in ends or id(tj) in ends:
+                continue
+            rank = lambda t: (t.id != NO_TRACK, t.hits)
+            loser = j if rank(ti) >= rank(tj) else i
+            ends.add(id(owner[loser]))
+            owner[loser] = None
+        if ends:
+            self.confirmed = [t for t in self.confirmed if id(t) not in ends]
+            self.tentative = [t for t in self.tentative if id(t) not in ends]
+
+    def _follow_camera(self, tracks: list[_Track], predicted: np.ndarray, owner: list[Optional[_Track]],
+                       centres: np.ndarray, frame: int) -> None:
+        """Move the tracks not matched in this frame by the median shift of the confirmed tracks
+        matched in it, beyond their prediction (what a panning camera adds to everybody's motion)."""
+        row = {id(t): k for k, t in enumerate(tracks)}
+        shifts = [centres[i] - predicted[row[id(t)]].mean(0) for i, t in enumerate(owner)
+                  if t is not None and t.id != NO_TRACK and frame - t.last == 1]
+        if len(shifts) < 2:
+            return
+        shift = np.median(np.array(shifts), 0)
+        matched = {id(t) for t in owner if t is not None}
+        for t in tracks:
+            if id(t) not in matched:
+                t.pose, t.centre = t.pose + shift, t.centre + shift
 
     def _hit(self, tracks: list[_Track], frame: int, poses: np.ndarray, centres: np.ndarray, sizes: np.ndarray,
              spreads: np.ndarray) -> None:
@@ -300,9 +370,10 @@ class Tracker:
         frame = self._frame + 1 if frame is None or frame <= self._frame else int(frame)
         self._frame = frame
         body = result.body
-        owners = self._parts["body"].update(frame, body.pose2d, body.scores)
+        image = (result.width, result.height)
+        owners = self._parts["body"].update(frame, body.pose2d, body.scores, image)
         self._note(owners)
-        keys = {"body": np.array([t.key for t in owners], np.int64)}
+        keys = {"body": np.array([NO_TRACK if t is None else t.key for t in owners], np.int64)}
         for part in ("hand", "face"):
             arr = result[part]
             k = np.full(len(arr), NO_TRACK, np.int64)
@@ -315,9 +386,9 @@ class Tracker:
                     k[d], attached[d] = keys["body"][has], True
             lone = np.flatnonzero(~attached)
             if len(lone):
-                lone_owners = self._parts[part].update(frame, arr.pose2d[lone], arr.scores[lone])
+                lone_owners = self._parts[part].update(frame, arr.pose2d[lone], arr.scores[lone], image)
                 self._note(lone_owners)
-                k[lone] = [t.key for t in lone_owners]
+                k[lone] = [NO_TRACK if t is None else t.key for t in lone_owners]
             keys[part] = k
         self.keys = keys
         public = self._ids.get
