@@ -464,14 +464,16 @@ def _replayed_frames(config: RunConfig, source: Any,
         frames = (f._replace(result=select_detections(f.result, min_score=config.min_score, max_people=config.max_people,
                                                       parts=config.parts)) for f in frames)
     saved = first.get("settings")
-    settings = {**(saved if isinstance(saved, dict) else {}), **config.record_settings()}
+    added = {k: v for k, v in config.record_settings().items() if (k, v) != ("track", False)}  # no stage added
+    settings = {**(saved if isinstance(saved, dict) else {}), **added}
     return frames, model, {"settings": settings} if settings else {}
 
 
 def _check_pixels_match(config: RunConfig, source: Any, first: dict[str, Any]) -> None:
     """DopeError (one line, before anything is written) when the pixels given with --from-json are
     not those its records were made from: video frames with --image, images with --video, a
-    video of another size, or images none of which a record names."""
+    video of another size or with fewer frames than the records, images none of which a record
+    names, or an image of another size than its record's."""
     if config.image is None and config.video is None:
         return
     saved = config.from_json
@@ -482,20 +484,39 @@ def _check_pixels_match(config: RunConfig, source: Any, first: dict[str, Any]) -
     if not video and config.video is not None:
         raise DopeError(f"{saved} holds images ({first.get('image')!r}...), and --video gives a video: give those "
                         "images with --image, or leave the pixels out")
+    from dope.inputs.replay import read_records
     if video:
         size, want = source.size, (first.get("width"), first.get("height"))
         if size is not None and None not in want and tuple(size) != tuple(want):
             raise DopeError(f"{saved} was made from a {want[0]}x{want[1]} video, and {source.name!r} is "
                             f"{size[0]}x{size[1]}: give the video its records were made from")
+        count = getattr(source, "frame_count", None)
+        if count:  # the container's count may be an estimate: only a clear excess is refused
+            last = max((r.get("frame") for _, r in read_records(saved) if isinstance(r.get("frame"), int)),
+                       default=-1)
+            if last >= count * 1.1 + 2:
+                raise DopeError(f"{saved} holds frame {last}, and {source.name!r} has about {count} frames: give "
+                                "the video its records were made from")
         return
-    from dope.inputs.replay import read_records
-    names = {os.path.abspath(p) for p in source} | {os.path.basename(p) for p in source}
+    from dope.outputs.resume import image_size
+    paths = {}
+    for p in source:
+        paths.setdefault(os.path.abspath(p), p)
+        paths.setdefault(os.path.basename(p), p)
+    found = 0
     for _, record in read_records(saved):
         image = record.get("image")
-        if image and (os.path.abspath(image) in names or os.path.basename(image) in names):
-            return
-    raise DopeError(f"none of the records of {saved} names one of the --image files ({len(source)} given): "
-                    "give the images its records were made from")
+        path = paths.get(os.path.abspath(image), paths.get(os.path.basename(image))) if isinstance(image, str) else None
+        if path is None or "error" in record:
+            continue
+        found += 1
+        size, want = image_size(path), (record.get("width"), record.get("height"))
+        if size is not None and None not in want and tuple(size) != tuple(want):
+            raise DopeError(f"{saved} was made from a {want[0]}x{want[1]} {image!r}, and {path!r} is "
+                            f"{size[0]}x{size[1]}: give the images its records were made from")
+    if not found:
+        raise DopeError(f"none of the records of {saved} names one of the --image files ({len(source)} given): "
+                        "give the images its records were made from")
 
 
 def _resume(config: RunConfig, images: list[str]) -> tuple[dict[str, str], list[str]]:

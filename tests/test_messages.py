@@ -297,3 +297,24 @@ def test_every_output_makes_its_missing_folder(checkpoint_path, fixture_image, t
              *[x for option, path in outs.items() for x in (option, path)])
     assert p.returncode == 0, p.stderr
     assert all(path.exists() for path in outs.values())
+
+
+def test_records_of_more_frames_or_of_another_image_size_are_refused(checkpoint_path, fixture_image, tmp_path):
+    from PIL import Image
+    from test_video import write_clip
+    long = write_clip(tmp_path / "long.mp4", levels=tuple(range(20, 220, 10)))  # 20 frames
+    short = write_clip(tmp_path / "short.mp4")  # 5 frames, the same size
+    base = ["--model", checkpoint_path, "--no-overlay", "--max-proposals", "20"]
+    assert dope(*base, "--video", long, "--json", tmp_path / "long.jsonl").returncode == 0
+    (tmp_path / "shots").mkdir()
+    Image.open(fixture_image).save(tmp_path / "shots" / "a.png")
+    assert dope(*base, "--image", tmp_path / "shots" / "a.png", "--json", tmp_path / "a.jsonl").returncode == 0
+    (tmp_path / "other").mkdir()
+    Image.open(fixture_image).resize((100, 80)).save(tmp_path / "other" / "a.png")  # the same name, another size
+    for saved, pixels, says in (("long.jsonl", ["--video", short], "holds frame 19"),
+                                ("a.jsonl", ["--image", tmp_path / "other" / "a.png"], "is 100x80")):
+        p = dope("--from-json", tmp_path / saved, *pixels, "--output-dir", tmp_path / "out")
+        assert p.returncode == 1, p.stderr
+        line, = p.stderr.strip().splitlines()
+        assert says in line, line
+        assert not (tmp_path / "out").exists()
