@@ -708,6 +708,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tracking-every", type=positive_int, nargs="+", metavar="N",
                    help="--tracking: instead, keep every Nth frame of the scenes, fill the others as dope.py "
                         "--every N --fill-skipped does, and print the 2D/3D errors against running on every frame")
+    p.add_argument("--tracking-held-out", type=int, nargs="+", metavar="SEED",
+                   help="--tracking: held-out seeds of every scene family (default: benchmarks/scenes.py's "
+                        "HELD_OUT_SEEDS); tuning seeds are TUNING_SEEDS")
+    p.add_argument("--tracking-crowd", type=int, nargs="*", default=[200, 1500], metavar="N",
+                   help="--tracking: time crowds of 200 people and of 1500 detections per frame (N <= 500: "
+                        "people, above: detections per frame); none: no crowd timing")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the results")
     return p
 
@@ -749,8 +755,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(interpolation_report(run_interpolation(seeds=args.tracking_seeds, everys=args.tracking_every)))
         return 0
     if args.tracking:
-        from benchmarks.tracking import report, run_benchmark
+        from benchmarks.scenes import HELD_OUT_SEEDS
+        from benchmarks.tracking import crowd_report, families_report, report, run_benchmark, run_crowd, run_held_out
         print(report(run_benchmark(seeds=args.tracking_seeds, write=args.tracking_out)))
+        print()
+        print(families_report(run_held_out(held_out_seeds=args.tracking_held_out or HELD_OUT_SEEDS)))
+        if args.tracking_crowd:
+            print()
+            print(crowd_report([run_crowd(n) if n <= 500 else run_crowd(None, detections_per_frame=n)
+                                for n in args.tracking_crowd]))
         return 0
     from dope.errors import DopeError
     try:

@@ -378,7 +378,8 @@ def _cap_runs(hidden: np.ndarray, longest: int) -> None:
         t += 1
 
 
-def _plan(family: str, rng: np.random.Generator, frames: int, fps: float, width: int, height: int) -> _Plan:
+def _plan(family: str, rng: np.random.Generator, frames: int, fps: float, width: int, height: int,
+          people: Optional[int] = None) -> _Plan:
     if family in ("crossing_depths", "drops_duplicates", "noisy_scores", "panning", "occlusions"):
         n = int(rng.integers(3, 6))
         plan = _walkers(rng, n, frames, fps, width, height, rng.uniform(150, 260, n))
@@ -409,7 +410,7 @@ def _plan(family: str, rng: np.random.Generator, frames: int, fps: float, width:
         _hide_behind(plan, 20)
         return plan
     if family == "crowd":
-        n = int(rng.integers(50, 101))
+        n = people or int(rng.integers(50, 101))
         plan = _walkers(rng, n, frames, fps, width, height, rng.uniform(60, 140, n))
         _hide_behind(plan, 20)
         return plan
@@ -457,14 +458,15 @@ class _NoiseState:
 
 
 def make_family_scene(family: str, seed: int, frames: Optional[int] = None, fps: float = 30.0,
-                      width: int = 1280, height: int = 720, noise: Optional[NoiseModel] = None) -> Scene:
+                      width: int = 1280, height: int = 720, noise: Optional[NoiseModel] = None,
+                      people: Optional[int] = None) -> Scene:
     """One scene of `family` (see FAMILIES) drawn from `seed`, with its own noise model (drawn from
-    the seed unless given). frames: 300 (crowds: 90)."""
+    the seed unless given). frames: 300 (crowds: 90); people: a crowd's size (default: 50 to 100)."""
     rng = np.random.default_rng([FAMILIES.index(family) if family in FAMILIES else 99, seed])
     frames = frames or (90 if family == "crowd" else 300)
     noise = noise or draw_noise(rng, family)
-    width = max(width, 4000) if family == "crowd" else width  # room for a hundred people
-    plan = _plan(family, rng, frames, fps, width, height)
+    width = max(width, 4000, 40 * (people or 0)) if family == "crowd" else width  # room for a crowd
+    plan = _plan(family, rng, frames, fps, width, height, people)
     people = plan.centre.shape[1]
     if family == "panning":  # the camera pans: everyone moves in the image with it
         pan = 0.25 * width * np.sin(2 * math.pi * np.arange(frames) / (frames * rng.uniform(0.5, 1.0)) + rng.uniform(0, 6))

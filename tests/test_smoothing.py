@@ -123,3 +123,35 @@ def test_stage_keeps_every_frame_in_order_and_attached_wrists(mode):
             for i, h in enumerate(b.fields[link]):
                 if h >= 0:
                     np.testing.assert_array_equal(b.pose2d[i, joint], f.result.hand.pose2d[h, 0])
+
+
+def test_kalman_measures_its_noise_smooths_without_lag_and_one_euro_remains():
+    """The online filter alone: on a noisy walk it lowers the error and the jitter, follows a ramp
+    without lag, and its measured noise level is the one added."""
+    rng = np.random.default_rng(3)
+    n = 300
+    truth = 300 + 4 * np.arange(n) + 20 * np.sin(2 * np.pi * 0.5 * np.arange(n) / RATE)
+    spread = np.stack([np.linspace(0, 120, 13), np.linspace(0, 300, 13)], -1)  # a body-sized pose
+    clean = np.stack([truth, np.full(n, 200.0)], -1)[:, None] + spread  # float[n, 13, 2]
+    raw = clean + rng.normal(0, 3, clean.shape)
+    frames = [Result(720, 1280, body=PartArrays("body", [0.9], raw[k][None], np.zeros((1, 13, 3)), track=[0]))
+              for k in range(n)]
+    sm = OnlineSmoother()
+    got = np.array([sm.update(f).body.pose2d[0] for f in frames])
+    err = np.linalg.norm(got - clean, axis=-1)[30:].mean()
+    raw_err = np.linalg.norm(raw - clean, axis=-1)[30:].mean()
+    assert err < 0.85 * raw_err
+    acc = lambda s: np.diff(s, 2, axis=0)
+    assert np.linalg.norm(acc(got) - acc(clean), axis=-1).mean() < 0.65 * np.linalg.norm(acc(raw) - acc(clean), axis=-1).mean()
+    # The joints' offsets' measured noise: (E d2^2 - E d2 d2') / 10, in box diagonals^2: 3 px.
+    k = sm._signals.rows["k"][:13]
+    diagonal = np.hypot(120, 300)
+    r = (k[:, 8, :2] - k[:, 9, :2]).mean() / 10 * diagonal ** 2
+    assert 0.5 < np.sqrt(r) / 3 < 1.5, np.sqrt(r)
+    ramp = OnlineSmoother()
+    line = [ramp.update(tracked([[100 + 5 * k, 200]])).body.pose2d[0, 0, 0] for k in range(60)]
+    np.testing.assert_allclose(line[20:], 100 + 5 * np.arange(20, 60), atol=1e-3)  # constant speed: no lag
+    euro = OnlineSmoother(method="one_euro")
+    assert euro.update(frames[0]).body.pose2d.shape == (1, 13, 2)
+    with pytest.raises(ValueError, match="unknown online filter"):
+        OnlineSmoother(method="wiener")

@@ -213,3 +213,25 @@ def test_annotated_video_is_h264_and_plays(tmp_path):
         assert stream.codec_context.name == "h264" and (stream.width, stream.height) == (82, 62)
         frames = [f.to_ndarray(format="bgr24") for f in container.decode(stream)]
     assert [round(float(np.median(f)) / 40) for f in frames] == [0, 1, 2, 3, 4]
+
+
+def test_a_duplicate_detection_takes_no_id_and_a_panned_away_person_keeps_theirs():
+    frames = []
+    for t in range(12):
+        people = [(300 + 3 * t, 400, 250), (800, 380, 230)]
+        r = people_frame(people)
+        if t >= 6:  # from frame 6, the first person is detected twice, a few pixels apart
+            twice = people_frame(people + [(300 + 3 * t + 4, 402, 250)])
+            b = twice.body
+            r = twice.replace(body=PartArrays("body", [0.9, 0.9, 0.6], b.pose2d, b.pose3d,
+                                              **{k: b.fields[k] for k in ("left_hand", "right_hand", "face")}))
+        frames.append(r)
+    out = list(Tracker().run(frames))
+    assert {int(r.body.track[0]) for r in out} == {0} and {int(r.body.track[1]) for r in out} == {1}
+    assert all(int(r.body.track[2]) == NO_TRACK for r in out[6:])
+    # The camera pans: both people move left by 20 px a frame; the second one is hidden for 15
+    # frames while the first is seen, then comes back where the pan took them.
+    frames = [people_frame([(1000 - 20 * t, 400, 250)] + ([] if 10 <= t < 25 else [(1200 - 20 * t, 380, 240)]))
+              for t in range(40)]
+    out = list(Tracker(velocity_gain=0.05).run(frames))
+    assert {int(r.body.track[-1]) for r in out[:10] + out[25:]} == {1}

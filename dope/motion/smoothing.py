@@ -349,10 +349,13 @@ class KalmanParams:
     noise2d, noise3d: prior measurement noise (standard deviation); motion2d, motion3d: prior
     standard deviation of the true second difference per frame; prior_frames: the prior's weight,
     in frames; memory: frames over which the statistics are averaged once known (exponential);
-    motion_gain: the filter's process noise is this times the measured motion (above 1: it follows
-    faster and smooths less); floor: the smallest noise level, relative to the priors;
+    motion_gain: the filter's process noise is this times the measured motion (below 1: smoother;
+    the statistics over-state the motion that the filter must follow); min_ratio: the process
+    noise is at least this times the measurement noise; manoeuvres: the process noise is
+    multiplied by the normalised squared innovation, averaged with weight `nis_rate` per frame,
+    when above 1 (at most `max_boost`): a limb that starts to swing is followed at once;
     outlier: innovations beyond this many standard deviations are clipped (heavy-tailed noise);
-    score_power: the measurement noise is scaled by (0.75 / score) ** score_power;
+    score_power: the measurement noise is scaled by (0.75 / score) ** score_power (within x0.25..x4);
     velocity0: the standard deviation of a new track's speed, per frame (2D: box diagonals; 3D: m).
     """
     noise2d: float = 0.01
@@ -361,17 +364,23 @@ class KalmanParams:
     motion3d: float = 0.01
     prior_frames: float = 10.0
     memory: float = 90.0
-    motion_gain: float = 1.0
-    floor: float = 0.05
+    motion_gain: float = 0.25
+    min_ratio: float = 0.01
+    max_boost: float = 50.0
+    nis_rate: float = 0.5
     outlier: float = 3.0
-    score_power: float = 0.0
+    score_power: float = 1.0
     velocity0: float = 0.03
-    min_ratio: float = 0.05
-    max_boost: float = 20.0
-    nis_rate: float = 0.3
 
 
 _KALMAN_STATE = ("x", "v", "p00", "p01", "p11", "z1", "z2", "d2", "a", "b", "nis", "m")
+
+
+def _as_block(index: np.ndarray) -> Any:
+    """A slice for indexes that are one increasing run (then state arrays are used in place)."""
+    if len(index) and index[-1] - index[0] == len(index) - 1 and (len(index) == 1 or (np.diff(index) == 1).all()):
+        return slice(int(index[0]), int(index[-1]) + 1)
+    return index
 
 
 def _pooled(a: np.ndarray) -> np.ndarray:
@@ -389,15 +398,18 @@ def _kalman_step(state: dict[str, np.ndarray], at: np.ndarray, z: np.ndarray, un
     samples z (float[N, 5]): unit: the statistics' units (float[N, 5]); k: frames since the last
     sample, run: samples in a row, fresh: starts afresh, score: detection scores (float[N] each);
     prior: the statistics (E d2^2, E d2_t d2_t-1) before any sample. Returns the estimates."""
-    x, v, p00, p01, p11, z1, z2, d2_last, a, b, nis_mean, m = (state[name][at] for name in _KALMAN_STATE)
-    m = m[:, 0]
+    # One gather (a view where the rows are one block, the common case), then views per field.
+    block = isinstance(at, slice)
+    st = state["k"][at]
+    x, v, p00, p01, p11, z1, z2, d2_last, a, b, nis_mean, m = (st[:, i] for i in range(len(_KALMAN_STATE)))
+    a, b, nis_mean, m = a.copy(), b.copy(), nis_mean.copy(), m[:, 0].copy()
     if fresh.any():
         a[fresh], b[fresh], m[fresh], nis_mean[fresh] = prior[0], prior[1], 0.0, 1.0
     # Noise statistics from the second differences of samples in a row (clipped: outliers).
     has2, has3 = (run >= 3)[:, None], (run >= 4)[:, None]
     d2 = (z - 2 * z1 + z2) / unit
     lim = 4 * np.sqrt(np.maximum(_pooled(a), 1e-30))
-    d2 = np.clip(d2, -lim, lim)
+    d2 = np.minimum(np.maximum(d2, -lim), lim)
     rate = np.maximum(1.0 / (m + p.prior_frames), 1.0 / p.memory)[:, None]
     a = np.where(has2, a + rate * (d2 * d2 - a), a)
     b = np.where(has3, b + rate * (d2 * d2_last - b), b)
@@ -424,15 +436,17 @@ def _kalman_step(state: dict[str, np.ndarray], at: np.ndarray, z: np.ndarray, un
     innov = z - xp
     nis_mean = nis_mean + p.nis_rate * (_pooled(innov * innov / s) - nis_mean)
     lim = p.outlier * np.sqrt(s)
-    innov = np.clip(innov, -lim, lim)
+    innov = np.minimum(np.maximum(innov, -lim), lim)
     k0, k1 = pp00 / s, pp01 / s
     x, v = xp + k0 * innov, v + k1 * innov
     p00, p01, p11 = (1 - k0) * pp00, (1 - k0) * pp01, pp11 - k1 * pp01
     if fresh.any():
         x[fresh], v[fresh], nis_mean[fresh] = z[fresh], 0.0, 1.0
         p00[fresh], p01[fresh], p11[fresh] = r[fresh], 0.0, (p.velocity0 * unit[fresh]) ** 2
-    for name, value in zip(_KALMAN_STATE, (x, v, p00, p01, p11, z, z1, d2_last, a, b, nis_mean, m[:, None])):
-        state[name][at] = value
+    for i, value in enumerate((x, v, p00, p01, p11, z, z1, d2_last, a, b, nis_mean, m[:, None])):
+        st[:, i] = value
+    if not block:
+        state["k"][at] = st
     return x
 
 
@@ -465,9 +479,9 @@ class OnlineSmoother:
         else:
             # Per joint row (each joint's offset from its pose's centre) and per signal (the
             # centre): the filter's state (_KALMAN_STATE), 2D then 3D side by side.
-            self._signals = _Signals({name: (None, 5) for name in _KALMAN_STATE},
+            self._signals = _Signals({"k": (None, len(_KALMAN_STATE), 5)},
                                      {"t": ((), np.float64, -np.inf), "run": ((), np.int64, 0),
-                                      **{name: ((5,), np.float64, 0.0) for name in _KALMAN_STATE}})
+                                      "k": ((len(_KALMAN_STATE), 5), np.float64, 0.0)})
             p = self.params
             r0 = np.array([p.noise2d] * 2 + [p.noise3d] * 3) ** 2
             q0 = np.array([p.motion2d] * 2 + [p.motion3d] * 3) ** 2
@@ -552,10 +566,10 @@ class OnlineSmoother:
         unit[:, :2] = scale[:, None]
         centre = np.add.reduceat(z, starts) / n[:, None]
         offset = z - np.repeat(centre, n, 0)
-        c = _kalman_step(V, sig, centre, unit, k, run, fresh, score, self.params, self._prior_centre)
+        c = _kalman_step(V, _as_block(sig), centre, unit, k, run, fresh, score, self.params, self._prior_centre)
         rep = lambda a: np.repeat(a, n, 0)
-        o = _kalman_step(store.rows, rows, offset, rep(unit), rep(k), rep(run), rep(fresh), rep(score), self.params,
-                         self._prior_offset)
+        o = _kalman_step(store.rows, _as_block(rows), offset, rep(unit), rep(k), rep(run), rep(fresh), rep(score),
+                         self.params, self._prior_offset)
         return o + rep(c)
 
     def run(self, results: Iterable[Result]) -> Iterator[Result]:
