@@ -12,12 +12,15 @@ stages (tracks, camera space) add arrays of their own beside the core ones with 
 """
 from __future__ import annotations
 
+import itertools
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from dope.jsonio import collector_paused
 from dope.parts import PART_NAMES, PARTS
 
 JSON_DECIMALS = 4  # 1e-4 px / 0.1 mm: well below the network's precision
@@ -83,6 +86,44 @@ def _finite(x: Any) -> Any:
     if isinstance(x, list):
         return [_finite(v) for v in x]
     return x if x is None or np.isfinite(x) else None
+
+
+_MISSING = object()  # an added field's value that a detection does not have (None in an object array)
+
+
+def _finite_list(values: list[Any]) -> list[Any]:
+    """Python floats with the non-finite ones as None."""
+    return values if all(map(math.isfinite, values)) else [v if math.isfinite(v) else None for v in values]
+
+
+def _rounded_rows(a: np.ndarray, decimals: int) -> list[Any]:
+    """`_json_value(row, decimals)` of each row of a float array, the whole array at once."""
+    r = np.round(a.astype(np.float64), decimals)
+    rows = r.tolist()
+    finite = np.isfinite(r.reshape(len(r), -1)).all(axis=1)
+    if not finite.all():
+        for i in np.flatnonzero(~finite).tolist():
+            rows[i] = _finite(rows[i])
+    return rows
+
+
+def _extra_column(a: np.ndarray, decimals: int) -> Optional[list[Any]]:
+    """The JSON values of an added field's rows as `Detection.to_dict` writes them (rows of floats
+    rounded, single numbers as they are, non-finite ones as null); None for an object array (or
+    one of another kind), which goes value by value."""
+    if a.dtype.kind not in "biuf":
+        return None
+    if a.ndim == 1:  # a number per detection: written as its Python value, not rounded
+        values = a.tolist()
+        return _finite_list(values) if a.dtype.kind == "f" else values
+    return _rounded_rows(a, decimals) if a.dtype.kind == "f" else a.tolist()
+
+
+def _extra_value(v: Any, decimals: int) -> Any:
+    """One detection's value of an added field held in an object array (see `PartArrays._detection`);
+    _MISSING for None."""
+    v = v.copy() if isinstance(v, np.ndarray) else v.item() if hasattr(v, "item") else v
+    return _MISSING if v is None else _json_value(v, decimals)
 
 
 def _array(x: Any, dtype: Any, shape: tuple, what: str) -> np.ndarray:
@@ -239,8 +280,41 @@ class PartArrays:
         return f"PartArrays({self.part}, {len(self)} detections, fields: {', '.join(self._data)})"
 
     def to_dicts(self, decimals: int = JSON_DECIMALS) -> list[dict[str, Any]]:
-        """The detections in the JSON schema (SPEC §10), fields added by later stages included."""
-        return [det.to_dict(self.part, decimals) for det in self]
+        """The detections in the JSON schema (SPEC §10), fields added by later stages included: what
+        `[det.to_dict(part, decimals) for det in self]` gives, one array at a time (a crowd's
+        record is a hundred thousand numbers: rounded by numpy, turned into lists once)."""
+        n = len(self)
+        if n == 0:
+            return []
+        with collector_paused():  # hundreds of thousands of lists, all kept: see jsonio.collector_paused
+            return self._to_dicts(decimals)
+
+    def _to_dicts(self, decimals: int) -> list[dict[str, Any]]:
+        data = self._data
+        columns: dict[str, list[Any]] = {
+            "score": _finite_list(data["scores"].astype(np.float64).tolist()),
+            "pose2d": _rounded_rows(data["pose2d"], decimals),
+            "pose3d": _rounded_rows(data["pose3d"], decimals + 2),
+        }
+        if self.part == "hand":
+            columns["is_right"] = data["is_right"].astype(bool).tolist()
+        if self.part == "body":
+            for link in LINKS:
+                columns[link] = [None if v == NO_LINK else v for v in data[link].tolist()]
+        optional = []  # extra fields whose missing values (None) leave the key out
+        for name in self.extra_fields:
+            column = _extra_column(data[name], decimals + 2)
+            if column is None:  # an object array (values of several shapes, or missing): one by one
+                column = [_extra_value(v, decimals + 2) for v in data[name]]
+                optional.append(name)
+            columns[name] = column
+        names = list(columns)
+        dicts = [dict(zip(names, row)) for row in zip(*columns.values())]
+        for name in optional:
+            for d in dicts:
+                if d[name] is _MISSING:
+                    del d[name]
+        return dicts
 
 
 Parts = Union[PartArrays, Sequence[Detection], None]
@@ -258,6 +332,55 @@ def _column(values: list[Any]) -> np.ndarray:
     for i, v in enumerate(values):
         out[i] = v
     return out
+
+
+KNOWN_KEYS = ("score", "pose2d", "pose3d", "is_right", "left_hand", "right_hand", "face")  # a detection's JSON keys
+
+
+def plain_part(part: str, records: Sequence[Any]) -> Optional[tuple[PartArrays, np.ndarray, np.ndarray]]:
+    """One part's detections from their JSON form as `Result.from_dict` makes them, a whole part at
+    once, with the numbers as read: (arrays, pose2d float64[N, J, 2], pose3d float64[N, J, 3]).
+
+    Only for the plain form that `--json` writes (dicts with float scores and poses of the part's
+    shape, links as whole numbers or null); None for anything else, which `from_dict` takes one
+    detection at a time (with its own conversions and errors)."""
+    j = PARTS[part].num_joints
+    n = len(records)
+    try:
+        if set(map(type, records)) - {dict}:
+            return None
+        scores = [x["score"] for x in records]
+        poses = [_plain_poses([x["pose2d"] for x in records], n, j, 2),
+                 _plain_poses([x["pose3d"] for x in records], n, j, 3)]
+    except (KeyError, TypeError):
+        return None
+    if poses[0] is None or poses[1] is None or set(map(type, scores)) - {float}:
+        return None
+    kw: dict[str, Any] = {}
+    if part == "hand":
+        kw["is_right"] = [bool(x.get("is_right")) for x in records]
+    if part == "body":
+        for link in LINKS:
+            values = [x.get(link) for x in records]
+            if set(map(type, values)) - {int, type(None)}:
+                return None
+            kw[link] = [NO_LINK if v is None else v for v in values]
+    for name in dict.fromkeys(k for x in records for k in x if k not in KNOWN_KEYS):
+        kw[name] = _column([x.get(name) for x in records])
+    arrays = PartArrays(part, np.array(scores, np.float32), poses[0].astype(np.float32), poses[1].astype(np.float32),
+                        **kw)
+    return arrays, poses[0], poses[1]
+
+
+def _plain_poses(rows: list[Any], n: int, j: int, dims: int) -> Optional[np.ndarray]:
+    """float64[n, j, dims] of n lists of j lists of `dims` floats; None for any other form."""
+    joints = list(itertools.chain.from_iterable(rows))
+    if len(joints) != n * j or set(map(len, rows)) - {j} or set(map(len, joints)) - {dims}:
+        return None
+    values = list(itertools.chain.from_iterable(joints))  # one flat list: each pass below runs in C
+    if set(map(type, values)) - {float}:
+        return None
+    return np.fromiter(values, np.float64, len(values)).reshape(n, j, dims)
 
 
 class Result:
@@ -345,7 +468,7 @@ class Result:
     def from_dict(cls, d: Mapping[str, Any]) -> "Result":
         """A Result from its JSON form (`to_dict`); per-detection fields beyond the schema are kept
         as added fields (for example `track`)."""
-        known = {"score", "pose2d", "pose3d", "is_right", "left_hand", "right_hand", "face"}
+        known = set(KNOWN_KEYS)
 
         def det(part: str, x: Mapping[str, Any]) -> Detection:
             j = PARTS[part].num_joints
@@ -353,5 +476,9 @@ class Result:
             return Detection(score=float(x["score"]), pose2d=np.asarray(x["pose2d"], np.float32).reshape(j, 2),
                              pose3d=np.asarray(x["pose3d"], np.float32).reshape(j, 3),
                              extra={k: v for k, v in x.items() if k not in known}, **kw)
+
+        def part_arrays(p: str) -> Union[PartArrays, list[Detection]]:
+            plain = plain_part(p, d.get(p) or [])
+            return plain[0] if plain is not None else [det(p, x) for x in d.get(p) or []]
         return cls(height=d["height"], width=d["width"], image=d.get("image"),
-                   **{p: [det(p, x) for x in d.get(p) or []] for p in PART_NAMES})
+                   **{p: part_arrays(p) for p in PART_NAMES})

@@ -9,17 +9,21 @@ pretty-printed) is read too.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
-from typing import Any, Callable, Iterator, Optional
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Callable, Iterator, Optional, TypeVar, Union
 
 import numpy as np
 
 from dope.inputs.sources import Item
+from dope.jsonio import collector_paused, loads
 from dope.parts import PART_NAMES, PARTS
-from dope.results import Result
+from dope.results import LINKS, Result, plain_part
 
 ITEM_KEYS = ("image", "video", "frame", "time_s", "height", "width")
+T = TypeVar("T")
 SAVED = "_saved"  # Result.meta key of the record a replayed result was read from
 
 
@@ -35,43 +39,69 @@ def read_jsonl(path: str) -> Iterator[tuple[Item, Result]]:
 
 
 def read_records(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-empty line of a JSON Lines file, read lazily."""
+    """(line number, object) for each non-empty line of a JSON Lines file, read lazily (lines end at
+    `\n`, `\r\n` or `\r`, as in a file opened as text)."""
+    return _records(path, lambda number, obj: (number, obj))
+
+
+def _records(path: str, make: Callable[[int, dict[str, Any]], T]) -> Iterator[T]:
+    """make(line number, object) for each record of the file (see `read_records`). Each line is parsed
+    and made into what `make` returns with Python's cycle collector paused (jsonio.collector_paused),
+    so that the parsed record, let go by then, is never scanned."""
     if not os.path.isfile(path):
         raise ReplayError(f"--from-json {path!r}: no such file" if not os.path.exists(path)
                           else f"--from-json {path!r} is not a file")
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, "rb") as f:
             first = None
-            for number, line in enumerate(f, 1):
+            for number, line in enumerate(_text_lines(f), 1):
                 if not line.strip():
                     continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as e:
+                error = None
+                with collector_paused():
+                    try:
+                        obj = loads(line)
+                    except json.JSONDecodeError as e:
+                        error = e
+                    else:
+                        if not isinstance(obj, dict):
+                            raise ReplayError(f"{path}, line {number}: expected a JSON object, got "
+                                              f"{type(obj).__name__}")
+                        made = make(number, obj)
+                        del obj
+                if error is not None:
                     if first is None:  # maybe one object over several lines
-                        yield from _whole_file(path, number, e)
+                        yield make(number, _whole_file(path, number, error))
                         return
-                    raise ReplayError(f"{path}, line {number}: not valid JSON ({e.msg})") from None
+                    raise ReplayError(f"{path}, line {number}: not valid JSON ({error.msg})") from None
                 first = number
-                if not isinstance(obj, dict):
-                    raise ReplayError(f"{path}, line {number}: expected a JSON object, got {type(obj).__name__}")
-                yield number, obj
+                yield made
     except UnicodeDecodeError:
         raise ReplayError(f"{path} is not a text file of JSON Lines") from None
     except OSError as e:
         raise ReplayError(f"cannot read {path!r}: {e.strerror}") from None
 
 
-def _whole_file(path: str, number: int, error: json.JSONDecodeError) -> Iterator[tuple[int, dict[str, Any]]]:
+def _text_lines(f: BinaryIO) -> Iterator[str]:
+    """The lines of a file opened in binary, decoded from UTF-8 without their line ends: what iterating
+    over it opened as text gives (universal newlines), without a text layer's cost on lines of megabytes."""
+    for raw in f:
+        if b"\r" in raw:
+            yield from (line.decode("utf-8") for line in raw.splitlines())
+        else:
+            yield raw.decode("utf-8").rstrip("\n")
+
+
+def _whole_file(path: str, number: int, error: json.JSONDecodeError) -> dict[str, Any]:
     with open(path, encoding="utf-8") as f:
         text = f.read()
     try:
-        obj = json.loads(text)
+        obj = loads(text)
     except json.JSONDecodeError:
         raise ReplayError(f"{path}, line {number}: not valid JSON ({error.msg})") from None
     if not isinstance(obj, dict):
         raise ReplayError(f"{path}: expected JSON objects, got {type(obj).__name__}")
-    yield number, obj
+    return obj
 
 
 def to_result(obj: dict[str, Any], where: str) -> Result:
@@ -83,6 +113,48 @@ def to_result(obj: dict[str, Any], where: str) -> Result:
         raise ReplayError(f"{where}: missing field {e.args[0]!r}") from None
     except (TypeError, ValueError):
         raise ReplayError(f"{where}: height and width must be positive whole numbers") from None
+    result, saved = _plain_result(obj)
+    if result is None:
+        result, saved = _checked_result(obj, where), obj
+    result.meta = {k: v for k, v in obj.items() if k not in ITEM_KEYS and k not in PART_NAMES}
+    result.meta[SAVED] = saved  # the numbers as read: writers keep them where a stage changed nothing
+    return result
+
+
+@dataclass(frozen=True)
+class SavedPart:
+    """One part's numbers as read from a record in the plain form `--json` writes: the scores (Python
+    floats) and the poses (float64, every value as read), to be written back where a stage changed nothing."""
+    scores: list[float]
+    pose2d: np.ndarray
+    pose3d: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+
+def _plain_result(obj: dict[str, Any]) -> tuple[Optional[Result], dict[str, SavedPart]]:
+    """The record as a Result, every part at once, when it is in the plain form `--json` writes
+    (see `results.plain_part`) and its links are sound; (None, {}) otherwise. Its numbers as read
+    are kept as arrays (the record's lists, a hundred thousand for a crowd, are let go)."""
+    parts, saved = {}, {}
+    for part in PART_NAMES:
+        dets = obj.get(part) or []
+        plain = plain_part(part, dets) if isinstance(dets, list) else None
+        if plain is None:
+            return None, {}
+        parts[part] = plain[0]
+        saved[part] = SavedPart([d["score"] for d in dets], plain[1], plain[2])
+    for d in obj.get("body") or []:  # whole numbers or null (plain_part): indexes of a hand or face
+        for link, part in LINKS.items():
+            v = d.get(link)
+            if v is not None and not 0 <= v < len(parts[part]):
+                return None, {}
+    return Result(obj["height"], obj["width"], image=obj.get("image"), **parts), saved
+
+
+def _checked_result(obj: dict[str, Any], where: str) -> Result:
+    """The record as a Result, one detection at a time, with a ReplayError naming what is wrong."""
     for part in PART_NAMES:
         dets = obj.get(part) or []
         if not isinstance(dets, list):
@@ -104,12 +176,9 @@ def to_result(obj: dict[str, Any], where: str) -> Result:
             if v is not None and (not isinstance(v, int) or not 0 <= v < len(obj.get(part) or [])):
                 raise ReplayError(f"{where}: body {k} {link} {v!r} is not the index of a {part}")
     try:
-        result = Result.from_dict(obj)
+        return Result.from_dict(obj)
     except (TypeError, ValueError) as e:
         raise ReplayError(f"{where}: {e}") from None
-    result.meta = {k: v for k, v in obj.items() if k not in ITEM_KEYS and k not in PART_NAMES}
-    result.meta[SAVED] = obj  # the numbers as read: writers keep them where a stage changed nothing
-    return result
 
 
 def to_item(obj: dict[str, Any], index: int) -> Item:
@@ -135,17 +204,24 @@ def replay(path: str, on_skip: Optional[Callable[[Item, RecordedError], None]] =
     Records of inputs that could not be read (an `"error"` field, no detections) are not results:
     they go to on_skip(item, RecordedError) in their place (by default they are left out).
     """
-    for index, (number, obj) in enumerate(read_records(path)):
+    index = itertools.count()
+
+    def make(number: int, obj: dict[str, Any]) -> tuple[Item, Union[Result, RecordedError]]:
         where = f"{path}, line {number}"
         try:
-            item = to_item(obj, index)
+            item = to_item(obj, next(index))
         except (TypeError, ValueError):
             raise ReplayError(f"{where}: frame must be a whole number and time_s a number") from None
         if "error" in obj and "height" not in obj:
+            return item, RecordedError(obj)
+        return item, to_result(obj, where)
+
+    for item, made in _records(path, make):
+        if isinstance(made, RecordedError):
             if on_skip is not None:
-                on_skip(item, RecordedError(obj))
+                on_skip(item, made)
             continue
-        yield item, to_result(obj, where)
+        yield item, made
 
 
 def first_record(path: str) -> Optional[dict[str, Any]]:

@@ -14,9 +14,7 @@ context managers:
 from __future__ import annotations
 
 import functools
-import json
 import logging
-import math
 import os
 from fractions import Fraction
 from typing import Any, BinaryIO, Callable, Optional
@@ -25,9 +23,10 @@ import cv2
 import numpy as np
 
 import dope.testpoints as testpoints
-from dope.results import Result
+from dope.results import JSON_DECIMALS, Result
 from dope.files import Output, OutputError, open_output, staging_path
-from dope.inputs.replay import SAVED
+from dope.inputs.replay import SAVED, SavedPart
+from dope.jsonio import collector_paused, dumps
 from dope.inputs.sources import Item
 from dope.parts import PART_NAMES
 
@@ -66,6 +65,10 @@ def _keep_saved_numbers(d: dict[str, Any], result: Result) -> None:
         arr, before = result[part], saved.get(part) or []
         if len(before) != len(arr):
             continue
+        if isinstance(before, SavedPart):
+            with collector_paused():
+                _keep_saved_part(d[part], arr, before)
+            continue
         for i, det in enumerate(before):
             for key, now in (("score", arr.scores[i]), ("pose2d", arr.pose2d[i]), ("pose3d", arr.pose3d[i])):
                 try:
@@ -74,6 +77,24 @@ def _keep_saved_numbers(d: dict[str, Any], result: Result) -> None:
                     continue
                 if same:
                     d[part][i][key] = det[key]
+
+
+def _keep_saved_part(dets: list[dict[str, Any]], arr: Any, before: SavedPart, decimals: int = JSON_DECIMALS) -> None:
+    """`_keep_saved_numbers` for one part read in the plain form: the same comparisons (float32, NaN
+    unequal), a whole array at once. A pose is replaced only where its saved numbers are not already
+    those `to_dict` wrote (the same bits: 0.0 and -0.0 differ in JSON)."""
+    n = len(arr)
+    same = np.asarray(before.scores, np.float32) == arr.scores
+    for i in np.flatnonzero(same).tolist():
+        dets[i]["score"] = before.scores[i]
+    for key, saved, now, places in (("pose2d", before.pose2d, arr.pose2d, decimals),
+                                    ("pose3d", before.pose3d, arr.pose3d, decimals + 2)):
+        same = (saved.astype(np.float32) == now).reshape(n, -1).all(axis=1)
+        written = np.round(now.astype(np.float64), places)
+        other = (written.view(np.int64) != saved.view(np.int64)).reshape(n, -1).any(axis=1)
+        rows = np.flatnonzero(same & other).tolist()
+        for i, values in zip(rows, saved[rows].tolist()):
+            dets[i][key] = values
 
 
 def partial_path(path: str) -> str:
@@ -150,21 +171,11 @@ class _StagedFile(ClosedOnExit):
         return kept
 
 
-def _finite(x: Any) -> Any:
-    """x with every non-finite float (at any depth of dicts, lists and tuples) replaced by None."""
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_finite(v) for v in x]
-    return x
-
-
 def json_line(obj: dict[str, Any]) -> str:
     """One JSON Lines line (with its newline); NaN and infinities are written as null (JSON has
-    neither, as Result.to_json does), never as bare words."""
-    return json.dumps(_finite(obj), allow_nan=False) + "\n"
+    neither, as Result.to_json does), never as bare words. The text of `json.dumps` with its
+    defaults, byte for byte, made by orjson when it can (see dope/jsonio.py)."""
+    return dumps(obj) + "\n"
 
 
 class JsonLinesWriter(_StagedFile):

@@ -1,0 +1,193 @@
+"""JSON for records: orjson's speed, the standard library's bytes.
+
+`dumps(obj)` returns exactly what `json.dumps(obj, allow_nan=False)` returned for `obj` with every
+non-finite float replaced by None (the text `--json` has always written: `", "` and `": "`
+separators, non-ASCII characters escaped, Python's spelling of floats such as `1e-05`), about ten
+times faster on a crowd's records. `loads(text)` returns what `json.loads(text)` returns.
+
+Both use orjson (a core dependency) when it is installed and spells numbers as this module
+expects (checked once, on first use, against the standard library; the outcome is logged); any
+object or text orjson does not take (NaN or Infinity literals in a file, integers past 64 bits,
+keys that are not strings, numpy scalars, a string holding a quote) goes through the standard
+library, so that the result never depends on the fast path. Without orjson, everything goes
+through the standard library, slower.
+
+How the text is made the standard library's: orjson writes compact JSON, raw UTF-8 and its own
+float spellings. The output is cut at its quotes (string contents and the rest alternate when
+no string holds a quote): outside the strings every `,` and `:` is a separator and gets its
+space, and the few numbers that Python spells otherwise (exponents, and magnitudes below 1e-4,
+which Python writes with one: orjson writes `0.00005` and `1e-7`, Python `5e-05` and `1e-07`)
+are rewritten with `repr`; strings with non-ASCII characters are escaped as `json` does.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import gc
+import json
+import logging
+import math
+from json.encoder import encode_basestring_ascii
+from typing import Any, Iterator, Optional
+
+try:
+    import orjson
+except ImportError:  # a platform without its wheel: the standard library, slower
+    orjson = None
+
+log = logging.getLogger(__name__)
+
+# Objects orjson would write but json refuses (dataclasses, datetimes) or writes otherwise
+# (subclasses of str, int, float: numpy's float64) go to the standard library.
+_OPTIONS = 0 if orjson is None else (orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+                                     | orjson.OPT_PASSTHROUGH_SUBCLASS)
+_NUMBER_BYTES = frozenset(b"0123456789.-+eE")
+# Values whose spelling differs between JSON writers: the probe of `fast()`.
+_PROBE = {"a, b: c": [0.0, -0.0, 1.0, 0.1, 1e-4, 9.9999e-05, 1e-05, 5.5e-05, -3.2e-06, 1e-07, 2.5e-310,
+                      5e-324, 123456.789, 1e15, 9999999999999998.0, 1e16, -1.5e16, 1e22, 1.7976931348623157e308,
+                      3.4028234663852886e38, float("nan"), float("inf"), -float("inf")],
+          "é\u007f\x1f\\x": [True, False, None, 0, -7, 2 ** 63 - 1, "C:\\x", "tab\t", "\u2028"], "": {}}
+
+
+def _finite(x: Any) -> Any:
+    """x with every non-finite float (at any depth of dicts, lists and tuples) replaced by None."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    return x
+
+
+def dumps_stdlib(obj: Any) -> str:
+    """The reference: the standard library's JSON of obj, non-finite floats as null."""
+    return json.dumps(_finite(obj), allow_nan=False)
+
+
+@functools.lru_cache(maxsize=1)
+def fast() -> bool:
+    """Whether orjson is installed and, once its text is turned into the standard library's, writes
+    the probe's values as `json` does (a later orjson may spell numbers otherwise: then the
+    standard library is used, and a log line says so)."""
+    if orjson is None:
+        log.info("orjson is not installed: JSON Lines are read and written with the standard library (slower)")
+        return False
+    try:
+        same = _from_orjson(orjson.dumps(_PROBE, option=_OPTIONS)) == dumps_stdlib(_PROBE)
+    except Exception:  # an orjson this module does not know
+        same = False
+    if not same:
+        log.info("orjson %s writes numbers unlike this version of DOPE expects: JSON Lines are written with the "
+                 "standard library (slower)", getattr(orjson, "__version__", "?"))
+    return same
+
+
+def dumps(obj: Any) -> str:
+    """`json.dumps(obj, allow_nan=False)` of obj with its non-finite floats as null, byte for byte (see
+    the module's docstring); TypeError or ValueError as json raises them."""
+    if fast():
+        try:
+            text = _from_orjson(orjson.dumps(obj, option=_OPTIONS))
+        except (TypeError, ValueError):  # orjson.JSONEncodeError included: json decides (and raises its error)
+            text = None
+        if text is not None:
+            return text
+    return dumps_stdlib(obj)
+
+
+def _from_orjson(raw: bytes) -> Optional[str]:
+    """orjson's compact text as the standard library writes it; None when a string holds a quote
+    (`\\"`, rare: then the quotes do not alternate between strings and the rest)."""
+    if b'\\"' in raw:
+        return None
+    parts = raw.split(b'"')  # even: outside strings; odd: string contents
+    outside = b'"'.join(parts[0::2]).replace(b",", b", ").replace(b":", b": ")
+    outside = _respell(outside, b"e")  # numbers with an exponent (and the e of true and false, left alone)
+    outside = _respell(outside, b"0.0000")  # 1e-5 <= |x| < 1e-4: Python writes an exponent
+    parts[0::2] = outside.split(b'"')
+    strings = parts[1::2]
+    joined = b"".join(strings)
+    if not joined.isascii() or b"\x7f" in joined:
+        for i in range(1, len(parts), 2):
+            s = parts[i]
+            if not s.isascii() or b"\x7f" in s:
+                parts[i] = encode_basestring_ascii(orjson.loads(b'"' + s + b'"'))[1:-1].encode("ascii")
+    return b'"'.join(parts).decode("ascii")
+
+
+def _respell(text: bytes, mark: bytes) -> bytes:
+    """text (outside strings) with each number that holds `mark` written as Python's repr."""
+    out, last = [], 0
+    pos = text.find(mark)
+    n = len(text)
+    while pos != -1:
+        start, end = pos, pos + len(mark)
+        while start > 0 and text[start - 1] in _NUMBER_BYTES:
+            start -= 1
+        while end < n and text[end] in _NUMBER_BYTES:
+            end += 1
+        token = text[start:end]
+        if token[:1] not in (b"e", b"") and start >= last:  # not the e of true or false
+            spelt = repr(float(token)).encode("ascii")
+            if spelt != token:
+                out += (text[last:start], spelt)
+                last = end
+        pos = text.find(mark, end)
+    if not out:
+        return text
+    out.append(text[last:])
+    return b"".join(out)
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cycle collector off for the block, then as it was. Parsing a record makes hundreds of
+    thousands of lists at once, all alive until the end: with the collector on, its full passes
+    rescan the half-built record again and again (four to five times the parse's own time in a
+    process that imported torch). The record holds no cycles; nothing else changes."""
+    enabled = gc.isenabled()
+    if enabled:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def loads(text: str | bytes) -> Any:
+    """`json.loads(text)`: the same objects, by orjson when it takes the text (standard JSON, integers
+    within 64 bits: orjson reads longer ones as floats), else by json (NaN and Infinity literals,
+    long integers, and every error message)."""
+    if orjson is not None:
+        try:
+            raw = text.encode("utf-8") if isinstance(text, str) else text
+        except UnicodeEncodeError:  # a str holding lone surrogates
+            raw = None
+        if raw is not None and not _long_integer(raw):
+            try:
+                with collector_paused():
+                    return orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                pass
+    return json.loads(text)
+
+
+_DIGITS_AS_ZEROS = bytes(48 if 48 <= c <= 57 else 97 for c in range(256))  # "0" for every digit, "a" for the rest
+_LONG = b"0" * 19  # 19 digits: past 2**63, where orjson's integers may end
+
+
+def _long_integer(raw: bytes) -> bool:
+    """Whether the text may hold an integer of 19 digits or more (a run of digits neither after a
+    point nor before one or an exponent; digits in strings count too: they only cost speed)."""
+    digits = raw.translate(_DIGITS_AS_ZEROS)
+    pos = digits.find(_LONG)
+    while pos != -1:
+        end = pos + len(_LONG)
+        while digits[end:end + 1] == b"0":
+            end += 1
+        if raw[pos - 1:pos] != b"." and raw[end:end + 1] not in (b".", b"e", b"E"):
+            return True
+        pos = digits.find(_LONG, end)
+    return False
