@@ -27,6 +27,8 @@ from dope.parts import PART_NAMES
 
 MAX_PROPOSALS = 5000
 MIN_INPUT_SIZE, MAX_INPUT_SIZE = 32, 4096
+# The ResNets a DOPE network can be built on: the published one, and lighter ones for students.
+BACKBONES = ("resnet50", "resnet34", "resnet18")
 # PPI's overlap functions: proposal-box IoU, or a 2D pose distance over a joint subset (proposals.py).
 IOU_FUNCS = ("bbox", "bbox_torsohead", "mje", "torso", "torsohead", "head", "shoulderhead", "torsoLR",
              "torsoheadLR", "shoulderheadLR")
@@ -76,6 +78,8 @@ NETWORK_SETTINGS: dict[str, Rule] = {
     "pose2d_reg_weights": Rule("per_part_float", 1e-6, 1e6),
     "pose3d_reg_weights": Rule("per_part_float", 1e-6, 1e6),
     "num_anchor_poses": Rule("per_part_int", 1, 1000),
+    # Not in the published files (they are ResNet-50); a trained student records its own (dope/training/).
+    "backbone": Rule("choice", choices=BACKBONES),
 }
 PPI_SETTINGS: dict[str, Rule] = {
     "K": Rule("int", 0, 1000, optional=True),

@@ -44,6 +44,7 @@ DEFAULT_DOPE_KWARGS: dict[str, Any] = {
     "pose2d_reg_weights": {p: 5.0 for p in PART_NAMES},
     "pose3d_reg_weights": {p: 5.0 for p in PART_NAMES},
     "num_anchor_poses": {"body": 20, "hand": 10, "face": 10},
+    "backbone": "resnet50",  # the published files say nothing: they are ResNet-50
 }
 # The published test code always keeps 1000 proposals after the RPN, whatever the file says.
 PUBLISHED_MAX_PROPOSALS = 1000

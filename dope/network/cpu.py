@@ -19,7 +19,7 @@ def _is_1x1(conv: nn.Module) -> bool:
 
 def _folded(block: nn.Module) -> bool:
     """Whether a torchvision Bottleneck has its batch norms folded (fold_batchnorms)."""
-    down = getattr(block, "downsample", None)
+    down = getattr(block, "downsample", None)  # a BasicBlock (ResNet-18/34) has no bn3: never taken
     return (all(isinstance(getattr(block, f"bn{i}", None), nn.Identity) for i in (1, 2, 3))
             and (down is None or (len(down) == 2 and isinstance(down[1], nn.Identity))))
 

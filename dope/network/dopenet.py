@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
-from torchvision.models.resnet import resnet50
+from torchvision.models.resnet import resnet18, resnet34, resnet50
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 from torchvision.models.detection.transform import GeneralizedRCNNTransform, resize_boxes, resize_keypoints
@@ -31,20 +31,28 @@ log = logging.getLogger(__name__)
 
 ANCHOR_SIZES = (32, 64, 128, 256, 512)
 ANCHOR_RATIOS = (0.5, 1.0, 2.0)
-BACKBONE_CHANNELS = 1024
+BACKBONE_CHANNELS = 1024  # ResNet-50's stage 3 (the published network); see RESNETS for the others
 FEATURE_SCALE = 1 / 16  # the backbone's stride: feature-map cells per input pixel (SPEC §3.5)
 ROI_SIZE, ROI_SAMPLING_RATIO = 7, 2
 HEAD_CHUNK = 128  # RoIs per pass through ResNet stage 4 on CPU (64 to 200 measured best)
 HEAD_CHANNELS = 2048
+# The ResNets a network can be built on (the config's `backbone`, settings.BACKBONES): builder, channels
+# out of stage 3 (the backbone) and out of stage 4 (the RoI head). The published checkpoints are
+# ResNet-50 and do not say so; the lighter ones are for students (dope/training/).
+RESNETS: dict[str, tuple[Callable[..., nn.Module], int, int]] = {
+    "resnet50": (resnet50, BACKBONE_CHANNELS, HEAD_CHANNELS),
+    "resnet34": (resnet34, 256, 512),
+    "resnet18": (resnet18, 256, 512),
+}
 
 
 class ResNetStages(nn.Module):
-    """ResNet-50 stem and stages 1-3 (stride 16, 1024 channels): DOPE's backbone."""
+    """ResNet stem and stages 1-3 (stride 16; 1024 channels for ResNet-50): DOPE's backbone."""
 
-    def __init__(self, resnet: nn.Module) -> None:
+    def __init__(self, resnet: nn.Module, out_channels: int = BACKBONE_CHANNELS) -> None:
         super().__init__()
         self.resnet_backbone = resnet
-        self.out_channels = BACKBONE_CHANNELS
+        self.out_channels = out_channels
         self.channels_last = False  # see DOPENet.channels_last
 
     def forward(self, x: Tensor) -> Tensor:
@@ -181,7 +189,7 @@ class DopeRoIHeads(nn.Module):
         super().__init__()
         self.box_roi_pool = RoIPool()
         self.dope_head = ResNetHead(resnet)
-        self.dope_predictor = PartPredictor(config["num_anchor_poses"])
+        self.dope_predictor = PartPredictor(config["num_anchor_poses"], RESNETS[config["backbone"]][2])
         for part in PART_NAMES:
             a, j = config["num_anchor_poses"][part], PARTS[part].num_joints
             self.register_buffer(f"{part}_anchor_poses", torch.zeros(a, j, 5))
@@ -264,11 +272,12 @@ class DOPENet(nn.Module):
         self.transform = GeneralizedRCNNTransform(c["min_size"], c["max_size"], c["image_mean"], c["image_std"])
         # Outside `weights`: the anchor generator's cell anchors are constants, not checkpoint tensors.
         anchors = FP32Anchors(sizes=(ANCHOR_SIZES,), aspect_ratios=(ANCHOR_RATIOS,))
+        make_resnet, channels, _ = RESNETS[c["backbone"]]
         with weights:
-            resnet = resnet50(weights=None, norm_layer=FrozenBatchNorm2d)
-            rpn_head = ProposalHead(BACKBONE_CHANNELS, anchors.num_anchors_per_location()[0])
+            resnet = make_resnet(weights=None, norm_layer=FrozenBatchNorm2d)
+            rpn_head = ProposalHead(channels, anchors.num_anchors_per_location()[0])
         # One ResNet registered twice, as in the checkpoint: stages 1-3 here, stage 4 in the RoI head.
-        self.backbone = ResNetStages(resnet)
+        self.backbone = ResNetStages(resnet, channels)
         self.rpn = RegionProposalNetwork(
             anchors, rpn_head,
             c["rpn_fg_iou_thresh"], c["rpn_bg_iou_thresh"], c["rpn_batch_size_per_image"],
@@ -404,7 +413,8 @@ def fold_batchnorms(net: DOPENet, *, in_place: bool = False) -> DOPENet:
         for stage in (resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4):
             for block in stage:
                 for i in (1, 2, 3):
-                    fold(block, f"conv{i}", f"bn{i}")
+                    if hasattr(block, f"bn{i}"):  # ResNet-18/34's BasicBlocks have two
+                        fold(block, f"conv{i}", f"bn{i}")
                 if block.downsample is not None:
                     fold(block.downsample, "0", "1")
     return net
