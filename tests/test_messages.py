@@ -318,3 +318,24 @@ def test_records_of_more_frames_or_of_another_image_size_are_refused(checkpoint_
         line, = p.stderr.strip().splitlines()
         assert says in line, line
         assert not (tmp_path / "out").exists()
+
+
+def test_a_pose_export_too_big_to_build_is_refused_as_soon_as_known(tmp_path, monkeypatch):
+    from benchmarks.exports import synthetic_frames
+    from dope.exports import pose
+    from dope.exports.people import ExportError
+    from dope.exports.writer import ExportWriter
+    from dope.motion.camera import place
+    assert pose.size_refused(100, 10) is None
+    assert "65535 people" in pose.size_refused(1, 70000)
+    assert "GiB" in pose.size_refused(200_000, 400)  # a long video of a crowd
+    frames = list(place(synthetic_frames(6, 4), fov=70))
+    one = (len(frames) // 2) * 4 * 139 * 3 * 4  # half the frames' bytes, every person in every frame
+    monkeypatch.setattr(pose, "MAX_BYTES", one)
+    w = ExportWriter(str(tmp_path / "p.pose"))
+    for f in frames:
+        w.write(f)
+    assert w.refused and len(w.builder.frame_numbers) == 0  # refused midway, the frames let go
+    with pytest.raises(ExportError, match="--max-people"):
+        w.close()
+    assert not (tmp_path / "p.pose").exists()

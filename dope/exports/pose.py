@@ -37,6 +37,8 @@ COMPONENTS = (("BODY", "body", BODY), ("LEFT_HAND", "left_hand", HAND), ("RIGHT_
               ("FACE", "face", FACE))
 SUFFIX_3D = "_3D"
 EXTRA = "pose-format"  # in the pose extra
+MAX_PEOPLE = 65535  # the body says its people in an unsigned 16-bit word
+MAX_BYTES = 2 << 30  # every person in every frame, built in memory (twice, as it is written): refused past 2 GiB
 # Frame rates of video in common use, to snap a rate estimated from rounded frame times to.
 COMMON_RATES = tuple(Fraction(r) for r in (24, 25, 30, 48, 50, 60, 90, 100, 120, 240)) + tuple(
     Fraction(r * 1000, 1001) for r in (24, 30, 60, 120))
@@ -142,10 +144,28 @@ def sample_rate(clip: Clip) -> float:
     return video_fps / step
 
 
+def size_refused(frames: int, people: int, camera_3d: bool = False) -> Optional[str]:
+    """The reason a .pose file of `frames` frames and `people` people is not written, else None: a
+    .pose body holds every person in every frame (zeros where not seen)."""
+    if people > MAX_PEOPLE:
+        return f"a .pose file holds at most {MAX_PEOPLE} people and this clip has {people}"
+    points = sum(part.num_joints for _, _, part in COMPONENTS) * (2 if camera_3d else 1)
+    size = frames * people * points * ((3 if camera_3d else 2) + 1) * 4
+    if size > MAX_BYTES:
+        return (f"a .pose file holds every person in every frame: {people} people over {frames} frames would take "
+                f"{size / (1 << 30):.1f} GiB, more than the {MAX_BYTES >> 30} GiB this export builds in memory")
+    return None
+
+
 def write_pose(clip: Clip, path: str, camera_3d: bool = False) -> None:
     """Write the clip as a .pose file (built in memory, written under a staging name, then renamed)."""
     from pose_format import Pose
     from pose_format.numpy import NumPyPoseBody
+    from dope.exports.people import ExportError
+    reason = size_refused(len(clip), len(clip.people), camera_3d)
+    if reason:
+        raise ExportError(f"{reason}; export fewer people (--max-people), part of the video (--start, --end), "
+                          "or use .npz")
     data, conf, _ = pose_arrays(clip, camera_3d)
     fps = sample_rate(clip)
     if not (math.isfinite(fps) and fps > 0):

@@ -82,17 +82,22 @@ class ExportWriter:
         if self.refused is not None:
             return
         self.builder.add(frame)
-        if self.target.lower().endswith(".c3d") and len(self.builder.seen) != self._people:
+        ext = os.path.splitext(self.target)[1].lower()
+        if ext == ".c3d" and len(self.builder.seen) != self._people:
             self._people = len(self.builder.seen)
             from dope.exports.c3dfile import markers_refused
             self._refuse(markers_refused(self.builder.seen))
+        elif ext == ".pose":
+            from dope.exports.pose import size_refused
+            self._refuse(size_refused(len(self.builder.frame_numbers), len(self.builder.seen), self.pose_3d),
+                         "part of the video (--start, --end), or use .npz")
 
-    def _refuse(self, reason: Optional[str]) -> None:
+    def _refuse(self, reason: Optional[str], instead: str = "or use .npz or .glb") -> None:
         """Give up on this export as soon as it is known to fail, saying so at once (the run and the
         other outputs go on; close raises ExportError)."""
         if reason is None:
             return
-        self.refused = f"{reason}; export fewer people (--max-people) or use .npz or .glb"
+        self.refused = f"{reason}; export fewer people (--max-people), {instead}"
         log.info("%s cannot be written (%s); the run and the other outputs go on", self.target, reason)
         self.builder = ClipBuilder()  # the frames gathered so far are not needed any more
 
