@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Iterable, Iterator, Mapping, Optional
 
 from dope.errors import DopeError
+from dope.jsonio import loads
 from dope.files import staging_path
 from dope.outputs.resume import check_made_alike
 from dope.outputs.writers import JsonLinesWriter, json_line, partial_path, record
@@ -105,7 +106,7 @@ def _lines(name: str) -> Iterator[tuple[int, int, int, Any]]:
             end = start + len(line)
             if line.strip():
                 try:
-                    rec = json.loads(line)
+                    rec = loads(line)
                 except ValueError:
                     if not line.endswith(b"\n"):
                         log.warning("%s: dropped the truncated last line (%d bytes) left by an interrupted run",
@@ -234,7 +235,7 @@ def _lines_fast(f: BinaryIO) -> Iterator[tuple[int, int, int, Any]]:
         elif line.startswith(_RECORD_HEAD):
             yield number, start, end, decoder.raw_decode(line[len(_RECORD_HEAD):].decode("utf-8"))[0]
         elif line.strip():
-            rec = json.loads(line)
+            rec = loads(line)
             yield number, start, end, rec.get("video") if isinstance(rec, dict) else None
         start = end
 

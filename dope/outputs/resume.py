@@ -25,6 +25,7 @@ from typing import Any, Iterable, Iterator, Mapping, Optional
 from PIL import Image
 
 from dope.errors import DopeError
+from dope.jsonio import loads
 from dope.outputs.writers import JsonLinesWriter, partial_path, record
 from dope.stream import Frame
 
@@ -92,7 +93,7 @@ def read_lines(name: str) -> Iterator[tuple[int, bytes, Any]]:
     tail = lines.pop()  # b"" when the file ends with a newline, else a line cut short
     if tail:
         try:
-            json.loads(tail)
+            loads(tail)
             lines.append(tail)  # complete, only its newline is missing
         except ValueError:
             log.warning("%s: dropped the truncated last line (%d bytes) left by an interrupted run", name,
@@ -101,7 +102,7 @@ def read_lines(name: str) -> Iterator[tuple[int, bytes, Any]]:
         if not line.strip():
             continue
         try:
-            yield number, line, json.loads(line)
+            yield number, line, loads(line)
         except ValueError:
             raise DopeError(f"{name} line {number} is not JSON; cannot resume from it (fix or delete it)") from None
 
