@@ -368,7 +368,7 @@ class KalmanParams:
     min_ratio: float = 0.01
     max_boost: float = 50.0
     nis_rate: float = 0.5
-    outlier: float = 3.0
+    outlier: float = 10.0
     score_power: float = 1.0
     velocity0: float = 0.03
 
@@ -435,7 +435,8 @@ def _kalman_step(state: dict[str, np.ndarray], at: np.ndarray, z: np.ndarray, un
     s = pp00 + r
     innov = z - xp
     nis_mean = nis_mean + p.nis_rate * (_pooled(innov * innov / s) - nis_mean)
-    lim = p.outlier * np.sqrt(s)
+    # (not after a gap: a person who comes back where the prediction did not put them is followed)
+    lim = p.outlier * np.sqrt(s) * np.where(kk > 1.25, np.inf, 1.0)
     innov = np.minimum(np.maximum(innov, -lim), lim)
     k0, k1 = pp00 / s, pp01 / s
     x, v = xp + k0 * innov, v + k1 * innov
