@@ -15,6 +15,8 @@
     python bench.py --ray                     # images/s: one process vs Ray, 1 and 2 workers; N GPUs on paper
     python bench.py --tracking                # tracks and smoothing on synthetic scenes (no network)
     python bench.py --tracking --tracking-every 2 4   # what filling the frames left out costs
+    python bench.py --crowd                   # JSON Lines and whole --from-json replays of a crowd (1,400
+                                              # detections a frame): before/after, per frame
 
 Without --model, a checkpoint of the official layout with pseudo-random weights
 (tests/make_synthetic_checkpoint.py, seed 0, the default 800/1333 input size) is written once into
@@ -714,6 +716,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tracking-crowd", type=int, nargs="*", default=[200, 1500], metavar="N",
                    help="--tracking: time crowds of 200 people and of 1500 detections per frame (N <= 500: "
                         "people, above: detections per frame); none: no crowd timing")
+    p.add_argument("--crowd", action="store_true",
+                   help="JSON Lines reading and writing on a synthetic crowd clip, old code against today's, and "
+                        "whole replays (dope.py --from-json) with and without tracking (benchmarks/crowd.py)")
+    p.add_argument("--crowd-frames", type=positive_int, default=8, metavar="N", help="--crowd: frames (default: 8)")
+    p.add_argument("--crowd-detections", type=positive_int, default=1400, metavar="N",
+                   help="--crowd: detections per frame, about (default: 1400)")
+    p.add_argument("--crowd-baseline", metavar="DIR",
+                   help="--crowd: also replay with the dope.py of another checkout (e.g. the code before issue 33: "
+                        "git archive 64d32ee | tar -x -C DIR), interleaved, for the ratio")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the results")
     return p
 
@@ -745,6 +756,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.exports:
         from benchmarks.exports import bench_exports, format_report
         print(format_report(bench_exports(args.frames, args.people or 5)))
+        return 0
+    if args.crowd:
+        from benchmarks.crowd import report as crowd_report, run_benchmark as run_crowd_benchmark
+        print(crowd_report(run_crowd_benchmark(args.crowd_frames, args.crowd_detections, runs=args.runs,
+                                                baseline=args.crowd_baseline)))
         return 0
     args.people = args.people or 6
     if args.ray:

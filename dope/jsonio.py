@@ -103,8 +103,8 @@ def _from_orjson(raw: bytes) -> Optional[str]:
         return None
     parts = raw.split(b'"')  # even: outside strings; odd: string contents
     outside = b'"'.join(parts[0::2]).replace(b",", b", ").replace(b":", b": ")
-    outside = _respell(outside, b"e")  # numbers with an exponent (and the e of true and false, left alone)
-    outside = _respell(outside, b"0.0000")  # 1e-5 <= |x| < 1e-4: Python writes an exponent
+    for mark in (b"e", b"0.0000"):  # exponents (the e of true and false is left alone); and 1e-5 <= |x| < 1e-4,
+        outside = _respell(outside, mark)  # where Python writes an exponent and orjson none
     parts[0::2] = outside.split(b'"')
     strings = parts[1::2]
     joined = b"".join(strings)

@@ -12,6 +12,7 @@ stages (tracks, camera space) add arrays of their own beside the core ones with 
 """
 from __future__ import annotations
 
+import array
 import itertools
 import json
 import math
@@ -378,9 +379,14 @@ def _plain_poses(rows: list[Any], n: int, j: int, dims: int) -> Optional[np.ndar
     if len(joints) != n * j or set(map(len, rows)) - {j} or set(map(len, joints)) - {dims}:
         return None
     values = list(itertools.chain.from_iterable(joints))  # one flat list: each pass below runs in C
-    if set(map(type, values)) - {float}:
+    try:  # takes floats and whole numbers (bools too), refuses None, strings, lists...
+        a = np.frombuffer(array.array("d", values), np.float64)
+    except TypeError:
         return None
-    return np.fromiter(values, np.float64, len(values)).reshape(n, j, dims)
+    whole = np.flatnonzero(a == np.trunc(a)).tolist()  # where an int or a bool may hide (few floats are whole)
+    if set(type(values[i]) for i in whole) - {float}:
+        return None
+    return a.reshape(n, j, dims)
 
 
 class Result:

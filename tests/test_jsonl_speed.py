@@ -193,12 +193,12 @@ PLAIN = ("plain", "image")  # the changes that leave a record in the plain form 
 
 def odd_records() -> list[dict]:
     """Plain records (a video frame, an image with a non-ASCII name holding ", " and ": ") and records
-    that take the one-detection-at-a-time path (ints, null or strings in poses, bools as links, an
-    int score)."""
+    that take the one-detection-at-a-time path (an int, null, a string or a bool in poses, a bool as
+    a link, an int score)."""
     base = plain_dict(varied_result(3))
     base.pop("image")
     frames = []
-    for t, change in enumerate(("plain", "ints", "null", "bool link", "int score", "image")):
+    for t, change in enumerate(("plain", "ints", "null", "bool link", "int score", "image", "string", "bool")):
         obj = json.loads(json.dumps(base))
         obj.update(video="clip.mp4", frame=t, time_s=t / 25)
         if change == "ints":
@@ -209,6 +209,10 @@ def odd_records() -> list[dict]:
             obj["body"][0]["left_hand"] = True
         if change == "int score":
             obj["hand"][0]["score"] = 1
+        if change == "string":
+            obj["hand"][1]["pose3d"][0][0] = "0.5"
+        if change == "bool":
+            obj["face"][0]["pose2d"][0][0] = True
         if change == "image":
             for k in ("video", "frame", "time_s"):
                 obj.pop(k)
@@ -259,7 +263,7 @@ def nudge(result: Result) -> Result:
 def test_replayed_records_are_written_as_before(tmp_path, change):
     path = saved_records(tmp_path, odd_records())
     fast = [isinstance(result.meta["_saved"]["body"], SavedPart) for _, result in replay(path)]
-    assert fast == [True, False, False, False, False, True]
+    assert fast == [True, False, False, False, False, True, False, False]
     # items: the old writer put an image's name from its record, a frame's video, frame and time from the item
     assert new_output(path, tmp_path, change) == old_output(path, change)
 
@@ -294,3 +298,15 @@ def test_malformed_plain_looking_records_get_the_old_messages(tmp_path):
         path = saved_records(tmp_path, [obj])
         with pytest.raises(ReplayError, match=message):
             list(replay(path))
+
+
+def test_the_crowd_benchmark_runs_small(tmp_path):
+    from benchmarks.crowd import make_crowd, report, time_json
+    path = str(tmp_path / "crowd.jsonl")
+    make_crowd(path, frames=2, detections=40)
+    timings = time_json(path, runs=1)
+    assert timings["same_bytes"] and timings["replayed_as_read"]
+    text = report({"detections": 40, "json": timings, "tracking": None,
+                   "replay": {"no_track": 0.1, "tracked": 0.3, "start_up": 1.0, "baseline_no_track": 0.4,
+                              "baseline_tracked": 2.0, "baseline_start_up": 1.0}})
+    assert "reading" in text and "4.0x" in text and "200.0 ms per frame" in text
