@@ -144,9 +144,9 @@ def test_kalman_measures_its_noise_smooths_without_lag_and_one_euro_remains():
     acc = lambda s: np.diff(s, 2, axis=0)
     assert np.linalg.norm(acc(got) - acc(clean), axis=-1).mean() < 0.65 * np.linalg.norm(acc(raw) - acc(clean), axis=-1).mean()
     # The joints' offsets' measured noise: (E d2^2 - E d2 d2') / 10, in box diagonals^2: 3 px.
-    k = sm._signals.rows["k"][:13]
+    k = sm._signals.rows["s"][:, :13]
     diagonal = np.hypot(120, 300)
-    r = (k[:, 8, :2] - k[:, 9, :2]).mean() / 10 * diagonal ** 2
+    r = (k[3, :, 0] - k[4, :, 0]).mean() / 10 * diagonal ** 2
     assert 0.5 < np.sqrt(r) / 3 < 1.5, np.sqrt(r)
     ramp = OnlineSmoother()
     line = [ramp.update(tracked([[100 + 5 * k, 200]])).body.pose2d[0, 0, 0] for k in range(60)]

@@ -259,15 +259,19 @@ class _Signals:
                     self.values[n] = np.concatenate([self.values[n], np.full((more, *shape), fill, dtype)])
             self.start[s], self.length[s] = self.n_rows, joints
             self.n_rows += joints
-            for n, shape in self.row_shapes.items():
-                axis = shape.index(None)
-                have = self.rows[n].shape[axis]
-                if self.n_rows > have:
-                    grow = list(self.rows[n].shape)
-                    grow[axis] = max(self.n_rows - have, have)
-                    self.rows[n] = np.concatenate([self.rows[n], np.zeros(grow)], axis)
+            self._reserve(self.n_rows)
         self.index[key], self.key_of[s], self.live[s] = s, key, True
         return s
+
+    def _reserve(self, n_rows: int) -> None:
+        """Row arrays with room for at least n_rows rows (at least doubling when they grow)."""
+        for n, shape in self.row_shapes.items():
+            axis = shape.index(None)
+            have = self.rows[n].shape[axis]
+            if n_rows > have:
+                grow = list(self.rows[n].shape)
+                grow[axis] = max(n_rows - have, have)
+                self.rows[n] = np.concatenate([self.rows[n], np.zeros(grow)], axis)
 
     def frame(self, keys: dict[str, list[Optional[Hashable]]]) -> Optional[_Layout]:
         """The layout of one frame's signals (`signal_keys`), None when it has none."""
@@ -275,6 +279,13 @@ class _Signals:
         if self._last is not None and self._last[0] == flat:  # the common case: the same people
             return self._last[1]
         parts, signals, g = [], [], 0
+        # Room for this frame's new signals at once (growing one signal at a time copies the rows
+        # over and over when a crowd comes into view).
+        index = self.index
+        new_rows = sum(PARTS[p].num_joints * sum(1 for k in keys[p] if k is not None and k not in index)
+                       for p in PART_NAMES)
+        if new_rows:
+            self._reserve(self.n_rows + new_rows)
         for p in PART_NAMES:
             ks = keys[p]
             idx = [i for i, k in enumerate(ks) if k is not None]
@@ -373,7 +384,13 @@ class KalmanParams:
     velocity0: float = 0.03
 
 
-_KALMAN_STATE = ("x", "v", "p00", "p01", "p11", "z1", "z2", "d2", "a", "b", "nis", "m")
+# Per joint row (and per signal, for the centre): float[5, 5] of coordinates (estimate, speed, last
+# sample, the sample before, last second difference; 2D x, y then 3D x, y, z) and float[7, 2]
+# shared by each group of coordinates (2D, 3D): the covariance (p00, p01, p11), the noise
+# statistics (E d2^2, E d2_t d2_t-1), the mean normalised squared innovation and the count of
+# second differences seen.
+_COORDS, _SHARED = 5, 7
+_GROUPS = np.array([2, 3])
 
 
 def _as_block(index: np.ndarray) -> Any:
@@ -383,72 +400,80 @@ def _as_block(index: np.ndarray) -> Any:
     return index
 
 
-def _pooled(a: np.ndarray) -> np.ndarray:
-    """float[N, 5]: the mean over 2D's two coordinates and over 3D's three, each in its place."""
-    out = np.empty_like(a)
-    out[:, :2] = a[:, :2].mean(1, keepdims=True)
-    out[:, 2:] = a[:, 2:].mean(1, keepdims=True)
+def _group_mean(a: np.ndarray) -> np.ndarray:
+    """float[N, 2]: the mean of float[N, 5] over 2D's two coordinates and over 3D's three."""
+    out = np.empty((len(a), 2))
+    out[:, 0] = (a[:, 0] + a[:, 1]) * 0.5
+    out[:, 1] = (a[:, 2] + a[:, 3] + a[:, 4]) * (1.0 / 3.0)
     return out
 
 
-def _kalman_step(state: dict[str, np.ndarray], at: np.ndarray, z: np.ndarray, unit: np.ndarray, k: np.ndarray,
+def _spread(a: np.ndarray) -> np.ndarray:
+    """float[N, 5]: float[N, 2] given to each group's coordinates."""
+    return np.repeat(a, _GROUPS, axis=1)
+
+
+def _kalman_step(coords: np.ndarray, shared: np.ndarray, at: Any, z: np.ndarray, unit: np.ndarray, k: np.ndarray,
                  run: np.ndarray, fresh: np.ndarray, score: np.ndarray, p: KalmanParams,
                  prior: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """One step of the constant-velocity filter on the signals state[...][at] (float[N, 5] each) with
-    samples z (float[N, 5]): unit: the statistics' units (float[N, 5]); k: frames since the last
-    sample, run: samples in a row, fresh: starts afresh, score: detection scores (float[N] each);
-    prior: the statistics (E d2^2, E d2_t d2_t-1) before any sample. Returns the estimates."""
-    # One gather (a view where the rows are one block, the common case), then views per field.
+    """One step of the constant-velocity filter on the signals coords[:, at] (float[5, N, 5]) and
+    shared[:, at] (float[7, N, 2]) with samples z (float[N, 5]): unit: the statistics' units (float[N, 2]:
+    2D, 3D); k: frames since the last sample, run: samples in a row, fresh: starts afresh, score:
+    detection scores (float[N] each); prior: the statistics (E d2^2, E d2_t d2_t-1: float[2]) before
+    any sample. Returns the estimates (float[N, 5])."""
     block = isinstance(at, slice)
-    st = state["k"][at]
-    x, v, p00, p01, p11, z1, z2, d2_last, a, b, nis_mean, m = (st[:, i] for i in range(len(_KALMAN_STATE)))
-    a, b, nis_mean, m = a.copy(), b.copy(), nis_mean.copy(), m[:, 0].copy()
+    co, sh = coords[:, at], shared[:, at]  # views where `at` is a slice: written in place
+    x, v, z1, z2, d2_last = co
+    p00, p01, p11, a, b, nis_mean, m = sh
     if fresh.any():
         a[fresh], b[fresh], m[fresh], nis_mean[fresh] = prior[0], prior[1], 0.0, 1.0
     # Noise statistics from the second differences of samples in a row (clipped: outliers).
     has2, has3 = (run >= 3)[:, None], (run >= 4)[:, None]
-    d2 = (z - 2 * z1 + z2) / unit
-    lim = 4 * np.sqrt(np.maximum(_pooled(a), 1e-30))
+    u = _spread(unit)
+    d2 = (z - 2 * z1 + z2) / u
+    lim = 4 * np.sqrt(np.maximum(_spread(a), 1e-30))
     d2 = np.minimum(np.maximum(d2, -lim), lim)
-    rate = np.maximum(1.0 / (m + p.prior_frames), 1.0 / p.memory)[:, None]
-    a = np.where(has2, a + rate * (d2 * d2 - a), a)
-    b = np.where(has3, b + rate * (d2 * d2_last - b), b)
-    d2_last = np.where(has2, d2, d2_last)
-    m = m + has2[:, 0]
-    pa, pb = _pooled(a), _pooled(b)
-    r = np.maximum((pa - pb) / 10, 1e-12)
+    rate = np.maximum(1.0 / (m + p.prior_frames), 1.0 / p.memory)
+    a += np.where(has2, rate * (_group_mean(d2 * d2) - a), 0.0)
+    b += np.where(has3, rate * (_group_mean(d2 * d2_last) - b), 0.0)
+    m += has2
+    r = np.maximum((a - b) * 0.1, 1e-12)
     # Manoeuvres: while the innovations run larger than the filter expects (their normalised square,
     # averaged over a few frames, above 1), the motion allowed grows with them.
-    q = 2 * p.motion_gain * np.maximum(pa - 6 * r, p.min_ratio * r) * np.clip(nis_mean, 1.0, p.max_boost)
+    q = 2 * p.motion_gain * np.maximum(a - 6 * r, p.min_ratio * r) * np.minimum(np.maximum(nis_mean, 1.0), p.max_boost)
     u2 = unit * unit
     q, r = q * u2, r * u2
     if p.score_power:
         r = r * (np.clip(0.75 / np.maximum(score, 1e-3), 0.25, 4.0) ** p.score_power)[:, None]
     # Predict (constant velocity, piecewise-constant acceleration of variance q per frame).
     kk = k[:, None]
-    xp = x + kk * v
     k2 = kk * kk
-    pp00 = p00 + 2 * kk * p01 + k2 * p11 + q * k2 * k2 / 4
-    pp01 = p01 + kk * p11 + q * k2 * kk / 2
+    pp00 = p00 + 2 * kk * p01 + k2 * p11 + q * k2 * k2 * 0.25
+    pp01 = p01 + kk * p11 + q * k2 * kk * 0.5
     pp11 = p11 + q * k2
-    # Update, the innovation clipped at `outlier` standard deviations.
+    # Update, the innovation clipped at `outlier` standard deviations (not after a gap: a person
+    # who comes back where the prediction did not put them is followed).
     s = pp00 + r
+    xp = x + kk * v
     innov = z - xp
-    nis_mean = nis_mean + p.nis_rate * (_pooled(innov * innov / s) - nis_mean)
-    # (not after a gap: a person who comes back where the prediction did not put them is followed)
-    lim = p.outlier * np.sqrt(s) * np.where(kk > 1.25, np.inf, 1.0)
+    inv_s = 1.0 / s
+    nis_mean += p.nis_rate * (_group_mean(innov * innov) * inv_s - nis_mean)
+    lim = _spread(p.outlier * np.sqrt(s) * np.where(kk > 1.25, np.inf, 1.0))
     innov = np.minimum(np.maximum(innov, -lim), lim)
-    k0, k1 = pp00 / s, pp01 / s
-    x, v = xp + k0 * innov, v + k1 * innov
-    p00, p01, p11 = (1 - k0) * pp00, (1 - k0) * pp01, pp11 - k1 * pp01
+    k0, k1 = pp00 * inv_s, pp01 * inv_s
+    co[4] = np.where(has2, d2, d2_last)
+    co[3] = z1
+    co[2] = z
+    co[0] = xp + _spread(k0) * innov
+    co[1] = v + _spread(k1) * innov
+    sh[0], sh[1], sh[2] = (1 - k0) * pp00, (1 - k0) * pp01, pp11 - k1 * pp01
     if fresh.any():
-        x[fresh], v[fresh], nis_mean[fresh] = z[fresh], 0.0, 1.0
-        p00[fresh], p01[fresh], p11[fresh] = r[fresh], 0.0, (p.velocity0 * unit[fresh]) ** 2
-    for i, value in enumerate((x, v, p00, p01, p11, z, z1, d2_last, a, b, nis_mean, m[:, None])):
-        st[:, i] = value
+        co[0, fresh], co[1, fresh], sh[0, fresh] = z[fresh], 0.0, r[fresh]
+        sh[1, fresh], sh[2, fresh] = 0.0, (p.velocity0 * unit[fresh]) ** 2
+        nis_mean[fresh] = 1.0
     if not block:
-        state["k"][at] = st
-    return x
+        coords[:, at], shared[:, at] = co, sh
+    return co[0]
 
 
 class OnlineSmoother:
@@ -480,12 +505,12 @@ class OnlineSmoother:
         else:
             # Per joint row (each joint's offset from its pose's centre) and per signal (the
             # centre): the filter's state (_KALMAN_STATE), 2D then 3D side by side.
-            self._signals = _Signals({"k": (None, len(_KALMAN_STATE), 5)},
+            self._signals = _Signals({"k": (_COORDS, None, 5), "s": (_SHARED, None, 2)},
                                      {"t": ((), np.float64, -np.inf), "run": ((), np.int64, 0),
-                                      "k": ((len(_KALMAN_STATE), 5), np.float64, 0.0)})
+                                      "k": ((_COORDS, 5), np.float64, 0.0), "s": ((_SHARED, 2), np.float64, 0.0)})
             p = self.params
-            r0 = np.array([p.noise2d] * 2 + [p.noise3d] * 3) ** 2
-            q0 = np.array([p.motion2d] * 2 + [p.motion3d] * 3) ** 2
+            r0 = np.array([p.noise2d, p.noise3d]) ** 2
+            q0 = np.array([p.motion2d, p.motion3d]) ** 2
             # The statistics the priors give (E d2^2 = q + 6 r, E d2_t d2_t-1 = q - 4 r): offsets
             # have the joints' noise, centres a tenth of it.
             self._prior_offset = (6 * r0 + q0, q0 - 4 * r0)
@@ -563,14 +588,15 @@ class OnlineSmoother:
         k = np.where(fresh, 1.0, dt * self.rate)  # frames since the last sample
         run = np.where(fresh, 1, np.where(np.abs(k - 1.0) < 0.25, V["run"][sig] + 1, 1))  # samples in a row
         V["t"][sig], V["run"][sig] = t, run
-        unit = np.ones((len(sig), 5))  # statistics in units: 2D in box diagonals of the pose, 3D in metres
-        unit[:, :2] = scale[:, None]
+        unit = np.ones((len(sig), 2))  # statistics in units: 2D in box diagonals of the pose, 3D in metres
+        unit[:, 0] = scale
         centre = np.add.reduceat(z, starts) / n[:, None]
         offset = z - np.repeat(centre, n, 0)
-        c = _kalman_step(V, _as_block(sig), centre, unit, k, run, fresh, score, self.params, self._prior_centre)
+        c = _kalman_step(V["k"].transpose(1, 0, 2), V["s"].transpose(1, 0, 2), _as_block(sig), centre, unit, k, run, fresh, score, self.params,
+                         self._prior_centre)
         rep = lambda a: np.repeat(a, n, 0)
-        o = _kalman_step(store.rows, _as_block(rows), offset, rep(unit), rep(k), rep(run), rep(fresh), rep(score),
-                         self.params, self._prior_offset)
+        o = _kalman_step(store.rows["k"], store.rows["s"], _as_block(rows), offset, rep(unit), rep(k), rep(run),
+                         rep(fresh), rep(score), self.params, self._prior_offset)
         return o + rep(c)
 
     def run(self, results: Iterable[Result]) -> Iterator[Result]:
@@ -611,6 +637,7 @@ class OfflineSmoother:
         self._signals = _Signals({"s": (2 * n, None, 5)}, {"pos": ((n,), np.int64, -1),
                                                         "seen": ((), np.int64, np.iinfo(np.int64).min)})
         self._weights: dict[tuple[int, int], np.ndarray] = {}
+        self._gap_cache: dict[bytes, np.ndarray] = {}
         self._n = 0
 
     @property
@@ -663,31 +690,38 @@ class OfflineSmoother:
         poses = {}
         if layout is not None:
             sig, n, samples = layout.signals, layout.lengths, store.rows["s"]
-            est = np.empty((len(layout.rows), 5))
-            # Where the signal's samples in the window are one unbroken run through m (the common
-            # case: the symmetric kernel, or a one-sided one at a track's ends), one kernel per
-            # run's extent serves every such signal; gaps go through _smooth_partial.
+            # Each signal's fit at m is a weighted sum of its samples in the window (frames m - w ..
+            # m + w): one weight per frame, the same for every signal whose frames present are the
+            # same. Where they are one unbroken run through m (the common case: the symmetric
+            # kernel, or a one-sided one at a track's ends) the weights are `local_fit_weights`;
+            # with gaps, `_gap_weights`. Then one pass over the ring's window does every signal.
             stamps = store.values["pos"][sig]
             inside = (stamps >= max(m - w, 0)) & (stamps <= min(last, m + w))
             count = inside.sum(1)
             lo = np.where(inside, stamps, m + w + 1).min(1)
             hi = np.where(inside, stamps, m - w - 1).max(1)
             run = (count == hi - lo + 1) & (lo <= m) & (hi >= m)
+            weights = np.zeros((len(sig), 2 * w + 1))
             for left, right in set(zip((m - lo[run]).tolist(), (hi[run] - m).tolist())):
                 sel = run & (lo == m - left) & (hi == m + right)
-                first = (m - left) % self._size
-                window = samples[first:first + left + right + 1, :store.n_rows]  # a view: float[L, R, 5]
-                at = slice(None) if sel.all() else np.repeat(sel, n)
-                rows = layout.rows[at]
-                if 2 * len(rows) >= store.n_rows:  # most rows held: filter them all, in place, and pick
-                    est[at] = np.einsum("s,src->rc", self._kernel(left, right), window)[rows]
-                else:
-                    est[at] = np.einsum("s,src->rc", self._kernel(left, right), window[:, rows])
-            for i in np.flatnonzero(~run):
-                s, a, j = sig[i], layout.starts[i], n[i]
-                r = store.start[s]
-                est[a:a + j] = self._smooth_partial(store.values["pos"][s], samples[:self._size, r:r + j], m,
-                                                    min(last, m + w))
+                weights[sel, w - left:w + right + 1] = self._kernel(left, right)
+            gaps = np.flatnonzero(~run)
+            if len(gaps):
+                offsets = stamps[gaps] - (m - w)  # 0 .. 2w where inside
+                present = np.zeros((len(gaps), 2 * w + 1), bool)
+                k_idx, s_idx = np.nonzero(inside[gaps])
+                present[k_idx, offsets[k_idx, s_idx]] = True
+                patterns, which = np.unique(present, axis=0, return_inverse=True)
+                weights[gaps] = np.array([self._gap_weights(pattern) for pattern in patterns])[which.reshape(-1)]
+            first = (m - w) % self._size
+            window = samples[first:first + 2 * w + 1, :store.n_rows]  # a view: float[2w + 1, R, 5]
+            rows = layout.rows
+            if 2 * len(rows) >= store.n_rows:  # most rows in this frame: all rows, in place, then pick
+                every = np.zeros((store.n_rows, 2 * w + 1))
+                every[rows] = np.repeat(weights, n, 0)
+                est = np.einsum("rs,src->rc", every, window, optimize=True)[rows]
+            else:
+                est = np.einsum("rs,src->rc", np.repeat(weights, n, 0), window[:, rows], optimize=True)
             poses = _part_poses(result, layout, est)
         # Forget the signals that no frame still pending can use.
         gone = np.flatnonzero(store.live & (store.values["seen"] < m + 1 - w))
@@ -699,6 +733,22 @@ class OfflineSmoother:
         weights = self._weights.get((left, right))
         if weights is None:
             weights = self._weights[(left, right)] = local_fit_weights(left, right, self.sigma, self.degree)
+        return weights
+
+    def _gap_weights(self, present: np.ndarray) -> np.ndarray:
+        """float[2 window + 1]: the weight of each frame m - window .. m + window in the fit at m,
+        for the frames `present` (bool, the same length; frame m is one of them): the span around m
+        whose gaps are at most max_gap frames long, gaps filled linearly, then the local fit."""
+        key = present.tobytes()
+        weights = self._gap_cache.get(key)
+        if weights is None:
+            w = self.window
+            pos = np.flatnonzero(present)  # m is at w
+            weights = np.zeros(2 * w + 1)
+            weights[pos] = self._smooth_partial(pos, np.eye(len(pos)), w, int(pos[-1]))
+            if len(self._gap_cache) > 4096:
+                self._gap_cache.clear()
+            self._gap_cache[key] = weights
         return weights
 
     def _smooth_partial(self, stamps: np.ndarray, samples: np.ndarray, m: int, last: int) -> np.ndarray:

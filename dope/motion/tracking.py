@@ -174,13 +174,37 @@ def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarr
     """
     sp = params.pose_sigma + params.pose_growth * unseen
     ss = params.size_sigma + params.size_growth * unseen
-    diff = predicted[:, None] - poses[None]
-    d = np.sqrt((diff ** 2).sum(-1)).sum(-1) / diff.shape[2] / sizes[:, None] / sp[:, None]  # NaN joints: no match
-    s = np.abs((log_spread(poses) if pose_spreads is None else pose_spreads)[None] - spreads[:, None]) / ss[:, None]
-    iou = iou_matrix(_boxes(predicted), _boxes(poses))
-    cost = (0.5 * (d ** 2 + s ** 2) + (np.log(sp * ss) + params.age_cost * unseen)[:, None]
+    j = poses.shape[1]
+    spread = log_spread(poses) if pose_spreads is None else pose_spreads
+    s = np.abs(spread[None] - spreads[:, None]) / ss[:, None]
+    # Spatial gate first (exact): the mean joint distance is at least the distance between the
+    # centres, so pairs whose centres are farther than the gate allows never match; the full cost
+    # is computed for the pairs left only (at crowd sizes, a few per track).
+    reach = params.gate * sp * sizes  # pixels, per track
+    dc = predicted.sum(1)[:, None] / j - poses.sum(1)[None] / j
+    near = ((dc * dc).sum(-1) <= (reach * reach)[:, None]) & (s <= params.gate)
+    cost = np.full(near.shape, np.inf)
+    rows, cols = np.nonzero(near)
+    if not len(rows):
+        return cost
+    if 2 * len(rows) >= near.size:  # few tracks and detections: the whole matrix at once
+        diff = predicted[:, None] - poses[None]
+        d = np.sqrt((diff ** 2).sum(-1)).sum(-1) / j / sizes[:, None] / sp[:, None]  # NaN joints: no match
+        iou = iou_matrix(_boxes(predicted), _boxes(poses))
+        full = 0.5 * (d ** 2 + s ** 2) + (np.log(sp * ss) + params.age_cost * unseen)[:, None] + params.iou_weight * (1 - iou)
+        return np.where((d <= params.gate) & (s <= params.gate), full, np.inf)
+    diff = predicted[rows] - poses[cols]
+    d = np.sqrt((diff ** 2).sum(-1)).sum(-1) / j / sizes[rows] / sp[rows]
+    a, b = _boxes(predicted[rows]), _boxes(poses[cols])
+    lo, hi = np.maximum(a[:, :2], b[:, :2]), np.minimum(a[:, 2:], b[:, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), -1)
+    area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), -1)
+    union = area(a) + area(b) - inter
+    iou = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+    pair = (0.5 * (d ** 2 + s[rows, cols] ** 2) + np.log(sp[rows] * ss[rows]) + params.age_cost * unseen[rows]
             + params.iou_weight * (1 - iou))
-    return np.where((d <= params.gate) & (s <= params.gate), cost, np.inf)
+    cost[rows, cols] = np.where(d <= params.gate, pair, np.inf)
+    return cost
 
 
 def _assign(cost: np.ndarray) -> list[tuple[int, int]]:
@@ -190,9 +214,12 @@ def _assign(cost: np.ndarray) -> list[tuple[int, int]]:
     finite = np.isfinite(cost)
     if not finite.any():
         return []
-    big = np.where(finite, cost, cost[finite].max() * 10 + 1e6)
+    # Only rows and columns with a finite pair take part (in a crowd, most are gated out).
+    r_in, c_in = np.flatnonzero(finite.any(1)), np.flatnonzero(finite.any(0))
+    sub, ok = cost[np.ix_(r_in, c_in)], finite[np.ix_(r_in, c_in)]
+    big = np.where(ok, sub, sub[ok].max() * 10 + 1e6)
     rows, cols = linear_sum_assignment(big)
-    return [(int(r), int(c)) for r, c in zip(rows, cols) if finite[r, c]]
+    return [(int(r_in[r]), int(c_in[c])) for r, c in zip(rows, cols) if ok[r, c]]
 
 
 class _PartTracks:
@@ -300,11 +327,11 @@ class _PartTracks:
         """Move the tracks not matched in this frame by the median shift of the confirmed tracks
         matched in it, beyond their prediction (what a panning camera adds to everybody's motion)."""
         row = {id(t): k for k, t in enumerate(tracks)}
-        shifts = [centres[i] - predicted[row[id(t)]].mean(0) for i, t in enumerate(owner)
-                  if t is not None and t.id != NO_TRACK and frame - t.last == 1]
-        if len(shifts) < 2:
+        pairs = [(i, row[id(t)]) for i, t in enumerate(owner) if t is not None and t.id != NO_TRACK and frame - t.last == 1]
+        if len(pairs) < 2:
             return
-        shift = np.median(np.array(shifts), 0)
+        det, trk = np.array(pairs).T
+        shift = np.median(centres[det] - predicted[trk].sum(1) / predicted.shape[1], 0)
         matched = {id(t) for t in owner if t is not None}
         for t in tracks:
             if id(t) not in matched:
