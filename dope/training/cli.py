@@ -11,15 +11,15 @@ import logging
 import sys
 from typing import Optional, Sequence
 
-from dope.training.train import TrainConfig
+from dope.training.settings import TrainConfig
 
 log = logging.getLogger("dope")
 
 EXAMPLES = """examples:
   dope.py --image photos/ --json labels.jsonl                     # labels from a DOPE checkpoint
-  train.py --labels labels.jsonl --init models/DOPE_v1_0_0.pth.tgz --freeze features --out student.pth
+  train.py --labels labels.jsonl --init DOPE_v1_0_0 --freeze features --out student.pth
   train.py --labels labels.jsonl --backbone resnet18 --imagenet --steps 20000 --out student.pth
-  torchrun --nproc_per_node 4 train.py --labels labels.jsonl --init teacher.pth --out student.pth
+  torchrun --nproc_per_node 4 train.py --labels labels.jsonl --init DOPE_v1_0_0 --out student.pth
 """
 
 
@@ -34,7 +34,7 @@ def _per_part(text: str) -> dict[str, int]:
 
 
 def parser() -> argparse.ArgumentParser:
-    from dope.network.dopenet import RESNETS
+    from dope.settings import BACKBONES
     d = TrainConfig(labels="", out="")
     ap = argparse.ArgumentParser(prog="dope-train", description="Train a DOPE network on labels in the JSON "
                                  "schema of `dope --json` (docs/training.md).", epilog=EXAMPLES,
@@ -42,9 +42,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--labels", required=True, help="JSON Lines records (one per image, with the image's path)")
     ap.add_argument("--out", required=True, help="the student checkpoint to write (official format); beside it "
                     "OUT.resume.pth (to --resume) and OUT.csv (losses per step)")
-    ap.add_argument("--init", help="checkpoint to start from (fine-tuning); without it, a new network whose anchor "
+    ap.add_argument("--init", help="checkpoint (file or model name, as dope.py --model) to start from (fine-tuning); without it, a new network whose anchor "
                     "poses are k-means centres of the labels")
-    ap.add_argument("--backbone", choices=tuple(RESNETS), help="a new network's ResNet (default resnet50, the "
+    ap.add_argument("--backbone", choices=BACKBONES, help="a new network's ResNet (default resnet50, the "
                     "published one; resnet18/34 are lighter and faster)")
     ap.add_argument("--imagenet", action="store_true", help="a new network's ResNet starts from torchvision's "
                     "ImageNet weights (downloaded once into torch's cache)")
@@ -106,11 +106,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     _check(ap, a)
     logging.basicConfig(level=logging.ERROR if a.quiet else logging.INFO, format="%(message)s")
     from dope.errors import DopeError
+    from dope.inputs.weights import DownloadError
     from dope.network.checkpoint import CheckpointError
-    from dope.training.train import train
+    from dope.training.labels import check_images, read_labels
     try:
+        # the labels first: a mistake in them is said before torch is even imported
+        check_images(read_labels(a.labels))
+        from dope.training.train import train
         report = train(_config(a))
-    except (DopeError, CheckpointError) as e:
+    except (DopeError, CheckpointError, DownloadError) as e:
         print(f"dope-train: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

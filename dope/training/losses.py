@@ -164,19 +164,31 @@ class TrainingHeads(nn.Module):
                 layer.weight.copy_(weight)
                 layer.bias.copy_(own.bias - weight @ self.mean)
 
-    def forward(self, features: Tensor, samples: list[Sample]) -> dict[str, tuple[Tensor, Tensor]]:
-        """Per part: logits (S, A+1) of the batch's sampled RoIs (features (S, C), in sample order)
-        and the 5J pose values (P, 5J) of its positives, for their own anchor pose."""
+    def prepare(self, features: Tensor) -> Tensor:
+        """The features the layers take: float32, whitened when this module whitens."""
         x = features.float()
-        if self.whiten:
-            x = (x - self.mean) @ self.matrix
+        return (x - self.mean) @ self.matrix if self.whiten else x
+
+    def forward(self, features: Tensor, samples: list[Sample], prepared: bool = False
+                ) -> dict[str, tuple[Tensor, Tensor]]:
+        """Per part: logits (S, A+1) of the batch's sampled RoIs (features (S, C), in sample order;
+        `prepared`: already through `prepare`) and the 5J pose values (P, 5J) of its positives, for
+        their own anchor pose (only those rows of the pose layer are computed)."""
+        x = features if prepared else self.prepare(features)
         out = {}
         for part in PART_NAMES:
             labels = torch.cat([s.labels[part] for s in samples])
             fg = torch.where(labels > 0)[0]
             j = PARTS[part].num_joints
-            reg = getattr(self, f"{part}_pose_pred")(x[fg])
-            values = reg.view(len(fg), -1, 5 * j)[torch.arange(len(fg), device=x.device), labels[fg] - 1]
+            layer = getattr(self, f"{part}_pose_pred")
+            weight, bias = layer.weight.view(-1, 5 * j, layer.in_features), layer.bias.view(-1, 5 * j)
+            values = x.new_zeros(len(fg), 5 * j)
+            cls = labels[fg] - 1
+            for c in cls.unique().tolist():
+                rows = torch.where(cls == c)[0]
+                values = values.index_put((rows,), x[fg[rows]] @ weight[c].T + bias[c])
+            if not len(fg):  # keep every parameter in the graph (DistributedDataParallel expects it)
+                values = values + 0 * (weight.sum() + bias.sum())
             out[part] = (getattr(self, f"{part}_cls_score")(x), values)
         return out
 
@@ -259,6 +271,7 @@ class Distillation(nn.Module):
 def predictor_losses(heads: Callable[..., Any], features: list[Tensor], samples: list[Sample]
                      ) -> dict[str, Tensor]:
     """The part losses from precomputed RoI features (one (R_i, C) tensor per image, indexed by the
-    samples): training the predictors alone on a cache (`heads`: a TrainingHeads, or its DDP wrapper)."""
+    samples, already through `TrainingHeads.prepare`): training the predictors alone on a cache
+    (`heads`: a TrainingHeads, or its DDP wrapper)."""
     feats = torch.cat([f[s.index] for f, s in zip(features, samples)])
-    return part_losses(heads(feats, samples), samples)
+    return part_losses(heads(feats, samples, prepared=True), samples)

@@ -48,7 +48,12 @@ def reset_part_predictors(net: DOPENet, generator: Optional[torch.Generator] = N
 
 
 def from_checkpoint(path: Any, backbone: Optional[str] = None) -> tuple[DOPENet, Checkpoint]:
-    """The network of a checkpoint (a file, or a dict as `checkpoint_dict` gives), in float32."""
+    """The network of a checkpoint, in float32: a file, a model name as `dope.py --model` takes it
+    (`DOPE_v1_0_0`: the models folder, downloaded if official and missing), or a dict as
+    `checkpoint_dict` gives."""
+    if isinstance(path, (str, os.PathLike)):
+        from dope.detector import resolve_model
+        path = resolve_model(os.fspath(path))
     ckpt = read_checkpoint(path)
     # the proposals the detector keeps (PUBLISHED_MAX_PROPOSALS, whatever the file says)
     ckpt = dataclasses.replace(ckpt, config=merge_config(ckpt.config, {"rpn_post_nms_top_n_test": PUBLISHED_MAX_PROPOSALS}))

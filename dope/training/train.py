@@ -29,6 +29,7 @@ from dope.training.labels import LabelError, LabelledImage, check_images, load_c
 from dope.training.losses import (Distillation, TrainingHeads, image_targets, predictor_losses, sample_rois, total,
                                   with_label_boxes)
 from dope.training import student
+from dope.training.settings import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -36,43 +37,6 @@ CACHE_MAX_IMAGES = 100  # per process: 1000 proposals x 2048 floats = 8 MB an im
 STATS_IMAGES = 32  # images whose RoI features give the whitening (--freeze features), per process
 WHITENING_FLOOR = 1e-4
 LOG_EVERY_S = 10.0
-
-
-@dataclass
-class TrainConfig:
-    """Every training setting, with its default (the command line's defaults are these)."""
-    labels: str
-    out: str
-    init: Optional[str] = None  # a checkpoint to start from (fine-tuning); None: a new network
-    backbone: Optional[str] = None  # None: the --init network's, else resnet50
-    imagenet: bool = False  # a new network's ResNet from torchvision's ImageNet weights
-    freeze: str = "none"  # none, backbone or features
-    steps: int = 300
-    batch_size: int = 2  # images per step and per process
-    optimizer: Optional[str] = None  # sgd or adamw; None: sgd when only the predictors train, else adamw
-    lr: Optional[float] = None  # None: 0.1 for sgd, 1e-4 for adamw
-    weight_decay: float = 0.0
-    warmup_steps: Optional[int] = None  # None: 5% of the steps
-    val_labels: Optional[str] = None
-    val_fraction: float = 0.0
-    val_every: int = 0  # steps; 0: once, at the end
-    save_every: int = 0  # steps; 0: at the end only
-    resume: Optional[str] = None
-    log_csv: Optional[str] = None  # None: the output's name with .csv
-    device: Optional[str] = None  # None: CUDA when available
-    amp: bool = True  # mixed precision on a GPU
-    seed: int = 0
-    workers: int = 0
-    min_size: int = 800  # a new network's input size (an --init network keeps its own)
-    max_size: int = 1333
-    num_anchor_poses: Optional[dict[str, int]] = None
-    progress: bool = True
-
-    def optimizer_name(self) -> str:
-        return self.optimizer or ("sgd" if self.freeze == "features" else "adamw")
-
-    def learning_rate(self) -> float:
-        return self.lr if self.lr is not None else (0.1 if self.optimizer_name() == "sgd" else 1e-4)
 
 
 def resume_path(out: str) -> str:
@@ -178,8 +142,10 @@ def cache_features(net: nn.Module, labels: list[LabelledImage], hand_k: Optional
 
 def whitening(features: list[Tensor], procs: Processes) -> tuple[Tensor, Tensor, Tensor]:
     """(mean (C,), matrix (C, C), its inverse) such that (x - mean) @ matrix has the identity as its
-    covariance over the RoI features (R_i, C) of every process's images (ZCA whitening); directions of
-    (nearly) no variance are scaled as those of WHITENING_FLOOR times the largest variance."""
+    covariance over the RoI features (R_i, C) of every process's images: the Cholesky factor of the
+    covariance plus WHITENING_FLOOR times its mean variance on the diagonal (so that directions of
+    no variance, when there are fewer RoIs than channels, stay finite). A Cholesky factor, not the
+    eigenvectors: as good for training and some twenty times quicker."""
     c = features[0].shape[1]
     sums = torch.zeros(c + 2, c, dtype=torch.float64, device=features[0].device)
     for f in features:  # image by image: never all the features in double at once
@@ -192,11 +158,11 @@ def whitening(features: list[Tensor], procs: Processes) -> tuple[Tensor, Tensor,
     n = sums[-1, 0]
     mean = sums[0] / n
     cov = sums[1:-1] / n - mean[:, None] * mean[None]
-    values, vectors = torch.linalg.eigh(cov)
-    values = values.clamp(min=float(values.max()) * WHITENING_FLOOR + 1e-30)
-    matrix = (vectors / values.sqrt()) @ vectors.T
-    inverse = (vectors * values.sqrt()) @ vectors.T
-    return mean.float(), matrix.float(), inverse.float()
+    floor = WHITENING_FLOOR * float(cov.diagonal().mean()) + 1e-30
+    factor = torch.linalg.cholesky(cov + floor * torch.eye(c, dtype=cov.dtype, device=cov.device))  # cov = L L^T
+    eye = torch.eye(c, dtype=cov.dtype, device=cov.device)
+    matrix = torch.linalg.solve_triangular(factor, eye, upper=False).T  # L^-T
+    return mean.float(), matrix.float(), factor.T.float()
 
 
 # ---------------------------------------------------------------------------------- steps
@@ -319,6 +285,8 @@ def _train(config: TrainConfig, procs: Processes) -> dict[str, Any]:
         params = list(heads.parameters())
         if not small:
             cache = []
+        for c in cache:  # whitened once, not at every step
+            c.features = heads.prepare(c.features)
     if config.optimizer_name() == "sgd":
         optimizer: torch.optim.Optimizer = torch.optim.SGD(params, lr=config.learning_rate(), momentum=0.9,
                                                            weight_decay=config.weight_decay)
