@@ -310,3 +310,14 @@ def test_the_crowd_benchmark_runs_small(tmp_path):
                    "replay": {"no_track": 0.1, "tracked": 0.3, "start_up": 1.0, "baseline_no_track": 0.4,
                               "baseline_tracked": 2.0, "baseline_start_up": 1.0}})
     assert "reading" in text and "4.0x" in text and "200.0 ms per frame" in text
+
+
+@pytest.mark.parametrize("text, long", [
+    ("[1234567890123456789]", True), ("[-1234567890123456789]", True), ("1234567890123456789", True),
+    ("[123456789012345678]", False), ("[0.1234567890123456789012]", False), ("[1234567890123456789.5]", False),
+    ("[1234567890123456789e5]", False), ('{"a": 12345678901234567890}', True), ('"x12345678901234567890"', True),
+])
+def test_integers_orjson_would_read_as_floats_go_to_json(text, long):
+    assert jsonio._long_integer(text.encode()) == long
+    assert repr(jsonio.loads(text)) == repr(json.loads(text))
+    assert repr(jsonio.loads_fast(text.encode())) == repr(json.loads(text)) or long

@@ -18,12 +18,13 @@ from typing import Any, BinaryIO, Callable, Iterator, Optional, TypeVar, Union
 import numpy as np
 
 from dope.inputs.sources import Item
-from dope.jsonio import collector_paused, loads
+from dope.jsonio import NOT_TAKEN, collector_paused, loads, loads_fast
 from dope.parts import PART_NAMES, PARTS
 from dope.results import LINKS, Result, plain_part
 
 ITEM_KEYS = ("image", "video", "frame", "time_s", "height", "width")
 T = TypeVar("T")
+_BLANK = object()  # what a blank line makes
 SAVED = "_saved"  # Result.meta key of the record a replayed result was read from
 
 
@@ -54,26 +55,32 @@ def _records(path: str, make: Callable[[int, dict[str, Any]], T]) -> Iterator[T]
     try:
         with open(path, "rb") as f:
             first = None
-            for number, line in enumerate(_text_lines(f), 1):
+            for number, line in enumerate(_lines(f), 1):
                 if not line.strip():
                     continue
-                error = None
+                error, made = None, _BLANK
                 with collector_paused():
-                    try:
-                        obj = loads(line)
-                    except json.JSONDecodeError as e:
-                        error = e
-                    else:
+                    obj = loads_fast(line)
+                    if obj is NOT_TAKEN:  # decoded here, as a text file's line: the same errors as ever
+                        text = line.decode("utf-8")
+                        if text.strip():  # else blank but for Unicode spaces
+                            try:
+                                obj = loads(text)
+                            except json.JSONDecodeError as e:
+                                error = e
+                    if obj is not NOT_TAKEN:
                         if not isinstance(obj, dict):
                             raise ReplayError(f"{path}, line {number}: expected a JSON object, got "
                                               f"{type(obj).__name__}")
                         made = make(number, obj)
-                        del obj
+                    del obj
                 if error is not None:
                     if first is None:  # maybe one object over several lines
                         yield make(number, _whole_file(path, number, error))
                         return
                     raise ReplayError(f"{path}, line {number}: not valid JSON ({error.msg})") from None
+                if made is _BLANK:
+                    continue
                 first = number
                 yield made
     except UnicodeDecodeError:
@@ -82,14 +89,14 @@ def _records(path: str, make: Callable[[int, dict[str, Any]], T]) -> Iterator[T]
         raise ReplayError(f"cannot read {path!r}: {e.strerror}") from None
 
 
-def _text_lines(f: BinaryIO) -> Iterator[str]:
-    """The lines of a file opened in binary, decoded from UTF-8 without their line ends: what iterating
-    over it opened as text gives (universal newlines), without a text layer's cost on lines of megabytes."""
+def _lines(f: BinaryIO) -> Iterator[bytes]:
+    """The lines of a file opened in binary, without their ends (`\n`, `\r\n` or `\r`): the lines of
+    the file opened as text (universal newlines), not yet decoded."""
     for raw in f:
         if b"\r" in raw:
-            yield from (line.decode("utf-8") for line in raw.splitlines())
+            yield from raw.splitlines()
         else:
-            yield raw.decode("utf-8").rstrip("\n")
+            yield raw.rstrip(b"\n")
 
 
 def _whole_file(path: str, number: int, error: json.JSONDecodeError) -> dict[str, Any]:
