@@ -321,3 +321,16 @@ def test_integers_orjson_would_read_as_floats_go_to_json(text, long):
     assert jsonio._long_integer(text.encode()) == long
     assert repr(jsonio.loads(text)) == repr(json.loads(text))
     assert repr(jsonio.loads_fast(text.encode())) == repr(json.loads(text)) or long
+
+
+def test_a_replay_without_orjson_writes_the_same_bytes(tmp_path, monkeypatch):
+    src = tmp_path / "crowd.jsonl"
+    write_records(src, crowd_results(frames=2, detections=40, seed=5), model="m")
+    path = saved_records(tmp_path, odd_records())
+    fast = [new_output(str(p), tmp_path) for p in (src, path)]
+    monkeypatch.setattr(jsonio, "orjson", None)
+    jsonio.fast.cache_clear()
+    try:
+        assert [new_output(str(p), tmp_path) for p in (src, path)] == fast
+    finally:
+        jsonio.fast.cache_clear()
