@@ -365,7 +365,9 @@ class KalmanParams:
     noise is at least this times the measurement noise; manoeuvres: the process noise is
     multiplied by the normalised squared innovation, averaged with weight `nis_rate` per frame,
     when above 1 (at most `max_boost`): a limb that starts to swing is followed at once;
-    outlier: innovations beyond this many standard deviations are clipped (heavy-tailed noise);
+    outlier: innovations of the joints' offsets beyond this many standard deviations are clipped
+    (heavy-tailed noise, bad joints); centre_outlier: the same for the poses' centres (large: a
+    panning camera moves every centre at once, and clipping would hold them back);
     score_power: the measurement noise is scaled by (0.75 / score) ** score_power (within x0.25..x4);
     velocity0: the standard deviation of a new track's speed, per frame (2D: box diagonals; 3D: m).
     """
@@ -375,11 +377,12 @@ class KalmanParams:
     motion3d: float = 0.01
     prior_frames: float = 10.0
     memory: float = 90.0
-    motion_gain: float = 0.25
+    motion_gain: float = 0.1
     min_ratio: float = 0.01
     max_boost: float = 50.0
     nis_rate: float = 0.5
-    outlier: float = 10.0
+    outlier: float = 3.0
+    centre_outlier: float = 10.0
     score_power: float = 1.0
     velocity0: float = 0.03
 
@@ -415,7 +418,7 @@ def _spread(a: np.ndarray) -> np.ndarray:
 
 def _kalman_step(coords: np.ndarray, shared: np.ndarray, at: Any, z: np.ndarray, unit: np.ndarray, k: np.ndarray,
                  run: np.ndarray, fresh: np.ndarray, score: np.ndarray, p: KalmanParams,
-                 prior: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+                 prior: tuple[np.ndarray, np.ndarray], outlier: float) -> np.ndarray:
     """One step of the constant-velocity filter on the signals coords[:, at] (float[5, N, 5]) and
     shared[:, at] (float[7, N, 2]) with samples z (float[N, 5]): unit: the statistics' units (float[N, 2]:
     2D, 3D); k: frames since the last sample, run: samples in a row, fresh: starts afresh, score:
@@ -458,7 +461,7 @@ def _kalman_step(coords: np.ndarray, shared: np.ndarray, at: Any, z: np.ndarray,
     innov = z - xp
     inv_s = 1.0 / s
     nis_mean += p.nis_rate * (_group_mean(innov * innov) * inv_s - nis_mean)
-    lim = _spread(p.outlier * np.sqrt(s) * np.where(kk > 1.25, np.inf, 1.0))
+    lim = _spread(outlier * np.sqrt(s) * np.where(kk > 1.25, np.inf, 1.0))
     innov = np.minimum(np.maximum(innov, -lim), lim)
     k0, k1 = pp00 * inv_s, pp01 * inv_s
     co[4] = np.where(has2, d2, d2_last)
@@ -593,10 +596,10 @@ class OnlineSmoother:
         centre = np.add.reduceat(z, starts) / n[:, None]
         offset = z - np.repeat(centre, n, 0)
         c = _kalman_step(V["k"].transpose(1, 0, 2), V["s"].transpose(1, 0, 2), _as_block(sig), centre, unit, k, run, fresh, score, self.params,
-                         self._prior_centre)
+                         self._prior_centre, self.params.centre_outlier)
         rep = lambda a: np.repeat(a, n, 0)
         o = _kalman_step(store.rows["k"], store.rows["s"], _as_block(rows), offset, rep(unit), rep(k), rep(run),
-                         rep(fresh), rep(score), self.params, self._prior_offset)
+                         rep(fresh), rep(score), self.params, self._prior_offset, self.params.outlier)
         return o + rep(c)
 
     def run(self, results: Iterable[Result]) -> Iterator[Result]:

@@ -66,6 +66,11 @@ class TrackerParams:
         walked out of view, or whom the camera panned away from).
     camera_motion: move the tracks not seen in a frame by the median shift, beyond their
         prediction, of the tracks seen in it (a panning camera moves everybody).
+    pose3d_sigma: expected mean joint distance, in metres, between a track's 3D pose (DOPE's,
+        centred on the part; averaged over its last frames) and its detection's, one frame on;
+        pose3d_growth: added per frame unseen (capped at 3 x pose3d_sigma). 0: the 3D pose is not
+        used. Two people at one place and depth in the image differ in posture (which leg is
+        forward, where the arms are, which way they face).
     """
     n_init: int = 3
     max_age: int = 30
@@ -81,6 +86,8 @@ class TrackerParams:
     flip_votes: float = 2.0
     vote_decay: float = 0.9
     duplicate: float = 0.05
+    pose3d_sigma: float = 0.05
+    pose3d_growth: float = 0.01
     max_age_outside: int = 150
     camera_motion: bool = True
 
@@ -89,6 +96,7 @@ class TrackerParams:
 class _Track:
     key: int  # internal, for every track; `id` is the public one, given on confirmation
     pose: np.ndarray  # float64[J, 2], last matched 2D pose
+    pose3d: Optional[np.ndarray]  # float64[J, 3], the 3D pose averaged over the last matches
     centre: np.ndarray  # float64[2], its joints' mean
     last: int  # frame number of the last match
     size: float  # pose-box diagonal, pixels (filtered)
@@ -231,7 +239,7 @@ class _PartTracks:
         self.tentative: list[_Track] = []
 
     def update(self, frame: int, poses: np.ndarray, scores: np.ndarray,
-               image: Optional[tuple[int, int]] = None) -> list[Optional[_Track]]:
+               image: Optional[tuple[int, int]] = None, poses3d: Optional[np.ndarray] = None) -> list[Optional[_Track]]:
         """Match this frame's detections (poses float[D, J, 2], scores float[D]); the track of each
         (None: a duplicate of a detection matched). image: (width, height), pixels."""
         p = self.p
@@ -244,6 +252,8 @@ class _PartTracks:
             cost = association_cost(predicted, np.array([t.size for t in tracks]),
                                     np.array([t.spread for t in tracks]),
                                     np.array([frame - t.last - 1 for t in tracks], np.float64), poses, p, spreads)
+            if poses3d is not None and p.pose3d_sigma > 0:
+                self._add_pose3d_cost(cost, tracks, poses3d, frame)
             high = scores >= p.high_score
             taken = np.zeros(len(tracks), bool)
             n = len(self.confirmed)
@@ -266,10 +276,11 @@ class _PartTracks:
         if hit and p.camera_motion and tracks and len(seen) < len(tracks):
             self._follow_camera(tracks, predicted, owner, centres, frame)
         if hit:
-            self._hit([owner[i] for i in hit], frame, poses[hit], centres[hit], sizes[hit], spreads[hit])
+            self._hit([owner[i] for i in hit], frame, poses[hit], centres[hit], sizes[hit], spreads[hit],
+                      None if poses3d is None else poses3d[hit])
         for t in self.confirmed:
             if id(t) not in seen and t.before is not None:
-                t.pose, t.centre, t.last, t.size, t.spread, t.velocity, t.swing = t.before
+                t.pose, t.pose3d, t.centre, t.last, t.size, t.spread, t.velocity, t.swing = t.before
                 t.before = None
         # Unmatched tentative tracks end; confirmed ones wait up to max_age frames.
         survivors = [t for t in self.tentative if id(t) in seen]
@@ -287,7 +298,8 @@ class _PartTracks:
             duplicate[free] = (d < p.duplicate * sizes[hit][None]).any(1)
         for i in range(len(poses)):
             if owner[i] is None and not duplicate[i]:
-                t = _Track(self.new_key(), poses[i].copy(), centres[i], frame, float(sizes[i]), float(spreads[i]))
+                t = _Track(self.new_key(), poses[i].copy(), None if poses3d is None else poses3d[i].astype(np.float64),
+                           centres[i], frame, float(sizes[i]), float(spreads[i]))
                 owner[i] = t
                 if p.n_init <= 1:
                     t.id = self.new_id()
@@ -295,6 +307,23 @@ class _PartTracks:
                 else:
                     self.tentative.append(t)
         return owner
+
+    def _add_pose3d_cost(self, cost: np.ndarray, tracks: list[_Track], poses3d: np.ndarray, frame: int) -> None:
+        """Add (in place) to the finite pairs of `cost` the 3D term: 0.5 (d3 / s3)^2 + log s3, with d3
+        the mean joint distance (metres) between the track's 3D pose and the detection's."""
+        rows, cols = np.nonzero(np.isfinite(cost))
+        if not len(rows):
+            return
+        p = self.p
+        has = np.array([t.pose3d is not None for t in tracks])
+        rows, cols = rows[has[rows]], cols[has[rows]]
+        if not len(rows):
+            return
+        mine = np.array([t.pose3d if t.pose3d is not None else np.zeros_like(poses3d[0]) for t in tracks])
+        unseen = np.array([frame - t.last - 1 for t in tracks], np.float64)
+        s3 = np.minimum(p.pose3d_sigma + p.pose3d_growth * unseen, 3 * p.pose3d_sigma)
+        d3 = np.sqrt(((mine[rows] - poses3d[cols]) ** 2).sum(-1)).mean(-1) / s3[rows]
+        cost[rows, cols] += 0.5 * d3 * d3 + np.log(s3[rows] / p.pose3d_sigma)
 
     def _drop_duplicates(self, owner: list[Optional[_Track]], poses: np.ndarray, sizes: np.ndarray) -> None:
         """Two tracks matched to two detections of one person (a duplicate detection that lived
@@ -338,11 +367,11 @@ class _PartTracks:
                 t.pose, t.centre = t.pose + shift, t.centre + shift
 
     def _hit(self, tracks: list[_Track], frame: int, poses: np.ndarray, centres: np.ndarray, sizes: np.ndarray,
-             spreads: np.ndarray) -> None:
+             spreads: np.ndarray, poses3d: Optional[np.ndarray] = None) -> None:
         """Update the tracks matched in this frame with their detections (arrays in the same order)."""
         gaps = [max(frame - t.last, 1) for t in tracks]
         for t, g in zip(tracks, gaps):
-            t.before = (t.pose, t.centre, t.last, t.size, t.spread, t.velocity, t.swing) if g > 2 else None
+            t.before = (t.pose, t.pose3d, t.centre, t.last, t.size, t.spread, t.velocity, t.swing) if g > 2 else None
         gap = np.array(gaps)
         step = (centres - np.array([t.centre for t in tracks])) / gap[:, None]
         gain = np.array([1.0 if t.hits == 1 else self.p.velocity_gain for t in tracks])[:, None]
@@ -359,6 +388,8 @@ class _PartTracks:
         spread = (0.5 * (np.array([t.spread for t in tracks]) + spreads)).tolist()
         for k, t in enumerate(tracks):
             t.pose, t.centre, t.velocity, t.swing = poses[k], centres[k], velocity[k], swing[k]
+            if poses3d is not None:
+                t.pose3d = poses3d[k].astype(np.float64) if t.pose3d is None else 0.5 * (t.pose3d + poses3d[k])
             t.size, t.spread, t.last, t.hits = size[k], spread[k], frame, t.hits + 1
 
 
@@ -398,7 +429,7 @@ class Tracker:
         self._frame = frame
         body = result.body
         image = (result.width, result.height)
-        owners = self._parts["body"].update(frame, body.pose2d, body.scores, image)
+        owners = self._parts["body"].update(frame, body.pose2d, body.scores, image, body.pose3d)
         self._note(owners)
         keys = {"body": np.array([NO_TRACK if t is None else t.key for t in owners], np.int64)}
         for part in ("hand", "face"):
@@ -413,7 +444,7 @@ class Tracker:
                     k[d], attached[d] = keys["body"][has], True
             lone = np.flatnonzero(~attached)
             if len(lone):
-                lone_owners = self._parts[part].update(frame, arr.pose2d[lone], arr.scores[lone], image)
+                lone_owners = self._parts[part].update(frame, arr.pose2d[lone], arr.scores[lone], image, arr.pose3d[lone])
                 self._note(lone_owners)
                 k[lone] = [NO_TRACK if t is None else t.key for t in lone_owners]
             keys[part] = k
