@@ -724,7 +724,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--crowd: detections per frame, about (default: 1400)")
     p.add_argument("--crowd-baseline", metavar="DIR",
                    help="--crowd: also replay with the dope.py of another checkout (e.g. the code before issue 33: "
-                        "git archive 64d32ee | tar -x -C DIR), interleaved, for the ratio")
+                        "mkdir DIR; git archive 64d32ee | tar -x -C DIR), interleaved, for the ratio")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the results")
     return p
 
