@@ -2,13 +2,14 @@
 
 `dumps(obj)` returns exactly what `json.dumps(obj, allow_nan=False)` returned for `obj` with every
 non-finite float replaced by None (the text `--json` has always written: `", "` and `": "`
-separators, non-ASCII characters escaped, Python's spelling of floats such as `1e-05`), about ten
-times faster on a crowd's records. `loads(text)` returns what `json.loads(text)` returns.
+separators, non-ASCII characters escaped, Python's spelling of floats such as `1e-05`), several
+times faster on a crowd's records (docs/performance.md). `loads(text)` returns what `json.loads(text)`
+returns; `loads_fast(raw)` the same or NOT_TAKEN, for readers that decode the text themselves.
 
 Both use orjson (a core dependency) when it is installed and spells numbers as this module
 expects (checked once, on first use, against the standard library; the outcome is logged); any
-object or text orjson does not take (NaN or Infinity literals in a file, integers past 64 bits,
-keys that are not strings, numpy scalars, a string holding a quote) goes through the standard
+object or text orjson does not take (NaN or Infinity literals in a file, integers of 19 digits or
+more, keys that are not strings, numpy scalars, a string holding a quote) goes through the standard
 library, so that the result never depends on the fast path. Without orjson, everything goes
 through the standard library, slower.
 
