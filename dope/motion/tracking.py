@@ -33,12 +33,16 @@ from typing import Any, Iterable, Iterator, Optional
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 
 from dope.parts import PART_NAMES
 from dope.results import NO_LINK, Result
 from dope.stream import Frame
 
 NO_TRACK = -1
+_DENSE_PAIRS = 4096  # cost matrices larger than this find their candidate pairs with a k-d tree
 _SIDES = ("left_hand", "right_hand")
 
 
@@ -184,18 +188,33 @@ def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarr
     ss = params.size_sigma + params.size_growth * unseen
     j = poses.shape[1]
     spread = log_spread(poses) if pose_spreads is None else pose_spreads
-    s = np.abs(spread[None] - spreads[:, None]) / ss[:, None]
     # Spatial gate first (exact): the mean joint distance is at least the distance between the
     # centres, so pairs whose centres are farther than the gate allows never match; the full cost
-    # is computed for the pairs left only (at crowd sizes, a few per track).
+    # is computed for the pairs left only (at crowd sizes, a few per track), found with a k-d tree.
     reach = params.gate * sp * sizes  # pixels, per track
-    dc = predicted.sum(1)[:, None] / j - poses.sum(1)[None] / j
-    near = ((dc * dc).sum(-1) <= (reach * reach)[:, None]) & (s <= params.gate)
-    cost = np.full(near.shape, np.inf)
-    rows, cols = np.nonzero(near)
-    if not len(rows):
-        return cost
-    if 2 * len(rows) >= near.size:  # few tracks and detections: the whole matrix at once
+    t_centre, d_centre = predicted.sum(1) / j, poses.sum(1) / j
+    cost = np.full((len(predicted), len(poses)), np.inf)
+    if cost.size > _DENSE_PAIRS:
+        ok = np.isfinite(d_centre).all(1)
+        tree = cKDTree(d_centre[ok])
+        found = tree.query_ball_point(np.nan_to_num(t_centre, nan=-1e12), reach)
+        rows = np.repeat(np.arange(len(found)), [len(f) for f in found])
+        cols = np.flatnonzero(ok)[np.concatenate(found).astype(np.int64)] if len(rows) else rows
+        s_pair = np.abs(spread[cols] - spreads[rows]) / ss[rows]
+        keep = s_pair <= params.gate
+        rows, cols, s_pair = rows[keep], cols[keep], s_pair[keep]
+        if not len(rows):
+            return cost
+        s = None
+    else:
+        s = np.abs(spread[None] - spreads[:, None]) / ss[:, None]
+        dc = t_centre[:, None] - d_centre[None]
+        near = ((dc * dc).sum(-1) <= (reach * reach)[:, None]) & (s <= params.gate)
+        rows, cols = np.nonzero(near)
+        if not len(rows):
+            return cost
+        s_pair = s[rows, cols]
+    if s is not None and 2 * len(rows) >= cost.size:  # few tracks and detections: the whole matrix at once
         diff = predicted[:, None] - poses[None]
         d = np.sqrt((diff ** 2).sum(-1)).sum(-1) / j / sizes[:, None] / sp[:, None]  # NaN joints: no match
         iou = iou_matrix(_boxes(predicted), _boxes(poses))
@@ -209,7 +228,7 @@ def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarr
     area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), -1)
     union = area(a) + area(b) - inter
     iou = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-    pair = (0.5 * (d ** 2 + s[rows, cols] ** 2) + np.log(sp[rows] * ss[rows]) + params.age_cost * unseen[rows]
+    pair = (0.5 * (d ** 2 + s_pair ** 2) + np.log(sp[rows] * ss[rows]) + params.age_cost * unseen[rows]
             + params.iou_weight * (1 - iou))
     cost[rows, cols] = np.where(d <= params.gate, pair, np.inf)
     return cost
@@ -222,12 +241,33 @@ def _assign(cost: np.ndarray) -> list[tuple[int, int]]:
     finite = np.isfinite(cost)
     if not finite.any():
         return []
-    # Only rows and columns with a finite pair take part (in a crowd, most are gated out).
-    r_in, c_in = np.flatnonzero(finite.any(1)), np.flatnonzero(finite.any(0))
-    sub, ok = cost[np.ix_(r_in, c_in)], finite[np.ix_(r_in, c_in)]
-    big = np.where(ok, sub, sub[ok].max() * 10 + 1e6)
-    rows, cols = linear_sum_assignment(big)
-    return [(int(r_in[r]), int(c_in[c])) for r, c in zip(rows, cols) if ok[r, c]]
+    rows, cols = np.nonzero(finite)
+    if len(rows) == 1:
+        return [(int(rows[0]), int(cols[0]))]
+    if cost.size <= _DENSE_PAIRS:
+        big = np.where(finite, cost, cost[finite].max() * 10 + 1e6)
+        r, c = linear_sum_assignment(big)
+        return [(int(a), int(b)) for a, b in zip(r, c) if finite[a, b]]
+    # In a crowd: each group of tracks and detections linked by finite pairs is solved on its own;
+    # a track and a detection that only have each other are a pair at once.
+    n_r, n_c = cost.shape
+    graph = coo_matrix((np.ones(len(rows)), (rows, n_r + cols)), shape=(n_r + n_c, n_r + n_c))
+    _, label = connected_components(graph, directed=False)
+    pair_label = label[rows]
+    order = np.argsort(pair_label, kind="stable")
+    bounds = np.flatnonzero(np.diff(pair_label[order])) + 1
+    out = []
+    for group in np.split(order, bounds):
+        gr, gc = rows[group], cols[group]
+        if len(group) == 1:
+            out.append((int(gr[0]), int(gc[0])))
+            continue
+        ur, uc = np.unique(gr), np.unique(gc)
+        sub = cost[np.ix_(ur, uc)]
+        ok = np.isfinite(sub)
+        r, c = linear_sum_assignment(np.where(ok, sub, sub[ok].max() * 10 + 1e6))
+        out += [(int(ur[a]), int(uc[b])) for a, b in zip(r, c) if ok[a, b]]
+    return out
 
 
 class _PartTracks:
@@ -331,13 +371,13 @@ class _PartTracks:
         hit = np.array([i for i, t in enumerate(owner) if t is not None], np.int64)
         if len(hit) < 2:
             return
-        c = poses[hit].mean(1)
-        near = np.sqrt(((c[:, None] - c[None]) ** 2).sum(-1)) < self.p.duplicate * sizes[hit][None]
-        np.fill_diagonal(near, False)
-        if not near.any():
+        c = poses[hit].sum(1) / poses.shape[1]
+        ok = np.isfinite(c).all(1)
+        pairs = cKDTree(c[ok]).query_pairs(self.p.duplicate * float(sizes[hit][ok].max(initial=0.0)), output_type="ndarray")
+        if not len(pairs):
             return
         ends = set()
-        for a, b in zip(*np.nonzero(np.triu(near))):
+        for a, b in np.flatnonzero(ok)[pairs].tolist():
             i, j = hit[a], hit[b]
             d = np.sqrt(((poses[i] - poses[j]) ** 2).sum(-1)).mean()
             ti, tj = owner[i], owner[j]
@@ -386,11 +426,16 @@ class _PartTracks:
             swing[gap > 1] = 0.0
         size = (0.8 * np.array([t.size for t in tracks]) + 0.2 * sizes).tolist()
         spread = (0.5 * (np.array([t.spread for t in tracks]) + spreads)).tolist()
+        if poses3d is not None:  # the 3D pose, averaged over the last matches (new tracks: the first)
+            pose3d = poses3d.astype(np.float64)
+            old = [k for k, t in enumerate(tracks) if t.pose3d is not None]
+            if old:
+                pose3d[old] = 0.5 * (pose3d[old] + np.array([tracks[k].pose3d for k in old]))
         for k, t in enumerate(tracks):
             t.pose, t.centre, t.velocity, t.swing = poses[k], centres[k], velocity[k], swing[k]
-            if poses3d is not None:
-                t.pose3d = poses3d[k].astype(np.float64) if t.pose3d is None else 0.5 * (t.pose3d + poses3d[k])
             t.size, t.spread, t.last, t.hits = size[k], spread[k], frame, t.hits + 1
+            if poses3d is not None:
+                t.pose3d = pose3d[k]
 
 
 class Tracker:
