@@ -230,9 +230,9 @@ class _Signals:
     """
 
     def __init__(self, row_shapes: dict[str, tuple[Optional[int], ...]],
-                 signal_shapes: dict[str, tuple[tuple[int, ...], Any, Any]]) -> None:
-        self.row_shapes, self.signal_shapes = row_shapes, signal_shapes
-        self.rows = {n: np.zeros(tuple(0 if s is None else s for s in shape)) for n, shape in row_shapes.items()}
+                 signal_shapes: dict[str, tuple[tuple[int, ...], Any, Any]], row_dtype: Any = np.float64) -> None:
+        self.row_shapes, self.signal_shapes, self.row_dtype = row_shapes, signal_shapes, row_dtype
+        self.rows = {n: np.zeros(tuple(0 if s is None else s for s in shape), row_dtype) for n, shape in row_shapes.items()}
         self.values = {n: np.full((0, *shape), fill, dtype) for n, (shape, dtype, fill) in signal_shapes.items()}
         self.start = np.zeros(0, np.int64)  # first row of each signal's block
         self.length = np.zeros(0, np.int64)  # its joints
@@ -271,7 +271,7 @@ class _Signals:
             if n_rows > have:
                 grow = list(self.rows[n].shape)
                 grow[axis] = max(n_rows - have, have)
-                self.rows[n] = np.concatenate([self.rows[n], np.zeros(grow)], axis)
+                self.rows[n] = np.concatenate([self.rows[n], np.zeros(grow, self.row_dtype)], axis)
 
     def frame(self, keys: dict[str, list[Optional[Hashable]]]) -> Optional[_Layout]:
         """The layout of one frame's signals (`signal_keys`), None when it has none."""
@@ -638,7 +638,8 @@ class OfflineSmoother:
         # joint row, the samples (2D then 3D) of those frames, in a ring of `size` slots (slot =
         # position % size), written twice (slots s and s + size): any window is then one slice.
         self._signals = _Signals({"s": (2 * n, None, 5)}, {"pos": ((n,), np.int64, -1),
-                                                        "seen": ((), np.int64, np.iinfo(np.int64).min)})
+                                                        "seen": ((), np.int64, np.iinfo(np.int64).min)},
+                                 row_dtype=np.float32)  # the samples are float32 (Result poses)
         self._weights: dict[tuple[int, int], np.ndarray] = {}
         self._gap_cache: dict[bytes, np.ndarray] = {}
         self._n = 0
@@ -704,7 +705,7 @@ class OfflineSmoother:
             lo = np.where(inside, stamps, m + w + 1).min(1)
             hi = np.where(inside, stamps, m - w - 1).max(1)
             run = (count == hi - lo + 1) & (lo <= m) & (hi >= m)
-            weights = np.zeros((len(sig), 2 * w + 1))
+            weights = np.zeros((len(sig), 2 * w + 1), np.float32)
             for left, right in set(zip((m - lo[run]).tolist(), (hi[run] - m).tolist())):
                 sel = run & (lo == m - left) & (hi == m + right)
                 weights[sel, w - left:w + right + 1] = self._kernel(left, right)
@@ -720,7 +721,7 @@ class OfflineSmoother:
             window = samples[first:first + 2 * w + 1, :store.n_rows]  # a view: float[2w + 1, R, 5]
             rows = layout.rows
             if 2 * len(rows) >= store.n_rows:  # most rows in this frame: all rows, in place, then pick
-                every = np.zeros((store.n_rows, 2 * w + 1))
+                every = np.zeros((store.n_rows, 2 * w + 1), np.float32)
                 every[rows] = np.repeat(weights, n, 0)
                 est = np.einsum("rs,src->rc", every, window, optimize=True)[rows]
             else:
