@@ -435,13 +435,15 @@ def _kalman_step(coords: np.ndarray, shared: np.ndarray, at: Any, z: np.ndarray,
         a[fresh], b[fresh], m[fresh], nis_mean[fresh] = prior[0], prior[1], 0.0, 1.0
     # Noise statistics from the second differences of samples in a row (clipped: outliers).
     has2, has3 = (run >= 3)[:, None], (run >= 4)[:, None]
+    all2, all3 = bool(has2.all()), bool(has3.all())  # (the common case: no np.where)
     u = _spread(unit)
     d2 = (z - 2 * z1 + z2) / u
     lim = 4 * np.sqrt(np.maximum(_spread(a), 1e-30))
     d2 = np.minimum(np.maximum(d2, -lim), lim)
     rate = np.maximum(1.0 / (m + p.prior_frames), 1.0 / p.memory)
-    a += np.where(has2, rate * (_group_mean(d2 * d2) - a), 0.0)
-    b += np.where(has3, rate * (_group_mean(d2 * d2_last) - b), 0.0)
+    step_a, step_b = rate * (_group_mean(d2 * d2) - a), rate * (_group_mean(d2 * d2_last) - b)
+    a += step_a if all2 else np.where(has2, step_a, 0.0)
+    b += step_b if all3 else np.where(has3, step_b, 0.0)
     m += has2
     r = np.maximum((a - b) * 0.1, 1e-12)
     # Manoeuvres: while the innovations run larger than the filter expects (their normalised square,
@@ -452,7 +454,8 @@ def _kalman_step(coords: np.ndarray, shared: np.ndarray, at: Any, z: np.ndarray,
     if p.score_power:
         r = r * (np.clip(0.75 / np.maximum(score, 1e-3), 0.25, 4.0) ** p.score_power)[:, None]
     # Predict (constant velocity, piecewise-constant acceleration of variance q per frame).
-    kk = k[:, None]
+    one_frame = bool((k == 1).all())  # (the common case: every signal seen in the last frame)
+    kk = 1.0 if one_frame else k[:, None]
     k2 = kk * kk
     pp00 = p00 + 2 * kk * p01 + k2 * p11 + q * k2 * k2 * 0.25
     pp01 = p01 + kk * p11 + q * k2 * kk * 0.5
@@ -464,10 +467,11 @@ def _kalman_step(coords: np.ndarray, shared: np.ndarray, at: Any, z: np.ndarray,
     innov = z - xp
     inv_s = 1.0 / s
     nis_mean += p.nis_rate * (_group_mean(innov * innov) * inv_s - nis_mean)
-    lim = _spread(outlier * np.sqrt(s) * np.where(kk > 1.25, np.float32(np.inf), np.float32(1.0)))
+    lim = outlier * np.sqrt(s)
+    lim = _spread(lim if one_frame else lim * np.where(kk > 1.25, np.float32(np.inf), np.float32(1.0)))
     innov = np.minimum(np.maximum(innov, -lim), lim)
     k0, k1 = pp00 * inv_s, pp01 * inv_s
-    co[4] = np.where(has2, d2, d2_last)
+    co[4] = d2 if all2 else np.where(has2, d2, d2_last)
     co[3] = z1
     co[2] = z
     co[0] = xp + _spread(k0) * innov
