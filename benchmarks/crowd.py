@@ -317,6 +317,6 @@ def report(s: dict[str, Any]) -> str:
     else:
         lines += ["", f"Tracking and smoothing alone (benchmarks.tracking.run_crowd, {t['people']} people, "
                   f"{t['detections_per_frame']:.0f} detections a frame), CPU ms per frame: tracking "
-                  f"{t['tracking_ms']:.1f}, + offline smoothing {t['offline_ms']:.1f}, + online smoothing "
+                  f"{t['tracking_ms']:.1f}, with offline smoothing {t['offline_ms']:.1f}, with online smoothing "
                   f"{t['online_ms']:.1f}"]
     return "\n".join(lines)
