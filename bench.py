@@ -15,6 +15,7 @@
     python bench.py --ray                     # images/s: one process vs Ray, 1 and 2 workers; N GPUs on paper
     python bench.py --tracking                # tracks and smoothing on synthetic scenes (no network)
     python bench.py --tracking --tracking-every 2 4   # what filling the frames left out costs
+    python bench.py --students                # frames/s of ResNet-18/34 students beside ResNet-50 (and MediaPipe)
     python bench.py --crowd                   # JSON Lines and whole --from-json replays of a crowd (1,400
                                               # detections a frame): before/after, per frame
 
@@ -725,6 +726,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crowd-baseline", metavar="DIR",
                    help="--crowd: also replay with the dope.py of another checkout (e.g. the code before issue 33: "
                         "mkdir DIR; git archive 64d32ee | tar -x -C DIR), interleaved, for the ratio")
+    p.add_argument("--students", action="store_true",
+                   help="frames/s on CPU of ResNet-18/34 students beside ResNet-50 at several input sizes and "
+                        "proposal counts, and MediaPipe Holistic where installed (benchmarks/students.py)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the results")
     return p
 
@@ -761,6 +765,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from benchmarks.crowd import report as crowd_report, run_benchmark as run_crowd_benchmark
         print(crowd_report(run_crowd_benchmark(args.crowd_frames, args.crowd_detections, runs=args.runs,
                                                 baseline=args.crowd_baseline)))
+        return 0
+    if args.students:
+        from benchmarks.students import bench_students, report as students_report
+        print(students_report(bench_students(runs=args.runs)))
         return 0
     args.people = args.people or 6
     if args.ray:
