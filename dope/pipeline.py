@@ -452,7 +452,10 @@ def _replayed_frames(config: RunConfig, source: Any,
     from dope.inputs.replay import first_record
     from dope.inputs.replay import check_file
     from dope.inputs.sources import Item
-    check_file(config.from_json)  # a malformed line fails here, before any output is written
+    if config.image is not None and (not config.no_overlay or config.visu3d):
+        # drawings are written image by image: a malformed line must fail before the first one. The
+        # other outputs are staged and dropped when the replay fails, so they need no pass of their own.
+        check_file(config.from_json)
     first = first_record(config.from_json) or {}
     _check_pixels_match(config, source, first)
     model = output_name(str(first.get("model") or "replay"), str(first.get("postprocess") or "ppi"),

@@ -101,10 +101,10 @@ def test_resume_keeps_finished_videos_and_drops_one_cut_by_a_kill(tmp_path):
     with open(partial_path(out), "wb") as f:
         f.write(killed)
     assert not os.path.exists(out)
-    finished = read_finished_videos(out, model="m")
+    finished = read_finished_videos(out, made={"model": "m"})
     assert list(finished) == ["a"] and finished["a"].records == 2
     with pytest.raises(DopeError, match="model 'm', not 'other'"):
-        read_finished_videos(out, model="other")
+        read_finished_videos(out, made={"model": "other"})
     # the next run keeps a (read from the partial file it writes anew), does b and c
     w = CorpusJson(out, order, kept=finished, resume=True, model="m")
     for video, n in (("c", 1), ("b", 3)):
