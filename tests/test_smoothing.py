@@ -155,3 +155,13 @@ def test_kalman_measures_its_noise_smooths_without_lag_and_one_euro_remains():
     assert euro.update(frames[0]).body.pose2d.shape == (1, 13, 2)
     with pytest.raises(ValueError, match="unknown online filter"):
         OnlineSmoother(method="wiener")
+
+
+def test_online_follows_a_track_that_jumps_and_never_runs_away():
+    """An id that moves to someone else 500 px away: the filter starts afresh there rather than
+    creeping towards it (innovations clipped frame after frame used to let it run away)."""
+    rng = np.random.default_rng(4)
+    sm = OnlineSmoother()
+    xs = [300 + 3 * k for k in range(40)] + [900.0] * 40
+    out = [sm.update(tracked([[x + rng.normal(0, 2), 200]])).body.pose2d[0, 0, 0] for x in xs]
+    assert abs(out[41] - 900) < 20 and max(abs(o - 900) for o in out[42:]) < 10

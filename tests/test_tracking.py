@@ -235,3 +235,18 @@ def test_a_duplicate_detection_takes_no_id_and_a_panned_away_person_keeps_theirs
               for t in range(40)]
     out = list(Tracker(velocity_gain=0.05).run(frames))
     assert {int(r.body.track[-1]) for r in out[:10] + out[25:]} == {1}
+
+
+def test_crowd_path_gives_the_same_ids_as_the_dense_one(monkeypatch):
+    """The k-d tree gate and the assignment per group of candidate pairs (used on large cost
+    matrices) give exactly the ids of the dense cost matrix and one assignment."""
+    import dope.motion.tracking as tracking
+    from benchmarks.scenes import make_family_scene
+    from benchmarks.tracking import frames_of
+    scene = make_family_scene("crowd", 3, 25, people=40)
+    monkeypatch.setattr(tracking, "_DENSE_PAIRS", 10 ** 12)
+    dense = [f.result.body.track for f in track(frames_of(scene))]
+    monkeypatch.setattr(tracking, "_DENSE_PAIRS", 0)
+    sparse = [f.result.body.track for f in track(frames_of(scene))]
+    assert all((a == b).all() for a, b in zip(dense, sparse))
+    assert sum(int((t != NO_TRACK).sum()) for t in sparse) > 25 * 20

@@ -367,7 +367,10 @@ class KalmanParams:
     when above 1 (at most `max_boost`): a limb that starts to swing is followed at once;
     outlier: innovations of the joints' offsets beyond this many standard deviations are clipped
     (heavy-tailed noise, bad joints); centre_outlier: the same for the poses' centres (large: a
-    panning camera moves every centre at once, and clipping would hold them back);
+    panning camera moves every centre at once, and clipping would hold them back); an innovation
+    is clipped only if the last one was not (two in a row: the person moved); reset: a pose
+    whose innovation is beyond this many standard deviations (an id that jumped to someone else)
+    starts afresh from its detection;
     score_power: the measurement noise is scaled by (0.75 / score) ** score_power (within x0.25..x4);
     velocity0: the standard deviation of a new track's speed, per frame (2D: box diagonals; 3D: m).
     """
@@ -383,6 +386,7 @@ class KalmanParams:
     nis_rate: float = 0.5
     outlier: float = 3.0
     centre_outlier: float = 10.0
+    reset: float = 30.0
     score_power: float = 1.0
     velocity0: float = 0.03
 
@@ -390,9 +394,9 @@ class KalmanParams:
 # Per joint row (and per signal, for the centre): float[5, 5] of coordinates (estimate, speed, last
 # sample, the sample before, last second difference; 2D x, y then 3D x, y, z) and float[7, 2]
 # shared by each group of coordinates (2D, 3D): the covariance (p00, p01, p11), the noise
-# statistics (E d2^2, E d2_t d2_t-1), the mean normalised squared innovation and the count of
-# second differences seen.
-_COORDS, _SHARED = 5, 7
+# statistics (E d2^2, E d2_t d2_t-1), the mean normalised squared innovation, the count of
+# second differences seen and whether the last innovation was clipped.
+_COORDS, _SHARED = 5, 8
 _GROUPS = np.array([2, 3])
 
 
@@ -430,7 +434,7 @@ def _kalman_step(coords: np.ndarray, shared: np.ndarray, at: Any, z: np.ndarray,
     prior = (prior[0].astype(f32), prior[1].astype(f32))
     co, sh = coords[:, at], shared[:, at]  # views where `at` is a slice: written in place
     x, v, z1, z2, d2_last = co
-    p00, p01, p11, a, b, nis_mean, m = sh
+    p00, p01, p11, a, b, nis_mean, m, clipped = sh
     if fresh.any():
         a[fresh], b[fresh], m[fresh], nis_mean[fresh] = prior[0], prior[1], 0.0, 1.0
     # Noise statistics from the second differences of samples in a row (clipped: outliers).
@@ -466,9 +470,16 @@ def _kalman_step(coords: np.ndarray, shared: np.ndarray, at: Any, z: np.ndarray,
     xp = x + kk * v
     innov = z - xp
     inv_s = 1.0 / s
-    nis_mean += p.nis_rate * (_group_mean(innov * innov) * inv_s - nis_mean)
+    nis = _group_mean(innov * innov) * inv_s
+    nis_mean += p.nis_rate * (nis - nis_mean)
+    # Clipped only if the last one was not (two in a row: the person moved, not the noise) and
+    # not after a gap (a person who comes back where the prediction did not put them is followed).
     lim = outlier * np.sqrt(s)
-    lim = _spread(lim if one_frame else lim * np.where(kk > 1.25, np.float32(np.inf), np.float32(1.0)))
+    if not one_frame:
+        lim = lim * np.where(kk > 1.25, np.float32(np.inf), np.float32(1.0))
+    lim = np.where(clipped > 0, np.float32(np.inf), lim)
+    clipped[...] = nis > outlier * outlier
+    lim = _spread(lim)
     innov = np.minimum(np.maximum(innov, -lim), lim)
     k0, k1 = pp00 * inv_s, pp01 * inv_s
     co[4] = d2 if all2 else np.where(has2, d2, d2_last)
@@ -477,10 +488,16 @@ def _kalman_step(coords: np.ndarray, shared: np.ndarray, at: Any, z: np.ndarray,
     co[0] = xp + _spread(k0) * innov
     co[1] = v + _spread(k1) * innov
     sh[0], sh[1], sh[2] = (1 - k0) * pp00, (1 - k0) * pp01, pp11 - k1 * pp01
-    if fresh.any():
-        co[0, fresh], co[1, fresh], sh[0, fresh] = z[fresh], 0.0, r[fresh]
-        sh[1, fresh], sh[2, fresh] = 0.0, (p.velocity0 * unit[fresh]) ** 2
-        nis_mean[fresh] = 1.0
+    # A jump far beyond anything the filter expects (an id that moved to someone else): start afresh.
+    reset = fresh[:, None] | (nis > p.reset * p.reset)
+    if reset.any():
+        rows, groups = np.nonzero(reset)
+        for g, cols in enumerate((slice(0, 2), slice(2, 5))):
+            at_g = rows[groups == g]
+            if len(at_g):
+                co[0, at_g, cols], co[1, at_g, cols] = z[at_g, cols], 0.0
+                sh[0, at_g, g], sh[1, at_g, g], sh[2, at_g, g] = r[at_g, g], 0.0, (p.velocity0 * unit[at_g, g]) ** 2
+                nis_mean[at_g, g], clipped[at_g, g] = 1.0, 0.0
     if not block:
         coords[:, at], shared[:, at] = co, sh
     return co[0]
