@@ -21,7 +21,6 @@ from typing import Any, Callable, Mapping, Optional
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchvision.models.detection._utils import BalancedPositiveNegativeSampler
 from torchvision.ops import box_iou
 
 from dope.parts import PART_NAMES, PARTS
@@ -77,13 +76,29 @@ class Sample:
     regression: dict[str, Tensor]
 
 
+def balanced_sample(positive: Tensor, generator: Optional[torch.Generator] = None, size: int = ROIS_PER_IMAGE,
+                    fraction: float = POSITIVE_FRACTION) -> tuple[Tensor, Tensor]:
+    """torchvision's BalancedPositiveNegativeSampler for one image, with an optional generator (so
+    that an image's sample can be the same whichever process draws it): (positive, negative) masks."""
+    pos, neg = torch.where(positive)[0], torch.where(~positive)[0]
+    num_pos = min(int(size * fraction), len(pos))
+    num_neg = min(size - num_pos, len(neg))
+    on_cpu = {"generator": generator, "device": "cpu"} if generator is not None else {"device": positive.device}
+    pick_pos = pos[torch.randperm(len(pos), **on_cpu).to(pos.device)[:num_pos]]
+    pick_neg = neg[torch.randperm(len(neg), **on_cpu).to(neg.device)[:num_neg]]
+    pos_mask, neg_mask = torch.zeros_like(positive), torch.zeros_like(positive)
+    pos_mask[pick_pos] = True
+    neg_mask[pick_neg] = True
+    return pos_mask, neg_mask
+
+
 def sample_rois(proposals: Tensor, targets: Mapping[str, PartTargets], anchors: Mapping[str, Tensor],
-                w2d: Mapping[str, float], w3d: Mapping[str, float],
-                sampler: Optional[BalancedPositiveNegativeSampler] = None) -> Sample:
+                w2d: Mapping[str, float], w3d: Mapping[str, float], generator: Optional[torch.Generator] = None,
+                size: int = ROIS_PER_IMAGE) -> Sample:
     """Match proposals (R, 4) (the labelled boxes among them: see `with_label_boxes`) to each part's
-    labelled boxes, sample up to ROIS_PER_IMAGE with POSITIVE_FRACTION positive (for any part), and
-    give the sampled RoIs' per-part labels and regression targets."""
-    sampler = sampler or BalancedPositiveNegativeSampler(ROIS_PER_IMAGE, POSITIVE_FRACTION)
+    labelled boxes, sample up to `size` with POSITIVE_FRACTION positive (for any part; as
+    torchvision's sampler, drawing from `generator` when given), and give the sampled RoIs' per-part
+    labels and regression targets."""
     matched, positive = {}, torch.zeros(len(proposals), dtype=torch.bool, device=proposals.device)
     for part in PART_NAMES:
         t = targets[part]
@@ -95,8 +110,8 @@ def sample_rois(proposals: Tensor, targets: Mapping[str, PartTargets], anchors: 
             fg = torch.zeros(len(proposals), dtype=torch.bool, device=proposals.device)
         matched[part] = (idx, fg)
         positive |= fg
-    pos, neg = sampler([positive.to(torch.int64)])
-    index = torch.where(pos[0] | neg[0])[0]
+    pos, neg = balanced_sample(positive, generator, size)
+    index = torch.where(pos | neg)[0]
     boxes = proposals[index]
     labels, regression = {}, {}
     for part in PART_NAMES:

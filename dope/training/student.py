@@ -47,7 +47,8 @@ def reset_part_predictors(net: DOPENet, generator: Optional[torch.Generator] = N
     return net
 
 
-def from_checkpoint(path: Any, backbone: Optional[str] = None) -> tuple[DOPENet, Checkpoint]:
+def from_checkpoint(path: Any, backbone: Optional[str] = None, max_proposals: Optional[int] = None
+                    ) -> tuple[DOPENet, Checkpoint]:
     """The network of a checkpoint, in float32: a file, a model name as `dope.py --model` takes it
     (`DOPE_v1_0_0`: the models folder, downloaded if official and missing), or a dict as
     `checkpoint_dict` gives."""
@@ -56,7 +57,8 @@ def from_checkpoint(path: Any, backbone: Optional[str] = None) -> tuple[DOPENet,
         path = resolve_model(os.fspath(path))
     ckpt = read_checkpoint(path)
     # the proposals the detector keeps (PUBLISHED_MAX_PROPOSALS, whatever the file says)
-    ckpt = dataclasses.replace(ckpt, config=merge_config(ckpt.config, {"rpn_post_nms_top_n_test": PUBLISHED_MAX_PROPOSALS}))
+    proposals = max_proposals or PUBLISHED_MAX_PROPOSALS
+    ckpt = dataclasses.replace(ckpt, config=merge_config(ckpt.config, {"rpn_post_nms_top_n_test": proposals}))
     if backbone is not None and backbone != ckpt.config["backbone"]:
         from dope.errors import DopeError
         raise DopeError(f"--init {path!r} is a {ckpt.config['backbone']} network, not {backbone}: "
@@ -69,13 +71,15 @@ def from_checkpoint(path: Any, backbone: Optional[str] = None) -> tuple[DOPENet,
 
 def new_network(labels: list[LabelledImage], *, backbone: str = "resnet50",
                 num_anchor_poses: Optional[Mapping[str, int]] = None, min_size: int = 800, max_size: int = 1333,
-                imagenet: bool = False, seed: int = 0) -> tuple[DOPENet, Checkpoint]:
+                imagenet: bool = False, seed: int = 0, max_proposals: Optional[int] = None
+                ) -> tuple[DOPENet, Checkpoint]:
     """A new network: anchor poses by k-means on the labels (hands per side: the first half right),
     predictors drawn at random, the ResNet's weights from ImageNet (torchvision's, downloaded once
     into torch's cache) when `imagenet`, else random (training from scratch: slow and data-hungry)."""
     counts = dict(num_anchor_poses or DEFAULT_DOPE_KWARGS["num_anchor_poses"])
     config = merge_config(DEFAULT_DOPE_KWARGS, {"backbone": backbone, "num_anchor_poses": counts,
-                                                "min_size": min_size, "max_size": max_size})
+                                                "min_size": min_size, "max_size": max_size,
+                                                "rpn_post_nms_top_n_test": max_proposals or PUBLISHED_MAX_PROPOSALS})
     torch.manual_seed(seed)
     net = DOPENet(config)
     ppi = copy.deepcopy(NEW_PPI_KWARGS)

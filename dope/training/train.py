@@ -223,11 +223,12 @@ class Progress:
 # ---------------------------------------------------------------------------------- evaluation
 
 
-def evaluate(checkpoint: dict[str, Any], labels: list[LabelledImage], device: torch.device) -> dict[str, PartErrors]:
+def evaluate(checkpoint: dict[str, Any], labels: list[LabelledImage], device: torch.device,
+             max_proposals: Optional[int] = None) -> dict[str, PartErrors]:
     """Run a checkpoint as `dope.py` does (its default post-processing) on labelled images and
     compare its detections with the labels (evaluation.compare)."""
     from dope.detector import DOPE
-    detector = DOPE(checkpoint, device=str(device), progress=False)
+    detector = DOPE(checkpoint, device=str(device), progress=False, max_proposals=max_proposals)
     return compare((label, detector(load_checked_image(label))) for label in labels)
 
 
@@ -236,12 +237,13 @@ def evaluate(checkpoint: dict[str, Any], labels: list[LabelledImage], device: to
 
 def _network(config: TrainConfig, labels: list[LabelledImage], resume: Optional[dict[str, Any]]):
     if resume is not None:
-        return student.from_checkpoint(resume["model"])
+        return student.from_checkpoint(resume["model"], max_proposals=config.max_proposals)
     if config.init:
-        return student.from_checkpoint(config.init, config.backbone)
+        return student.from_checkpoint(config.init, config.backbone, config.max_proposals)
     return student.new_network(labels, backbone=config.backbone or "resnet50",
                                num_anchor_poses=config.num_anchor_poses, min_size=config.min_size,
-                               max_size=config.max_size, imagenet=config.imagenet, seed=config.seed)
+                               max_size=config.max_size, imagenet=config.imagenet, seed=config.seed,
+                               max_proposals=config.max_proposals)
 
 
 def train(config: TrainConfig) -> dict[str, Any]:
@@ -313,11 +315,18 @@ def _train(config: TrainConfig, procs: Processes) -> dict[str, Any]:
         wrapped = _wrap(heads, procs)
         anchors = student.anchor_poses(net)
         order = torch.Generator().manual_seed(config.seed + procs.rank)
+        counter = [step]
 
         def compute_losses() -> dict[str, Tensor]:
             pick = torch.randperm(len(cache), generator=order)[:config.batch_size].tolist()
-            samples = [sample_rois(cache[i].proposals, cache[i].targets, anchors, rh.pose2d_reg_weights,
-                                   rh.pose3d_reg_weights) for i in pick]
+            # each image's RoIs drawn from (seed, image, step): the same whichever process holds the image
+            samples = []
+            for i in pick:
+                image = procs.rank + i * procs.world  # its index in the whole training set
+                g = torch.Generator().manual_seed(hash((config.seed, image, counter[0])) & 0xFFFFFFFF)
+                samples.append(sample_rois(cache[i].proposals, cache[i].targets, anchors, rh.pose2d_reg_weights,
+                                           rh.pose3d_reg_weights, g))
+            counter[0] += 1
             return predictor_losses(wrapped, [cache[i].features for i in pick], samples)
     else:
         model = _wrap(Distillation(net, hand_k, train_rpn=config.freeze != "features", heads=heads), procs)
@@ -360,7 +369,7 @@ def _train(config: TrainConfig, procs: Processes) -> dict[str, Any]:
             if config.save_every and step % config.save_every == 0 or last:
                 _save(current, optimizer, scheduler, step, config, procs)
             if held_out and not last and config.val_every and step % config.val_every == 0:
-                _validate(current, held_out, procs, step)
+                _validate(current, held_out, procs, step, config.max_proposals)
     finally:
         bar.close()
         if csv_file is not None:
@@ -368,7 +377,7 @@ def _train(config: TrainConfig, procs: Processes) -> dict[str, Any]:
     report: dict[str, Any] = {"steps": step, "seconds": time.monotonic() - started, "losses": values,
                               "processes": procs.world}
     if held_out and procs.main:
-        errors = evaluate(current(), held_out, procs.device)
+        errors = evaluate(current(), held_out, procs.device, config.max_proposals)
         log.info("validation on %d image(s): %s", len(held_out), describe(errors))
         report["validation"] = summary(errors)
     return report
@@ -386,9 +395,10 @@ def _save(current: Callable[[], dict[str, Any]], optimizer: Any, scheduler: Any,
         dist.barrier()
 
 
-def _validate(current: Callable[[], dict[str, Any]], held_out: list[LabelledImage], procs: Processes, step: int) -> None:
+def _validate(current: Callable[[], dict[str, Any]], held_out: list[LabelledImage], procs: Processes, step: int,
+              max_proposals: Optional[int]) -> None:
     if procs.main:
-        errors = evaluate(current(), held_out, procs.device)
+        errors = evaluate(current(), held_out, procs.device, max_proposals)
         log.info("step %d, validation on %d image(s): %s", step, len(held_out), describe(errors))
     if procs.world > 1:
         dist.barrier()
