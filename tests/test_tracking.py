@@ -215,7 +215,7 @@ def test_annotated_video_is_h264_and_plays(tmp_path):
     assert [round(float(np.median(f)) / 40) for f in frames] == [0, 1, 2, 3, 4]
 
 
-def test_a_duplicate_detection_takes_no_id_and_a_panned_away_person_keeps_theirs():
+def test_a_duplicate_detection_carries_the_id_and_a_panned_away_person_keeps_theirs():
     frames = []
     for t in range(12):
         people = [(300 + 3 * t, 400, 250), (800, 380, 230)]
@@ -228,7 +228,7 @@ def test_a_duplicate_detection_takes_no_id_and_a_panned_away_person_keeps_theirs
         frames.append(r)
     out = list(Tracker().run(frames))
     assert {int(r.body.track[0]) for r in out} == {0} and {int(r.body.track[1]) for r in out} == {1}
-    assert all(int(r.body.track[2]) == NO_TRACK for r in out[6:])
+    assert all(int(r.body.track[2]) == 0 for r in out[6:])  # the same person: the same id
     # The camera pans: both people move left by 20 px a frame; the second one is hidden for 15
     # frames while the first is seen, then comes back where the pan took them.
     frames = [people_frame([(1000 - 20 * t, 400, 250)] + ([] if 10 <= t < 25 else [(1200 - 20 * t, 380, 240)]))

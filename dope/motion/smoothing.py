@@ -132,7 +132,8 @@ def local_fit_weights(left: int, right: int, sigma: float, degree: int) -> np.nd
 
 def signal_keys(result: Result) -> dict[str, list[Optional[Hashable]]]:
     """Per part, one key per detection naming its signal over time (None: not tracked, or a key
-    that two detections of this frame share, which is then left alone)."""
+    that an earlier detection of this frame has: a second detection of a person is left alone;
+    the lists are by decreasing score)."""
     out: dict[str, list[Optional[Hashable]]] = {}
     side = {}
     if "track" in result.body.fields:
@@ -155,11 +156,14 @@ def signal_keys(result: Result) -> dict[str, list[Optional[Hashable]]]:
         else:
             keys = [None if t is None else (p, t, "") for t in ids]
         named = [k for k in keys if k is not None]
-        if len(set(named)) < len(named):
-            seen: dict[Hashable, int] = {}
-            for k in named:
-                seen[k] = seen.get(k, 0) + 1
-            keys = [k if k is not None and seen[k] == 1 else None for k in keys]
+        if len(set(named)) < len(named):  # a person detected twice: the first (best score) is theirs
+            seen: set[Hashable] = set()
+            unique = []
+            for k in keys:
+                unique.append(None if k in seen else k)
+                if k is not None:
+                    seen.add(k)
+            keys = unique
         out[p] = keys
     return out
 

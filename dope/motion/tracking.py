@@ -64,8 +64,9 @@ class TrackerParams:
         detection equally well (a hidden person and the one in front of them), the one just seen wins.
     flip_votes: handedness votes needed before a flip is corrected; vote_decay: vote memory per frame.
     duplicate: a detection left unmatched whose mean joint distance to a detection matched in the
-        same frame is below this many track sizes is a second detection of that person: it starts
-        no track (and carries -1).
+        same frame is below this many track sizes is a second detection of that person: it carries
+        their id, starts no track and changes none; of two tracks matched to such a pair, the
+        younger ends.
     max_age_outside: frames a confirmed track predicted outside the image survives (a person who
         walked out of view, or whom the camera panned away from).
     camera_motion: move the tracks not seen in a frame by the median shift, beyond their
@@ -277,6 +278,7 @@ class _PartTracks:
         self.p, self.new_key, self.new_id = params, new_key, new_id
         self.confirmed: list[_Track] = []
         self.tentative: list[_Track] = []
+        self._copies: dict[int, _Track] = {}  # this frame's second detections of a person: their track
 
     def update(self, frame: int, poses: np.ndarray, scores: np.ndarray,
                image: Optional[tuple[int, int]] = None, poses3d: Optional[np.ndarray] = None) -> list[Optional[_Track]]:
@@ -331,13 +333,23 @@ class _PartTracks:
                 t.id = self.new_id()
                 self.confirmed.append(t)
         self.tentative = [t for t in survivors if t.id == NO_TRACK]
-        duplicate = np.zeros(len(poses), bool)
+        copies = self._copies
         if hit and len(hit) < len(poses) and p.duplicate > 0:
-            free = [i for i in range(len(poses)) if owner[i] is None]
-            d = np.sqrt(((poses[free][:, None] - poses[hit][None]) ** 2).sum(-1)).mean(-1)
-            duplicate[free] = (d < p.duplicate * sizes[hit][None]).any(1)
+            free = np.array([i for i in range(len(poses)) if owner[i] is None and i not in copies], np.int64)
+            if len(free):
+                # (near: centres within the largest size's reach; then the mean joint distance)
+                dist, near = cKDTree(centres[hit]).query(centres[free], k=min(4, len(hit)))
+                near = np.asarray(near).reshape(len(free), -1)
+                for f, row in zip(free.tolist(), near.tolist()):
+                    for h in row:
+                        if h < len(hit):
+                            i = hit[h]
+                            d = np.sqrt(((poses[f] - poses[i]) ** 2).sum(-1)).mean()
+                            if d < p.duplicate * sizes[i]:
+                                copies[f] = owner[i]
+                                break
         for i in range(len(poses)):
-            if owner[i] is None and not duplicate[i]:
+            if owner[i] is None and i not in copies:
                 t = _Track(self.new_key(), poses[i].copy(), None if poses3d is None else poses3d[i].astype(np.float64),
                            centres[i], frame, float(sizes[i]), float(spreads[i]))
                 owner[i] = t
@@ -346,6 +358,9 @@ class _PartTracks:
                     self.confirmed.append(t)
                 else:
                     self.tentative.append(t)
+        for i, t in copies.items():  # a second detection of a person carries their track, changes nothing
+            owner[i] = t
+        self._copies = {}
         return owner
 
     def _add_pose3d_cost(self, cost: np.ndarray, tracks: list[_Track], poses3d: np.ndarray, frame: int) -> None:
@@ -386,6 +401,7 @@ class _PartTracks:
             rank = lambda t: (t.id != NO_TRACK, t.hits)
             loser = j if rank(ti) >= rank(tj) else i
             ends.add(id(owner[loser]))
+            self._copies[int(loser)] = owner[j if loser == i else i]
             owner[loser] = None
         if ends:
             self.confirmed = [t for t in self.confirmed if id(t) not in ends]
