@@ -703,7 +703,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "proposals, see docs/performance.md)")
     p.add_argument("--tracking", action="store_true",
                    help="tracking and smoothing on synthetic scenes: identity switches, MOTA, IDF1, error, jitter, "
-                        "lag, time per frame (benchmarks/tracking.py)")
+                        "lag, time per frame; then per scene family, on tuning and on held-out scenes, and crowd "
+                        "timings (benchmarks/tracking.py; about 15 minutes on 2 cores)")
     p.add_argument("--tracking-seeds", type=int, nargs="+", default=[0, 1, 2], metavar="SEED",
                    help="--tracking: scenes to average over (default: 0 1 2)")
     p.add_argument("--tracking-out", metavar="DIR",

@@ -32,9 +32,9 @@ from dope.motion.tracking import NO_TRACK, track
 from dope.results import NO_LINK, Result
 from dope.stream import Frame
 
-TARGETS = {  # ratio to raw (or frames, or ms): what the issue asks for
-    "offline": {"err2d": 0.75, "err3d": 0.85, "accel2d": 0.3, "lag": 0.5},
-    "online": {"err2d": 1.0, "err3d": 1.0, "accel2d": 0.6, "lag": 2.0},
+TARGETS = {  # ratio to raw (lag: frames): what issue 33 asks, on scenes from another generator
+    "online": {"err2d": 0.9, "err3d": 0.9, "accel2d": 0.4, "lag": 1.0},
+    "offline": {"err2d": 0.5, "err3d": 0.6, "accel2d": 0.1, "lag": 0.5},
 }
 
 
@@ -313,10 +313,6 @@ def interpolation_report(summary: dict[Any, dict[str, float]], mode: str = "offl
 # -------------------------------------------------------------------------------- families, held out
 
 SUMMED = ("id_switches", "tracks", "people", "untracked_matches")
-HIDDEN_TARGETS = {  # ratios to raw (lag: frames): what issue 33's hidden check asks
-    "online": {"err2d": 0.9, "err3d": 0.9, "accel2d": 0.4, "lag": 1.0},
-    "offline": {"err2d": 0.5, "err3d": 0.6, "accel2d": 0.1, "lag": 0.5},
-}
 
 
 def _mean_over(rows: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
@@ -358,12 +354,17 @@ def families_report(summary: dict[str, Any]) -> str:
         lines += ["", f"{'held-out scenes' if name == 'held_out' else 'tuning scenes'} (ratios to raw; "
                       f"held-out family: {HELD_OUT_FAMILY}):",
                   f"{'family':20s} {'switch':>6s} {'cover':>6s} {'raw 2D':>7s} | {'online 2D':>9s} {'3D':>5s} {'acc':>5s} "
-                  f"{'lag':>5s} | {'offline 2D':>10s} {'3D':>5s} {'acc':>5s} {'lag':>5s}"]
+                  f"{'lag':>5s} | {'offline 2D':>10s} {'3D':>5s} {'acc':>5s} {'lag':>5s}  targets (every scene)"]
         for fam, m in summary[name].items():
             on, off = m["online"], m["offline"]
+            missed = [f"{mode} {k}" for mode, mm in (("online", on), ("offline", off)) for k, limit in TARGETS[mode].items()
+                      if (abs(mm["lag"]) if k == "lag" else mm[f"worst_{k}"]) > limit]
+            missed += ["switches"] if m["off"]["id_switches"] else []
+            missed += ["coverage"] if m["off"]["coverage"] < 0.97 else []
             lines.append(f"{fam:20s} {m['off']['id_switches']:6d} {m['off']['coverage']:6.3f} {m['off']['err2d']:7.2f} | "
                          f"{on['ratio_err2d']:9.2f} {on['ratio_err3d']:5.2f} {on['ratio_accel2d']:5.2f} {on['lag']:5.2f} | "
-                         f"{off['ratio_err2d']:10.2f} {off['ratio_err3d']:5.2f} {off['ratio_accel2d']:5.2f} {off['lag']:5.2f}")
+                         f"{off['ratio_err2d']:10.2f} {off['ratio_err3d']:5.2f} {off['ratio_accel2d']:5.2f} {off['lag']:5.2f}  "
+                         f"{'missed: ' + ', '.join(missed) if missed else 'met'}")
         worst = {mode: {k: max(m[mode][f"worst_{k}"] for m in summary[name].values()) for k in ("err2d", "err3d", "accel2d")}
                  for mode in ("online", "offline")}
         lines.append("worst scene: " + "; ".join(f"{mode} 2D {w['err2d']:.2f}, 3D {w['err3d']:.2f}, acc {w['accel2d']:.2f}"
