@@ -7,8 +7,8 @@ writer. `make_crowd` draws one from a seed, without the network.
 
 Measured:
 
-- JSON Lines alone, per frame: reading (parse, check, build the `Result`) and writing (`record`,
-  encoding) with today's code, against a reference copy of the code before issue 33 (the
+- JSON Lines alone, per frame: reading (parse, check, build the `Result`) and writing (what `--json`
+  does: `JsonFrames`, `record_line`) with today's code, against a reference copy of the code before issue 33 (the
   standard library's `json`, a `Detection` object per detection), kept here only for the ratio;
   both produce the same bytes, checked on every run;
 - whole replays in a subprocess, `dope.py --from-json clip.jsonl --json out.jsonl` with
@@ -176,10 +176,13 @@ def old_write(path: str, frames: list[tuple[Item, Result, dict[str, Any]]]) -> N
 
 
 def new_write(path: str, frames: list[tuple[Item, Result]]) -> None:
-    from dope.outputs.writers import JsonLinesWriter, record
-    with JsonLinesWriter(path) as w:
-        for item, result in frames:
-            w.write(record(item, result))
+    """What `--json` does with each frame (`JsonFrames`: `record_line`, then the line written and flushed)."""
+    from dope.outputs.frames import JsonFrames
+    from dope.stream import Frame
+    writer = JsonFrames(path)
+    for item, result in frames:
+        writer.write(Frame(item, None, result))
+    writer.close()
 
 
 # ------------------------------------------------------------------------------------ measures

@@ -5,6 +5,8 @@ non-finite float replaced by None (the text `--json` has always written: `", "` 
 separators, non-ASCII characters escaped, Python's spelling of floats such as `1e-05`), several
 times faster on a crowd's records (docs/performance.md). `loads(text)` returns what `json.loads(text)`
 returns; `loads_fast(raw)` the same or NOT_TAKEN, for readers that decode the text themselves.
+`rows(a)` is `[dumps(row) for row in a.tolist()]` for a float64 array, made from the whole array
+(orjson's OPT_SERIALIZE_NUMPY, respelt the same way) without a Python number per value.
 
 Both use orjson (a core dependency) when it is installed and spells numbers as this module
 expects (checked once, on first use, against the standard library; the outcome is logged); any
@@ -30,6 +32,8 @@ import logging
 import math
 from json.encoder import encode_basestring_ascii
 from typing import Any, Iterator, Optional
+
+import numpy as np
 
 try:
     import orjson
@@ -139,6 +143,55 @@ def _respell(text: bytes, mark: bytes) -> bytes:
         return text
     out.append(text[last:])
     return b"".join(out)
+
+
+@functools.lru_cache(maxsize=1)
+def fast_arrays() -> bool:
+    """Whether `rows` may let orjson write float64 arrays (OPT_SERIALIZE_NUMPY): `fast()` holds and
+    orjson's text of the probe's numbers as an array, once respelt, is the standard library's
+    text of them as a list (checked once, on first use; the outcome is logged)."""
+    if not fast() or not hasattr(orjson, "OPT_SERIALIZE_NUMPY"):
+        return False
+    probe = np.array([v for v in _PROBE["a, b: c"]] * 2, np.float64).reshape(2, -1, 1)
+    try:
+        same = _numbers_from_orjson(orjson.dumps(probe, option=orjson.OPT_SERIALIZE_NUMPY)) == \
+            dumps_stdlib(probe.tolist())
+    except Exception:  # an orjson this module does not know
+        same = False
+    if not same:
+        log.info("orjson %s writes numpy arrays unlike this version of DOPE expects: poses are written through "
+                 "lists (slower)", getattr(orjson, "__version__", "?"))
+    return same
+
+
+def rows(a: np.ndarray) -> list[str]:
+    """`[dumps(row) for row in a.tolist()]` for a float64 array of one or more axes (none of them
+    empty past the first): the text of each row, non-finite numbers as null, made from the whole
+    array at once (by orjson when `fast_arrays()`, else by the standard library) and cut at the
+    rows' bounds. For a crowd's poses, a third of a million numbers a frame, without a list of them."""
+    if a.dtype != np.float64 or a.ndim == 0 or 0 in a.shape[1:]:
+        raise ValueError(f"rows: expected float64[N, ...] without empty axes past the first, got {a.dtype} {a.shape}")
+    if len(a) == 0:
+        return []
+    if fast_arrays():
+        text = _numbers_from_orjson(orjson.dumps(np.ascontiguousarray(a), option=orjson.OPT_SERIALIZE_NUMPY))
+    else:
+        text = dumps_stdlib(a.tolist())
+    depth = a.ndim - 1  # brackets around each row
+    opening, closing = "[" * depth, "]" * depth
+    inner = text[1 + depth:-1 - depth].split(closing + ", " + opening)
+    if depth == 0:
+        return inner
+    return [opening + row + closing for row in inner]
+
+
+def _numbers_from_orjson(raw: bytes) -> str:
+    """orjson's compact text of numbers alone (brackets, commas, numbers, null) as the standard
+    library writes it: a space after each comma, Python's spelling of the numbers it spells otherwise."""
+    text = raw.replace(b",", b", ")
+    for mark in (b"e", b"0.0000"):  # see _from_orjson
+        text = _respell(text, mark)
+    return text.decode("ascii")
 
 
 @contextlib.contextmanager

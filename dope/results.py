@@ -89,7 +89,7 @@ def _finite(x: Any) -> Any:
     return x if x is None or np.isfinite(x) else None
 
 
-_MISSING = object()  # an added field's value that a detection does not have (None in an object array)
+MISSING_VALUE = object()  # an added field's value that a detection does not have (None in an object array)
 
 
 def _finite_list(values: list[Any]) -> list[Any]:
@@ -108,7 +108,7 @@ def _rounded_rows(a: np.ndarray, decimals: int) -> list[Any]:
     return rows
 
 
-def _extra_column(a: np.ndarray, decimals: int) -> Optional[list[Any]]:
+def extra_column(a: np.ndarray, decimals: int) -> Optional[list[Any]]:
     """The JSON values of an added field's rows as `Detection.to_dict` writes them (rows of floats
     rounded, single numbers as they are, non-finite ones as null); None for an object array (or
     one of another kind), which goes value by value."""
@@ -120,11 +120,11 @@ def _extra_column(a: np.ndarray, decimals: int) -> Optional[list[Any]]:
     return _rounded_rows(a, decimals) if a.dtype.kind == "f" else a.tolist()
 
 
-def _extra_value(v: Any, decimals: int) -> Any:
+def extra_value(v: Any, decimals: int) -> Any:
     """One detection's value of an added field held in an object array (see `PartArrays._detection`);
-    _MISSING for None."""
+    MISSING_VALUE for None."""
     v = v.copy() if isinstance(v, np.ndarray) else v.item() if hasattr(v, "item") else v
-    return _MISSING if v is None else _json_value(v, decimals)
+    return MISSING_VALUE if v is None else _json_value(v, decimals)
 
 
 def _array(x: Any, dtype: Any, shape: tuple, what: str) -> np.ndarray:
@@ -304,16 +304,16 @@ class PartArrays:
                 columns[link] = [None if v == NO_LINK else v for v in data[link].tolist()]
         optional = []  # extra fields whose missing values (None) leave the key out
         for name in self.extra_fields:
-            column = _extra_column(data[name], decimals + 2)
+            column = extra_column(data[name], decimals + 2)
             if column is None:  # an object array (values of several shapes, or missing): one by one
-                column = [_extra_value(v, decimals + 2) for v in data[name]]
+                column = [extra_value(v, decimals + 2) for v in data[name]]
                 optional.append(name)
             columns[name] = column
         names = list(columns)
         dicts = [dict(zip(names, row)) for row in zip(*columns.values())]
         for name in optional:
             for d in dicts:
-                if d[name] is _MISSING:
+                if d[name] is MISSING_VALUE:
                     del d[name]
         return dicts
 
@@ -459,10 +459,12 @@ class Result:
             keep[p] = (s >= min_score if min_score is not None else np.ones(len(s), bool)) & (p in wanted)
         return self.select(keep)
 
-    def to_dict(self, decimals: int = JSON_DECIMALS) -> dict[str, Any]:
+    def to_dict(self, decimals: int = JSON_DECIMALS, *, parts: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
+        """The result in the JSON schema (SPEC §10); `parts`: what to put in place of each part's
+        `to_dicts` (a writer's own encoding of them), by default those lists."""
         d: dict[str, Any] = {"image": self.image, "height": self.height, "width": self.width}
         for p in PART_NAMES:
-            d[p] = self[p].to_dicts(decimals)
+            d[p] = self[p].to_dicts(decimals) if parts is None else parts[p]
         d.update({k: _json_value(v, decimals) for k, v in self.meta.items() if k not in d and not k.startswith("_")})
         return d
 

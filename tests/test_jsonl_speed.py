@@ -13,7 +13,9 @@ from benchmarks.crowd import crowd_results, old_from_dict, old_json_line, old_re
 from dope import jsonio
 from dope.inputs.replay import ReplayError, SavedPart, read_records, replay
 from dope.inputs.sources import Item
-from dope.outputs.writers import JsonLinesWriter, json_line, record
+from dope.outputs.frames import JsonFrames
+from dope.outputs.writers import json_line, record, record_line
+from dope.stream import Frame
 from dope.parts import PART_NAMES, PARTS
 from dope.results import Detection, PartArrays, Result
 
@@ -67,15 +69,50 @@ def test_dumps_raises_what_the_standard_library_raises():
 
 def test_without_orjson_the_standard_library_writes_the_same(monkeypatch):
     obj = {"a": TRICKY_FLOATS, "b": STRINGS}
-    fast = jsonio.dumps(obj)
+    poses = np.array([TRICKY_FLOATS] * 3).reshape(3, -1, 1)
+    fast, fast_rows = jsonio.dumps(obj), jsonio.rows(poses)
     monkeypatch.setattr(jsonio, "orjson", None)
-    jsonio.fast.cache_clear()
+    clear_caches()
     try:
-        assert not jsonio.fast()
+        assert not jsonio.fast() and not jsonio.fast_arrays()
         assert jsonio.dumps(obj) == fast
         assert str(jsonio.loads(fast)) == str(json.loads(fast))
+        assert jsonio.rows(poses) == fast_rows
     finally:
-        jsonio.fast.cache_clear()
+        clear_caches()
+
+
+def clear_caches():
+    jsonio.fast.cache_clear()
+    jsonio.fast_arrays.cache_clear()
+
+
+def every_double(rng: np.random.Generator, n: int) -> np.ndarray:
+    """n doubles of random bits (every exponent: subnormals, NaN and infinities too), then the
+    writers' kinds of numbers: rounded to 4 and 6 decimals, float32 values, whole numbers, -0.0."""
+    bits = np.frombuffer(rng.bytes(8 * n), np.float64)
+    x = np.array(random_values(rng, n // 4))
+    return np.concatenate([bits, x, np.round(rng.normal(0, 2000, n), 4), np.round(rng.normal(0, 0.1, n), 6),
+                           np.trunc(rng.normal(0, 1e6, n // 10)), np.array(TRICKY_FLOATS), -np.array(TRICKY_FLOATS)])
+
+
+def test_rows_write_every_double_as_the_standard_library():
+    """jsonio.rows (orjson's text of a whole array, respelt) against json over millions of numbers."""
+    rng = np.random.default_rng(7)
+    values = every_double(rng, 500_000)  # about two million
+    values = values[:len(values) // 6 * 6]
+    assert jsonio.fast_arrays()
+    for a in (values.reshape(-1, 3, 2), values[:60_000], values[:60_000].reshape(-1, 2, 1, 3)):
+        rows = jsonio.rows(a)
+        assert len(rows) == len(a)
+        assert "[" + ", ".join(rows) + "]" == jsonio.dumps_stdlib(a.tolist())
+    few = values[::997][:600].reshape(100, 3, 2)  # row by row, as records use them
+    assert jsonio.rows(few) == [jsonio.dumps_stdlib(r) for r in few.tolist()]
+    assert jsonio.rows(few[:, 0, 0].copy()) == [jsonio.dumps_stdlib(v) for v in few[:, 0, 0].tolist()]
+    assert jsonio.rows(np.zeros((0, 4, 2))) == []
+    for bad in (np.zeros((2, 3), np.float32), np.zeros((2, 0, 2)), np.float64(1.0)):
+        with pytest.raises(ValueError):
+            jsonio.rows(bad)
 
 
 @pytest.mark.parametrize("text", [
@@ -166,9 +203,24 @@ def test_from_dict_is_the_one_detection_at_a_time_version():
 
 
 def write_records(path, frames, **extra):
-    with JsonLinesWriter(str(path)) as w:
-        for item, result in frames:
-            w.write(record(item, result, **extra))
+    """What --json writes (JsonFrames: record_line), checked against json_line(record(...)) line by line."""
+    writer = JsonFrames(str(path), **extra)
+    for item, result in frames:
+        writer.write(Frame(item, None, result))
+        assert record_line(item, result, **extra) == json_line(record(item, result, **extra))
+    writer.close()
+
+
+def test_record_line_is_json_line_of_record():
+    """Every kind of added field (rows of floats, numbers, flags, objects some detections lack), NaN and
+    infinities, -0.0, images and frames, extra keys (one in place of a part), top-level fields."""
+    for seed in range(3):
+        result = varied_result(seed)
+        for item in (Item(0, "x.jpg"), Item(0, None), Item(3, "clip, 1: é.mp4", frame=3, time_s=0.12345678)):
+            for extra in ({}, {"model": "m", "postprocess": "ppi"}, {"hand": "replaced", "camera": {"f": 1e-5}}):
+                assert record_line(item, result, **extra) == json_line(record(item, result, **extra))
+        empty = Result(10, 20, meta={"n": np.int64(3)})
+        assert record_line(Item(0, "e.jpg"), empty) == json_line(record(Item(0, "e.jpg"), empty))
 
 
 def test_a_replay_writes_back_the_file_it_read(tmp_path):
@@ -329,8 +381,8 @@ def test_a_replay_without_orjson_writes_the_same_bytes(tmp_path, monkeypatch):
     path = saved_records(tmp_path, odd_records())
     fast = [new_output(str(p), tmp_path) for p in (src, path)]
     monkeypatch.setattr(jsonio, "orjson", None)
-    jsonio.fast.cache_clear()
+    clear_caches()
     try:
         assert [new_output(str(p), tmp_path) for p in (src, path)] == fast
     finally:
-        jsonio.fast.cache_clear()
+        clear_caches()

@@ -15,7 +15,7 @@ import numpy as np
 
 from dope.drawing.draw2d import draw_result
 from dope.files import OutputGuard, output_path, reason, write_image
-from dope.outputs.writers import JsonLinesWriter, OutputError, VideoWriter, record
+from dope.outputs.writers import JsonLinesWriter, OutputError, VideoWriter, record_line
 from dope.stream import Frame
 
 log = logging.getLogger("dope")
@@ -33,7 +33,7 @@ class JsonFrames:
         self.extra = extra
 
     def write(self, frame: Frame) -> None:
-        self.out.write(record(frame.item, frame.result, **self.extra))
+        self.out.write_line(record_line(frame.item, frame.result, **self.extra))
 
     def skip(self, item: Any, error: Exception) -> None:
         """The line of an input that could not be read: `{"image": path, "error": message}` (a

@@ -23,10 +23,13 @@ import cv2
 import numpy as np
 
 import dope.testpoints as testpoints
-from dope.results import JSON_DECIMALS, Result
+from dope.results import (JSON_DECIMALS, LINKS, MISSING_VALUE, NO_LINK, PartArrays, Result, extra_column,
+                          extra_value)
 from dope.files import Output, OutputError, open_output, staging_path
 from dope.inputs.replay import SAVED, SavedPart
+from dope import jsonio
 from dope.jsonio import collector_paused, dumps
+from json.encoder import encode_basestring_ascii
 from dope.inputs.sources import Item
 from dope.parts import PART_NAMES
 
@@ -45,6 +48,11 @@ def record(item: Item, result: Result, **extra: Any) -> dict[str, Any]:
     """
     d = result.to_dict()
     _keep_saved_numbers(d, result)
+    return _placed(item, d, extra)
+
+
+def _placed(item: Item, d: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`record`'s object from the result's dict: the item's keys, then `extra`."""
     if item.frame is None:
         d["image"] = item.name if item.name is not None else d["image"]
     else:
@@ -53,6 +61,93 @@ def record(item: Item, result: Result, **extra: Any) -> dict[str, Any]:
         d = {"video": item.name, "frame": item.frame, "time_s": time_s, **d}
     d.update(extra)
     return d
+
+
+class _PartText:
+    """A part in `record_line`'s object: written as `_part_json` makes its text."""
+
+    def __init__(self, arrays: PartArrays, saved: Optional[SavedPart]) -> None:
+        self.arrays, self.saved = arrays, saved
+
+
+def record_line(item: Item, result: Result, **extra: Any) -> str:
+    """`json_line(record(item, result, **extra))`, the same text, made from the result's arrays: each
+    part's numbers are rounded, kept where saved (see `_keep_saved_numbers`) and written a whole
+    array at a time (`jsonio.rows`), never as lists of Python numbers (a crowd's frame holds a third
+    of a million). Records replayed from a file not in the plain form take `record`'s way."""
+    saved = result.meta.get(SAVED)
+    kept: dict[str, Optional[SavedPart]] = dict.fromkeys(PART_NAMES)
+    if isinstance(saved, dict):
+        for part in PART_NAMES:
+            before = saved.get(part) or []
+            if len(before) != len(result[part]) or not before:
+                continue
+            if not isinstance(before, SavedPart):  # a record read one detection at a time
+                return json_line(record(item, result, **extra))
+            kept[part] = before
+    d = _placed(item, result.to_dict(parts={p: _PartText(result[p], kept[p]) for p in PART_NAMES}), extra)
+    fields = []
+    for key, value in d.items():
+        if not isinstance(key, str):  # json.dumps turns such keys into strings: let it
+            return json_line(record(item, result, **extra))
+        text = _part_json(value.arrays, value.saved) if isinstance(value, _PartText) else dumps(value)
+        fields.append(encode_basestring_ascii(key) + ": " + text)
+    return "{" + ", ".join(fields) + "}\n"
+
+
+def _part_json(arrays: PartArrays, saved: Optional[SavedPart], decimals: int = JSON_DECIMALS) -> str:
+    """The JSON text of `arrays.to_dicts(decimals)` with the saved numbers kept as
+    `_keep_saved_numbers` keeps them (the same comparisons: float32, NaN unequal), each field
+    written for every detection at once."""
+    n = len(arrays)
+    if n == 0:
+        return "[]"
+    data = arrays.fields
+    scores = arrays.scores.astype(np.float64)
+    pose2d = np.round(arrays.pose2d.astype(np.float64), decimals)
+    pose3d = np.round(arrays.pose3d.astype(np.float64), decimals + 2)
+    if saved is not None:
+        before = np.asarray(saved.scores, np.float64)
+        same = before.astype(np.float32) == arrays.scores
+        scores[same] = before[same]
+        for now, read, written in ((arrays.pose2d, saved.pose2d, pose2d), (arrays.pose3d, saved.pose3d, pose3d)):
+            same = (read.astype(np.float32) == now).reshape(n, -1).all(axis=1)
+            written[same] = read[same]
+    columns: dict[str, list[Optional[str]]] = {
+        "score": jsonio.rows(scores), "pose2d": jsonio.rows(pose2d), "pose3d": jsonio.rows(pose3d)}
+    if arrays.part == "hand":
+        columns["is_right"] = ["true" if v else "false" for v in data["is_right"].astype(bool).tolist()]
+    if arrays.part == "body":
+        for link in LINKS:
+            columns[link] = ["null" if v == NO_LINK else str(v) for v in data[link].tolist()]
+    for name in arrays.extra_fields:
+        columns[name] = _column_json(data[name], decimals + 2)
+    prefixes = [encode_basestring_ascii(k) + ": " for k in columns]
+    if all(None not in column for column in columns.values()):
+        template = "{" + ", ".join(p.replace("%", "%%") + "%s" for p in prefixes) + "}"
+        dets = [template % row for row in zip(*columns.values())]
+    else:  # a field some detections do not have: its key left out
+        dets = ["{" + ", ".join(p + t for p, t in zip(prefixes, row) if t is not None) + "}"
+                for row in zip(*columns.values())]
+    return "[" + ", ".join(dets) + "]"
+
+
+def _column_json(a: np.ndarray, decimals: int) -> list[Optional[str]]:
+    """The JSON text of each detection's value of an added field as `PartArrays.to_dicts` writes it
+    (`results.extra_column`); None where a detection has none (the key is left out)."""
+    if a.dtype.kind == "f" and a.ndim >= 2 and 0 not in a.shape[1:]:  # rows of floats, rounded
+        return jsonio.rows(np.round(a.astype(np.float64), decimals))
+    if a.dtype.kind == "f" and a.ndim == 1:  # one number a detection, as it is
+        return jsonio.rows(a.astype(np.float64))
+    if a.dtype.kind in "iu" and a.ndim == 1:
+        return list(map(str, a.tolist()))
+    if a.dtype.kind == "b" and a.ndim == 1:
+        return ["true" if v else "false" for v in a.tolist()]
+    column = extra_column(a, decimals)
+    if column is None:  # an object array: value by value
+        values = [extra_value(v, decimals) for v in a]
+        return [None if v is MISSING_VALUE else dumps(v) for v in values]
+    return [dumps(v) for v in column]
 
 
 def _keep_saved_numbers(d: dict[str, Any], result: Result) -> None:
