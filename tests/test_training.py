@@ -235,13 +235,15 @@ def test_training_takes_labels_and_writes_a_resumable_checkpoint(tmp_path, fixtu
     label = tmp_path / "l.jsonl"
     label.write_text(json.dumps(_record(fixture_image, 480, 640)) + "\n" + json.dumps(_record(fixture_image, 480, 640)) + "\n")
     proc = _train(["--labels", "l.jsonl", "--val-labels", "l.jsonl", "--init", checkpoint_path, "--freeze", "backbone",
-                   "--steps", "2", "--batch-size", "1", "--out", "s.pth"], tmp_path)
+                   "--steps", "2", "--batch-size", "1", "--max-proposals", "50", "--rois-per-image", "16", "--out",
+                   "s.pth"], tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "validation" in proc.stderr and "body 1/1" in proc.stderr
+    assert "validation on 2 image(s): body " in proc.stderr and "/2 median 2D" in proc.stderr, proc.stderr
     rows = (tmp_path / "s.csv").read_text().splitlines()
     assert rows[0].startswith("step,lr,time_s,loss,loss_objectness") and len(rows) == 3
     proc = _train(["--labels", "l.jsonl", "--init", checkpoint_path, "--freeze", "backbone", "--steps", "3",
-                   "--batch-size", "1", "--out", "s.pth", "--resume", "s.resume.pth"], tmp_path)
+                   "--batch-size", "1", "--max-proposals", "50", "--rois-per-image", "16", "--out", "s.pth", "--resume",
+                   "s.resume.pth"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert len((tmp_path / "s.csv").read_text().splitlines()) == 4
     assert torch.load(tmp_path / "s.resume.pth", weights_only=True)["step"] == 3

@@ -76,6 +76,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-size", type=int, default=d.max_size, help="a new network's input: longer side at most (default %(default)s)")
     ap.add_argument("--anchor-poses", type=_per_part, metavar="BODY,HAND,FACE",
                     help="a new network's anchor poses per part (default 20,10,10)")
+    ap.add_argument("--rois-per-image", type=int, default=d.rois_per_image,
+                    help="RoIs sampled per image for the part heads, a quarter positive at most (default %(default)s)")
     ap.add_argument("--max-proposals", type=int, help="proposals kept after the RPN, as dope.py's --max-proposals: "
                     "those --freeze features learns from, and validation's (default 1000)")
     ap.add_argument("-q", "--quiet", action="store_true", help="errors only")
@@ -89,13 +91,14 @@ def _config(a: argparse.Namespace) -> TrainConfig:
                        val_every=a.val_every, save_every=a.save_every, resume=a.resume, log_csv=a.log_csv,
                        device=a.device, amp=not a.no_amp, seed=a.seed, workers=a.workers, min_size=a.min_size,
                        max_size=a.max_size, num_anchor_poses=a.anchor_poses, max_proposals=a.max_proposals,
+                       rois_per_image=a.rois_per_image,
                        progress=not a.quiet and int(os.environ.get("RANK", "0")) == 0)
 
 
 def _check(ap: argparse.ArgumentParser, a: argparse.Namespace) -> None:
     if a.max_proposals is not None and not 1 <= a.max_proposals <= 5000:
         ap.error("--max-proposals must be in 1..5000")
-    for name in ("steps", "batch_size"):
+    for name in ("steps", "batch_size", "rois_per_image"):
         if getattr(a, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be at least 1")
     if a.lr is not None and not a.lr > 0:

@@ -236,11 +236,13 @@ class Distillation(nn.Module):
     train_rpn: compute the RPN losses (its proposals then follow its training settings); otherwise
     the RPN runs as at inference and gives the same proposals `dope.py` sees.
     heads: the part predictors' `TrainingHeads` (default: on the raw features).
+    rois_per_image: RoIs sampled per image for the part heads.
     """
 
     def __init__(self, net: nn.Module, anchors_k: Optional[int], *, train_rpn: bool = True,
-                 heads: Optional[TrainingHeads] = None) -> None:
+                 heads: Optional[TrainingHeads] = None, rois_per_image: int = ROIS_PER_IMAGE) -> None:
         super().__init__()
+        self.rois_per_image = rois_per_image
         self.net = net
         self.heads = heads if heads is not None else TrainingHeads(net.roi_heads.dope_predictor)
         self.hand_k = anchors_k
@@ -276,7 +278,7 @@ class Distillation(nn.Module):
         features, proposals, targets, losses = self.proposals(images, labels)
         rh = self.net.roi_heads
         anchors = self.anchors()
-        samples = [sample_rois(p, t, anchors, rh.pose2d_reg_weights, rh.pose3d_reg_weights)
+        samples = [sample_rois(p, t, anchors, rh.pose2d_reg_weights, rh.pose3d_reg_weights, size=self.rois_per_image)
                    for p, t in zip(proposals, targets)]
         feats = rh.features(features, [s.boxes for s in samples])
         losses.update(part_losses(self.heads(feats, samples), samples))

@@ -33,6 +33,7 @@ class TrainConfig:
     min_size: int = 800  # a new network's input size (an --init network keeps its own)
     max_size: int = 1333
     num_anchor_poses: Optional[dict[str, int]] = None
+    rois_per_image: int = 512  # sampled for the part heads, a quarter positive at most (torchvision's default)
     max_proposals: Optional[int] = None  # kept after the RPN at inference (features, validation); None: 1000
     progress: bool = True
 

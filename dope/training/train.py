@@ -325,11 +325,12 @@ def _train(config: TrainConfig, procs: Processes) -> dict[str, Any]:
                 image = procs.rank + i * procs.world  # its index in the whole training set
                 g = torch.Generator().manual_seed(hash((config.seed, image, counter[0])) & 0xFFFFFFFF)
                 samples.append(sample_rois(cache[i].proposals, cache[i].targets, anchors, rh.pose2d_reg_weights,
-                                           rh.pose3d_reg_weights, g))
+                                           rh.pose3d_reg_weights, g, config.rois_per_image))
             counter[0] += 1
             return predictor_losses(wrapped, [cache[i].features for i in pick], samples)
     else:
-        model = _wrap(Distillation(net, hand_k, train_rpn=config.freeze != "features", heads=heads), procs)
+        model = _wrap(Distillation(net, hand_k, train_rpn=config.freeze != "features", heads=heads,
+                                   rois_per_image=config.rois_per_image), procs)
         model.train()
         data = batches(shard, config.batch_size, config.seed + procs.rank, config.workers)
 
