@@ -4,34 +4,37 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.scenes import FAMILIES, HELD_OUT_FAMILY, make_family_scene
+from benchmarks.scenes import FAMILIES, HELD_OUT_FAMILY, HELD_OUT_SEEDS, TUNING_SEEDS, make_family_scene
 from benchmarks.tracking import evaluate, run_crowd
+
+SEED = HELD_OUT_SEEDS[0]
 
 
 def test_families_are_seeded_and_draw_their_own_noise():
-    a, b = make_family_scene("signers", 100, 20), make_family_scene("signers", 100, 20)
+    a, b = make_family_scene("signers", SEED, 20), make_family_scene("signers", SEED, 20)
     assert (a.results[5].body.pose2d == b.results[5].body.pose2d).all()
-    c = make_family_scene("signers", 101, 20)
+    c = make_family_scene("signers", SEED + 1, 20)
     assert (a.results[5].body.pose2d != c.results[5].body.pose2d).any()
-    assert HELD_OUT_FAMILY in FAMILIES
+    assert HELD_OUT_FAMILY in FAMILIES and not set(HELD_OUT_SEEDS) & set(TUNING_SEEDS)
     with pytest.raises(ValueError, match="unknown scene family"):
         make_family_scene("juggling", 0)
 
 
-@pytest.mark.parametrize("family", ["enter_leave", HELD_OUT_FAMILY])
+@pytest.mark.parametrize("family", ["enter_leave", "signers", HELD_OUT_FAMILY])
 def test_held_out_scene(family):
-    ev = evaluate(make_family_scene(family, 100, 150))
+    """On a held-out scene: ids held (not yet under the panning camera: people who leave the view
+    for long come back with new ids), online smoothing lowers 2D and 3D error (at most 0.9x raw,
+    the issue's target) and jitter, with lag under a frame; offline as before."""
+    ev = evaluate(make_family_scene(family, SEED))  # the scenes bench.py --tracking reports
     raw, online, offline = ev["off"], ev["online"], ev["offline"]
     assert raw["coverage"] >= 0.97
+    if family != HELD_OUT_FAMILY:
+        assert raw["id_switches"] == 0
     for k in ("err2d", "err3d"):
-        assert online[k] < 0.97 * raw[k], (k, online[k] / raw[k])
-    assert online["accel2d"] < 0.85 * raw["accel2d"] and abs(online["lag"]) <= 1
-    assert offline["err2d"] < 0.6 * raw["err2d"] and offline["accel2d"] < 0.1 * raw["accel2d"]
-    assert abs(offline["lag"]) <= 0.5
-
-
-def test_held_out_people_entering_and_leaving_keep_ids():  # (crossing_depths 100 has 2 switches: not yet)
-    assert evaluate(make_family_scene("enter_leave", 100, 150))["off"]["id_switches"] == 0
+        assert online[k] <= 0.9 * raw[k], (k, online[k] / raw[k])
+    assert online["accel2d"] <= 0.5 * raw["accel2d"] and abs(online["lag"]) <= 1
+    assert offline["err2d"] <= (0.9 if family == "signers" else 0.6) * raw["err2d"]
+    assert offline["accel2d"] <= 0.12 * raw["accel2d"] and abs(offline["lag"]) <= 0.5
 
 
 def test_run_crowd_reports_milliseconds_per_frame():
