@@ -221,6 +221,17 @@ def test_record_line_is_json_line_of_record():
                 assert record_line(item, result, **extra) == json_line(record(item, result, **extra))
         empty = Result(10, 20, meta={"n": np.int64(3)})
         assert record_line(Item(0, "e.jpg"), empty) == json_line(record(Item(0, "e.jpg"), empty))
+    face = varied_result(0).face
+    n = len(face)
+    odd = face.with_fields(half=np.linspace(-1e-5, 3, n).astype(np.float16), big=np.arange(n, dtype=np.uint64) * 2 ** 62,
+                           grid=np.arange(4 * n).reshape(n, 2, 2), flags=np.ones((n, 2), bool), score=np.arange(n),
+                           **{"100% é": np.full(n, -0.0), "empty_rows": np.zeros((n, 0))})
+    result = Result(5, 5, face=odd)
+    assert record_line(Item(0, "o.jpg"), result) == json_line(record(Item(0, "o.jpg"), result))
+    wide = Result(5, 5, face=face.with_fields(wide=np.ones(n, np.longdouble)))  # json refuses numpy's longdouble
+    for write in (lambda: json_line(record(Item(0, "w.jpg"), wide)), lambda: record_line(Item(0, "w.jpg"), wide)):
+        with pytest.raises(TypeError):
+            write()
 
 
 def test_a_replay_writes_back_the_file_it_read(tmp_path):

@@ -137,7 +137,8 @@ def _column_json(a: np.ndarray, decimals: int) -> list[Optional[str]]:
     (`results.extra_column`); None where a detection has none (the key is left out)."""
     if a.dtype.kind == "f" and a.ndim >= 2 and 0 not in a.shape[1:]:  # rows of floats, rounded
         return jsonio.rows(np.round(a.astype(np.float64), decimals))
-    if a.dtype.kind == "f" and a.ndim == 1:  # one number a detection, as it is
+    # One number a detection, as it is (not a longdouble: its tolist holds numpy scalars, which json refuses).
+    if a.dtype.kind == "f" and a.ndim == 1 and a.dtype.itemsize <= 8:
         return jsonio.rows(a.astype(np.float64))
     if a.dtype.kind in "iu" and a.ndim == 1:
         return list(map(str, a.tolist()))
