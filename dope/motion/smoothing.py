@@ -3,11 +3,17 @@
 Two modes, each a small object with its state inside, usable on any iterable of `Result`s that
 carry a `track` field (see tracking.py), and a stage over frames (`smooth`):
 
-- online (`OnlineSmoother`): causal. A One-Euro filter (Casiez et al., CHI 2012) per signal, with
-  a constant-velocity prediction step: the estimate moves by its filtered speed before it is
-  blended with the new sample, so a person walking at constant speed is followed without lag
-  (the plain One-Euro filter lags by about 1 / (2 pi cutoff) seconds). The output for frame t
-  only uses frames up to t.
+- online (`OnlineSmoother`): causal (the output for frame t only uses frames up to t). A
+  constant-velocity Kalman filter (`KalmanParams`) on each pose's centre (the mean of its joints)
+  and on each joint's offset from it, 2D and 3D. Its measurement noise r and motion q are measured
+  on the signal itself, per track and joint, from the second differences d2 of the samples: for
+  white noise and a smooth true motion, E[d2^2] = q + 6 r and E[d2_t d2_t-1] = q - 4 r, so
+  r = (E[d2^2] - E[d2_t d2_t-1]) / 10 and q = E[d2^2] - 6 r (running means; 2D in units of the
+  pose's box diagonal). The detection score scales r; innovations far beyond the expected are
+  clipped (one frame at a time), and a pose that jumps beyond 30 sigmas starts afresh. The
+  One-Euro filter (Casiez et al., CHI 2012) with a constant-velocity prediction step remains as
+  `method="one_euro"` (`OneEuroParams`): on scenes with fast motion and little noise it made
+  positions worse than the detections, which the Kalman filter, tuned on measured noise, does not.
 - offline (`OfflineSmoother`): zero-phase, with a bounded look-ahead of `window` frames. Each
   sample is replaced by a local polynomial fit (degree `degree`, Gaussian weights of `sigma`
   frames) to the samples at most `window` frames before and after it; gaps of at most `max_gap`
