@@ -7,8 +7,14 @@ detection) on every part, keeping its state inside, as norfair's and ByteTrack's
   that blends the overlap of the joints' boxes (1 - IoU) with two likelihood terms: the mean joint
   distance between the track's prediction and the detection, in units of the track's size (its
   pose-box diagonal), and the log ratio of their spreads (RMS joint distance to the centre), which
-  tells apart two people side by side at different depths. Each is expected within a sigma that
-  widens with the frames unseen; pairs beyond `gate` sigmas never match (see `association_cost`).
+  tells apart two people side by side at different depths; and the mean distance between the
+  track's 3D pose and the detection's (metres: posture tells apart two people at one place).
+  Each is expected within a sigma that widens with the frames unseen; pairs beyond `gate` sigmas
+  never match (see `association_cost`). In crowds candidate pairs come from a k-d tree on the
+  centres (an exact gate) and each group of linked tracks and detections is assigned on its own.
+- A second detection of a person (within `duplicate` track sizes of a matched one) carries their
+  id and changes nothing; tracks not seen in a frame move with the median unexplained shift of
+  those seen (a panning camera); a track predicted outside the image survives `max_age_outside`.
 - Tracks are predicted at constant velocity (their joints' centre moves by its filtered speed, and
   each joint by its own swing one frame on), so a person hidden for up to `max_age` frames
   (default 30: one second at 30 frames per second) keeps their id when they reappear.
