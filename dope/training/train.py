@@ -285,6 +285,8 @@ def _train(config: TrainConfig, procs: Processes) -> dict[str, Any]:
         cache = cache_features(net, shard if small else shard[:STATS_IMAGES], hand_k, show)
         heads = TrainingHeads(rh.dope_predictor, whitening([c.features for c in cache], procs)).to(procs.device)
         params = list(heads.parameters())
+        for p in rh.dope_predictor.parameters():  # the heads' own layers learn; written back by fold
+            p.requires_grad_(False)
         if not small:
             cache = []
         for c in cache:  # whitened once, not at every step
