@@ -30,7 +30,7 @@ from dope.errors import DopeError
 from dope.jsonio import loads
 from dope.files import staging_path
 from dope.outputs.resume import check_made_alike
-from dope.outputs.writers import JsonLinesWriter, json_line, partial_path, record
+from dope.outputs.writers import JsonLinesWriter, json_line, partial_path, record_line
 from dope.stream import Frame
 
 log = logging.getLogger("dope")
@@ -172,7 +172,7 @@ class CorpusJson:
         self._open = (video, self.out.mark() if self.out.staged else (0, self.out.count))
 
     def write(self, frame: Frame) -> None:
-        self.out.write(record(frame.item, frame.result, **self.extra))
+        self.out.write_line(record_line(frame.item, frame.result, **self.extra))
 
     def skip(self, item: Any, error: Exception) -> None:
         self.out.write({"image": item.name, "error": str(error)})
@@ -262,7 +262,7 @@ class BlockLines:
         self.lines = []
 
     def write(self, frame: Frame) -> None:
-        self.lines.append(json_line(record(frame.item, frame.result, **self.extra)))
+        self.lines.append(record_line(frame.item, frame.result, **self.extra))
 
     def skip(self, item: Any, error: Exception) -> None:
         self.lines.append(json_line({"image": item.name, "error": str(error)}))
