@@ -261,14 +261,15 @@ def _assign(cost: np.ndarray) -> list[tuple[int, int]]:
     graph = coo_matrix((np.ones(len(rows)), (rows, n_r + cols)), shape=(n_r + n_c, n_r + n_c))
     _, label = connected_components(graph, directed=False)
     pair_label = label[rows]
-    order = np.argsort(pair_label, kind="stable")
+    lone = np.bincount(pair_label, minlength=len(label))[pair_label] == 1
+    out = list(zip(rows[lone].tolist(), cols[lone].tolist()))
+    if lone.all():
+        return out
+    rest = np.flatnonzero(~lone)
+    order = rest[np.argsort(pair_label[rest], kind="stable")]
     bounds = np.flatnonzero(np.diff(pair_label[order])) + 1
-    out = []
     for group in np.split(order, bounds):
         gr, gc = rows[group], cols[group]
-        if len(group) == 1:
-            out.append((int(gr[0]), int(gc[0])))
-            continue
         ur, uc = np.unique(gr), np.unique(gc)
         sub = cost[np.ix_(ur, uc)]
         ok = np.isfinite(sub)
