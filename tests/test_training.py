@@ -232,8 +232,10 @@ def test_the_command_says_what_is_wrong_in_one_line(tmp_path, fixture_image, che
 def test_training_takes_labels_and_writes_a_resumable_checkpoint(tmp_path, fixture_image, checkpoint_path):
     """A few steps of full training (freeze backbone: RPN, stage 4 and predictors) on hand-made
     labels, with validation, a CSV and a resume; the result runs in dope.py."""
+    import shutil
+    shutil.copy(fixture_image, tmp_path / "photo.png")  # dope.py draws beside its input
     label = tmp_path / "l.jsonl"
-    label.write_text(json.dumps(_record(fixture_image, 480, 640)) + "\n" + json.dumps(_record(fixture_image, 480, 640)) + "\n")
+    label.write_text(json.dumps(_record("photo.png", 480, 640)) + "\n" + json.dumps(_record("photo.png", 480, 640)) + "\n")
     proc = _train(["--labels", "l.jsonl", "--val-labels", "l.jsonl", "--init", checkpoint_path, "--freeze", "backbone",
                    "--steps", "2", "--batch-size", "1", "--max-proposals", "50", "--rois-per-image", "16", "--out",
                    "s.pth"], tmp_path)
@@ -248,8 +250,8 @@ def test_training_takes_labels_and_writes_a_resumable_checkpoint(tmp_path, fixtu
     assert len((tmp_path / "s.csv").read_text().splitlines()) == 4
     assert torch.load(tmp_path / "s.resume.pth", weights_only=True)["step"] == 3
     run = subprocess.run([sys.executable, os.path.join(ROOT, "dope.py"), "--model", str(tmp_path / "s.pth"),
-                          "--image", fixture_image, "--json", str(tmp_path / "out.json"), "--max-proposals", "20"],
-                         capture_output=True, text=True, timeout=300)
+                          "--image", "photo.png", "--json", "out.json", "--max-proposals", "20"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
 
 
