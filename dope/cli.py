@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="give every body, hand and face a person id (\"track\") across frames; default: on for "
                         "videos, cameras and replayed video frames (--from-json), off for images")
     p.add_argument("--smooth", choices=("off", "online", "offline"),
-                   help="smooth tracked poses over time: online (causal, One-Euro), offline (zero-phase, "
+                   help="smooth tracked poses over time: online (causal, a Kalman filter), offline (zero-phase, "
                         "10 frames look-ahead); default: online for cameras, offline for video files and "
                         "--from-json, off for images (offline with --track)")
     p.add_argument("--batch-size", type=positive_int, default=1, metavar="N",
