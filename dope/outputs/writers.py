@@ -27,7 +27,7 @@ from dope.results import (JSON_DECIMALS, LINKS, MISSING_VALUE, NO_LINK, PartArra
                           extra_value)
 from dope.files import Output, OutputError, open_output, staging_path
 from dope.inputs.replay import SAVED, SavedPart
-from dope import jsonio
+import dope.jsonio as jsonio
 from dope.jsonio import collector_paused, dumps
 from json.encoder import encode_basestring_ascii
 from dope.inputs.sources import Item
