@@ -47,23 +47,47 @@ def run_stages(scene: Scene, mode: str, **params: Any) -> list[Result]:
     return [f.result for f in smooth(track(frames_of(scene)), mode, **params)]
 
 
-def match_bodies(result: Result, people: list[Truth]) -> dict[int, int]:
+def match_bodies(result: Result, people: list[Truth], previous: Optional[dict[int, int]] = None) -> dict[int, int]:
     """{person: body index} for the people seen in this frame, matched on mean 2D joint distance
-    (at most a tenth of the person's size: true detections are within noise of it)."""
+    (at most a tenth of the person's size: true detections are within noise of it).
+
+    previous: {person: track id} of the last frame each person was matched in. As in CLEAR-MOT
+    (Bernardin and Stiefelhagen 2008), a correspondence that is still valid (a body with that
+    track is within the threshold of the person) is kept first; the people and bodies left are
+    matched by Hungarian assignment. Without it, a noisy detection that lands nearer a neighbour's
+    truth would count two switches where the tracker kept both ids."""
     seen = [p for p in people if p.visible]
     if not seen or not len(result.body):
         return {}
     truth = np.stack([p.body2d for p in seen])
     d = np.linalg.norm(truth[:, None] - result.body.pose2d[None], axis=-1).mean(-1)
     near = d <= 0.1 * np.linalg.norm(truth.max(1) - truth.min(1), axis=-1)[:, None]
+    out: dict[int, int] = {}
+    if previous:
+        tracks = result.body.track if "track" in result.body.fields else None
+        if tracks is not None:
+            for r, p in enumerate(seen):
+                tid = previous.get(p.person, NO_TRACK)
+                if tid == NO_TRACK:
+                    continue
+                cols = [c for c in np.flatnonzero(tracks == tid).tolist() if near[r, c] and c not in out.values()]
+                if cols:
+                    out[p.person] = min(cols, key=lambda c: d[r, c])
+    rows_left = [r for r, p in enumerate(seen) if p.person not in out]
+    cols_left = [c for c in range(len(result.body)) if c not in set(out.values())]
+    if not rows_left or not cols_left:
+        return out
+    sub_d, sub_near = d[np.ix_(rows_left, cols_left)], near[np.ix_(rows_left, cols_left)]
     # Pairs beyond the limit cost more than any set of pairs within it: a far false positive must
     # not pull the assignment of the true pairs.
-    rows, cols = linear_sum_assignment(np.where(near, d, 1e6))
-    return {seen[r].person: int(c) for r, c in zip(rows, cols) if near[r, c]}
+    rows, cols = linear_sum_assignment(np.where(sub_near, sub_d, 1e6))
+    out.update({seen[rows_left[r]].person: cols_left[c] for r, c in zip(rows, cols) if sub_near[r, c]})
+    return out
 
 
 def identity_metrics(results: list[Result], scene: Scene) -> dict[str, float]:
-    """Identity switches, MOTA and IDF1 of the bodies' `track` (bodies without a track are misses)."""
+    """Identity switches (CLEAR-MOT: a person's matched track id changes), MOTA and IDF1 of the
+    bodies' `track` (bodies without a track are misses)."""
     last: dict[int, int] = {}
     switches = fn = fp = gt = 0
     pairs: dict[tuple[int, int], int] = defaultdict(int)
@@ -71,7 +95,7 @@ def identity_metrics(results: list[Result], scene: Scene) -> dict[str, float]:
     untracked = 0
     for r, people in zip(results, scene.truth):
         tracks = r.body.track
-        m = match_bodies(r, people)
+        m = match_bodies(r, people, last)
         gt += sum(p.visible for p in people)
         hyp += int((tracks != NO_TRACK).sum())
         used = set()
