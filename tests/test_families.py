@@ -20,7 +20,8 @@ def test_families_are_seeded_and_draw_their_own_noise():
         make_family_scene("juggling", 0)
 
 
-@pytest.mark.parametrize("family", ["enter_leave", "signers", HELD_OUT_FAMILY])
+@pytest.mark.parametrize("family", ["crossing_same_depth", "crossing_depths", "occlusions", "enter_leave", "signers",
+                                    HELD_OUT_FAMILY])
 def test_held_out_scene(family):
     """On a held-out scene: ids held (not yet under the panning camera: people who leave the view
     for long come back with new ids), online smoothing lowers 2D and 3D error (at most 0.9x raw,

@@ -66,7 +66,7 @@ def test_ids_are_never_reused_and_false_positives_get_none():
     fp = people_frame([(300 + 20, 400, 250), (1000, 300, 220)])  # frame 10: a stranger, this frame only
     frames.append(fp)
     frames += [people_frame([(300 + 2 * t, 400, 250)]) for t in range(11, 15)]
-    frames += [people_frame([]) for _ in range(40)]  # everyone gone for longer than max_age
+    frames += [people_frame([]) for _ in range(70)]  # everyone gone for longer than max_age and reid_age
     frames += [people_frame([(300, 400, 250)]) for _ in range(5)]  # the same place: a new person
     out = list(Tracker(max_age=30).run(frames))
     first = {int(t) for r in out[:15] for t in r.body.track[:1]}
@@ -250,3 +250,27 @@ def test_crowd_path_gives_the_same_ids_as_the_dense_one(monkeypatch):
     sparse = [f.result.body.track for f in track(frames_of(scene))]
     assert all((a == b).all() for a, b in zip(dense, sparse))
     assert sum(int((t != NO_TRACK).sum()) for t in sparse) > 25 * 20
+
+
+def test_log_scale_is_pixels_per_metre_whatever_the_posture():
+    from dope.motion.tracking import log_scale
+    for yaw, phase in ((0.0, 0.0), (0.8, 1.5)):
+        b2, b3, *_ = _person_parts(np.array([500.0, 400.0]), 200.0, yaw, phase)
+        assert np.isclose(log_scale(b2[None], b3[None])[0], np.log(200.0))
+    assert np.isnan(log_scale(np.zeros((1, 13, 2)), np.zeros((1, 13, 3)))[0])
+
+
+def test_a_person_who_turns_while_hidden_is_reidentified():
+    """Walking right at 8 px per frame, hidden 25 frames during which they turn back: the
+    constant-velocity prediction is far off, their depth proxy and 3D pose are not."""
+    rng = np.random.default_rng(2)
+    x, results, seen = 400.0, [], []
+    other = lambda t: (1100 - 3 * t, 380, 170)  # someone else, farther away, elsewhere
+    for t in range(70):
+        x += 8 if t < 30 else -8
+        hidden = 30 <= t < 55
+        results.append(people_frame([other(t)] if hidden else [other(t), (x, 420, 250)], noise=2.0, rng=rng))
+        seen.append(not hidden)
+    ids = lambda tracker: {int(r.body.track[1]) for r, s in zip(tracker.run(results), seen) if s}
+    assert len(ids(Tracker())) == 1, ids(Tracker())
+    assert len(ids(Tracker(reidentify=False))) == 2  # a new id where they reappear

@@ -82,6 +82,14 @@ class TrackerParams:
         pose3d_growth: added per frame unseen (capped at 3 x pose3d_sigma). 0: the 3D pose is not
         used. Two people at one place and depth in the image differ in posture (which leg is
         forward, where the arms are, which way they face).
+    scale_sigma: expected |difference| between a detection's log image scale (its 2D RMS spread,
+        pixels, over its 3D one, metres: pixels per metre, a proxy of its depth that does not depend
+        on the posture) and its track's, one frame on; scale_growth: added per frame unseen. 0: not
+        used. Two people crossing at different depths differ in it even where their boxes overlap.
+    reidentify: give a lost track (unseen 2 frames or more, beyond its gate) a detection left
+        unmatched that fits its depth proxy and 3D pose, within its speed times the frames unseen
+        of where it was last seen (see `_PartTracks._reidentify`). reid_age: frames a confirmed track
+        unseen beyond max_age is kept for that alone (a person hidden, then missed, for over a second).
     """
     n_init: int = 3
     max_age: int = 30
@@ -93,12 +101,16 @@ class TrackerParams:
     size_growth: float = 0.001
     gate: float = 3.5
     velocity_gain: float = 0.2
-    age_cost: float = 0.1
+    age_cost: float = 0.3
     flip_votes: float = 2.0
     vote_decay: float = 0.9
     duplicate: float = 0.05
     pose3d_sigma: float = 0.05
     pose3d_growth: float = 0.01
+    scale_sigma: float = 0.06
+    scale_growth: float = 0.002
+    reidentify: bool = True
+    reid_age: int = 60
     max_age_outside: int = 150
     camera_motion: bool = True
 
@@ -108,6 +120,7 @@ class _Track:
     key: int  # internal, for every track; `id` is the public one, given on confirmation
     pose: np.ndarray  # float64[J, 2], last matched 2D pose
     pose3d: Optional[np.ndarray]  # float64[J, 3], the 3D pose averaged over the last matches
+    scale: Optional[float]  # log pixels per metre (2D over 3D spread; filtered): a depth proxy
     centre: np.ndarray  # float64[2], its joints' mean
     last: int  # frame number of the last match
     size: float  # pose-box diagonal, pixels (filtered)
@@ -158,6 +171,19 @@ def log_spread(pose2d: np.ndarray) -> np.ndarray:
     j = pose2d.shape[-2]  # (sum / count: np.mean's own arithmetic, without its per-call cost)
     d = pose2d - pose2d.sum(-2, keepdims=True) / j
     return 0.5 * np.log(np.maximum((d ** 2).sum(-1).sum(-1) / j, 1.0))
+
+
+def log_scale(pose2d: np.ndarray, pose3d: np.ndarray) -> np.ndarray:
+    """float[N]: log of pixels per metre of each detection: the RMS distance of its 2D joints to their
+    mean (pixels) over that of its 3D joints' x and y (metres). Under a (scaled) orthographic or
+    distant perspective camera this is focal length over depth, whatever the posture: a depth
+    proxy that needs no camera model (NaN where the 3D pose is degenerate)."""
+    j = pose2d.shape[-2]
+    a = pose2d - pose2d.sum(-2, keepdims=True) / j
+    b = pose3d[..., :2] - pose3d[..., :2].sum(-2, keepdims=True) / j
+    num, den = (a ** 2).sum(-1).sum(-1) / j, (b ** 2).sum(-1).sum(-1) / j
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where((num > 1.0) & (den > 1e-6), 0.5 * np.log(num / np.maximum(den, 1e-12)), np.nan)
 
 
 def _boxes(pose2d: np.ndarray) -> np.ndarray:
@@ -294,6 +320,7 @@ class _PartTracks:
         p = self.p
         poses = poses.astype(np.float64)
         centres, sizes, spreads = poses.sum(1) / poses.shape[1], _size(poses), log_spread(poses)
+        scales = None if poses3d is None else log_scale(poses, poses3d.astype(np.float64))
         owner: list[Optional[_Track]] = [None] * len(poses)
         tracks = self.confirmed + self.tentative
         predicted = _predicted(tracks, frame) if tracks else None
@@ -302,7 +329,12 @@ class _PartTracks:
                                     np.array([t.spread for t in tracks]),
                                     np.array([frame - t.last - 1 for t in tracks], np.float64), poses, p, spreads)
             if poses3d is not None and p.pose3d_sigma > 0:
-                self._add_pose3d_cost(cost, tracks, poses3d, frame)
+                self._add_pose3d_cost(cost, tracks, poses3d, frame, scales)
+            # Tracks kept beyond max_age (for re-identification alone) are not matched by position.
+            old = [k for k, t in enumerate(tracks) if frame - t.last > p.max_age
+                   and not (image is not None and _outside(t, frame, image))]
+            if old:
+                cost[old] = np.inf
             high = scores >= p.high_score
             taken = np.zeros(len(tracks), bool)
             n = len(self.confirmed)
@@ -318,6 +350,8 @@ class _PartTracks:
                 cols = np.array([i for i in range(len(poses)) if owner[i] is None], np.int64) if cols is None else cols
                 for r, c in _assign(cost[rows][:, cols]):
                     owner[cols[c]], taken[rows[r]] = tracks[rows[r]], True
+            if p.reidentify and scales is not None and poses3d is not None:
+                self._reidentify(owner, tracks[:n], taken[:n], frame, poses, centres, poses3d, scales)
         if p.duplicate > 0:
             self._drop_duplicates(owner, poses, sizes)
         seen = {id(t) for t in owner if t is not None}
@@ -326,14 +360,15 @@ class _PartTracks:
             self._follow_camera(tracks, predicted, owner, centres, frame)
         if hit:
             self._hit([owner[i] for i in hit], frame, poses[hit], centres[hit], sizes[hit], spreads[hit],
-                      None if poses3d is None else poses3d[hit])
+                      None if poses3d is None else poses3d[hit], None if scales is None else scales[hit])
         for t in self.confirmed:
             if id(t) not in seen and t.before is not None:
-                t.pose, t.pose3d, t.centre, t.last, t.size, t.spread, t.velocity, t.swing = t.before
+                t.pose, t.pose3d, t.scale, t.centre, t.last, t.size, t.spread, t.velocity, t.swing = t.before
                 t.before = None
         # Unmatched tentative tracks end; confirmed ones wait up to max_age frames.
         survivors = [t for t in self.tentative if id(t) in seen]
-        self.confirmed = [t for t in self.confirmed if frame - t.last <= p.max_age
+        keep = max(p.max_age, p.reid_age) if p.reidentify else p.max_age
+        self.confirmed = [t for t in self.confirmed if frame - t.last <= keep
                           or (frame - t.last <= p.max_age_outside and image is not None and _outside(t, frame, image))]
         for t in survivors:
             if t.hits >= p.n_init:
@@ -358,6 +393,7 @@ class _PartTracks:
         for i in range(len(poses)):
             if owner[i] is None and i not in copies:
                 t = _Track(self.new_key(), poses[i].copy(), None if poses3d is None else poses3d[i].astype(np.float64),
+                           None if scales is None or not np.isfinite(scales[i]) else float(scales[i]),
                            centres[i], frame, float(sizes[i]), float(spreads[i]))
                 owner[i] = t
                 if p.n_init <= 1:
@@ -370,9 +406,11 @@ class _PartTracks:
         self._copies = {}
         return owner
 
-    def _add_pose3d_cost(self, cost: np.ndarray, tracks: list[_Track], poses3d: np.ndarray, frame: int) -> None:
+    def _add_pose3d_cost(self, cost: np.ndarray, tracks: list[_Track], poses3d: np.ndarray, frame: int,
+                         scales: Optional[np.ndarray] = None) -> None:
         """Add (in place) to the finite pairs of `cost` the 3D term: 0.5 (d3 / s3)^2 + log s3, with d3
-        the mean joint distance (metres) between the track's 3D pose and the detection's."""
+        the mean joint distance (metres) between the track's 3D pose and the detection's; and the
+        depth-proxy term 0.5 (ds / sl)^2 + log sl, ds the difference of log scales (`log_scale`)."""
         rows, cols = np.nonzero(np.isfinite(cost))
         if not len(rows):
             return
@@ -385,7 +423,69 @@ class _PartTracks:
         unseen = np.array([frame - t.last - 1 for t in tracks], np.float64)
         s3 = np.minimum(p.pose3d_sigma + p.pose3d_growth * unseen, 3 * p.pose3d_sigma)
         d3 = np.sqrt(((mine[rows] - poses3d[cols]) ** 2).sum(-1)).mean(-1) / s3[rows]
-        cost[rows, cols] += 0.5 * d3 * d3 + np.log(s3[rows] / p.pose3d_sigma)
+        z2 = d3 * d3
+        if p.scale_sigma > 0 and scales is not None:
+            # The depth proxy: people crossing at different depths differ in pixels per metre.
+            mine_s = np.array([np.nan if t.scale is None else t.scale for t in tracks])
+            ds = np.nan_to_num((mine_s[rows] - scales[cols]) / (p.scale_sigma + p.scale_growth * unseen[rows]))
+            z2 = z2 + ds * ds
+            cost[rows, cols] += np.log(1 + p.scale_growth * unseen[rows] / p.scale_sigma)
+        cost[rows, cols] += 0.5 * z2 + np.log(s3[rows] / p.pose3d_sigma)
+        # A track that went unseen is taken back only by a detection whose 3D pose and depth fit it:
+        # near a hidden person, an outlier detection of the one in front must not end their gap.
+        far = (unseen[rows] >= 1) & (z2 > p.gate * p.gate)
+        cost[rows[far], cols[far]] = np.inf
+
+    def _reidentify(self, owner: list[Optional[_Track]], tracks: list[_Track], taken: np.ndarray, frame: int,
+                    poses: np.ndarray, centres: np.ndarray, poses3d: np.ndarray, scales: np.ndarray) -> None:
+        """Give lost tracks (confirmed, unseen for 2 frames or more, not matched in this frame) the
+        detections left that fit their depth proxy and 3D pose (`gate` sigmas together) and lie
+        where the person could have walked since (within their speed times the frames unseen of
+        where they were last seen, whatever the direction: a person who turned while hidden is
+        where no constant-velocity prediction puts them). A detection left that is a second
+        detection of a person matched in this frame (see `duplicate`) is not one of them; a track
+        that two detections fit, or a detection that two tracks fit, is left alone."""
+        p = self.p
+        # (a track matched once after a gap, in the last frame, and not now: as it was before that
+        # match, which may have been someone else's detection)
+        state = lambda t: (t.pose3d, t.scale, t.centre, t.last, t.size, t.velocity) if t.before is None else (
+            t.before[1], t.before[2], t.before[3], t.before[4], t.before[5], t.before[7])
+        lost = [k for k, t in enumerate(tracks) if not taken[k] and 2 <= frame - state(t)[3] <= p.reid_age
+                and state(t)[0] is not None and state(t)[1] is not None]
+        free = np.array([i for i, t in enumerate(owner) if t is None and np.isfinite(scales[i])], np.int64)
+        if not lost or not len(free):
+            return
+        hit = np.array([i for i, t in enumerate(owner) if t is not None], np.int64)
+        if len(hit) and p.duplicate > 0:
+            d = np.sqrt(((poses[free][:, None] - poses[hit][None]) ** 2).sum(-1)).mean(-1)
+            limit = p.duplicate * np.array([owner[i].size for i in hit.tolist()])
+            free = free[~(d < limit[None]).any(1)]
+            if not len(free):
+                return
+        ts = [tracks[k] for k in lost]
+        pose3d, scale, centre, last, size, velocity = (np.array(x, np.float64) for x in zip(*map(state, ts)))
+        unseen = (frame - last - 1)[:, None]
+        size = size[:, None]
+        speed = np.maximum(np.sqrt((velocity ** 2).sum(-1))[:, None], 0.02 * size)
+        dist = np.sqrt(((centre[:, None] - centres[free][None]) ** 2).sum(-1))
+        reach = 0.3 * size + 1.2 * speed * (unseen + 1)
+        sl = p.scale_sigma + p.scale_growth * unseen
+        ds = (scale[:, None] - scales[free][None]) / sl
+        s3 = np.minimum(p.pose3d_sigma + p.pose3d_growth * unseen, 3 * p.pose3d_sigma)
+        d3 = np.sqrt(((pose3d[:, None] - poses3d[free][None]) ** 2).sum(-1)).mean(-1) / s3
+        z2 = ds * ds + d3 * d3
+        fit = (dist <= reach) & (z2 <= p.gate * p.gate)
+        # Only where the fit is unambiguous (one lost track for the detection, one detection for the
+        # track): in a group, a wrong id is worse than a new one.
+        fit &= (fit.sum(0, keepdims=True) == 1) & (fit.sum(1, keepdims=True) == 1)
+        cost = np.where(fit, 0.5 * z2 + dist / size, np.inf)
+        for r, c in _assign(cost):
+            t = ts[r]
+            if t.before is not None:  # its last match is undone: this one follows the state before it
+                t.pose, t.pose3d, t.scale, t.centre, t.last, t.size, t.spread, t.velocity, t.swing = t.before
+                t.before = None
+            owner[free[c]] = t
+            taken[lost[r]] = True
 
     def _drop_duplicates(self, owner: list[Optional[_Track]], poses: np.ndarray, sizes: np.ndarray) -> None:
         """Two tracks matched to two detections of one person (a duplicate detection that lived
@@ -430,11 +530,11 @@ class _PartTracks:
                 t.pose, t.centre = t.pose + shift, t.centre + shift
 
     def _hit(self, tracks: list[_Track], frame: int, poses: np.ndarray, centres: np.ndarray, sizes: np.ndarray,
-             spreads: np.ndarray, poses3d: Optional[np.ndarray] = None) -> None:
+             spreads: np.ndarray, poses3d: Optional[np.ndarray] = None, scales: Optional[np.ndarray] = None) -> None:
         """Update the tracks matched in this frame with their detections (arrays in the same order)."""
         gaps = [max(frame - t.last, 1) for t in tracks]
         for t, g in zip(tracks, gaps):
-            t.before = (t.pose, t.pose3d, t.centre, t.last, t.size, t.spread, t.velocity, t.swing) if g > 2 else None
+            t.before = (t.pose, t.pose3d, t.scale, t.centre, t.last, t.size, t.spread, t.velocity, t.swing) if g > 2 else None
         gap = np.array(gaps)
         step = (centres - np.array([t.centre for t in tracks])) / gap[:, None]
         gain = np.array([1.0 if t.hits == 1 else self.p.velocity_gain for t in tracks])[:, None]
@@ -459,6 +559,8 @@ class _PartTracks:
             t.size, t.spread, t.last, t.hits = size[k], spread[k], frame, t.hits + 1
             if poses3d is not None:
                 t.pose3d = pose3d[k]
+            if scales is not None and np.isfinite(scales[k]):
+                t.scale = float(scales[k]) if t.scale is None else 0.7 * t.scale + 0.3 * float(scales[k])
 
 
 class Tracker:
