@@ -8,12 +8,16 @@ detection) on every part, keeping its state inside, as norfair's and ByteTrack's
   distance between the track's prediction and the detection, in units of the track's size (its
   pose-box diagonal), and the log ratio of their spreads (RMS joint distance to the centre), which
   tells apart two people side by side at different depths; and the mean distance between the
-  track's 3D pose and the detection's (metres: posture tells apart two people at one place).
+  track's 3D pose and the detection's (metres: posture tells apart two people at one place); and
+  the difference of a depth proxy, pixels per metre (the 2D spread over the 3D one, `log_scale`).
   Each is expected within a sigma that widens with the frames unseen; pairs beyond `gate` sigmas
   never match (see `association_cost`). In crowds candidate pairs come from a k-d tree on the
   centres (an exact gate) and each group of linked tracks and detections is assigned on its own.
-- A second detection of a person (within `duplicate` track sizes of a matched one) carries their
-  id and changes nothing; tracks not seen in a frame move with the median unexplained shift of
+- A track unseen in the last frame is taken back only by a detection whose 3D pose and depth proxy
+  fit it; a lost track (unseen 2 to `reid_age` frames) that no detection fits by place takes one
+  left over that fits its depth proxy and 3D pose where it could have walked since, if unambiguous.
+- A second detection of a person (within `duplicate` track sizes of a matched one, with the same 3D
+  pose) carries their id and changes nothing; tracks not seen in a frame move with the median unexplained shift of
   those seen (a panning camera); a track predicted outside the image survives `max_age_outside`.
 - Tracks are predicted at constant velocity (their joints' centre moves by its filtered speed, and
   each joint by its own swing one frame on), so a person hidden for up to `max_age` frames
@@ -72,7 +76,8 @@ class TrackerParams:
     duplicate: a detection left unmatched whose mean joint distance to a detection matched in the
         same frame is below this many track sizes is a second detection of that person: it carries
         their id, starts no track and changes none; of two tracks matched to such a pair, the
-        younger ends.
+        younger ends. duplicate3d: and whose 3D poses are within this mean joint distance (metres;
+        0: not checked): two people side by side at one place differ in posture.
     max_age_outside: frames a confirmed track predicted outside the image survives (a person who
         walked out of view, or whom the camera panned away from).
     camera_motion: move the tracks not seen in a frame by the median shift, beyond their
@@ -110,6 +115,7 @@ class TrackerParams:
     scale_sigma: float = 0.06
     scale_growth: float = 0.002
     reidentify: bool = True
+    duplicate3d: float = 0.06
     reid_age: int = 60
     max_age_outside: int = 150
     camera_motion: bool = True
@@ -353,7 +359,7 @@ class _PartTracks:
             if p.reidentify and scales is not None and poses3d is not None:
                 self._reidentify(owner, tracks[:n], taken[:n], frame, poses, centres, poses3d, scales)
         if p.duplicate > 0:
-            self._drop_duplicates(owner, poses, sizes)
+            self._drop_duplicates(owner, poses, sizes, poses3d)
         seen = {id(t) for t in owner if t is not None}
         hit = [i for i, t in enumerate(owner) if t is not None]
         if hit and p.camera_motion and tracks and len(seen) < len(tracks):
@@ -387,7 +393,7 @@ class _PartTracks:
                         if h < len(hit):
                             i = hit[h]
                             d = np.sqrt(((poses[f] - poses[i]) ** 2).sum(-1)).mean()
-                            if d < p.duplicate * sizes[i]:
+                            if d < p.duplicate * sizes[i] and self._same_3d(poses3d, f, i):
                                 copies[f] = owner[i]
                                 break
         for i in range(len(poses)):
@@ -487,7 +493,15 @@ class _PartTracks:
             owner[free[c]] = t
             taken[lost[r]] = True
 
-    def _drop_duplicates(self, owner: list[Optional[_Track]], poses: np.ndarray, sizes: np.ndarray) -> None:
+    def _same_3d(self, poses3d: Optional[np.ndarray], i: int, j: int) -> bool:
+        """Whether detections i and j have one 3D pose (`duplicate3d`): two detections of one person
+        do; two people walking side by side at one place in the image differ in posture."""
+        if poses3d is None or self.p.duplicate3d <= 0:
+            return True
+        return bool(np.sqrt(((poses3d[i] - poses3d[j]) ** 2).sum(-1)).mean() < self.p.duplicate3d)
+
+    def _drop_duplicates(self, owner: list[Optional[_Track]], poses: np.ndarray, sizes: np.ndarray,
+                         poses3d: Optional[np.ndarray] = None) -> None:
         """Two tracks matched to two detections of one person (a duplicate detection that lived
         long enough to be confirmed): the one with fewer hits ends, its detection gets none."""
         hit = np.array([i for i, t in enumerate(owner) if t is not None], np.int64)
@@ -503,7 +517,8 @@ class _PartTracks:
             i, j = hit[a], hit[b]
             d = np.sqrt(((poses[i] - poses[j]) ** 2).sum(-1)).mean()
             ti, tj = owner[i], owner[j]
-            if d >= self.p.duplicate * min(sizes[i], sizes[j]) or id(ti) in ends or id(tj) in ends:
+            if (d >= self.p.duplicate * min(sizes[i], sizes[j]) or id(ti) in ends or id(tj) in ends
+                    or not self._same_3d(poses3d, i, j)):
                 continue
             rank = lambda t: (t.id != NO_TRACK, t.hits)
             loser = j if rank(ti) >= rank(tj) else i
