@@ -23,10 +23,15 @@ def test_one_version():
 
 
 def test_the_command_is_the_scripts_main():
-    assert PYPROJECT["project"]["scripts"] == {"dope": "dope.cli:console"}
+    assert PYPROJECT["project"]["scripts"] == {"dope": "dope.cli:console", "dope-train": "dope.training.cli:console",
+                                               "dope-label-holistic": "dope.training.cli:label_console"}
     p = subprocess.run([sys.executable, os.path.join(ROOT, "dope.py"), "--version"], capture_output=True, text=True)
     from dope import __version__
     assert p.returncode == 0 and p.stdout.strip() == f"dope.py {__version__}"
+    import importlib
+    for target in PYPROJECT["project"]["scripts"].values():  # every command's function is there
+        module, name = target.split(":")
+        assert callable(getattr(importlib.import_module(module), name)), target
 
 
 @pytest.fixture(scope="module")
