@@ -106,16 +106,7 @@ class Scene:
 def _person_parts(centre: np.ndarray, scale: float, yaw: float, phase: float
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(body2d, body3d (flipped), hands2d [2], hands3d [2], face2d, face3d) of one person."""
-    b = _rot_y(walking_body(phase), yaw)
-    body2d = centre + scale * b[:, :2]
-    h2, h3 = [], []
-    for wrist, elbow in ((L_WRIST, L_ELBOW), (R_WRIST, R_ELBOW)):
-        h = b[wrist] + hand_pose(b[wrist] - b[elbow])
-        h2.append(centre + scale * h[:, :2])
-        h3.append(h - h.mean(0))
-    f = _rot_y(face_pose(), yaw) + b[HEAD] + np.array([0.0, 0.02, -0.04])
-    return (body2d, b * np.array([-1.0, -1.0, 1.0]), np.stack(h2), np.stack(h3), centre + scale * f[:, :2],
-            f - f.mean(0))
+    return _parts_of(walking_body(phase), centre, scale, yaw)
 
 
 def make_scene(num_people: int = 4, frames: int = 300, fps: float = 30.0, width: int = 1280, height: int = 720,
