@@ -78,13 +78,20 @@ def fast() -> bool:
     if orjson is None:
         log.info("orjson is not installed: JSON Lines are read and written with the standard library (slower)")
         return False
+    return _agrees(lambda: _from_orjson(orjson.dumps(_PROBE, option=_OPTIONS)), lambda: dumps_stdlib(_PROBE),
+                   "numbers", "JSON Lines are written with the standard library (slower)")
+
+
+def _agrees(ours: Any, reference: Any, what: str, otherwise: str) -> bool:
+    """Whether ours() gives the text reference() gives; if not (or if ours raises: an orjson this
+    module does not know), a log line says that orjson writes `what` otherwise, and what is done."""
     try:
-        same = _from_orjson(orjson.dumps(_PROBE, option=_OPTIONS)) == dumps_stdlib(_PROBE)
-    except Exception:  # an orjson this module does not know
+        same = ours() == reference()
+    except Exception:  # noqa: BLE001 - any failure means: do not use it
         same = False
     if not same:
-        log.info("orjson %s writes numbers unlike this version of DOPE expects: JSON Lines are written with the "
-                 "standard library (slower)", getattr(orjson, "__version__", "?"))
+        log.info("orjson %s writes %s unlike this version of DOPE expects: %s", getattr(orjson, "__version__", "?"),
+                 what, otherwise)
     return same
 
 
@@ -153,15 +160,8 @@ def fast_arrays() -> bool:
     if not fast() or not hasattr(orjson, "OPT_SERIALIZE_NUMPY"):
         return False
     probe = np.array([v for v in _PROBE["a, b: c"]] * 2, np.float64).reshape(2, -1, 1)
-    try:
-        same = _numbers_from_orjson(orjson.dumps(probe, option=orjson.OPT_SERIALIZE_NUMPY)) == \
-            dumps_stdlib(probe.tolist())
-    except Exception:  # an orjson this module does not know
-        same = False
-    if not same:
-        log.info("orjson %s writes numpy arrays unlike this version of DOPE expects: poses are written through "
-                 "lists (slower)", getattr(orjson, "__version__", "?"))
-    return same
+    return _agrees(lambda: _numbers_from_orjson(orjson.dumps(probe, option=orjson.OPT_SERIALIZE_NUMPY)),
+                   lambda: dumps_stdlib(probe.tolist()), "numpy arrays", "poses are written through lists (slower)")
 
 
 def rows(a: np.ndarray) -> list[str]:

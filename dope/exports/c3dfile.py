@@ -27,6 +27,7 @@ BLOCK = 512
 LABEL_GROUP = 255  # a C3D dimension is one byte: labels go 255 at a time into LABELS, LABELS2, ...
 MAX_FRAMES = 65535  # the header's last frame is a 16-bit word
 MAX_PARAMETER_BLOCKS = 255  # the parameter section says its length in one byte
+ADVICE = "export fewer people (--max-people) or use .npz or .glb"  # when the markers cannot be named
 PROCESSOR_INTEL = 84
 KEY = 0x50
 
@@ -113,8 +114,7 @@ def c3d_bytes(clip: Clip) -> bytes:
     blocks = -(-(len(params(0, with_descriptions)) + 4) // BLOCK)
     if blocks > MAX_PARAMETER_BLOCKS:
         raise ExportError(f"C3D cannot name {m} markers ({len(clip.people)} people and parts): its parameter "
-                          f"section holds {MAX_PARAMETER_BLOCKS} blocks of {BLOCK} bytes; export fewer people "
-                          "(--max-people) or use .npz or .glb")
+                          f"section holds {MAX_PARAMETER_BLOCKS} blocks of {BLOCK} bytes; {ADVICE}")
     data_start = 2 + blocks
     section = struct.pack("<BBBB", 1, KEY, blocks, PROCESSOR_INTEL) + params(data_start, with_descriptions)
     section = section.ljust(blocks * BLOCK, b"\0")

@@ -39,6 +39,7 @@ SUFFIX_3D = "_3D"
 EXTRA = "pose-format"  # in the pose extra
 MAX_PEOPLE = 65535  # the body says its people in an unsigned 16-bit word
 MAX_BYTES = 2 << 30  # every person in every frame, built in memory (twice, as it is written): refused past 2 GiB
+ADVICE = "export fewer people (--max-people), part of the video (--start, --end), or use .npz"
 # Frame rates of video in common use, to snap a rate estimated from rounded frame times to.
 COMMON_RATES = tuple(Fraction(r) for r in (24, 25, 30, 48, 50, 60, 90, 100, 120, 240)) + tuple(
     Fraction(r * 1000, 1001) for r in (24, 30, 60, 120))
@@ -164,8 +165,7 @@ def write_pose(clip: Clip, path: str, camera_3d: bool = False) -> None:
     from dope.exports.people import ExportError
     reason = size_refused(len(clip), len(clip.people), camera_3d)
     if reason:
-        raise ExportError(f"{reason}; export fewer people (--max-people), part of the video (--start, --end), "
-                          "or use .npz")
+        raise ExportError(f"{reason}; {ADVICE}")
     data, conf, _ = pose_arrays(clip, camera_3d)
     fps = sample_rate(clip)
     if not (math.isfinite(fps) and fps > 0):

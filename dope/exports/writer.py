@@ -70,11 +70,11 @@ class ExportWriter:
 
     def __init__(self, path: str, fps: Optional[float] = None, say: Callable[..., None] = log.info,
                  pose_3d: bool = False) -> None:
-        export_format(path)
+        self.ext = export_format(path)
         self.target, self.say, self.pose_3d = path, say, pose_3d
         self.path: Optional[str] = None  # set once written (the CLI reports `path`)
         self.written: list[str] = []
-        self.builder = ClipBuilder(fps, shared_parts=os.path.splitext(path)[1].lower() == ".pose")
+        self.builder = ClipBuilder(fps, shared_parts=self.ext == ".pose")
         self.refused: Optional[str] = None  # why this export will fail, once known (_refuse)
         self._people = 0
 
@@ -82,22 +82,20 @@ class ExportWriter:
         if self.refused is not None:
             return
         self.builder.add(frame)
-        ext = os.path.splitext(self.target)[1].lower()
-        if ext == ".c3d" and len(self.builder.seen) != self._people:
+        if self.ext == ".c3d" and len(self.builder.seen) != self._people:
             self._people = len(self.builder.seen)
-            from dope.exports.c3dfile import markers_refused
-            self._refuse(markers_refused(self.builder.seen))
-        elif ext == ".pose":
-            from dope.exports.pose import size_refused
-            self._refuse(size_refused(len(self.builder.frame_numbers), len(self.builder.seen), self.pose_3d),
-                         "part of the video (--start, --end), or use .npz")
+            from dope.exports.c3dfile import ADVICE, markers_refused
+            self._refuse(markers_refused(self.builder.seen), ADVICE)
+        elif self.ext == ".pose":
+            from dope.exports.pose import ADVICE, size_refused
+            self._refuse(size_refused(len(self.builder.frame_numbers), len(self.builder.seen), self.pose_3d), ADVICE)
 
-    def _refuse(self, reason: Optional[str], instead: str = "or use .npz or .glb") -> None:
+    def _refuse(self, reason: Optional[str], advice: str) -> None:
         """Give up on this export as soon as it is known to fail, saying so at once (the run and the
         other outputs go on; close raises ExportError)."""
         if reason is None:
             return
-        self.refused = f"{reason}; export fewer people (--max-people), {instead}"
+        self.refused = f"{reason}; {advice}"
         log.info("%s cannot be written (%s); the run and the other outputs go on", self.target, reason)
         self.builder = ClipBuilder()  # the frames gathered so far are not needed any more
 
@@ -106,7 +104,7 @@ class ExportWriter:
             raise ExportError(self.refused)
         clip = self.builder.build()
         self.written = write_clip(clip, self.target, self.say, self.pose_3d)
-        one_each = os.path.splitext(self.target)[1].lower() == ".bvh"  # a BVH file per person
+        one_each = self.ext == ".bvh"  # a BVH file per person
         for p in self.written:
             people = "1 person" if one_each or len(clip.people) == 1 else f"{len(clip.people)} people"
             self.say("wrote %s (%s, %d frames at %.6g fps)", p, people, len(clip), clip.fps)
