@@ -274,3 +274,28 @@ def test_a_person_who_turns_while_hidden_is_reidentified():
     ids = lambda tracker: {int(r.body.track[1]) for r, s in zip(tracker.run(results), seen) if s}
     assert len(ids(Tracker())) == 1, ids(Tracker())
     assert len(ids(Tracker(reidentify=False))) == 2  # a new id where they reappear
+
+
+def test_a_missed_person_does_not_take_a_neighbours_second_detection():
+    """A walks past B (a step apart, at one depth); in one frame A is missed and B is detected
+    twice. B's second detection must not go to A's track to keep the matching maximal: it carries
+    B's id, and both keep theirs once A is seen again."""
+    rng = np.random.default_rng(3)
+    results, names = [], []
+    for t in range(40):
+        a, b = (400 + 6 * t, 400, 220), (430 + 6 * t, 400, 220)
+        if t == 20:
+            frame = people_frame([b, (b[0] - 12, b[1] + 2, b[2])], noise=1.0, rng=rng)  # B twice, once nearer A
+            names.append(["b", "b"])
+        else:
+            frame = people_frame([a, b], noise=1.0, rng=rng)
+            names.append(["a", "b"])
+        results.append(frame)
+    out = list(Tracker().run(results))
+    ids = {"a": set(), "b": set()}
+    for r, who in zip(out, names):
+        for name, tid in zip(who, r.body.track):
+            ids[name].add(int(tid))
+    assert len(ids["a"]) == 1 and len(ids["b"]) == 1 and ids["a"] != ids["b"], ids
+    twice = out[20].body.track
+    assert twice[0] == twice[1] == next(iter(ids["b"]))

@@ -73,10 +73,12 @@ class TrackerParams:
     age_cost: added to the cost per frame a track went unseen: of two tracks that explain a
         detection equally well (a hidden person and the one in front of them), the one just seen wins.
     flip_votes: handedness votes needed before a flip is corrected; vote_decay: vote memory per frame.
-    duplicate: a detection left unmatched whose mean joint distance to a detection matched in the
-        same frame is below this many track sizes is a second detection of that person: it carries
-        their id, starts no track and changes none; of two tracks matched to such a pair, the
-        younger ends. duplicate3d: and whose 3D poses are within this mean joint distance (metres;
+    duplicate: of two detections of one frame whose mean joint distance is below this many sizes
+        (and whose 3D poses agree within twice duplicate3d), the lower-scoring one is a second
+        detection of the other's person: it is left out of the matching and carries their id
+        (`_twins`); a detection left unmatched within this many track sizes of a detection matched in
+        the same frame is one too: it carries their id, starts no track and changes none; of two
+        tracks matched to such a pair, the younger ends. duplicate3d: and whose 3D poses are within this mean joint distance (metres;
         0: not checked): two people side by side at one place differ in posture.
     max_age_outside: frames a confirmed track predicted outside the image survives (a person who
         walked out of view, or whom the camera panned away from).
@@ -329,6 +331,7 @@ class _PartTracks:
         scales = None if poses3d is None else log_scale(poses, poses3d.astype(np.float64))
         owner: list[Optional[_Track]] = [None] * len(poses)
         tracks = self.confirmed + self.tentative
+        twins = self._twins(poses, scores, sizes, centres, poses3d) if p.duplicate > 0 and len(poses) > 1 else {}
         predicted = _predicted(tracks, frame) if tracks else None
         if tracks and len(poses):  # one cost matrix, then three rounds on parts of it
             cost = association_cost(predicted, np.array([t.size for t in tracks]),
@@ -336,6 +339,8 @@ class _PartTracks:
                                     np.array([frame - t.last - 1 for t in tracks], np.float64), poses, p, spreads)
             if poses3d is not None and p.pose3d_sigma > 0:
                 self._add_pose3d_cost(cost, tracks, poses3d, frame, scales)
+            if twins:  # a second detection of a person does not compete for a track (see `_twins`)
+                cost[:, list(twins)] = np.inf
             # Tracks kept beyond max_age (for re-identification alone) are not matched by position.
             old = [k for k, t in enumerate(tracks) if frame - t.last > p.max_age
                    and not (image is not None and _outside(t, frame, image))]
@@ -397,7 +402,7 @@ class _PartTracks:
                                 copies[f] = owner[i]
                                 break
         for i in range(len(poses)):
-            if owner[i] is None and i not in copies:
+            if owner[i] is None and i not in copies and i not in twins:
                 t = _Track(self.new_key(), poses[i].copy(), None if poses3d is None else poses3d[i].astype(np.float64),
                            None if scales is None or not np.isfinite(scales[i]) else float(scales[i]),
                            centres[i], frame, float(sizes[i]), float(spreads[i]))
@@ -409,8 +414,39 @@ class _PartTracks:
                     self.tentative.append(t)
         for i, t in copies.items():  # a second detection of a person carries their track, changes nothing
             owner[i] = t
+        for f, i in twins.items():
+            if owner[f] is None:
+                owner[f] = owner[i]
         self._copies = {}
         return owner
+
+    def _twins(self, poses: np.ndarray, scores: np.ndarray, sizes: np.ndarray, centres: np.ndarray,
+               poses3d: Optional[np.ndarray]) -> dict[int, int]:
+        """{detection: the detection it is a second one of}: of two detections of this frame whose
+        mean joint distance is below `duplicate` times the larger's size (and whose 3D poses agree
+        within twice `duplicate3d`: two people can hardly share a place and a 2D posture, but a
+        detector's two proposals for one person may differ in depth), the lower-scoring one. It is
+        left out of the matching (it would give a track whose person was missed a neighbour's
+        detection to keep the matching maximal) and carries the other's track."""
+        p = self.p
+        ok = np.isfinite(centres).all(1)
+        if ok.sum() < 2:
+            return {}
+        idx = np.flatnonzero(ok)
+        pairs = cKDTree(centres[ok]).query_pairs(p.duplicate * float(sizes[ok].max()), output_type="ndarray")
+        twins: dict[int, int] = {}
+        for a, b in sorted(idx[pairs].tolist(), key=lambda ab: (-max(scores[ab[0]], scores[ab[1]]), ab)):
+            keep, drop = (a, b) if (scores[a], -a) >= (scores[b], -b) else (b, a)
+            if drop in twins or keep in twins:
+                continue
+            d = np.sqrt(((poses[a] - poses[b]) ** 2).sum(-1)).mean()
+            if d >= p.duplicate * max(sizes[a], sizes[b]):
+                continue
+            if poses3d is not None and p.duplicate3d > 0 and \
+                    np.sqrt(((poses3d[a] - poses3d[b]) ** 2).sum(-1)).mean() >= 2 * p.duplicate3d:
+                continue
+            twins[drop] = keep
+        return twins
 
     def _add_pose3d_cost(self, cost: np.ndarray, tracks: list[_Track], poses3d: np.ndarray, frame: int,
                          scales: Optional[np.ndarray] = None) -> None:
