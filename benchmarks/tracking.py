@@ -26,6 +26,7 @@ from scipy.optimize import linear_sum_assignment
 
 from dope.inputs.sources import Item
 from dope.motion.smoothing import smooth
+from benchmarks.foreign import FOREIGN_HELD_OUT_SEEDS, FOREIGN_KINDS, make_foreign_scene
 from benchmarks.scenes import (FAMILIES, HELD_OUT_FAMILY, HELD_OUT_SEEDS, TUNING_FAMILIES, TUNING_SEEDS, NoiseModel,
                                Scene, Truth, make_family_scene, make_scene)
 from dope.motion.tracking import NO_TRACK, track
@@ -359,24 +360,33 @@ def run_families(families: Iterable[str], seeds: Iterable[int], frames: Optional
     return {f: _mean_over([evaluate(make_family_scene(f, s, frames)) for s in seeds]) for f in families}
 
 
+def run_foreign(seeds: Iterable[int] = FOREIGN_HELD_OUT_SEEDS, frames: int = 240) -> dict[str, dict[str, dict[str, float]]]:
+    """{kind: {mode: figures}} on scenes of the independent generator (benchmarks/foreign.py)."""
+    return {k: _mean_over([evaluate(make_foreign_scene(k, s, frames)) for s in seeds]) for k in FOREIGN_KINDS}
+
+
 def run_held_out(tuning_seeds: Iterable[int] = TUNING_SEEDS, held_out_seeds: Iterable[int] = HELD_OUT_SEEDS,
-                 frames: Optional[int] = None, tuning: bool = True) -> dict[str, Any]:
+                 frames: Optional[int] = None, tuning: bool = True, foreign: bool = True) -> dict[str, Any]:
     """The figures on the tuning scenes (TUNING_FAMILIES x tuning_seeds: what the settings were
-    chosen on) and on held-out ones (every family, the held-out family included, x held_out_seeds)."""
+    chosen on), on held-out ones (every family, the held-out family included, x held_out_seeds)
+    and on the other generator's held-out scenes (benchmarks/foreign.py, FOREIGN_HELD_OUT_SEEDS)."""
     out = {"held_out": run_families(FAMILIES, held_out_seeds, frames)}
     if tuning:
         out["tuning"] = run_families(TUNING_FAMILIES, tuning_seeds, frames)
+    if foreign:
+        out["foreign"] = run_foreign()
     return out
 
 
 def families_report(summary: dict[str, Any]) -> str:
     """One table per set (tuning, held-out): per family, identity and the ratios to raw."""
     lines = []
-    for name in ("tuning", "held_out"):
+    titles = {"tuning": "tuning scenes (ratios to raw", "held_out": "held-out scenes (ratios to raw",
+              "foreign": "scenes of another generator, benchmarks/foreign.py, held-out seeds (ratios to raw"}
+    for name in ("tuning", "held_out", "foreign"):
         if name not in summary:
             continue
-        lines += ["", f"{'held-out scenes' if name == 'held_out' else 'tuning scenes'} (ratios to raw; "
-                      f"held-out family: {HELD_OUT_FAMILY}):",
+        lines += ["", f"{titles[name]}; held-out family: {HELD_OUT_FAMILY}):" if name != "foreign" else f"{titles[name]}):",
                   f"{'family':20s} {'switch':>6s} {'cover':>6s} {'raw 2D':>7s} | {'online 2D':>9s} {'3D':>5s} {'acc':>5s} "
                   f"{'lag':>5s} | {'offline 2D':>10s} {'3D':>5s} {'acc':>5s} {'lag':>5s}  targets (every scene)"]
         for fam, m in summary[name].items():

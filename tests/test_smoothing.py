@@ -165,3 +165,52 @@ def test_online_follows_a_track_that_jumps_and_never_runs_away():
     xs = [300 + 3 * k for k in range(40)] + [900.0] * 40
     out = [sm.update(tracked([[x + rng.normal(0, 2), 200]])).body.pose2d[0, 0, 0] for x in xs]
     assert abs(out[41] - 900) < 20 and max(abs(o - 900) for o in out[42:]) < 10
+
+
+def test_gap_weights_are_a_linear_fill_then_the_local_fit():
+    """The weights of frames with gaps, all signals at once, against the fit written out: gaps of
+    at most max_gap filled by linear interpolation, a longer gap ending the span, then the local
+    quadratic fit at the middle frame."""
+    sm = OfflineSmoother(window=10, max_gap=3)
+    rng = np.random.default_rng(5)
+    present = rng.random((300, 21)) < rng.uniform(0.2, 0.95, (300, 1))
+    present[:, 10] = True
+    got = sm._gaps_weights(present)
+    for row, weights in zip(present, got):
+        pos = np.flatnonzero(row)
+        centre = int(np.searchsorted(pos, 10))
+        lo = centre
+        while lo > 0 and pos[lo] - pos[lo - 1] <= 4:
+            lo -= 1
+        hi = centre
+        while hi < len(pos) - 1 and pos[hi + 1] - pos[hi] <= 4:
+            hi += 1
+        span = pos[lo:hi + 1]
+        grid = np.arange(span[0], span[-1] + 1)
+        fill = np.stack([np.interp(grid, span, np.eye(len(span))[k]) for k in range(len(span))], 1)
+        want = np.zeros(21)
+        want[span] = local_fit_weights(10 - span[0], span[-1] - 10, 3.0, 2) @ fill
+        np.testing.assert_allclose(weights, want, atol=1e-12)
+
+
+def _offline_error(truth, raw, **params):
+    out = [r.body.pose2d[0, 0, 0] for r in OfflineSmoother(**params).run([tracked([[x, 200]]) for x in raw])]
+    return np.abs(np.array(out) - truth).mean()
+
+
+def test_offline_narrows_its_fit_only_where_the_motion_outruns_it():
+    """A precise, fast signal (a hand waving at 2.5 Hz, 0.3 px of noise): the default fit (3
+    frames) would cost accuracy, the adaptive one narrows and stays near the samples. A slow,
+    noisy walk: nothing changes."""
+    rng = np.random.default_rng(6)
+    k = np.arange(240)
+    fast = 400 + 40 * np.sin(2 * np.pi * 2.5 * k / RATE) + 15 * np.sin(2 * np.pi * 1.1 * k / RATE + 1)
+    raw = fast + rng.normal(0, 0.3, len(k))
+    raw_err = np.abs(raw - fast).mean()
+    assert _offline_error(fast, raw, adaptive=False) > 1.5 * raw_err  # the default fit cannot follow
+    assert _offline_error(fast, raw) < 1.1 * raw_err
+    slow = 300 + 4 * k + 20 * np.sin(2 * np.pi * 0.5 * k / RATE)
+    noisy = slow + rng.normal(0, 3, len(k))
+    a = [r.body.pose2d for r in OfflineSmoother().run([tracked([[x, 200]]) for x in noisy])]
+    b = [r.body.pose2d for r in OfflineSmoother(adaptive=False).run([tracked([[x, 200]]) for x in noisy])]
+    np.testing.assert_array_equal(np.array(a), np.array(b))

@@ -507,6 +507,9 @@ def _kalman_step(coords: np.ndarray, shared: np.ndarray, at: Any, z: np.ndarray,
     if not one_frame:
         lim = lim * np.where(kk > 1.25, np.float32(np.inf), np.float32(1.0))
     lim = np.where(clipped > 0, np.float32(np.inf), lim)
+    settled = run >= 6  # nor in the first frames of a run (after a gap the speed is not known yet)
+    if not settled.all():
+        lim = np.where(settled[:, None], lim, np.float32(np.inf))
     clipped[...] = nis > outlier * outlier
     lim = _spread(lim)
     innov = np.minimum(np.maximum(innov, -lim), lim)
@@ -684,20 +687,25 @@ class OfflineSmoother:
     twice, so that every window is one slice of the ring).
     """
 
-    def __init__(self, window: int = 10, sigma: float = 3.0, degree: int = 2, max_gap: int = 10) -> None:
+    def __init__(self, window: int = 10, sigma: float = 3.0, degree: int = 2, max_gap: int = 10,
+                 adaptive: bool = True) -> None:
         if window < 0 or sigma <= 0 or degree < 0 or max_gap < 0:
             raise ValueError("window, degree and max_gap must be >= 0 and sigma > 0")
         self.window, self.sigma, self.degree, self.max_gap = int(window), float(sigma), int(degree), int(max_gap)
+        self.adaptive = bool(adaptive)
+        self._noise_layout: Optional[tuple] = None  # (layout, its _noise_rows)
         self._size = n = 2 * self.window + 1
         self._pending: deque[tuple[int, Any, Result, Optional[_Layout]]] = deque()
         # Per signal: the positions of the last `size` frames (-1: none) and its last position; per
         # joint row, the samples (2D then 3D) of those frames, in a ring of `size` slots (slot =
         # position % size), written twice (slots s and s + size): any window is then one slice.
-        self._signals = _Signals({"s": (2 * n, None, 5)}, {"pos": ((n,), np.int64, -1),
-                                                        "seen": ((), np.int64, np.iinfo(np.int64).min)},
+        self._signals = _Signals({"s": (2 * n, None, 5)},
+                                 {"pos": ((n,), np.int64, -1), "seen": ((), np.int64, np.iinfo(np.int64).min),
+                                  "noise": ((4, 2), np.float64, 0.0),
+                                  "bias": ((2,), np.float64, 1.0),
+                                  "risk": ((1 + len(self.NARROWER), 2), np.float64, np.nan)},
                                  row_dtype=np.float32)  # the samples are float32 (Result poses)
         self._weights: dict[tuple[int, int], np.ndarray] = {}
-        self._gap_cache: dict[bytes, np.ndarray] = {}
         self._n = 0
 
     @property
@@ -725,6 +733,8 @@ class OfflineSmoother:
                 _scatter(ring[at:at + 1], layout.rows, x)
             store.values["pos"][layout.signals, slot] = pos
             store.values["seen"][layout.signals] = pos
+            if self.adaptive:
+                self._note_noise(layout, pos)
         self._pending.append((pos, tag, result, layout))
         out = []
         while self._pending and self._pending[0][0] <= pos - self.window:
@@ -755,25 +765,10 @@ class OfflineSmoother:
             # m + w): one weight per frame, the same for every signal whose frames present are the
             # same. Where they are one unbroken run through m (the common case: the symmetric
             # kernel, or a one-sided one at a track's ends) the weights are `local_fit_weights`;
-            # with gaps, `_gap_weights`. Then one pass over the ring's window does every signal.
+            # with gaps, `_gaps_weights`. Then one pass over the ring's window does every signal.
             stamps = store.values["pos"][sig]
             inside = (stamps >= max(m - w, 0)) & (stamps <= min(last, m + w))
-            count = inside.sum(1)
-            lo = np.where(inside, stamps, m + w + 1).min(1)
-            hi = np.where(inside, stamps, m - w - 1).max(1)
-            run = (count == hi - lo + 1) & (lo <= m) & (hi >= m)
-            weights = np.zeros((len(sig), 2 * w + 1), np.float32)
-            for left, right in set(zip((m - lo[run]).tolist(), (hi[run] - m).tolist())):
-                sel = run & (lo == m - left) & (hi == m + right)
-                weights[sel, w - left:w + right + 1] = self._kernel(left, right)
-            gaps = np.flatnonzero(~run)
-            if len(gaps):
-                offsets = stamps[gaps] - (m - w)  # 0 .. 2w where inside
-                present = np.zeros((len(gaps), 2 * w + 1), bool)
-                k_idx, s_idx = np.nonzero(inside[gaps])
-                present[k_idx, offsets[k_idx, s_idx]] = True
-                patterns, which = np.unique(present, axis=0, return_inverse=True)
-                weights[gaps] = np.array([self._gap_weights(pattern) for pattern in patterns])[which.reshape(-1)]
+            weights = self._window_weights(m, stamps, inside)
             first = (m - w) % self._size
             window = samples[first:first + 2 * w + 1, :store.n_rows]  # a view: float[2w + 1, R, 5]
             rows = layout.rows
@@ -783,6 +778,8 @@ class OfflineSmoother:
                 est = np.einsum("rs,src->rc", every, window, optimize=True)[rows]
             else:
                 est = np.einsum("rs,src->rc", np.repeat(weights, n, 0), window[:, rows], optimize=True)
+            if self.adaptive:
+                self._adapt(est, window, layout, m, stamps, inside, weights[:, w])
             poses = _part_poses(result, layout, est)
         # Forget the signals that no frame still pending can use.
         gone = np.flatnonzero(store.live & (store.values["seen"] < m + 1 - w))
@@ -790,54 +787,228 @@ class OfflineSmoother:
             store.free(gone)
         return tag, (_with_poses(result, poses) if poses else result)
 
-    def _kernel(self, left: int, right: int) -> np.ndarray:
-        weights = self._weights.get((left, right))
-        if weights is None:
-            weights = self._weights[(left, right)] = local_fit_weights(left, right, self.sigma, self.degree)
-        return weights
-
-    def _gap_weights(self, present: np.ndarray) -> np.ndarray:
-        """float[2 window + 1]: the weight of each frame m - window .. m + window in the fit at m,
-        for the frames `present` (bool, the same length; frame m is one of them): the span around m
-        whose gaps are at most max_gap frames long, gaps filled linearly, then the local fit."""
-        key = present.tobytes()
-        weights = self._gap_cache.get(key)
-        if weights is None:
-            w = self.window
-            pos = np.flatnonzero(present)  # m is at w
-            weights = np.zeros(2 * w + 1)
-            weights[pos] = self._smooth_partial(pos, np.eye(len(pos)), w, int(pos[-1]))
-            if len(self._gap_cache) > 4096:
-                self._gap_cache.clear()
-            self._gap_cache[key] = weights
-        return weights
-
-    def _smooth_partial(self, stamps: np.ndarray, samples: np.ndarray, m: int, last: int) -> np.ndarray:
-        """The fit at position m when the window has gaps: float[J, 5]."""
+    def _window_weights(self, m: int, stamps: np.ndarray, inside: np.ndarray, sigma: Optional[float] = None) -> np.ndarray:
+        """float32[S, 2 window + 1]: each signal's weights of frames m - window .. m + window in its
+        fit at m (Gaussian width `sigma`, default self.sigma; 0: the sample itself)."""
         w = self.window
-        ok = (stamps >= max(m - w, 0)) & (stamps <= last)
-        pos = stamps[ok]
-        order = np.argsort(pos)
-        pos, v = pos[order], samples[ok][order]
-        # The span around m whose gaps are at most max_gap frames long.
-        centre = int(np.searchsorted(pos, m))
-        breaks = np.flatnonzero(np.diff(pos) > self.max_gap + 1)
-        lo = 0 if not len(breaks[breaks < centre]) else breaks[breaks < centre][-1] + 1
-        hi = len(pos) - 1 if not len(breaks[breaks >= centre]) else breaks[breaks >= centre][0]
-        pos, v = pos[lo:hi + 1], v[lo:hi + 1]
-        grid = np.arange(pos[0], pos[-1] + 1)
-        return np.tensordot(self._kernel(m - int(pos[0]), int(pos[-1]) - m), _fill(pos, v, grid), 1)
+        count = inside.sum(1)
+        lo = np.where(inside, stamps, m + w + 1).min(1)
+        hi = np.where(inside, stamps, m - w - 1).max(1)
+        run = (count == hi - lo + 1) & (lo <= m) & (hi >= m)
+        weights = np.zeros((len(stamps), 2 * w + 1), np.float32)
+        if sigma == 0:
+            weights[:, w] = 1.0
+            return weights
+        for left, right in set(zip((m - lo[run]).tolist(), (hi[run] - m).tolist())):
+            sel = run & (lo == m - left) & (hi == m + right)
+            weights[sel, w - left:w + right + 1] = self._kernel(left, right, sigma)
+        gaps = np.flatnonzero(~run)
+        if len(gaps):
+            offsets = stamps[gaps] - (m - w)  # 0 .. 2w where inside
+            present = np.zeros((len(gaps), 2 * w + 1), bool)
+            k_idx, s_idx = np.nonzero(inside[gaps])
+            present[k_idx, offsets[k_idx, s_idx]] = True
+            weights[gaps] = self._gaps_weights(present, sigma)
+        return weights
+
+    def _gaps_weights(self, present: np.ndarray, sigma: Optional[float] = None) -> np.ndarray:
+        """float[K, 2 window + 1]: for each row of `present` (bool[K, 2 window + 1]: the frames
+        m - window .. m + window there, m among them), the weight of each frame in the fit at m: the
+        span around m whose gaps are at most max_gap frames long, gaps filled linearly, then the
+        local fit; all rows at once."""
+        w, k = self.window, len(present)
+        size = 2 * w + 1
+        rows = np.arange(k)
+        # The span: from m outwards, present frames while the step to the next is at most max_gap + 1.
+        lo, hi = np.full(k, w), np.full(k, w)
+        for side, edge in ((-1, lo), (1, hi)):
+            open_ = np.ones(k, bool)
+            for g in (range(w - 1, -1, -1) if side < 0 else range(w + 1, size)):
+                take = open_ & present[:, g]
+                reach = np.abs(g - edge) <= self.max_gap + 1
+                open_ &= ~(present[:, g] & ~reach)
+                edge[take & reach] = g
+        # Each frame of the span: its nearest present frames at or before and at or after it.
+        before, after = np.zeros((k, size), np.int64), np.zeros((k, size), np.int64)
+        last = np.full(k, w)
+        for g in range(size):
+            last = np.where(present[:, g], g, last)
+            before[:, g] = last
+        nxt = np.full(k, w)
+        for g in range(size - 1, -1, -1):
+            nxt = np.where(present[:, g], g, nxt)
+            after[:, g] = nxt
+        kern = np.zeros((k, size))  # each row's kernel over its span's frames
+        for left, right in set(zip((w - lo).tolist(), (hi - w).tolist())):
+            kern[(w - lo == left) & (hi - w == right), w - left:w + right + 1] = self._kernel(left, right, sigma)
+        out = np.zeros((k, size))
+        for g in range(size):  # a filled frame's weight goes to the two present frames it came from
+            b, a = before[:, g], after[:, g]
+            f = np.where(a > b, (g - b) / np.maximum(a - b, 1), 0.0)
+            out[rows, b] += kern[:, g] * (1 - f)
+            out[rows, a] += kern[:, g] * f
+        return out
+
+    def _kernel(self, left: int, right: int, sigma: Optional[float] = None) -> np.ndarray:
+        sigma = self.sigma if sigma is None else sigma
+        weights = self._weights.get((left, right, sigma))
+        if weights is None:
+            weights = self._weights[(left, right, sigma)] = local_fit_weights(left, right, sigma, self.degree)
+        return weights
+
+    def _adapt(self, est: np.ndarray, window: np.ndarray, layout: _Layout, m: int, stamps: np.ndarray,
+               inside: np.ndarray, w0: np.ndarray) -> None:
+        """Where a signal's noise is small against its motion (a precise, fast hand), replace (in
+        place) its fit in `est` by a narrower one (`NARROWER`) whose estimated error is lower, per
+        group of coordinates (2D, 3D): Stein's unbiased estimate of a linear fit's squared error,
+        |sample - fit|^2 + 2 r w0 (w0: the fit's weight on the sample), summed over the signal's
+        joints and averaged over the last frames, with r the noise variance measured on the
+        signal's third differences (see `_note_noise`). Tried only where the default fit runs
+        farther from the samples than noise alone would put it (`BIAS`), which is checked every
+        `BIAS_EVERY` frames (the cost stays small in crowds)."""
+        store = self._signals
+        sig, n, rows, w = layout.signals, layout.lengths, layout.rows, self.window
+        starts = layout.starts
+        group = lambda a: np.stack([a[:, :2].sum(-1), a[:, 2:].sum(-1)], -1)
+
+        def noise_of(which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """(known: bool[K], r: float[K, 2]) of signals sig[which]."""
+            noise = store.values["noise"][sig[which]]  # float[K, 4, 2]: A, B, count A, count B
+            known = (noise[:, 2, 0] >= 5) & (noise[:, 3, 0] >= 5)
+            r = (noise[:, 0] / np.maximum(noise[:, 2], 1) - noise[:, 1] / np.maximum(noise[:, 3], 1)) / 35.0
+            return known, np.maximum(r, 1e-12)
+
+        coords = n[:, None] * np.array([2.0, 3.0])
+        if m % self.BIAS_EVERY == 0:
+            # How much farther the default fit runs from the samples than noise alone would put it
+            # (on the joints that tell the noise), averaged over the last frames: well above 1 where
+            # it cannot follow the motion.
+            known, r = noise_of(slice(None))
+            pick, used, sub = self._noise_rows(layout)
+            residual = np.add.reduceat(group((window[w, rows[pick]] - est[pick]) ** 2), sub, 0).astype(np.float64)
+            ratio = residual / np.maximum(r * used[:, None] * np.array([2.0, 3.0]) * (1 - w0.astype(np.float64))[:, None],
+                                          1e-30)
+            bias = store.values["bias"][sig]
+            step = bias + (ratio - bias) * (self.BIAS_EVERY / self.BIAS_MEMORY)
+            store.values["bias"][sig] = np.where(known[:, None], step, bias)
+        try_narrower = store.values["bias"][sig] > self.BIAS
+        idx = np.flatnonzero(try_narrower.any(1))
+        if not len(idx):
+            return
+        known, r = noise_of(idx)
+        idx, r = idx[known], r[known]
+        if not len(idx):
+            return
+        ok, coords = try_narrower[idx], coords[idx]
+        at = np.concatenate([np.arange(starts[i], starts[i] + n[i]) for i in idx.tolist()])
+        local = np.repeat(np.arange(len(idx)), n[idx])
+        sub_starts = np.r_[0, np.cumsum(n[idx])[:-1]]
+        y = window[:, rows[at]]  # float32[2w + 1, rows, 5]
+        sample = y[w].astype(np.float64)
+        best = np.add.reduceat(group((sample - est[at]) ** 2), sub_starts, 0) \
+            + 2 * r * coords * w0[idx].astype(np.float64)[:, None]
+        risks, fits = [best], [est[at].astype(np.float64)]
+        present = inside[idx].copy()  # bool[K, 2w + 1]: frames m - w .. m + w of each signal
+        rows_k, cols_k = np.nonzero(present)
+        present[:] = False
+        present[rows_k, (stamps[idx][rows_k, cols_k] - (m - w))] = True
+        for factor in self.NARROWER:
+            if factor:
+                weights = _present_fit_weights(present, self.sigma * factor, self.degree)
+            else:  # the sample itself
+                weights = np.zeros(present.shape)
+                weights[:, w] = 1.0
+            fits.append(np.einsum("rs,src->rc", weights[local].astype(np.float32), y).astype(np.float64))
+            risks.append(np.add.reduceat(group((sample - fits[-1]) ** 2), sub_starts, 0)
+                         + 2 * r * coords * weights[:, w][:, None])
+        # Each fit's estimated error, averaged over the last frames (a choice that holds from frame to
+        # frame: switching fits at every frame would add jitter of its own).
+        risk = np.stack(risks, 1)  # float[S', fits, 2]
+        kept = store.values["risk"][sig[idx]]
+        kept = np.where(np.isnan(kept), risk, kept + (risk - kept) / self.RISK_MEMORY)
+        kept = np.where(ok[:, None], kept, np.nan)  # forgotten where the default fit is kept
+        store.values["risk"][sig[idx]] = kept
+        narrow = np.nan_to_num(kept[:, 1:], nan=np.inf)
+        choice = 1 + narrow.argmin(1)  # float[S', 2]
+        better = ok & (np.take_along_axis(narrow, choice[:, None] - 1, 1)[:, 0] < self.MARGIN * kept[:, 0])
+        out = fits[0]
+        for k in range(1, len(fits)):
+            pick = (better & (choice == k))[local]
+            out[:, :2] = np.where(pick[:, :1], fits[k][:, :2], out[:, :2])
+            out[:, 2:] = np.where(pick[:, 1:], fits[k][:, 2:], out[:, 2:])
+        est[at] = out
+
+    NARROWER = (0.6, 0.4, 0.0)  # the narrower fits tried, as fractions of sigma (0: the sample itself)
+    MARGIN = 0.8  # a narrower fit is taken where its estimated error is below this times the wider one's
+    BIAS = 3.0  # narrower fits are tried where the default one runs this many times farther than noise explains
+    BIAS_MEMORY = 20.0  # frames over which that is averaged (from 1: what noise alone gives)
+    RISK_MEMORY = 8.0  # frames over which each fit's estimated error is averaged
+    NOISE_MEMORY = 60.0  # frames over which a signal's noise statistics are averaged
+    NOISE_EVERY = 1  # frames between two updates of the noise statistics
+    BIAS_EVERY = 2  # frames between two bias checks
+    NOISE_JOINTS = 12  # joints of a signal its noise is measured on
+
+    def _noise_rows(self, layout: _Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, joints, starts): a few joints of each signal of the layout (at most NOISE_JOINTS,
+        evenly spread), which tell its noise and its fit's bias: their rows in the frame's samples,
+        their number per signal and the first of each signal among them (kept for the last layout)."""
+        if self._noise_layout is not None and self._noise_layout[0] is layout:
+            return self._noise_layout[1]
+        n = layout.lengths
+        step = np.maximum(n // self.NOISE_JOINTS, 1)
+        offset = np.arange(len(layout.rows)) - np.repeat(layout.starts, n)
+        pick = np.flatnonzero(offset % np.repeat(step, n) == 0)
+        used = -(-n // step)
+        out = (pick, used, np.r_[0, np.cumsum(used)[:-1]])
+        self._noise_layout = (layout, out)
+        return out
+
+    def _note_noise(self, layout: _Layout, pos: int) -> None:
+        """Every `NOISE_EVERY` frames, update each signal's noise statistics with its third
+        differences ending at pos and at pos - 1 (where its samples at pos - 4 .. pos are all
+        there): for white noise of variance r, E d3^2 = 20 r and E d3_t d3_t-1 = -15 r, so
+        r = (E d3^2 - E d3_t d3_t-1) / 35; a smooth motion adds about as much to both."""
+        if pos < 4 or pos % self.NOISE_EVERY:
+            return
+        store, size = self._signals, self._size
+        sig = layout.signals
+        stamps = store.values["pos"][sig]
+        full = np.ones(len(sig), bool)
+        for k in range(1, 5):
+            full &= stamps[:, (pos - k) % size] == pos - k
+        if not full.any():
+            return
+        ring = store.rows["s"]
+        pick, used, starts = self._noise_rows(layout)
+        at = layout.rows[pick]
+        z = ring[np.array([(pos - k) % size for k in range(5)])[:, None], at[None]]  # float32[5, rows, 5]: at pos - k
+        d3 = (z[0] - z[3]) + 3 * (z[2] - z[1])
+        before = (z[1] - z[4]) + 3 * (z[3] - z[2])
+        group = lambda a: (lambda t: np.stack([t[:, :2].sum(-1), t[:, 2:].sum(-1)], -1))(
+            np.add.reduceat(a, starts, 0).astype(np.float64))
+        noise = store.values["noise"][sig]
+        keep = (1.0 - 1.0 / self.NOISE_MEMORY) ** self.NOISE_EVERY
+        values = used[:, None] * np.array([2.0, 3.0])  # coordinates used per signal and group
+        f = full[:, None]
+        for k, add in ((0, group(d3 * d3)), (1, group(d3 * before)), (2, values), (3, values)):
+            noise[:, k] = np.where(f, keep * noise[:, k] + add, noise[:, k])
+        store.values["noise"][sig] = noise
 
 
-def _fill(pos: np.ndarray, values: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """Samples at every position of `grid`, linearly interpolated between the known `pos` (sorted)."""
-    if len(pos) == len(grid):
-        return values
-    right = np.clip(np.searchsorted(pos, grid), 1, len(pos) - 1)
-    left = right - 1
-    span = (pos[right] - pos[left]).astype(np.float64)
-    f = ((grid - pos[left]) / span).reshape(-1, *([1] * (values.ndim - 1)))
-    return values[left] * (1 - f) + values[right] * f
+def _present_fit_weights(present: np.ndarray, sigma: float, degree: int) -> np.ndarray:
+    """float64[K, 2w + 1]: for each row of `present` (bool[K, 2w + 1], frame w is there), the
+    weights giving the value at w of a weighted least-squares polynomial fit (degree `degree`,
+    Gaussian weights of `sigma` frames) to the frames present; solved for all rows at once (a tiny
+    ridge keeps a fit with too few frames near the sample itself)."""
+    w = present.shape[1] // 2
+    k = np.arange(-w, w + 1, dtype=np.float64)
+    x = np.vander(k, degree + 1, increasing=True)  # float[2w + 1, d + 1]
+    g = present * np.exp(-0.5 * (k / sigma) ** 2)  # float[K, 2w + 1]
+    a = np.einsum("ks,si,sj->kij", g, x, x) + 1e-9 * np.eye(degree + 1)
+    e0 = np.zeros((len(present), degree + 1, 1))
+    e0[:, 0] = 1.0
+    coef = np.linalg.solve(a, e0)[..., 0]  # float[K, d + 1]: A^-1 e0 (A is symmetric)
+    return g * (coef @ x.T)
 
 
 # -------------------------------------------------------------------------------- stages
