@@ -54,6 +54,7 @@ from dope.stream import Frame
 NO_TRACK = -1
 _DENSE_PAIRS = 4096  # cost matrices larger than this find their candidate pairs with a k-d tree
 _SIDES = ("left_hand", "right_hand")
+HUMAN_ACCEL = 4.0  # m/s^2: how fast a person may speed up while hidden (re-identification's reach; 30 fps)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,10 @@ class TrackerParams:
         pixels, over its 3D one, metres: pixels per metre, a proxy of its depth that does not depend
         on the posture) and its track's, one frame on; scale_growth: added per frame unseen. 0: not
         used. Two people crossing at different depths differ in it even where their boxes overlap.
+    joint_gate: a track unseen in the last frame is not taken back by a detection whose terms
+        together (the 2D, size, 3D and depth ones: a sum of squared sigmas, about chi-squared
+        with 4 degrees of freedom) exceed this squared; each alone may be within `gate` while
+        together they say "another person" (inf: not checked).
     reidentify: give a lost track (unseen 2 frames or more, beyond its gate) a detection left
         unmatched that fits its depth proxy and 3D pose, within its speed times the frames unseen
         of where it was last seen (see `_PartTracks._reidentify`). reid_age: frames a confirmed track
@@ -121,6 +126,7 @@ class TrackerParams:
     reid_age: int = 60
     max_age_outside: int = 150
     camera_motion: bool = True
+    joint_gate: float = 4.0
 
 
 @dataclass
@@ -337,8 +343,12 @@ class _PartTracks:
             cost = association_cost(predicted, np.array([t.size for t in tracks]),
                                     np.array([t.spread for t in tracks]),
                                     np.array([frame - t.last - 1 for t in tracks], np.float64), poses, p, spreads)
+            poor = None  # pairs whose terms together are beyond `joint_gate`: left to the second round
             if poses3d is not None and p.pose3d_sigma > 0:
-                self._add_pose3d_cost(cost, tracks, poses3d, frame, scales)
+                fit = self._add_pose3d_cost(cost, tracks, poses3d, frame, scales)
+                if fit is not None:
+                    far = fit[2] > p.joint_gate * p.joint_gate
+                    poor = (fit[0][far], fit[1][far])
             if twins:  # a second detection of a person does not compete for a track (see `_twins`)
                 cost[:, list(twins)] = np.inf
             # Tracks kept beyond max_age (for re-identification alone) are not matched by position.
@@ -349,20 +359,28 @@ class _PartTracks:
             high = scores >= p.high_score
             taken = np.zeros(len(tracks), bool)
             n = len(self.confirmed)
-            # ByteTrack: high scores first, low ones for the confirmed tracks left, then the
+            # ByteTrack: high scores first (where they fit: a high score does not let a poor fit win
+            # over a good one), then the detections left for the confirmed tracks left; then lost
+            # tracks re-identified (a person who was confirmed comes before a new track); then the
             # tentative tracks for the detections no confirmed track took.
-            for rows, cols in ((np.arange(n), np.flatnonzero(high)), (None, np.flatnonzero(~high)),
-                               (np.arange(n, len(tracks)), None)):
+            first = cost
+            if poor is not None and len(poor[0]):
+                first = cost.copy()
+                first[poor] = np.inf
+            for k, (rows, cols) in enumerate(((np.arange(n), np.flatnonzero(high)), (None, None),
+                                              (np.arange(n, len(tracks)), None))):
+                if k == 2 and p.reidentify and scales is not None and poses3d is not None:
+                    self._reidentify(owner, tracks[:n], taken[:n], frame, poses, centres, poses3d, scales, twins)
                 if cols is not None and not len(cols):
                     continue
                 rows = np.flatnonzero(~taken[:n]) if rows is None else rows
                 if not len(rows):
                     continue
                 cols = np.array([i for i in range(len(poses)) if owner[i] is None], np.int64) if cols is None else cols
-                for r, c in _assign(cost[rows][:, cols]):
+                if not len(cols):
+                    continue
+                for r, c in _assign((first if k == 0 else cost)[rows][:, cols]):
                     owner[cols[c]], taken[rows[r]] = tracks[rows[r]], True
-            if p.reidentify and scales is not None and poses3d is not None:
-                self._reidentify(owner, tracks[:n], taken[:n], frame, poses, centres, poses3d, scales)
         if p.duplicate > 0:
             self._drop_duplicates(owner, poses, sizes, poses3d)
         seen = {id(t) for t in owner if t is not None}
@@ -449,7 +467,7 @@ class _PartTracks:
         return twins
 
     def _add_pose3d_cost(self, cost: np.ndarray, tracks: list[_Track], poses3d: np.ndarray, frame: int,
-                         scales: Optional[np.ndarray] = None) -> None:
+                         scales: Optional[np.ndarray] = None) -> Optional[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Add (in place) to the finite pairs of `cost` the 3D term: 0.5 (d3 / s3)^2 + log s3, with d3
         the mean joint distance (metres) between the track's 3D pose and the detection's; and the
         depth-proxy term 0.5 (ds / sl)^2 + log sl, ds the difference of log scales (`log_scale`)."""
@@ -466,6 +484,10 @@ class _PartTracks:
         s3 = np.minimum(p.pose3d_sigma + p.pose3d_growth * unseen, 3 * p.pose3d_sigma)
         d3 = np.sqrt(((mine[rows] - poses3d[cols]) ** 2).sum(-1)).mean(-1) / s3[rows]
         z2 = d3 * d3
+        # The 2D terms' squared sigmas (and twice the IoU term), from the 2D cost (association_cost)
+        sp, ss = p.pose_sigma + p.pose_growth * unseen, p.size_sigma + p.size_growth * unseen
+        age = p.age_cost * unseen
+        z2d = 2 * (cost[rows, cols] - np.log(sp * ss)[rows] - age[rows])
         if p.scale_sigma > 0 and scales is not None:
             # The depth proxy: people crossing at different depths differ in pixels per metre.
             mine_s = np.array([np.nan if t.scale is None else t.scale for t in tracks])
@@ -475,11 +497,15 @@ class _PartTracks:
         cost[rows, cols] += 0.5 * z2 + np.log(s3[rows] / p.pose3d_sigma)
         # A track that went unseen is taken back only by a detection whose 3D pose and depth fit it:
         # near a hidden person, an outlier detection of the one in front must not end their gap.
-        far = (unseen[rows] >= 1) & (z2 > p.gate * p.gate)
+        # Nor by one that all the terms together say is someone else (`joint_gate`).
+        joint = z2 + z2d
+        far = (unseen[rows] >= 1) & ((z2 > p.gate * p.gate) | (joint > p.joint_gate * p.joint_gate))
         cost[rows[far], cols[far]] = np.inf
+        return rows, cols, joint
 
     def _reidentify(self, owner: list[Optional[_Track]], tracks: list[_Track], taken: np.ndarray, frame: int,
-                    poses: np.ndarray, centres: np.ndarray, poses3d: np.ndarray, scales: np.ndarray) -> None:
+                    poses: np.ndarray, centres: np.ndarray, poses3d: np.ndarray, scales: np.ndarray,
+                    twins: Optional[dict[int, int]] = None) -> None:
         """Give lost tracks (confirmed, unseen for 2 frames or more, not matched in this frame) the
         detections left that fit their depth proxy and 3D pose (`gate` sigmas together) and lie
         where the person could have walked since (within their speed times the frames unseen of
@@ -494,7 +520,8 @@ class _PartTracks:
             t.before[1], t.before[2], t.before[3], t.before[4], t.before[5], t.before[7])
         lost = [k for k, t in enumerate(tracks) if not taken[k] and 2 <= frame - state(t)[3] <= p.reid_age
                 and state(t)[0] is not None and state(t)[1] is not None]
-        free = np.array([i for i, t in enumerate(owner) if t is None and np.isfinite(scales[i])], np.int64)
+        free = np.array([i for i, t in enumerate(owner) if t is None and np.isfinite(scales[i])
+                         and not (twins and i in twins)], np.int64)
         if not lost or not len(free):
             return
         hit = np.array([i for i, t in enumerate(owner) if t is not None], np.int64)
@@ -510,7 +537,12 @@ class _PartTracks:
         size = size[:, None]
         speed = np.maximum(np.sqrt((velocity ** 2).sum(-1))[:, None], 0.02 * size)
         dist = np.sqrt(((centre[:, None] - centres[free][None]) ** 2).sum(-1))
-        reach = 0.3 * size + 1.2 * speed * (unseen + 1)
+        # (and where they could have run to: from their speed, up to a sprint's start of HUMAN_ACCEL
+        # metres per second squared, in pixels at their depth: exp(scale) pixels per metre)
+        frames = unseen + 1
+        # (a margin for a sidestep or a turn while hidden: up to 0.3 sizes, reached after 10 frames)
+        reach = 0.3 * size * np.minimum(frames / 10.0, 1.0) + 1.2 * speed * frames \
+            + 0.5 * HUMAN_ACCEL * np.exp(scale)[:, None] * (frames / 30.0) ** 2
         sl = p.scale_sigma + p.scale_growth * unseen
         ds = (scale[:, None] - scales[free][None]) / sl
         s3 = np.minimum(p.pose3d_sigma + p.pose3d_growth * unseen, 3 * p.pose3d_sigma)
@@ -574,7 +606,11 @@ class _PartTracks:
         if len(pairs) < 2:
             return
         det, trk = np.array(pairs).T
-        shift = np.median(centres[det] - predicted[trk].sum(1) / predicted.shape[1], 0)
+        shifts = centres[det] - predicted[trk].sum(1) / predicted.shape[1]
+        shift = np.median(shifts, 0)
+        # Only a shift the people seen share (a camera's): not the noise of their own motion.
+        if np.sqrt((shift ** 2).sum()) <= np.median(np.sqrt(((shifts - shift) ** 2).sum(-1))):
+            return
         matched = {id(t) for t in owner if t is not None}
         for t in tracks:
             if id(t) not in matched:
@@ -595,7 +631,8 @@ class _PartTracks:
         # swing back and forth: their motion is not carried over a gap).
         old_w = np.array([t.swing if t.swing is not None else np.zeros_like(t.pose) for t in tracks])
         observed = poses - np.array([t.pose for t in tracks]) - step[:, None]
-        swing = old_w + gain[:, None] * (observed - old_w)
+        # (a new track's first swing is mostly its two detections' noise: it starts at the usual gain)
+        swing = old_w + self.p.velocity_gain * (observed - old_w)
         if max(gaps) > 1:
             swing[gap > 1] = 0.0
         size = (0.8 * np.array([t.size for t in tracks]) + 0.2 * sizes).tolist()
