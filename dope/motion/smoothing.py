@@ -383,7 +383,8 @@ class KalmanParams:
     is clipped only if the last one was not (two in a row: the person moved); reset: a pose
     whose innovation is beyond this many standard deviations (an id that jumped to someone else)
     starts afresh from its detection;
-    score_power: the measurement noise is scaled by (0.75 / score) ** score_power (within x0.25..x4);
+    score_power: the measurement noise is scaled by (0.75 / score) ** score_power (within x0.25..x4;
+    0.5, not 1: where scores say little of a detection's quality, trusting them cost accuracy);
     velocity0: the standard deviation of a new track's speed, per frame (2D: box diagonals; 3D: m).
     """
     noise2d: float = 0.01
@@ -400,7 +401,7 @@ class KalmanParams:
     outlier: float = 3.0
     centre_outlier: float = 10.0
     reset: float = 30.0
-    score_power: float = 1.0
+    score_power: float = 0.5
     velocity0: float = 0.03
 
 

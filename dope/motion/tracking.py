@@ -104,7 +104,7 @@ class TrackerParams:
         unseen beyond max_age is kept for that alone (a person hidden, then missed, for over a second).
     """
     n_init: int = 3
-    max_age: int = 30
+    max_age: int = 45
     high_score: float = 0.5
     iou_weight: float = 0.5
     pose_sigma: float = 0.04
@@ -114,6 +114,7 @@ class TrackerParams:
     gate: float = 3.5
     velocity_gain: float = 0.2
     age_cost: float = 0.3
+    age_cap: float = 5.0
     flip_votes: float = 2.0
     vote_decay: float = 0.9
     duplicate: float = 0.05
@@ -233,6 +234,7 @@ def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarr
     """
     sp = params.pose_sigma + params.pose_growth * unseen
     ss = params.size_sigma + params.size_growth * unseen
+    age = params.age_cost * np.minimum(unseen, params.age_cap)
     j = poses.shape[1]
     spread = log_spread(poses) if pose_spreads is None else pose_spreads
     # Spatial gate first (exact): the mean joint distance is at least the distance between the
@@ -265,7 +267,7 @@ def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarr
         diff = predicted[:, None] - poses[None]
         d = np.sqrt((diff ** 2).sum(-1)).sum(-1) / j / sizes[:, None] / sp[:, None]  # NaN joints: no match
         iou = iou_matrix(_boxes(predicted), _boxes(poses))
-        full = 0.5 * (d ** 2 + s ** 2) + (np.log(sp * ss) + params.age_cost * unseen)[:, None] + params.iou_weight * (1 - iou)
+        full = 0.5 * (d ** 2 + s ** 2) + (np.log(sp * ss) + age)[:, None] + params.iou_weight * (1 - iou)
         return np.where((d <= params.gate) & (s <= params.gate), full, np.inf)
     diff = predicted[rows] - poses[cols]
     d = np.sqrt((diff ** 2).sum(-1)).sum(-1) / j / sizes[rows] / sp[rows]
@@ -275,7 +277,7 @@ def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarr
     area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), -1)
     union = area(a) + area(b) - inter
     iou = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-    pair = (0.5 * (d ** 2 + s_pair ** 2) + np.log(sp[rows] * ss[rows]) + params.age_cost * unseen[rows]
+    pair = (0.5 * (d ** 2 + s_pair ** 2) + np.log(sp[rows] * ss[rows]) + age[rows]
             + params.iou_weight * (1 - iou))
     cost[rows, cols] = np.where(d <= params.gate, pair, np.inf)
     return cost
@@ -363,10 +365,20 @@ class _PartTracks:
             # over a good one), then the detections left for the confirmed tracks left; then lost
             # tracks re-identified (a person who was confirmed comes before a new track); then the
             # tentative tracks for the detections no confirmed track took.
-            first = cost
+            poor_pairs = None
             if poor is not None and len(poor[0]):
-                first = cost.copy()
-                first[poor] = np.inf
+                poor_pairs = np.zeros(cost.shape, bool)
+                poor_pairs[poor] = True
+            # A low-scoring detection that a track seen in the last frame could explain is not given
+            # to a hidden track (a bad detection of the one in front must not end a gap).
+            hidden_rows = claimed = None
+            low = np.flatnonzero(~high)
+            if len(low) and n:
+                seen_now = np.array([frame - t.last == 1 for t in self.confirmed])
+                if seen_now.any() and not seen_now.all():
+                    claimed = np.zeros(len(poses), bool)
+                    claimed[low[np.isfinite(cost[np.flatnonzero(seen_now)][:, low]).any(0)]] = True
+                    hidden_rows = np.r_[~seen_now, np.zeros(len(tracks) - n, bool)]
             for k, (rows, cols) in enumerate(((np.arange(n), np.flatnonzero(high)), (None, None),
                                               (np.arange(n, len(tracks)), None))):
                 if k == 2 and p.reidentify and scales is not None and poses3d is not None:
@@ -379,7 +391,12 @@ class _PartTracks:
                 cols = np.array([i for i in range(len(poses)) if owner[i] is None], np.int64) if cols is None else cols
                 if not len(cols):
                     continue
-                for r, c in _assign((first if k == 0 else cost)[rows][:, cols]):
+                sub = cost[rows][:, cols]
+                if k == 0 and poor_pairs is not None:
+                    sub[poor_pairs[rows][:, cols]] = np.inf
+                if k == 1 and claimed is not None:
+                    sub[np.ix_(hidden_rows[rows], claimed[cols])] = np.inf
+                for r, c in _assign(sub):
                     owner[cols[c]], taken[rows[r]] = tracks[rows[r]], True
         if p.duplicate > 0:
             self._drop_duplicates(owner, poses, sizes, poses3d)
@@ -486,7 +503,7 @@ class _PartTracks:
         z2 = d3 * d3
         # The 2D terms' squared sigmas (and twice the IoU term), from the 2D cost (association_cost)
         sp, ss = p.pose_sigma + p.pose_growth * unseen, p.size_sigma + p.size_growth * unseen
-        age = p.age_cost * unseen
+        age = p.age_cost * np.minimum(unseen, p.age_cap)
         z2d = 2 * (cost[rows, cols] - np.log(sp * ss)[rows] - age[rows])
         if p.scale_sigma > 0 and scales is not None:
             # The depth proxy: people crossing at different depths differ in pixels per metre.
