@@ -21,9 +21,10 @@ detection) on every part, keeping its state inside, as norfair's and ByteTrack's
   those seen (a panning camera); a track predicted outside the image survives `max_age_outside`.
 - Tracks are predicted at constant velocity (their joints' centre moves by its filtered speed, and
   each joint by its own swing one frame on), so a person hidden for up to `max_age` frames
-  (default 30: one second at 30 frames per second) keeps their id when they reappear.
-- High-score detections (`score >= high_score`) are matched first, then low-score ones to the
-  tracks left (ByteTrack); new tracks are tentative and must be matched in `n_init` frames in a
+  (default 45: a second and a half at 30 frames per second) keeps their id when they reappear.
+- High-score detections (`score >= high_score`) are matched first where they fit on all terms
+  together (`joint_gate`), then every detection left to the tracks left (ByteTrack), a low-score
+  one that a track seen in the last frame could explain never to a hidden track; new tracks are tentative and must be matched in `n_init` frames in a
   row to be confirmed, so a one-frame false positive neither takes nor steals an id.
 - Ids come from one counter and are never reused. A hand or face attached to a body carries the
   body's id; a hand or face found alone is tracked among the lone ones and gets an id of its own
@@ -72,7 +73,9 @@ class TrackerParams:
     gate: pairs farther than this many sigmas, in pose or in size, never match.
     velocity_gain: weight of the newest displacement in the filtered speed (0..1).
     age_cost: added to the cost per frame a track went unseen: of two tracks that explain a
-        detection equally well (a hidden person and the one in front of them), the one just seen wins.
+        detection equally well (a hidden person and the one in front of them), the one just seen
+        wins; age_cap: frames after which it stops growing (between two people hidden for long, the
+        one hidden longer must not lose a detection that its prediction fits far better).
     flip_votes: handedness votes needed before a flip is corrected; vote_decay: vote memory per frame.
     duplicate: of two detections of one frame whose mean joint distance is below this many sizes
         (and whose 3D poses agree within twice duplicate3d), the lower-scoring one is a second
@@ -339,7 +342,7 @@ class _PartTracks:
         scales = None if poses3d is None else log_scale(poses, poses3d.astype(np.float64))
         owner: list[Optional[_Track]] = [None] * len(poses)
         tracks = self.confirmed + self.tentative
-        twins = self._twins(poses, scores, sizes, centres, poses3d) if p.duplicate > 0 and len(poses) > 1 else {}
+        twins = self._twins(poses, scores, sizes, centres, poses3d, spreads) if p.duplicate > 0 and len(poses) > 1 else {}
         predicted = _predicted(tracks, frame) if tracks else None
         if tracks and len(poses):  # one cost matrix, then three rounds on parts of it
             cost = association_cost(predicted, np.array([t.size for t in tracks]),
@@ -456,10 +459,11 @@ class _PartTracks:
         return owner
 
     def _twins(self, poses: np.ndarray, scores: np.ndarray, sizes: np.ndarray, centres: np.ndarray,
-               poses3d: Optional[np.ndarray]) -> dict[int, int]:
+               poses3d: Optional[np.ndarray], spreads: np.ndarray) -> dict[int, int]:
         """{detection: the detection it is a second one of}: of two detections of this frame whose
-        mean joint distance is below `duplicate` times the larger's size (and whose 3D poses agree
-        within twice `duplicate3d`: two people can hardly share a place and a 2D posture, but a
+        mean joint distance is below `duplicate` times the larger's size, whose spreads (sizes in
+        the image) differ by less than `size_sigma` and whose 3D poses agree within twice
+        `duplicate3d` (two people can hardly share a place, a size and a 2D posture, but a
         detector's two proposals for one person may differ in depth), the lower-scoring one. It is
         left out of the matching (it would give a track whose person was missed a neighbour's
         detection to keep the matching maximal) and carries the other's track."""
@@ -475,7 +479,7 @@ class _PartTracks:
             if drop in twins or keep in twins:
                 continue
             d = np.sqrt(((poses[a] - poses[b]) ** 2).sum(-1)).mean()
-            if d >= p.duplicate * max(sizes[a], sizes[b]):
+            if d >= p.duplicate * max(sizes[a], sizes[b]) or abs(spreads[a] - spreads[b]) >= p.size_sigma:
                 continue
             if poses3d is not None and p.duplicate3d > 0 and \
                     np.sqrt(((poses3d[a] - poses3d[b]) ** 2).sum(-1)).mean() >= 2 * p.duplicate3d:
