@@ -703,8 +703,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "proposals, see docs/performance.md)")
     p.add_argument("--tracking", action="store_true",
                    help="tracking and smoothing on synthetic scenes: identity switches, MOTA, IDF1, error, jitter, "
-                        "lag, time per frame; then per scene family, on tuning and on held-out scenes, and crowd "
-                        "timings (benchmarks/tracking.py; about 15 minutes on 2 cores)")
+                        "lag, time per frame; then per scene family, on tuning and on held-out scenes, on held-out "
+                        "scenes of another generator (benchmarks/foreign.py), and crowd timings (benchmarks/tracking.py; "
+                        "about 17 minutes on 2 cores)")
     p.add_argument("--tracking-seeds", type=int, nargs="+", default=[0, 1, 2], metavar="SEED",
                    help="--tracking: scenes to average over (default: 0 1 2)")
     p.add_argument("--tracking-out", metavar="DIR",
@@ -713,8 +714,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--tracking: instead, keep every Nth frame of the scenes, fill the others as dope.py "
                         "--every N --fill-skipped does, and print the 2D/3D errors against running on every frame")
     p.add_argument("--tracking-held-out", type=int, nargs="+", metavar="SEED",
-                   help="--tracking: held-out seeds of every scene family (default: benchmarks/scenes.py's "
-                        "HELD_OUT_SEEDS); tuning seeds are TUNING_SEEDS")
+                   help="--tracking: held-out seeds of every scene family and of the other generator's kinds "
+                        "(default: benchmarks/scenes.py's HELD_OUT_SEEDS, benchmarks/foreign.py's "
+                        "FOREIGN_HELD_OUT_SEEDS); tuning seeds are TUNING_SEEDS")
     p.add_argument("--tracking-crowd", type=int, nargs="*", default=[200, 1500], metavar="N",
                    help="--tracking: time crowds of 200 people and of 1500 detections per frame (N <= 500: "
                         "people, above: detections per frame); none: no crowd timing")
@@ -784,7 +786,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from benchmarks.tracking import crowd_report, families_report, report, run_benchmark, run_crowd, run_held_out
         print(report(run_benchmark(seeds=args.tracking_seeds, write=args.tracking_out)))
         print()
-        print(families_report(run_held_out(held_out_seeds=args.tracking_held_out or HELD_OUT_SEEDS)))
+        from benchmarks.foreign import FOREIGN_HELD_OUT_SEEDS
+        print(families_report(run_held_out(held_out_seeds=args.tracking_held_out or HELD_OUT_SEEDS,
+                                           foreign_seeds=args.tracking_held_out or FOREIGN_HELD_OUT_SEEDS)))
         if args.tracking_crowd:
             print()
             print(crowd_report([run_crowd(n) if n <= 500 else run_crowd(None, detections_per_frame=n)

@@ -366,7 +366,8 @@ def run_foreign(seeds: Iterable[int] = FOREIGN_HELD_OUT_SEEDS, frames: int = 240
 
 
 def run_held_out(tuning_seeds: Iterable[int] = TUNING_SEEDS, held_out_seeds: Iterable[int] = HELD_OUT_SEEDS,
-                 frames: Optional[int] = None, tuning: bool = True, foreign: bool = True) -> dict[str, Any]:
+                 frames: Optional[int] = None, tuning: bool = True, foreign: bool = True,
+                 foreign_seeds: Iterable[int] = FOREIGN_HELD_OUT_SEEDS) -> dict[str, Any]:
     """The figures on the tuning scenes (TUNING_FAMILIES x tuning_seeds: what the settings were
     chosen on), on held-out ones (every family, the held-out family included, x held_out_seeds)
     and on the other generator's held-out scenes (benchmarks/foreign.py, FOREIGN_HELD_OUT_SEEDS)."""
@@ -374,7 +375,7 @@ def run_held_out(tuning_seeds: Iterable[int] = TUNING_SEEDS, held_out_seeds: Ite
     if tuning:
         out["tuning"] = run_families(TUNING_FAMILIES, tuning_seeds, frames)
     if foreign:
-        out["foreign"] = run_foreign()
+        out["foreign"] = run_foreign(foreign_seeds)
     return out
 
 
