@@ -473,18 +473,26 @@ class _PartTracks:
             return {}
         idx = np.flatnonzero(ok)
         pairs = cKDTree(centres[ok]).query_pairs(p.duplicate * float(sizes[ok].max()), output_type="ndarray")
+        if not len(pairs):
+            return {}
+        a, b = idx[pairs[:, 0]], idx[pairs[:, 1]]
+        # (all candidate pairs at once, first by their centres: the mean joint distance is at least
+        # the distance between them; the few that pass are resolved one by one below)
+        limit = p.duplicate * np.maximum(sizes[a], sizes[b])
+        near = ((centres[a] - centres[b]) ** 2).sum(-1) < limit * limit
+        a, b = a[near], b[near]
+        if not len(a):
+            return {}
+        d = np.sqrt(((poses[a] - poses[b]) ** 2).sum(-1)).mean(-1)
+        same = (d < p.duplicate * np.maximum(sizes[a], sizes[b])) & (np.abs(spreads[a] - spreads[b]) < p.size_sigma)
+        if poses3d is not None and p.duplicate3d > 0 and same.any():
+            a3, b3 = poses3d[a[same]].astype(np.float64), poses3d[b[same]].astype(np.float64)
+            same[same] = np.sqrt(((a3 - b3) ** 2).sum(-1)).mean(-1) < 2 * p.duplicate3d
         twins: dict[int, int] = {}
-        for a, b in sorted(idx[pairs].tolist(), key=lambda ab: (-max(scores[ab[0]], scores[ab[1]]), ab)):
-            keep, drop = (a, b) if (scores[a], -a) >= (scores[b], -b) else (b, a)
-            if drop in twins or keep in twins:
-                continue
-            d = np.sqrt(((poses[a] - poses[b]) ** 2).sum(-1)).mean()
-            if d >= p.duplicate * max(sizes[a], sizes[b]) or abs(spreads[a] - spreads[b]) >= p.size_sigma:
-                continue
-            if poses3d is not None and p.duplicate3d > 0 and \
-                    np.sqrt(((poses3d[a] - poses3d[b]) ** 2).sum(-1)).mean() >= 2 * p.duplicate3d:
-                continue
-            twins[drop] = keep
+        for i, j in sorted(zip(a[same].tolist(), b[same].tolist()), key=lambda ij: (-max(scores[ij[0]], scores[ij[1]]), ij)):
+            keep, drop = (i, j) if (scores[i], -i) >= (scores[j], -j) else (j, i)
+            if drop not in twins and keep not in twins:
+                twins[drop] = keep
         return twins
 
     def _add_pose3d_cost(self, cost: np.ndarray, tracks: list[_Track], poses3d: np.ndarray, frame: int,
