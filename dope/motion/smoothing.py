@@ -18,6 +18,9 @@ carry a `track` field (see tracking.py), and a stage over frames (`smooth`):
   sample is replaced by a local polynomial fit (degree `degree`, Gaussian weights of `sigma`
   frames) to the samples at most `window` frames before and after it; gaps of at most `max_gap`
   frames inside that span are first filled by linear interpolation, a longer gap ends the span.
+  Where a signal's motion outruns that fit (its residual well above what the signal's own noise,
+  measured on its third differences, explains), narrower fits are taken by Stein's unbiased risk
+  estimate (`adaptive`, see `OfflineSmoother._adapt`).
   Memory holds `2 * window + 1` frames per track, and every result comes out `window` frames
   after it went in (not at the end of the clip).
 
@@ -684,8 +687,9 @@ class OfflineSmoother:
     frames came); `flush()` -> the rest, at the end. `run(results)` does both over an iterable.
     window: frames looked at on each side (the delay); sigma: the Gaussian weights' width in
     frames; degree: of the local polynomial; max_gap: the longest run of missing frames that is
-    filled (a longer one splits the signal). Memory: 2 * window + 1 frames per signal (each held
-    twice, so that every window is one slice of the ring).
+    filled (a longer one splits the signal); adaptive: narrow the fit where a signal's motion
+    outruns it (`_adapt`). Memory: 2 * window + 1 frames per signal (each held twice, so that
+    every window is one slice of the ring).
     """
 
     def __init__(self, window: int = 10, sigma: float = 3.0, degree: int = 2, max_gap: int = 10,
