@@ -382,12 +382,13 @@ def run_held_out(tuning_seeds: Iterable[int] = TUNING_SEEDS, held_out_seeds: Ite
 def families_report(summary: dict[str, Any]) -> str:
     """One table per set (tuning, held-out): per family, identity and the ratios to raw."""
     lines = []
-    titles = {"tuning": "tuning scenes (ratios to raw", "held_out": "held-out scenes (ratios to raw",
-              "foreign": "scenes of another generator, benchmarks/foreign.py, held-out seeds (ratios to raw"}
-    for name in ("tuning", "held_out", "foreign"):
+    titles = {"tuning": f"tuning scenes (ratios to raw; held-out family: {HELD_OUT_FAMILY}):",
+              "held_out": f"held-out scenes (ratios to raw; held-out family: {HELD_OUT_FAMILY}):",
+              "foreign": "scenes of another generator, benchmarks/foreign.py, held-out seeds (ratios to raw):"}
+    for name, title in titles.items():
         if name not in summary:
             continue
-        lines += ["", f"{titles[name]}; held-out family: {HELD_OUT_FAMILY}):" if name != "foreign" else f"{titles[name]}):",
+        lines += ["", title,
                   f"{'family':20s} {'switch':>6s} {'cover':>6s} {'raw 2D':>7s} | {'online 2D':>9s} {'3D':>5s} {'acc':>5s} "
                   f"{'lag':>5s} | {'offline 2D':>10s} {'3D':>5s} {'acc':>5s} {'lag':>5s}  targets (every scene)"]
         for fam, m in summary[name].items():

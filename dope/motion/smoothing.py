@@ -376,8 +376,8 @@ class KalmanParams:
     motion_gain: the filter's process noise is this times the measured motion (below 1: smoother;
     the statistics over-state the motion that the filter must follow); motion_gain3d: the same for
     3D (None: motion_gain), higher: a walking body's 3D joints swing in depth, which the image
-    hardly shows, and at 0.1 the filter lagged them (3D error 1.0-1.4x raw on bodies); min_ratio: the process
-    noise is at least this times the measurement noise; manoeuvres: the process noise is
+    hardly shows, and at 0.1 the filter lagged them (3D error 1.0-1.4x raw on bodies); min_ratio:
+    the process noise is at least this times the measurement noise; manoeuvres: the process noise is
     multiplied by the normalised squared innovation, averaged with weight `nis_rate` per frame,
     when above 1 (at most `max_boost`): a limb that starts to swing is followed at once;
     outlier: innovations of the joints' offsets beyond this many standard deviations are clipped
@@ -792,31 +792,32 @@ class OfflineSmoother:
             store.free(gone)
         return tag, (_with_poses(result, poses) if poses else result)
 
-    def _window_weights(self, m: int, stamps: np.ndarray, inside: np.ndarray, sigma: Optional[float] = None) -> np.ndarray:
+    def _window_weights(self, m: int, stamps: np.ndarray, inside: np.ndarray) -> np.ndarray:
         """float32[S, 2 window + 1]: each signal's weights of frames m - window .. m + window in its
-        fit at m (Gaussian width `sigma`, default self.sigma; 0: the sample itself)."""
+        fit at m."""
         w = self.window
         count = inside.sum(1)
         lo = np.where(inside, stamps, m + w + 1).min(1)
         hi = np.where(inside, stamps, m - w - 1).max(1)
         run = (count == hi - lo + 1) & (lo <= m) & (hi >= m)
         weights = np.zeros((len(stamps), 2 * w + 1), np.float32)
-        if sigma == 0:
-            weights[:, w] = 1.0
-            return weights
         for left, right in set(zip((m - lo[run]).tolist(), (hi[run] - m).tolist())):
             sel = run & (lo == m - left) & (hi == m + right)
-            weights[sel, w - left:w + right + 1] = self._kernel(left, right, sigma)
+            weights[sel, w - left:w + right + 1] = self._kernel(left, right)
         gaps = np.flatnonzero(~run)
         if len(gaps):
-            offsets = stamps[gaps] - (m - w)  # 0 .. 2w where inside
-            present = np.zeros((len(gaps), 2 * w + 1), bool)
-            k_idx, s_idx = np.nonzero(inside[gaps])
-            present[k_idx, offsets[k_idx, s_idx]] = True
-            weights[gaps] = self._gaps_weights(present, sigma)
+            weights[gaps] = self._gaps_weights(self._present(m, stamps[gaps], inside[gaps]))
         return weights
 
-    def _gaps_weights(self, present: np.ndarray, sigma: Optional[float] = None) -> np.ndarray:
+    def _present(self, m: int, stamps: np.ndarray, inside: np.ndarray) -> np.ndarray:
+        """bool[S, 2 window + 1]: which of the frames m - window .. m + window each signal has
+        (`stamps` and `inside` of the ring's slots, as `_emit` reads them)."""
+        present = np.zeros((len(stamps), 2 * self.window + 1), bool)
+        k_idx, s_idx = np.nonzero(inside)
+        present[k_idx, stamps[k_idx, s_idx] - (m - self.window)] = True
+        return present
+
+    def _gaps_weights(self, present: np.ndarray) -> np.ndarray:
         """float[K, 2 window + 1]: for each row of `present` (bool[K, 2 window + 1]: the frames
         m - window .. m + window there, m among them), the weight of each frame in the fit at m: the
         span around m whose gaps are at most max_gap frames long, gaps filled linearly, then the
@@ -845,7 +846,7 @@ class OfflineSmoother:
             after[:, g] = nxt
         kern = np.zeros((k, size))  # each row's kernel over its span's frames
         for left, right in set(zip((w - lo).tolist(), (hi - w).tolist())):
-            kern[(w - lo == left) & (hi - w == right), w - left:w + right + 1] = self._kernel(left, right, sigma)
+            kern[(w - lo == left) & (hi - w == right), w - left:w + right + 1] = self._kernel(left, right)
         out = np.zeros((k, size))
         for g in range(size):  # a filled frame's weight goes to the two present frames it came from
             b, a = before[:, g], after[:, g]
@@ -854,11 +855,10 @@ class OfflineSmoother:
             out[rows, a] += kern[:, g] * f
         return out
 
-    def _kernel(self, left: int, right: int, sigma: Optional[float] = None) -> np.ndarray:
-        sigma = self.sigma if sigma is None else sigma
-        weights = self._weights.get((left, right, sigma))
+    def _kernel(self, left: int, right: int) -> np.ndarray:
+        weights = self._weights.get((left, right))
         if weights is None:
-            weights = self._weights[(left, right, sigma)] = local_fit_weights(left, right, sigma, self.degree)
+            weights = self._weights[(left, right)] = local_fit_weights(left, right, self.sigma, self.degree)
         return weights
 
     def _adapt(self, est: np.ndarray, window: np.ndarray, layout: _Layout, m: int, stamps: np.ndarray,
@@ -913,10 +913,7 @@ class OfflineSmoother:
         best = np.add.reduceat(group((sample - est[at]) ** 2), sub_starts, 0) \
             + 2 * r * coords * w0[idx].astype(np.float64)[:, None]
         risks, fits = [best], [est[at].astype(np.float64)]
-        present = inside[idx].copy()  # bool[K, 2w + 1]: frames m - w .. m + w of each signal
-        rows_k, cols_k = np.nonzero(present)
-        present[:] = False
-        present[rows_k, (stamps[idx][rows_k, cols_k] - (m - w))] = True
+        present = self._present(m, stamps[idx], inside[idx])
         for factor in self.NARROWER:
             if factor:
                 weights = _present_fit_weights(present, self.sigma * factor, self.degree)
@@ -949,7 +946,6 @@ class OfflineSmoother:
     BIAS_MEMORY = 20.0  # frames over which that is averaged (from 1: what noise alone gives)
     RISK_MEMORY = 8.0  # frames over which each fit's estimated error is averaged
     NOISE_MEMORY = 60.0  # frames over which a signal's noise statistics are averaged
-    NOISE_EVERY = 1  # frames between two updates of the noise statistics
     BIAS_EVERY = 2  # frames between two bias checks
     NOISE_JOINTS = 12  # joints of a signal its noise is measured on
 
@@ -969,11 +965,11 @@ class OfflineSmoother:
         return out
 
     def _note_noise(self, layout: _Layout, pos: int) -> None:
-        """Every `NOISE_EVERY` frames, update each signal's noise statistics with its third
-        differences ending at pos and at pos - 1 (where its samples at pos - 4 .. pos are all
-        there): for white noise of variance r, E d3^2 = 20 r and E d3_t d3_t-1 = -15 r, so
-        r = (E d3^2 - E d3_t d3_t-1) / 35; a smooth motion adds about as much to both."""
-        if pos < 4 or pos % self.NOISE_EVERY:
+        """Update each signal's noise statistics with its third differences ending at pos and at
+        pos - 1 (where its samples at pos - 4 .. pos are all there): for white noise of variance
+        r, E d3^2 = 20 r and E d3_t d3_t-1 = -15 r, so r = (E d3^2 - E d3_t d3_t-1) / 35; a smooth
+        motion adds about as much to both."""
+        if pos < 4:
             return
         store, size = self._signals, self._size
         sig = layout.signals
@@ -992,7 +988,7 @@ class OfflineSmoother:
         group = lambda a: (lambda t: np.stack([t[:, :2].sum(-1), t[:, 2:].sum(-1)], -1))(
             np.add.reduceat(a, starts, 0).astype(np.float64))
         noise = store.values["noise"][sig]
-        keep = (1.0 - 1.0 / self.NOISE_MEMORY) ** self.NOISE_EVERY
+        keep = 1.0 - 1.0 / self.NOISE_MEMORY
         values = used[:, None] * np.array([2.0, 3.0])  # coordinates used per signal and group
         f = full[:, None]
         for k, add in ((0, group(d3 * d3)), (1, group(d3 * before)), (2, values), (3, values)):

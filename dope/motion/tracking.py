@@ -24,8 +24,9 @@ detection) on every part, keeping its state inside, as norfair's and ByteTrack's
   (default 45: a second and a half at 30 frames per second) keeps their id when they reappear.
 - High-score detections (`score >= high_score`) are matched first where they fit on all terms
   together (`joint_gate`), then every detection left to the tracks left (ByteTrack), a low-score
-  one that a track seen in the last frame could explain never to a hidden track; new tracks are tentative and must be matched in `n_init` frames in a
-  row to be confirmed, so a one-frame false positive neither takes nor steals an id.
+  one that a track seen in the last frame could explain never to a hidden track; new tracks are
+  tentative and must be matched in `n_init` frames in a row to be confirmed, so a one-frame false
+  positive neither takes nor steals an id.
 - Ids come from one counter and are never reused. A hand or face attached to a body carries the
   body's id; a hand or face found alone is tracked among the lone ones and gets an id of its own
   from the same counter, so it never collides with a body's.
@@ -82,8 +83,9 @@ class TrackerParams:
         detection of the other's person: it is left out of the matching and carries their id
         (`_twins`); a detection left unmatched within this many track sizes of a detection matched in
         the same frame is one too: it carries their id, starts no track and changes none; of two
-        tracks matched to such a pair, the younger ends. duplicate3d: and whose 3D poses are within this mean joint distance (metres;
-        0: not checked): two people side by side at one place differ in posture.
+        tracks matched to such a pair, the younger ends. duplicate3d: and whose 3D poses are within
+        this mean joint distance (metres; 0: not checked): two people side by side at one place
+        differ in posture.
     max_age_outside: frames a confirmed track predicted outside the image survives (a person who
         walked out of view, or whom the camera panned away from).
     camera_motion: move the tracks not seen in a frame by the median shift, beyond their
@@ -219,6 +221,15 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
+def _base_cost_2d(params: TrackerParams, unseen: np.ndarray) -> np.ndarray:
+    """float[T]: the 2D cost of a detection exactly where each track expects it (the log of its
+    place and size sigmas, which widen with the frames unseen, plus its age cost): what a pair
+    costs beyond this is the 2D evidence against it."""
+    sp = params.pose_sigma + params.pose_growth * unseen
+    ss = params.size_sigma + params.size_growth * unseen
+    return np.log(sp * ss) + params.age_cost * np.minimum(unseen, params.age_cap)
+
+
 def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarray, unseen: np.ndarray,
                      poses: np.ndarray, params: TrackerParams, pose_spreads: Optional[np.ndarray] = None) -> np.ndarray:
     """float[T, D]: the cost of giving each detection to each track; inf where it may not match.
@@ -237,7 +248,7 @@ def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarr
     """
     sp = params.pose_sigma + params.pose_growth * unseen
     ss = params.size_sigma + params.size_growth * unseen
-    age = params.age_cost * np.minimum(unseen, params.age_cap)
+    base = _base_cost_2d(params, unseen)
     j = poses.shape[1]
     spread = log_spread(poses) if pose_spreads is None else pose_spreads
     # Spatial gate first (exact): the mean joint distance is at least the distance between the
@@ -270,7 +281,7 @@ def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarr
         diff = predicted[:, None] - poses[None]
         d = np.sqrt((diff ** 2).sum(-1)).sum(-1) / j / sizes[:, None] / sp[:, None]  # NaN joints: no match
         iou = iou_matrix(_boxes(predicted), _boxes(poses))
-        full = 0.5 * (d ** 2 + s ** 2) + (np.log(sp * ss) + age)[:, None] + params.iou_weight * (1 - iou)
+        full = 0.5 * (d ** 2 + s ** 2) + base[:, None] + params.iou_weight * (1 - iou)
         return np.where((d <= params.gate) & (s <= params.gate), full, np.inf)
     diff = predicted[rows] - poses[cols]
     d = np.sqrt((diff ** 2).sum(-1)).sum(-1) / j / sizes[rows] / sp[rows]
@@ -280,8 +291,7 @@ def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarr
     area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), -1)
     union = area(a) + area(b) - inter
     iou = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-    pair = (0.5 * (d ** 2 + s_pair ** 2) + np.log(sp[rows] * ss[rows]) + age[rows]
-            + params.iou_weight * (1 - iou))
+    pair = 0.5 * (d ** 2 + s_pair ** 2) + base[rows] + params.iou_weight * (1 - iou)
     cost[rows, cols] = np.where(d <= params.gate, pair, np.inf)
     return cost
 
@@ -348,12 +358,13 @@ class _PartTracks:
             cost = association_cost(predicted, np.array([t.size for t in tracks]),
                                     np.array([t.spread for t in tracks]),
                                     np.array([frame - t.last - 1 for t in tracks], np.float64), poses, p, spreads)
-            poor = None  # pairs whose terms together are beyond `joint_gate`: left to the second round
+            poor_pairs = None  # pairs whose terms together are beyond `joint_gate`: left to the second round
             if poses3d is not None and p.pose3d_sigma > 0:
                 fit = self._add_pose3d_cost(cost, tracks, poses3d, frame, scales)
-                if fit is not None:
-                    far = fit[2] > p.joint_gate * p.joint_gate
-                    poor = (fit[0][far], fit[1][far])
+                far = None if fit is None else fit[2] > p.joint_gate * p.joint_gate
+                if far is not None and far.any():
+                    poor_pairs = np.zeros(cost.shape, bool)
+                    poor_pairs[fit[0][far], fit[1][far]] = True
             if twins:  # a second detection of a person does not compete for a track (see `_twins`)
                 cost[:, list(twins)] = np.inf
             # Tracks kept beyond max_age (for re-identification alone) are not matched by position.
@@ -368,10 +379,6 @@ class _PartTracks:
             # over a good one), then the detections left for the confirmed tracks left; then lost
             # tracks re-identified (a person who was confirmed comes before a new track); then the
             # tentative tracks for the detections no confirmed track took.
-            poor_pairs = None
-            if poor is not None and len(poor[0]):
-                poor_pairs = np.zeros(cost.shape, bool)
-                poor_pairs[poor] = True
             # A low-scoring detection that a track seen in the last frame could explain is not given
             # to a hidden track (a bad detection of the one in front must not end a gap).
             hidden_rows = claimed = None
@@ -514,9 +521,7 @@ class _PartTracks:
         d3 = np.sqrt(((mine[rows] - poses3d[cols]) ** 2).sum(-1)).mean(-1) / s3[rows]
         z2 = d3 * d3
         # The 2D terms' squared sigmas (and twice the IoU term), from the 2D cost (association_cost)
-        sp, ss = p.pose_sigma + p.pose_growth * unseen, p.size_sigma + p.size_growth * unseen
-        age = p.age_cost * np.minimum(unseen, p.age_cap)
-        z2d = 2 * (cost[rows, cols] - np.log(sp * ss)[rows] - age[rows])
+        z2d = 2 * (cost[rows, cols] - _base_cost_2d(p, unseen)[rows])
         if p.scale_sigma > 0 and scales is not None:
             # The depth proxy: people crossing at different depths differ in pixels per metre.
             mine_s = np.array([np.nan if t.scale is None else t.scale for t in tracks])
