@@ -214,3 +214,13 @@ def test_offline_narrows_its_fit_only_where_the_motion_outruns_it():
     a = [r.body.pose2d for r in OfflineSmoother().run([tracked([[x, 200]]) for x in noisy])]
     b = [r.body.pose2d for r in OfflineSmoother(adaptive=False).run([tracked([[x, 200]]) for x in noisy])]
     np.testing.assert_array_equal(np.array(a), np.array(b))
+
+
+def test_ranges_and_weighted_sums():
+    """The offline smoother's helpers: runs of indexes, and each row's weighted sum over the window."""
+    from dope.motion.smoothing import _ranges, _weighted
+    np.testing.assert_array_equal(_ranges(np.array([5, 0, 9]), np.array([2, 3, 1])), [5, 6, 0, 1, 2, 9])
+    assert _ranges(np.array([], np.int64), np.array([], np.int64)).size == 0
+    rng = np.random.default_rng(1)
+    w, y = rng.random((6, 9)), rng.random((9, 6, 5))
+    np.testing.assert_allclose(_weighted(w, y), np.einsum("rs,src->rc", w, y), rtol=1e-12)

@@ -299,3 +299,25 @@ def test_a_missed_person_does_not_take_a_neighbours_second_detection():
     assert len(ids["a"]) == 1 and len(ids["b"]) == 1 and ids["a"] != ids["b"], ids
     twice = out[20].body.track
     assert twice[0] == twice[1] == next(iter(ids["b"]))
+
+
+def test_joint_reductions_agree_with_numpy_s_own():
+    """The tracker's reductions over joints (written for speed) give numpy's plain ones, NaN included."""
+    from dope.motion.tracking import _joint_distance, _joint_extent, _joint_sum, _size, log_scale, log_spread
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 50, (7, 21, 2)), rng.normal(0, 50, (7, 21, 2))
+    a[3, 5, 1] = np.nan
+    np.testing.assert_allclose(_joint_sum(a), a.sum(1), rtol=1e-12)
+    assert np.isnan(_joint_sum(a)[3, 1]) and not np.isnan(_joint_sum(a)[2]).any()
+    lo, hi = _joint_extent(a)
+    np.testing.assert_array_equal(lo, a.min(1))
+    np.testing.assert_array_equal(hi, a.max(1))
+    np.testing.assert_allclose(_joint_distance(a, b), np.linalg.norm(a - b, axis=-1).mean(-1), rtol=1e-12)
+    span = b.max(1) - b.min(1)
+    np.testing.assert_allclose(_size(b), np.maximum(np.linalg.norm(span, axis=-1), 1.0), rtol=1e-12)
+    d = b - b.mean(1, keepdims=True)
+    np.testing.assert_allclose(log_spread(b), 0.5 * np.log(np.maximum((d ** 2).sum((1, 2)) / 21, 1.0)), rtol=1e-12)
+    b3 = rng.normal(0, 0.3, (7, 21, 3))
+    d3 = b3[..., :2] - b3[..., :2].mean(1, keepdims=True)
+    expected = 0.5 * np.log((d ** 2).sum((1, 2)) / (d3 ** 2).sum((1, 2)))
+    np.testing.assert_allclose(log_scale(b, b3), expected, rtol=1e-10)
