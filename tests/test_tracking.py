@@ -321,3 +321,26 @@ def test_joint_reductions_agree_with_numpy_s_own():
     d3 = b3[..., :2] - b3[..., :2].mean(1, keepdims=True)
     expected = 0.5 * np.log((d ** 2).sum((1, 2)) / (d3 ** 2).sum((1, 2)))
     np.testing.assert_allclose(log_scale(b, b3), expected, rtol=1e-10)
+
+
+def test_a_bad_detection_of_a_person_in_view_is_not_a_lost_track_s():
+    """L walks and is then missed for 20 frames; B stays in view. In one frame B's detection is
+    shifted beyond B's gate, towards where L could have walked: it must not carry L's id (B's
+    track, seen a frame ago and unmatched now, is its likelier owner)."""
+    rng = np.random.default_rng(5)
+    results, who = [], []
+    for t in range(45):
+        lost_x, b_x = 286 + 6 * t, 700 + 2 * t
+        people, names = [], []
+        if t < 20:
+            people.append((lost_x, 400, 220))
+            names.append("L")
+        people.append((b_x - 70 if t == 40 else b_x, 400, 220))  # frame 40: B's detection 70 px off
+        names.append("B")
+        results.append(people_frame(people, noise=1.0, rng=rng))
+        who.append(names)
+    out = list(Tracker().run(results))
+    first = {name: int(tid) for name, tid in zip(who[10], out[10].body.track)}
+    assert first["L"] != first["B"] and first["L"] != NO_TRACK
+    assert int(out[40].body.track[0]) != first["L"], "B's bad detection was given to L's lost track"
+    assert int(out[44].body.track[0]) == first["B"]

@@ -571,7 +571,8 @@ class _PartTracks:
         where the person could have walked since (within their speed times the frames unseen of
         where they were last seen, whatever the direction: a person who turned while hidden is
         where no constant-velocity prediction puts them). A detection left that is a second
-        detection of a person matched in this frame (see `duplicate`) is not one of them; a track
+        detection of a person matched in this frame (see `duplicate`) is not one of them, nor one
+        within half a size of a person seen in the last frame and unmatched now; a track
         that two detections fit, or a detection that two tracks fit, is left alone."""
         p = self.p
         # (a track matched once after a gap, in the last frame, and not now: as it was before that
@@ -584,6 +585,17 @@ class _PartTracks:
                          and not (twins and i in twins)], np.int64)
         if not lost or not len(free):
             return
+        # Nor a detection on a person seen in the last frame whose track found no detection now (a
+        # bad detection of that person, shifted or scaled beyond their gate, is not a lost track's):
+        # within half their size of where they are expected.
+        missed = [t for k, t in enumerate(tracks) if not taken[k] and frame - t.last == 1]
+        if missed:
+            expected = np.array([t.centre + t.velocity for t in missed])
+            half = 0.5 * np.array([t.size for t in missed])
+            on = (_sq_norm(centres[free][:, None] - expected[None]) < (half * half)[None]).any(1)
+            free = free[~on]
+            if not len(free):
+                return
         hit = np.array([i for i, t in enumerate(owner) if t is not None], np.int64)
         if len(hit) and p.duplicate > 0:
             d = np.sqrt(((poses[free][:, None] - poses[hit][None]) ** 2).sum(-1)).mean(-1)
