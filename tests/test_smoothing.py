@@ -218,7 +218,8 @@ def test_offline_narrows_its_fit_only_where_the_motion_outruns_it():
 
 def test_ranges_and_weighted_sums():
     """The offline smoother's helpers: runs of indexes, and each row's weighted sum over the window."""
-    from dope.motion.smoothing import _ranges, _weighted
+    from dope.motion.smoothing import _weighted
+    from dope.motion.neighbours import ranges as _ranges
     np.testing.assert_array_equal(_ranges(np.array([5, 0, 9]), np.array([2, 3, 1])), [5, 6, 0, 1, 2, 9])
     assert _ranges(np.array([], np.int64), np.array([], np.int64)).size == 0
     rng = np.random.default_rng(1)

@@ -41,6 +41,7 @@ from typing import Any, Hashable, Iterable, Iterator, NamedTuple, Optional
 
 import numpy as np
 
+from dope.motion.neighbours import ranges
 from dope.parts import BODY_L_WRIST, BODY_R_WRIST, HAND_WRIST, PART_NAMES, PARTS
 from dope.results import NO_LINK, Result
 from dope.stream import Frame
@@ -908,7 +909,7 @@ class OfflineSmoother:
         # keep the default fit and cost nothing more).
         ok = try_narrower[idx]
         pick, used, sub = self._noise_rows(layout)
-        at = pick[_ranges(sub[idx], used[idx])]
+        at = pick[ranges(sub[idx], used[idx])]
         local = np.repeat(np.arange(len(idx)), used[idx])
         sub_starts = np.r_[0, np.cumsum(used[idx])[:-1]]
         coords = used[idx][:, None] * np.array([2.0, 3.0])
@@ -943,7 +944,7 @@ class OfflineSmoother:
             chosen = np.flatnonzero(use.any(1))
             if not len(chosen):
                 continue
-            full = _ranges(starts[idx[chosen]], n[idx[chosen]])
+            full = ranges(starts[idx[chosen]], n[idx[chosen]])
             each = np.repeat(np.arange(len(chosen)), n[idx[chosen]])
             if self.NARROWER[k - 1]:
                 fit = _weighted(weights[chosen][each], np.take(window, rows[full], axis=1))
@@ -1013,12 +1014,6 @@ def _weighted(weights: np.ndarray, samples: np.ndarray) -> np.ndarray:
     """float[R, C]: each row's weighted sum of its samples over the window, weights float[R, S] and
     samples float[S, R, C] (a batched product: about twice as quick as einsum here)."""
     return (samples.transpose(1, 2, 0) @ weights[:, :, None])[..., 0]
-
-
-def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """int[sum(counts)]: starts[0] .. starts[0] + counts[0] - 1, then the next run, and so on."""
-    counts = np.asarray(counts, np.int64)
-    return np.repeat(np.asarray(starts, np.int64) - np.r_[0, np.cumsum(counts)[:-1]], counts) + np.arange(counts.sum())
 
 
 def _present_fit_weights(present: np.ndarray, sigma: float, degree: int) -> np.ndarray:

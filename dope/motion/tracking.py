@@ -11,8 +11,10 @@ detection) on every part, keeping its state inside, as norfair's and ByteTrack's
   track's 3D pose and the detection's (metres: posture tells apart two people at one place); and
   the difference of a depth proxy, pixels per metre (the 2D spread over the 3D one, `log_scale`).
   Each is expected within a sigma that widens with the frames unseen; pairs beyond `gate` sigmas
-  never match (see `association_cost`). In crowds candidate pairs come from a k-d tree on the
-  centres (an exact gate) and each group of linked tracks and detections is assigned on its own.
+  never match (see `association_cost`). In crowds candidate pairs come from a grid on the centres
+  (an exact gate, `neighbours.py`) and each group of linked tracks and detections is assigned on
+  its own; a track and a detection that only have each other are paired without the Hungarian
+  method, and scipy is imported only when a frame first needs it (0.4 s of CPU).
 - A track unseen in the last frame is taken back only by a detection whose 3D pose and depth proxy
   fit it; a lost track (unseen 2 to `reid_age` frames) that no detection fits by place takes one
   left over that fits its depth proxy and 3D pose where it could have walked since, if unambiguous.
@@ -45,17 +47,14 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Optional
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
-from scipy.spatial import cKDTree
 
+from dope.motion.neighbours import close_pairs, pairs_within
 from dope.parts import PART_NAMES
 from dope.results import NO_LINK, Result
 from dope.stream import Frame
 
 NO_TRACK = -1
-_DENSE_PAIRS = 4096  # cost matrices larger than this find their candidate pairs with a k-d tree
+_DENSE_PAIRS = 4096  # cost matrices larger than this find their candidate pairs on a grid (neighbours.py)
 _SIDES = ("left_hand", "right_hand")
 HUMAN_ACCEL = 4.0  # m/s^2: how fast a person may speed up while hidden (re-identification's reach; 30 fps)
 
@@ -279,16 +278,12 @@ def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarr
     spread = log_spread(poses) if pose_spreads is None else pose_spreads
     # Spatial gate first (exact): the mean joint distance is at least the distance between the
     # centres, so pairs whose centres are farther than the gate allows never match; the full cost
-    # is computed for the pairs left only (at crowd sizes, a few per track), found with a k-d tree.
+    # is computed for the pairs left only (at crowd sizes, a few per track), found on a grid.
     reach = params.gate * sp * sizes  # pixels, per track
     t_centre, d_centre = _joint_sum(predicted) / j, _joint_sum(poses) / j
     cost = np.full((len(predicted), len(poses)), np.inf)
     if cost.size > _DENSE_PAIRS:
-        ok = np.isfinite(d_centre).all(1)
-        tree = cKDTree(d_centre[ok])
-        found = tree.query_ball_point(np.nan_to_num(t_centre, nan=-1e12), reach)
-        rows = np.repeat(np.arange(len(found)), [len(f) for f in found])
-        cols = np.flatnonzero(ok)[np.concatenate(found).astype(np.int64)] if len(rows) else rows
+        rows, cols = pairs_within(t_centre, d_centre, reach)
         s_pair = np.abs(spread[cols] - spreads[rows]) / ss[rows]
         keep = s_pair <= params.gate
         rows, cols, s_pair = rows[keep], cols[keep], s_pair[keep]
@@ -329,22 +324,24 @@ def _assign(cost: np.ndarray) -> list[tuple[int, int]]:
     if not finite.any():
         return []
     rows, cols = np.nonzero(finite)
-    if len(rows) == 1:
-        return [(int(rows[0]), int(cols[0]))]
+    # A track and a detection that only have each other are a pair at once (in most frames, all of
+    # them: then scipy.optimize, 0.4 s to import, is not needed).
+    lone = (np.bincount(rows, minlength=cost.shape[0])[rows] == 1) & (np.bincount(cols, minlength=cost.shape[1])[cols] == 1)
+    if lone.all():
+        return list(zip(rows.tolist(), cols.tolist()))
+    from scipy.optimize import linear_sum_assignment
     if cost.size <= _DENSE_PAIRS:
         big = np.where(finite, cost, cost[finite].max() * 10 + 1e6)
         r, c = linear_sum_assignment(big)
         return [(int(a), int(b)) for a, b in zip(r, c) if finite[a, b]]
-    # In a crowd: each group of tracks and detections linked by finite pairs is solved on its own;
-    # a track and a detection that only have each other are a pair at once.
+    # In a crowd: each group of tracks and detections linked by finite pairs is solved on its own.
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
     n_r, n_c = cost.shape
     graph = coo_matrix((np.ones(len(rows)), (rows, n_r + cols)), shape=(n_r + n_c, n_r + n_c))
     _, label = connected_components(graph, directed=False)
     pair_label = label[rows]
-    lone = np.bincount(pair_label, minlength=len(label))[pair_label] == 1
     out = list(zip(rows[lone].tolist(), cols[lone].tolist()))
-    if lone.all():
-        return out
     rest = np.flatnonzero(~lone)
     order = rest[np.argsort(pair_label[rest], kind="stable")]
     bounds = np.flatnonzero(np.diff(pair_label[order])) + 1
@@ -461,17 +458,21 @@ class _PartTracks:
         if hit and len(hit) < len(poses) and p.duplicate > 0:
             free = np.array([i for i in range(len(poses)) if owner[i] is None and i not in copies], np.int64)
             if len(free):
-                # (near: centres within the largest size's reach; then the mean joint distance)
-                dist, near = cKDTree(centres[hit]).query(centres[free], k=min(4, len(hit)))
-                near = np.asarray(near).reshape(len(free), -1)
-                for f, row in zip(free.tolist(), near.tolist()):
-                    for h in row:
-                        if h < len(hit):
-                            i = hit[h]
-                            d = np.sqrt(((poses[f] - poses[i]) ** 2).sum(-1)).mean()
-                            if d < p.duplicate * sizes[i] and self._same_3d(poses3d, f, i):
-                                copies[f] = owner[i]
-                                break
+                # (near: the 4 nearest centres within the largest size's reach, nearest first; then
+                # the mean joint distance)
+                hit_at = np.array(hit, np.int64)
+                fi, hj = pairs_within(centres[free], centres[hit_at], p.duplicate * float(sizes[hit_at].max()))
+                if len(fi):
+                    dist = _sq_norm(centres[free[fi]] - centres[hit_at[hj]])
+                    order = np.lexsort((dist, fi))
+                    fi, hj = fi[order], hj[order]
+                    rank = np.arange(len(fi)) - np.searchsorted(fi, fi, "left")
+                    for f, i in zip(free[fi[rank < 4]].tolist(), hit_at[hj[rank < 4]].tolist()):
+                        if f in copies:
+                            continue
+                        d = _joint_distance(poses[f], poses[i])
+                        if d < p.duplicate * sizes[i] and self._same_3d(poses3d, f, i):
+                            copies[f] = owner[i]
         for i in range(len(poses)):
             if owner[i] is None and i not in copies and i not in twins:
                 t = _Track(self.new_key(), poses[i].copy(), None if poses3d is None else poses3d[i].astype(np.float64),
@@ -505,10 +506,10 @@ class _PartTracks:
         if ok.sum() < 2:
             return {}
         idx = np.flatnonzero(ok)
-        pairs = cKDTree(centres[ok]).query_pairs(p.duplicate * float(sizes[ok].max()), output_type="ndarray")
-        if not len(pairs):
+        a, b = close_pairs(centres[ok], p.duplicate * sizes[ok])
+        if not len(a):
             return {}
-        a, b = idx[pairs[:, 0]], idx[pairs[:, 1]]
+        a, b = idx[a], idx[b]
         # (all candidate pairs at once, first by their centres: the mean joint distance is at least
         # the distance between them; the few that pass are resolved one by one below)
         limit = p.duplicate * np.maximum(sizes[a], sizes[b])
@@ -649,10 +650,10 @@ class _PartTracks:
             return
         c = _joint_sum(poses[hit]) / poses.shape[1]
         ok = np.isfinite(c).all(1)
-        pairs = cKDTree(c[ok]).query_pairs(self.p.duplicate * float(sizes[hit][ok].max(initial=0.0)), output_type="ndarray")
-        if not len(pairs):
+        a, b = close_pairs(c[ok], self.p.duplicate * sizes[hit][ok])
+        if not len(a):
             return
-        i_all, j_all = hit[np.flatnonzero(ok)[pairs]].T
+        i_all, j_all = hit[np.flatnonzero(ok)[a]], hit[np.flatnonzero(ok)[b]]
         close = _joint_distance(poses[i_all], poses[j_all]) < self.p.duplicate * np.minimum(sizes[i_all], sizes[j_all])
         ends = set()
         for i, j in zip(i_all[close].tolist(), j_all[close].tolist()):
