@@ -225,3 +225,33 @@ def test_ranges_and_weighted_sums():
     rng = np.random.default_rng(1)
     w, y = rng.random((6, 9)), rng.random((9, 6, 5))
     np.testing.assert_allclose(_weighted(w, y), np.einsum("rs,src->rc", w, y), rtol=1e-12)
+
+
+def test_most_common_row():
+    from dope.motion.smoothing import _most_common_row
+    a = np.array([[1, 2, 3], [0, 0, 1], [1, 2, 3], [0, 0, 1], [0, 0, 1]], np.float32)
+    np.testing.assert_array_equal(_most_common_row(a), [0, 0, 1])
+    np.testing.assert_array_equal(_most_common_row(a[:1]), [1, 2, 3])
+
+
+def test_offline_fit_is_the_same_for_shared_and_own_weights():
+    """A clip shorter than the window: the signals that have every frame share one kernel (one
+    product over all rows); one with a gap has its own. Both give the local fit of their samples."""
+    from dope.motion.smoothing import local_fit_weights
+    rng = np.random.default_rng(3)
+    walk = rng.normal(0, 1, (8, 13, 2)).cumsum(0) * 5 + 300
+    results = []
+    for t in range(8):
+        poses = [walk[t] + 200 * k for k in range(6) if not (k == 0 and t == 4)]  # track 0 missed in frame 4
+        tracks = [k for k in range(6) if not (k == 0 and t == 4)]
+        results.append(Result(720, 1280, body=PartArrays("body", [0.9] * len(poses), np.stack(poses),
+                                                           np.zeros((len(poses), 13, 3)), track=np.array(tracks))))
+    out = list(OfflineSmoother(sigma=3.0, adaptive=False).run(results))
+    # tracks 1 to 5, seen in all 8 frames: frame 3's fit weighs frames 0..7 with local_fit_weights(3, 4)
+    weights = local_fit_weights(3, 4, 3.0, 2)
+    for k in range(1, 6):
+        got = out[3].body.pose2d[list(out[3].body.track).index(k)]
+        np.testing.assert_allclose(got, np.tensordot(weights, walk + 200 * k, (0, 0)), atol=2e-3)
+    # track 0's fit at frame 3 leaves frame 4 out and differs from the others' (its own weights)
+    got0 = out[3].body.pose2d[list(out[3].body.track).index(0)]
+    assert np.abs(got0 - np.tensordot(weights, walk, (0, 0))).max() > 1e-3

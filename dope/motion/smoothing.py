@@ -778,12 +778,18 @@ class OfflineSmoother:
             first = (m - w) % self._size
             window = samples[first:first + 2 * w + 1, :store.n_rows]  # a view: float[2w + 1, R, 5]
             rows = layout.rows
-            if 2 * len(rows) >= store.n_rows:  # most rows in this frame: all rows, in place, then pick
-                every = np.zeros((store.n_rows, 2 * w + 1), np.float32)
-                every[rows] = np.repeat(weights, n, 0)
-                est = np.einsum("rs,src->rc", every, window, optimize=True)[rows]
+            # Most signals share their weights (every frame of the window: the symmetric kernel; or
+            # the same frames at a clip's ends): one product for all the ring's rows, then the others
+            # on their own rows.
+            common = _most_common_row(weights)
+            other = np.flatnonzero((weights != common).any(1))
+            if 2 * len(rows) >= store.n_rows and len(other) < len(sig) // 2:
+                est = np.tensordot(common, window, (0, 0))[rows]
+                if len(other):
+                    at = ranges(layout.starts[other], n[other])
+                    est[at] = _weighted(np.repeat(weights[other], n[other], 0), np.take(window, rows[at], axis=1))
             else:
-                est = np.einsum("rs,src->rc", np.repeat(weights, n, 0), window[:, rows], optimize=True)
+                est = _weighted(np.repeat(weights, n, 0), np.take(window, rows, axis=1))
             if self.adaptive:
                 self._adapt(est, window, layout, m, stamps, inside, weights[:, w])
             poses = _part_poses(result, layout, est)
@@ -1008,6 +1014,15 @@ class OfflineSmoother:
         for k, add in ((0, group(d3 * d3)), (1, group(d3 * before)), (2, values), (3, values)):
             noise[:, k] = np.where(f, keep * noise[:, k] + add, noise[:, k])
         store.values["noise"][sig] = noise
+
+
+def _most_common_row(a: np.ndarray) -> np.ndarray:
+    """The row of a (float[S, K], S >= 1) that occurs most often (the first of them, on a tie)."""
+    # (rows that differ have keys that differ, barring a coincidence, which would only pick a row
+    # less common: the caller compares rows exactly)
+    key = a.astype(np.float64) @ np.linspace(1.0, 2.0, a.shape[1])
+    _, first, count = np.unique(key, return_index=True, return_counts=True)
+    return a[first[count.argmax()]]
 
 
 def _weighted(weights: np.ndarray, samples: np.ndarray) -> np.ndarray:
