@@ -283,9 +283,12 @@ class _Signals:
             axis = shape.index(None)
             have = self.rows[n].shape[axis]
             if n_rows > have:
-                grow = list(self.rows[n].shape)
-                grow[axis] = max(n_rows - have, have)
-                self.rows[n] = np.concatenate([self.rows[n], np.zeros(grow, self.row_dtype)], axis)
+                shape = list(self.rows[n].shape)
+                shape[axis] = have + max(n_rows - have, have)
+                # (zeros, then the old rows copied in: the new rows' memory is only touched when used)
+                grown = np.zeros(shape, self.row_dtype)
+                grown[(slice(None),) * axis + (slice(0, have),)] = self.rows[n]
+                self.rows[n] = grown
 
     def frame(self, keys: dict[str, list[Optional[Hashable]]]) -> Optional[_Layout]:
         """The layout of one frame's signals (`signal_keys`), None when it has none."""
