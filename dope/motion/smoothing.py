@@ -787,12 +787,12 @@ class OfflineSmoother:
             common = _most_common_row(weights)
             other = np.flatnonzero((weights != common).any(1))
             if 2 * len(rows) < store.n_rows:  # few of the ring's rows in this frame: these rows only
-                est = _weighted(np.repeat(weights, n, 0), np.take(window, rows, axis=1))
+                est = _weighted(np.repeat(weights, n, 0), window[:, rows])
             elif len(other) < len(sig) // 2:
                 est = np.tensordot(common, window, (0, 0))[rows]
                 if len(other):
                     at = ranges(layout.starts[other], n[other])
-                    est[at] = _weighted(np.repeat(weights[other], n[other], 0), np.take(window, rows[at], axis=1))
+                    est[at] = _weighted(np.repeat(weights[other], n[other], 0), window[:, rows[at]])
             else:  # all rows, each with its own weights, in place, then those of this frame
                 every = np.zeros((store.n_rows, 2 * w + 1), np.float32)
                 every[rows] = np.repeat(weights, n, 0)
@@ -926,7 +926,7 @@ class OfflineSmoother:
         local = np.repeat(np.arange(len(idx)), used[idx])
         sub_starts = np.r_[0, np.cumsum(used[idx])[:-1]]
         coords = used[idx][:, None] * np.array([2.0, 3.0])
-        y = np.take(window, rows[at], axis=1)  # float32[2w + 1, rows, 5] (take: quicker than indexing)
+        y = window[:, rows[at]]  # float32[2w + 1, rows, 5]
         sample = y[w].astype(np.float64)
         best = np.add.reduceat(group((sample - est[at]) ** 2), sub_starts, 0) \
             + 2 * r * coords * w0[idx].astype(np.float64)[:, None]
@@ -960,7 +960,7 @@ class OfflineSmoother:
             full = ranges(starts[idx[chosen]], n[idx[chosen]])
             each = np.repeat(np.arange(len(chosen)), n[idx[chosen]])
             if self.NARROWER[k - 1]:
-                fit = _weighted(weights[chosen][each], np.take(window, rows[full], axis=1))
+                fit = _weighted(weights[chosen][each], window[:, rows[full]])
             else:  # the samples themselves
                 fit = window[w, rows[full]]
             g = use[chosen][each]
