@@ -329,7 +329,7 @@ def _replay_lines(r: dict[str, float], clip: str, frames: int) -> list[str]:
                      "(tracks and offline smoothing)" + (f"; baseline {ms(r['baseline_tracked'] - r['baseline_no_track']).strip()}"
                                                         if "baseline_tracked" in r else ""))
         lines.append(f"  the same, start-ups included (as a user times two runs): "
-                     f"{ms(r['tracked_whole'] - r['no_track_whole']).strip()} ms per frame; the tracker's imports (scipy) "
+                     f"{ms(r['tracked_whole'] - r['no_track_whole']).strip()} ms per frame; the start-ups' difference (imports) "
                      f"are {ms((r['tracked_start_up'] - r['no_track_start_up']) / frames).strip()} of it")
     return lines
 
