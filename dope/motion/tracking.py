@@ -103,6 +103,9 @@ class TrackerParams:
         together (the 2D, size, 3D and depth ones: a sum of squared sigmas, about chi-squared
         with 4 degrees of freedom) exceed this squared; each alone may be within `gate` while
         together they say "another person" (inf: not checked).
+    posture_rate: the 3D sigma of a track is at least this times its own rate of posture change
+        (metres a frame, the detections' noise taken out), times its frames unseen plus one, up to
+        two: a dancer's posture changes 10 cm a frame, a walker's 1-2 cm (0: the fixed sigma).
     reidentify: give a lost track (unseen 2 frames or more, beyond its gate) a detection left
         unmatched that fits its depth proxy and 3D pose, within its speed times the frames unseen
         of where it was last seen (see `_PartTracks._reidentify`). reid_age: frames a confirmed track
@@ -133,6 +136,7 @@ class TrackerParams:
     max_age_outside: int = 150
     camera_motion: bool = True
     joint_gate: float = 4.0
+    posture_rate: float = 1.5
 
 
 @dataclass
@@ -154,6 +158,14 @@ class _Track:
     # The state before a match that ended a gap: restored if the track is not matched again in the
     # next frame, so that a one-frame false positive near a hidden person's path does not move it.
     before: Optional[tuple] = None
+    # How fast its 3D posture changes, metres per frame (RMS over the joints, the detections' noise
+    # taken out: from the mean squared first and second differences of its 3D poses in consecutive
+    # frames, d1 and d2, v^2 = E d1^2 - E d2^2 / 3): a dancer's posture moves 10 cm a frame.
+    raw3d: Optional[np.ndarray] = None  # its last detection's 3D pose
+    step3d: Optional[np.ndarray] = None  # the change from the one before, when consecutive
+    d1sq: float = math.nan
+    d2sq: float = math.nan
+    rate3d: float = 0.0
 
     def predicted(self, frame: int) -> np.ndarray:
         return _predicted([self], frame)[0]
@@ -545,6 +557,11 @@ class _PartTracks:
         mine = np.array([t.pose3d if t.pose3d is not None else np.zeros_like(poses3d[0]) for t in tracks])
         unseen = np.array([frame - t.last - 1 for t in tracks], np.float64)
         s3 = np.minimum(p.pose3d_sigma + p.pose3d_growth * unseen, 3 * p.pose3d_sigma)
+        if p.posture_rate > 0:
+            # A person whose posture changes fast (a dancer) is expected to have moved on by up to
+            # `posture_rate` times their own rate a frame, for up to 2 frames.
+            rate = np.array([t.rate3d for t in tracks])
+            s3 = np.maximum(s3, p.posture_rate * rate * np.minimum(unseen + 1, 2.0))
         d3 = _joint_distance(mine[rows], poses3d[cols]) / s3[rows]
         z2 = d3 * d3
         # The 2D terms' squared sigmas (and twice the IoU term), from the 2D cost (association_cost)
@@ -714,6 +731,8 @@ class _PartTracks:
             old = [k for k, t in enumerate(tracks) if t.pose3d is not None]
             if old:
                 pose3d[old] = 0.5 * (pose3d[old] + np.array([tracks[k].pose3d for k in old]))
+        if poses3d is not None:
+            self._posture_rate(tracks, gap, poses3d)
         # (lists of rows and of floats: a crowd's thousand tracks, without numpy's per-item cost)
         poses3d_rows = list(pose3d) if poses3d is not None else [None] * len(tracks)
         scale_list = scales.tolist() if scales is not None else [math.nan] * len(tracks)
@@ -725,6 +744,35 @@ class _PartTracks:
                 t.pose3d = p3
             if math.isfinite(sc):
                 t.scale = sc if t.scale is None else 0.7 * t.scale + 0.3 * sc
+
+
+    def _posture_rate(self, tracks: list[_Track], gap: np.ndarray, poses3d: np.ndarray) -> None:
+        """Update each matched track's rate of 3D posture change (`_Track.rate3d`) with its detection."""
+        raw = poses3d.astype(np.float64)
+        prev = [k for k, t in enumerate(tracks) if gap[k] == 1 and t.raw3d is not None]
+        d1 = d2 = steps = None
+        if prev:
+            steps = raw[prev] - np.array([tracks[k].raw3d for k in prev])
+            d1 = _sq_norm(steps).mean(-1).tolist()
+            d2 = [math.nan] * len(prev)
+            known = [i for i, k in enumerate(prev) if tracks[k].step3d is not None]
+            if known:
+                last = np.array([tracks[prev[i]].step3d for i in known])
+                for i, v in zip(known, _sq_norm(steps[known] - last).mean(-1).tolist()):
+                    d2[i] = v
+        memory = 0.2  # (the statistics' weight of each new frame)
+        for t in tracks:
+            t.step3d = None
+        for i, k in enumerate(prev):
+            t = tracks[k]
+            t.step3d = steps[i]
+            t.d1sq = d1[i] if math.isnan(t.d1sq) else t.d1sq + memory * (d1[i] - t.d1sq)
+            if not math.isnan(d2[i]):
+                t.d2sq = d2[i] if math.isnan(t.d2sq) else t.d2sq + memory * (d2[i] - t.d2sq)
+            if not math.isnan(t.d2sq):
+                t.rate3d = math.sqrt(max(t.d1sq - t.d2sq / 3.0, 0.0))
+        for t, r in zip(tracks, list(raw)):
+            t.raw3d = r
 
 
 class Tracker:
