@@ -365,17 +365,25 @@ def run_foreign(seeds: Iterable[int] = FOREIGN_HELD_OUT_SEEDS, frames: int = 240
     return {k: _mean_over([evaluate(make_foreign_scene(k, s, frames)) for s in seeds]) for k in FOREIGN_KINDS}
 
 
+def run_third(seeds: Iterable[int] = FOREIGN_HELD_OUT_SEEDS, frames: int = 240) -> dict[str, dict[str, dict[str, float]]]:
+    """{kind: {mode: figures}} on scenes of the third generator (benchmarks/third.py)."""
+    from benchmarks.third import THIRD_KINDS, make_third_scene
+    return {k: _mean_over([evaluate(make_third_scene(k, s, frames)) for s in seeds]) for k in THIRD_KINDS}
+
+
 def run_held_out(tuning_seeds: Iterable[int] = TUNING_SEEDS, held_out_seeds: Iterable[int] = HELD_OUT_SEEDS,
                  frames: Optional[int] = None, tuning: bool = True, foreign: bool = True,
                  foreign_seeds: Iterable[int] = FOREIGN_HELD_OUT_SEEDS) -> dict[str, Any]:
     """The figures on the tuning scenes (TUNING_FAMILIES x tuning_seeds: what the settings were
     chosen on), on held-out ones (every family, the held-out family included, x held_out_seeds)
-    and on the other generator's held-out scenes (benchmarks/foreign.py, FOREIGN_HELD_OUT_SEEDS)."""
+    and on the other generators' held-out scenes (benchmarks/foreign.py and benchmarks/third.py,
+    seeds `foreign_seeds`)."""
     out = {"held_out": run_families(FAMILIES, held_out_seeds, frames)}
     if tuning:
         out["tuning"] = run_families(TUNING_FAMILIES, tuning_seeds, frames)
     if foreign:
         out["foreign"] = run_foreign(foreign_seeds)
+        out["third"] = run_third(foreign_seeds)
     return out
 
 
@@ -384,7 +392,8 @@ def families_report(summary: dict[str, Any]) -> str:
     lines = []
     titles = {"tuning": f"tuning scenes (ratios to raw; held-out family: {HELD_OUT_FAMILY}):",
               "held_out": f"held-out scenes (ratios to raw; held-out family: {HELD_OUT_FAMILY}):",
-              "foreign": "scenes of another generator, benchmarks/foreign.py, held-out seeds (ratios to raw):"}
+              "foreign": "scenes of another generator, benchmarks/foreign.py, held-out seeds (ratios to raw):",
+              "third": "scenes of a third generator, benchmarks/third.py, held-out seeds (ratios to raw):"}
     for name, title in titles.items():
         if name not in summary:
             continue
