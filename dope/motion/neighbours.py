@@ -4,7 +4,9 @@ The tracker needs, every frame, the tracks and detections whose centres are near
 worth a full cost, and the detections of one frame that nearly coincide. A k-d tree
 (`scipy.spatial.cKDTree`) answers both. But importing `scipy.spatial` costs about 0.35 s of CPU,
 more than the tracking of a short replay of a crowd (8 frames of 1,500 detections), and the
-grid below is as quick at these sizes. (The assignment itself stays on
+grid below costs about as much per frame: 3 ms for the pairs of 1,500 tracks and 1,500
+detections within varied radii (the tree: 3 ms), 2 ms for the near pairs of one frame's 1,500
+detections (the tree: 0.6 ms). (The assignment itself stays on
 `scipy.optimize.linear_sum_assignment`, imported when a frame first has tracks that compete for
 detections.)
 """
