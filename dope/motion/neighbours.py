@@ -1,4 +1,4 @@
-"""Pairs of points within a distance of each other, found on a uniform grid with numpy alone.
+"""Pairs of points within a distance of each other, with numpy alone: on a grid, or by a sweep.
 
 The tracker needs, every frame, the tracks and detections whose centres are near enough to be
 worth a full cost, and the detections of one frame that nearly coincide. A k-d tree
@@ -6,10 +6,10 @@ worth a full cost, and the detections of one frame that nearly coincide. A k-d t
 more than the tracking of a short replay of a crowd (8 frames of 1,500 detections), while the
 grid below costs about as much per frame: 3 ms for the pairs of 1,500 tracks and 1,500
 detections within varied radii (the tree: 3 ms). The near pairs of one frame's detections (radii
-of a few pixels) come from a sweep along x instead, a little quicker than the grid there; the
-tracking of a crowd of 200 people takes 4.7 ms a frame with them, 5.0 with the tree. (The assignment itself stays on
-`scipy.optimize.linear_sum_assignment`, imported when a frame first has tracks that compete for
-detections.)
+of a few pixels) come from a sweep along x, a little quicker than the grid there: tracking a
+crowd of 200 people takes 4.7 ms a frame with these, 5.0 with the tree. (The assignment itself
+stays on `scipy.optimize.linear_sum_assignment`, imported when a frame first has tracks that
+compete for detections.)
 """
 from __future__ import annotations
 
