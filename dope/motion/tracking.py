@@ -338,7 +338,8 @@ def _assign(cost: np.ndarray) -> list[tuple[int, int]]:
     rows, cols = np.nonzero(finite)
     # A track and a detection that only have each other are a pair at once (in most frames, all of
     # them: then scipy.optimize, 0.4 s to import, is not needed).
-    lone = (np.bincount(rows, minlength=cost.shape[0])[rows] == 1) & (np.bincount(cols, minlength=cost.shape[1])[cols] == 1)
+    lone = ((np.bincount(rows, minlength=cost.shape[0])[rows] == 1)
+            & (np.bincount(cols, minlength=cost.shape[1])[cols] == 1))
     if lone.all():
         return list(zip(rows.tolist(), cols.tolist()))
     from scipy.optimize import linear_sum_assignment
@@ -736,8 +737,8 @@ class _PartTracks:
         # (lists of rows and of floats: a crowd's thousand tracks, without numpy's per-item cost)
         poses3d_rows = list(pose3d) if poses3d is not None else [None] * len(tracks)
         scale_list = scales.tolist() if scales is not None else [math.nan] * len(tracks)
-        for t, pose, centre, v, w, sz, sp, p3, sc in zip(tracks, list(poses), list(centres), list(velocity), list(swing),
-                                                        size, spread, poses3d_rows, scale_list):
+        for t, pose, centre, v, w, sz, sp, p3, sc in zip(tracks, list(poses), list(centres), list(velocity),
+                                                        list(swing), size, spread, poses3d_rows, scale_list):
             t.pose, t.centre, t.velocity, t.swing = pose, centre, v, w
             t.size, t.spread, t.last, t.hits = sz, sp, frame, t.hits + 1
             if p3 is not None:
