@@ -62,3 +62,20 @@ def test_scene_of_another_generator(kind):
     assert online["accel2d"] <= 0.45 * raw["accel2d"] and abs(online["lag"]) <= 1
     assert offline["err2d"] <= (0.85 if kind == "runners" else 0.6) * raw["err2d"]
     assert offline["err3d"] <= 0.9 * raw["err3d"] and abs(offline["lag"]) <= 0.5
+
+
+@pytest.mark.parametrize("kind", ["kids_among_adults", "posture_changes", "handheld_camera", "border_truncation",
+                                  "fast_dancers"])
+def test_scene_of_a_third_generator(kind):
+    """On a held-out scene of benchmarks/third.py (written without reading the other generators or
+    the tracker): most detections carry an id, and online smoothing never costs 2D accuracy nor
+    lags, even on dancers and under a shaking camera. (What it does not meet yet, in
+    docs/people-over-time.md: identity switches, and offline smoothing of dancers' hands.)"""
+    from benchmarks.third import make_third_scene
+    scene = make_third_scene(kind, 100)
+    ev = evaluate(scene)
+    raw, online = ev["off"], ev["online"]
+    # (dancers: a detection after a miss or a left-right confusion may start a new track, without
+    # an id for its first frames: 0.85 on this scene)
+    assert raw["coverage"] >= (0.8 if kind == "fast_dancers" else 0.9)
+    assert online["err2d"] <= raw["err2d"] and abs(online["lag"]) <= 1
