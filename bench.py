@@ -704,8 +704,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tracking", action="store_true",
                    help="tracking and smoothing on synthetic scenes: identity switches, MOTA, IDF1, error, jitter, "
                         "lag, time per frame; then per scene family, on tuning and on held-out scenes, on held-out "
-                        "scenes of another generator (benchmarks/foreign.py), and crowd timings (benchmarks/tracking.py; "
-                        "about 17 minutes on 2 cores)")
+                        "scenes of two other generators (benchmarks/foreign.py, benchmarks/third.py), and crowd "
+                        "timings (benchmarks/tracking.py; about 17 minutes on 2 cores)")
     p.add_argument("--tracking-seeds", type=int, nargs="+", default=[0, 1, 2], metavar="SEED",
                    help="--tracking: scenes to average over (default: 0 1 2)")
     p.add_argument("--tracking-out", metavar="DIR",
@@ -714,7 +714,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--tracking: instead, keep every Nth frame of the scenes, fill the others as dope.py "
                         "--every N --fill-skipped does, and print the 2D/3D errors against running on every frame")
     p.add_argument("--tracking-held-out", type=int, nargs="+", metavar="SEED",
-                   help="--tracking: held-out seeds of every scene family and of the other generator's kinds "
+                   help="--tracking: held-out seeds of every scene family and of the other generators' kinds "
                         "(default: benchmarks/scenes.py's HELD_OUT_SEEDS, benchmarks/foreign.py's "
                         "FOREIGN_HELD_OUT_SEEDS); tuning seeds are TUNING_SEEDS")
     p.add_argument("--tracking-crowd", type=int, nargs="*", default=[200, 1500], metavar="N",

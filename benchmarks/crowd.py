@@ -32,7 +32,7 @@ import numpy as np
 
 from dope.inputs.sources import Item
 from dope.parts import PARTS
-from dope.results import Result
+from dope.results import PartArrays, Result
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOPE_PY = os.path.join(HERE, "dope.py")
@@ -50,7 +50,6 @@ def crowd_results(frames: int = 8, detections: int = 1400, width: int = 1920, he
     out: list[tuple[Item, Result]] = []
     for t in range(frames):
         if jitter is not None and out:
-            from dope.results import PartArrays
             first = out[0][1]
             moved = {}
             for part in SHARES:
@@ -75,7 +74,6 @@ def crowd_results(frames: int = 8, detections: int = 1400, width: int = 1920, he
         for link, count in (("left_hand", nh), ("right_hand", nh), ("face", nf)):
             linked = rng.random(nb) < 0.4
             parts["body"][link] = np.where(linked, rng.integers(0, count, nb), -1)
-        from dope.results import PartArrays
         result = Result(height, width, **{p: PartArrays(p, **kw) for p, kw in parts.items()})
         out.append((Item(t, "crowd.mp4", t, t / 25), result))
     return out
@@ -275,7 +273,6 @@ def time_replays(path: str, runs: int = 1, track: bool = True, baseline: Optiona
                     out[key] = min(out.get(key, math.inf), (t - start_up) / frames)
                     out[key + "_whole"] = min(out.get(key + "_whole", math.inf), t / frames)
                     out[key + "_start_up"] = min(out.get(key + "_start_up", math.inf), start_up)
-                    out[prefix + "start_up"] = min(out.get(prefix + "start_up", math.inf), start_up)
     return out
 
 

@@ -27,6 +27,7 @@ from scipy.optimize import linear_sum_assignment
 from dope.inputs.sources import Item
 from dope.motion.smoothing import smooth
 from benchmarks.foreign import FOREIGN_HELD_OUT_SEEDS, FOREIGN_KINDS, make_foreign_scene
+from benchmarks.third import THIRD_KINDS, make_third_scene
 from benchmarks.scenes import (FAMILIES, HELD_OUT_FAMILY, HELD_OUT_SEEDS, TUNING_FAMILIES, TUNING_SEEDS, NoiseModel,
                                Scene, Truth, make_family_scene, make_scene)
 from dope.motion.tracking import NO_TRACK, track
@@ -360,15 +361,19 @@ def run_families(families: Iterable[str], seeds: Iterable[int], frames: Optional
     return {f: _mean_over([evaluate(make_family_scene(f, s, frames)) for s in seeds]) for f in families}
 
 
+def _run_kinds(kinds: Iterable[str], make: Any, seeds: Iterable[int], frames: int) -> dict[str, dict[str, dict[str, float]]]:
+    """{kind: {mode: figures}}, averaged over make(kind, seed, frames) for each seed."""
+    return {k: _mean_over([evaluate(make(k, s, frames)) for s in seeds]) for k in kinds}
+
+
 def run_foreign(seeds: Iterable[int] = FOREIGN_HELD_OUT_SEEDS, frames: int = 240) -> dict[str, dict[str, dict[str, float]]]:
     """{kind: {mode: figures}} on scenes of the independent generator (benchmarks/foreign.py)."""
-    return {k: _mean_over([evaluate(make_foreign_scene(k, s, frames)) for s in seeds]) for k in FOREIGN_KINDS}
+    return _run_kinds(FOREIGN_KINDS, make_foreign_scene, seeds, frames)
 
 
 def run_third(seeds: Iterable[int] = FOREIGN_HELD_OUT_SEEDS, frames: int = 240) -> dict[str, dict[str, dict[str, float]]]:
     """{kind: {mode: figures}} on scenes of the third generator (benchmarks/third.py)."""
-    from benchmarks.third import THIRD_KINDS, make_third_scene
-    return {k: _mean_over([evaluate(make_third_scene(k, s, frames)) for s in seeds]) for k in THIRD_KINDS}
+    return _run_kinds(THIRD_KINDS, make_third_scene, seeds, frames)
 
 
 def run_held_out(tuning_seeds: Iterable[int] = TUNING_SEEDS, held_out_seeds: Iterable[int] = HELD_OUT_SEEDS,

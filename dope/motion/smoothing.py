@@ -781,22 +781,23 @@ class OfflineSmoother:
             first = (m - w) % self._size
             window = samples[first:first + 2 * w + 1, :store.n_rows]  # a view: float[2w + 1, R, 5]
             rows = layout.rows
-            # Most signals share their weights (every frame of the window: the symmetric kernel; or
-            # the same frames at a clip's ends): one product for all the ring's rows, then the others
-            # on their own rows.
-            common = _most_common_row(weights)
-            other = np.flatnonzero((weights != common).any(1))
             if 2 * len(rows) < store.n_rows:  # few of the ring's rows in this frame: these rows only
                 est = _weighted(np.repeat(weights, n, 0), window[:, rows])
-            elif len(other) < len(sig) // 2:
-                est = np.tensordot(common, window, (0, 0))[rows]
-                if len(other):
-                    at = ranges(layout.starts[other], n[other])
-                    est[at] = _weighted(np.repeat(weights[other], n[other], 0), window[:, rows[at]])
-            else:  # all rows, each with its own weights, in place, then those of this frame
-                every = np.zeros((store.n_rows, 2 * w + 1), np.float32)
-                every[rows] = np.repeat(weights, n, 0)
-                est = np.einsum("rs,src->rc", every, window, optimize=True)[rows]
+            else:
+                # Most signals share their weights (every frame of the window: the symmetric kernel;
+                # or the same frames at a clip's ends): one product for all the ring's rows, then the
+                # others on their own rows.
+                common = _most_common_row(weights)
+                other = np.flatnonzero((weights != common).any(1))
+                if len(other) < len(sig) // 2:
+                    est = np.tensordot(common, window, (0, 0))[rows]
+                    if len(other):
+                        at = ranges(layout.starts[other], n[other])
+                        est[at] = _weighted(np.repeat(weights[other], n[other], 0), window[:, rows[at]])
+                else:  # all rows, each with its own weights, in place, then those of this frame
+                    every = np.zeros((store.n_rows, 2 * w + 1), np.float32)
+                    every[rows] = np.repeat(weights, n, 0)
+                    est = np.einsum("rs,src->rc", every, window, optimize=True)[rows]
             if self.adaptive:
                 self._adapt(est, window, layout, m, stamps, inside, weights[:, w])
             poses = _part_poses(result, layout, est)

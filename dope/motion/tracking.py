@@ -519,17 +519,12 @@ class _PartTracks:
         if ok.sum() < 2:
             return {}
         idx = np.flatnonzero(ok)
+        # (candidates: centres within `duplicate` times the larger size, as the mean joint distance
+        # is at least the distance between them; all at once, the few that pass resolved one by one)
         a, b = close_pairs(centres[ok], p.duplicate * sizes[ok])
         if not len(a):
             return {}
         a, b = idx[a], idx[b]
-        # (all candidate pairs at once, first by their centres: the mean joint distance is at least
-        # the distance between them; the few that pass are resolved one by one below)
-        limit = p.duplicate * np.maximum(sizes[a], sizes[b])
-        near = ((centres[a] - centres[b]) ** 2).sum(-1) < limit * limit
-        a, b = a[near], b[near]
-        if not len(a):
-            return {}
         d = _joint_distance(poses[a], poses[b])
         same = (d < p.duplicate * np.maximum(sizes[a], sizes[b])) & (np.abs(spreads[a] - spreads[b]) < p.size_sigma)
         if poses3d is not None and p.duplicate3d > 0 and same.any():
@@ -745,7 +740,6 @@ class _PartTracks:
                 t.pose3d = p3
             if math.isfinite(sc):
                 t.scale = sc if t.scale is None else 0.7 * t.scale + 0.3 * sc
-
 
     def _posture_rate(self, tracks: list[_Track], gap: np.ndarray, poses3d: np.ndarray) -> None:
         """Update each matched track's rate of 3D posture change (`_Track.rate3d`) with its detection."""
