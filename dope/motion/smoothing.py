@@ -778,9 +778,16 @@ class OfflineSmoother:
             stamps = store.values["pos"][sig]
             inside = (stamps >= max(m - w, 0)) & (stamps <= min(last, m + w))
             weights = self._window_weights(m, stamps, inside)
+            centre = weights[:, w]
             first = (m - w) % self._size
             window = samples[first:first + 2 * w + 1, :store.n_rows]  # a view: float[2w + 1, R, 5]
             rows = layout.rows
+            # (only the frames that some weight uses: near a clip's ends, and in a short clip, the
+            # others are slots never written, which cost memory traffic and page faults to read)
+            used = np.flatnonzero(weights.any(0))
+            full_window = window
+            if len(used) and (used[0] > 0 or used[-1] < 2 * w):
+                window, weights = window[used[0]:used[-1] + 1], weights[:, used[0]:used[-1] + 1]
             if 2 * len(rows) < store.n_rows:  # few of the ring's rows in this frame: these rows only
                 est = _weighted(np.repeat(weights, n, 0), window[:, rows])
             else:
@@ -795,11 +802,11 @@ class OfflineSmoother:
                         at = ranges(layout.starts[other], n[other])
                         est[at] = _weighted(np.repeat(weights[other], n[other], 0), window[:, rows[at]])
                 else:  # all rows, each with its own weights, in place, then those of this frame
-                    every = np.zeros((store.n_rows, 2 * w + 1), np.float32)
+                    every = np.zeros((store.n_rows, weights.shape[1]), np.float32)
                     every[rows] = np.repeat(weights, n, 0)
                     est = np.einsum("rs,src->rc", every, window, optimize=True)[rows]
             if self.adaptive:
-                self._adapt(est, window, layout, m, stamps, inside, weights[:, w])
+                self._adapt(est, full_window, layout, m, stamps, inside, centre)
             poses = _part_poses(result, layout, est)
         # Forget the signals that no frame still pending can use.
         gone = np.flatnonzero(store.live & (store.values["seen"] < m + 1 - w))

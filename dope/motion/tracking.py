@@ -14,7 +14,9 @@ detection) on every part, keeping its state inside, as norfair's and ByteTrack's
   never match (see `association_cost`). In crowds candidate pairs come from a grid on the centres
   (an exact gate, `neighbours.py`) and each group of linked tracks and detections is assigned on
   its own; a track and a detection that only have each other are paired without the Hungarian
-  method, and scipy is imported only when a frame first needs it (0.4 s of CPU).
+  method, and scipy is imported only when a frame first needs it (0.4 s of CPU). The candidate
+  pairs stay lists (never a dense matrix), and the tracks' state lives in arrays, a row per track
+  (`_Rows`): a frame's work is a few array operations, whatever the crowd's size.
 - A track unseen in the last frame is taken back only by a detection whose 3D pose and depth proxy
   fit it; a lost track (unseen 2 to `reid_age` frames) that no detection fits by place takes one
   left over that fits its depth proxy and 3D pose where it could have walked since, if unambiguous.
@@ -43,7 +45,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Optional
 
 import numpy as np
@@ -139,56 +141,150 @@ class TrackerParams:
     posture_rate: float = 1.5
 
 
-@dataclass
+class _Rows:
+    """The state of one part's tracks, a row (slot) each, in arrays that a frame reads and writes for
+    all its tracks at once (in a crowd of 1,500 detections, a Python object per track and field cost
+    more than the arithmetic). The rows of tracks that ended are reused.
+
+    Per row: pose float64[J, 2], the last matched 2D pose; centre float64[2], its joints' mean;
+    velocity float64[2], the centre's, pixels per frame; swing float64[J, 2], each joint's own
+    motion about the centre (limbs swinging), pixels per frame, carried one frame on (zeros:
+    unknown); pose3d float64[J, 3], the 3D pose averaged over the last matches (has3d: known);
+    scale, log pixels per metre (2D over 3D spread, filtered: a depth proxy; NaN: unknown); last,
+    the frame of the last match; size, the pose-box diagonal (pixels, filtered); spread, the log of
+    the RMS joint distance to the centre (filtered); hits, matches so far. How fast the 3D posture
+    changes, metres per frame (RMS over the joints, the detections' noise taken out: from the mean
+    squared first and second differences of the 3D poses of consecutive frames, d1sq and d2sq,
+    rate3d^2 = d1sq - d2sq / 3; a dancer's posture moves 10 cm a frame): raw3d, the last
+    detection's 3D pose (has_raw), step3d, its change from the one before when consecutive
+    (has_step)."""
+
+    _FIELDS = {"pose": (("J", 2), 0.0), "centre": ((2,), 0.0), "velocity": ((2,), 0.0), "swing": (("J", 2), 0.0),
+               "pose3d": (("J", 3), 0.0), "has3d": ((), False), "scale": ((), math.nan), "last": ((), 0),
+               "size": ((), 0.0), "spread": ((), 0.0), "hits": ((), 1), "raw3d": (("J", 3), 0.0),
+               "has_raw": ((), False), "step3d": (("J", 3), 0.0), "has_step": ((), False),
+               "d1sq": ((), math.nan), "d2sq": ((), math.nan), "rate3d": ((), 0.0)}
+
+    def __init__(self) -> None:
+        self.used = np.zeros(0, bool)
+        self.joints = 0
+
+    def new(self, count: int, joints: int) -> np.ndarray:
+        """int64[count]: free rows, set to a new track's state."""
+        free = np.flatnonzero(~self.used)
+        if len(free) < count or joints != self.joints:
+            self._grow(max(2 * len(self.used), len(self.used) + count, 16), joints)
+            free = np.flatnonzero(~self.used)
+        slots = free[:count]
+        self.used[slots] = True
+        for name, (_, fill) in self._FIELDS.items():
+            getattr(self, name)[slots] = fill
+        return slots
+
+    def _grow(self, n: int, joints: int) -> None:
+        if joints != self.joints:  # (another number of joints: the rows start afresh)
+            self.used, self.joints = np.zeros(0, bool), joints
+        old = len(self.used)
+        for name, (shape, fill) in self._FIELDS.items():
+            dims = tuple(joints if d == "J" else d for d in shape)
+            a = np.full((n,) + dims, fill, np.float64 if isinstance(fill, float) else type(fill))
+            if old:
+                a[:old] = getattr(self, name)
+            setattr(self, name, a)
+        used = np.zeros(n, bool)
+        used[:old] = self.used
+        self.used = used
+
+    def keep(self, slots: np.ndarray) -> None:
+        """Free every row but `slots`."""
+        self.used[:] = False
+        self.used[slots] = True
+
+
+def _row_array(name: str, doc: str) -> property:
+    def get(t: "_Track") -> np.ndarray:
+        return getattr(t.rows, name)[t.slot].copy()
+
+    def put(t: "_Track", value: Optional[np.ndarray]) -> None:
+        getattr(t.rows, name)[t.slot] = 0.0 if value is None else value
+    return property(get, put, doc=doc)
+
+
+def _row_number(name: str, kind: type, doc: str) -> property:
+    def get(t: "_Track") -> Any:
+        return kind(getattr(t.rows, name)[t.slot])
+
+    def put(t: "_Track", value: Any) -> None:
+        getattr(t.rows, name)[t.slot] = value
+    return property(get, put, doc=doc)
+
+
 class _Track:
-    key: int  # internal, for every track; `id` is the public one, given on confirmation
-    pose: np.ndarray  # float64[J, 2], last matched 2D pose
-    pose3d: Optional[np.ndarray]  # float64[J, 3], the 3D pose averaged over the last matches
-    scale: Optional[float]  # log pixels per metre (2D over 3D spread; filtered): a depth proxy
-    centre: np.ndarray  # float64[2], its joints' mean
-    last: int  # frame number of the last match
-    size: float  # pose-box diagonal, pixels (filtered)
-    spread: float  # log of the RMS joint distance to the centre (filtered)
-    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # of the centre, pixels per frame
-    # Each joint's own motion about the centre (limbs swinging), pixels per frame: predicted one
-    # frame on (zeros: unknown).
-    swing: Optional[np.ndarray] = None
-    hits: int = 1
-    id: int = NO_TRACK
-    # The state before a match that ended a gap: restored if the track is not matched again in the
-    # next frame, so that a one-frame false positive near a hidden person's path does not move it.
-    before: Optional[tuple] = None
-    # How fast its 3D posture changes, metres per frame (RMS over the joints, the detections' noise
-    # taken out: from the mean squared first and second differences of its 3D poses in consecutive
-    # frames, d1 and d2, v^2 = E d1^2 - E d2^2 / 3): a dancer's posture moves 10 cm a frame.
-    raw3d: Optional[np.ndarray] = None  # its last detection's 3D pose
-    step3d: Optional[np.ndarray] = None  # the change from the one before, when consecutive
-    d1sq: float = math.nan
-    d2sq: float = math.nan
-    rate3d: float = 0.0
+    """A track: its key and public id, and its row of its part's `_Rows`, which the properties read
+    (copies) and write one track at a time; a frame's work reads and writes all rows at once."""
+    __slots__ = ("key", "id", "before", "rows", "slot")
+
+    def __init__(self, key: int, rows: _Rows, slot: int) -> None:
+        self.key = key  # internal, for every track; `id` is the public one, given on confirmation
+        self.id = NO_TRACK
+        # The state before a match that ended a gap: restored if the track is not matched again in
+        # the next frame, so that a one-frame false positive near a hidden person's path does not move it.
+        self.before: Optional[tuple] = None
+        self.rows, self.slot = rows, slot
+
+    pose = _row_array("pose", "float64[J, 2], the last matched 2D pose")
+    centre = _row_array("centre", "float64[2], its joints' mean")
+    velocity = _row_array("velocity", "float64[2], the centre's, pixels per frame")
+    swing = _row_array("swing", "float64[J, 2], each joint's own motion about the centre (zeros: unknown)")
+    last = _row_number("last", int, "the frame of the last match")
+    size = _row_number("size", float, "pose-box diagonal, pixels (filtered)")
+    spread = _row_number("spread", float, "log of the RMS joint distance to the centre (filtered)")
+    hits = _row_number("hits", int, "matches so far")
+    rate3d = _row_number("rate3d", float, "how fast its 3D posture changes, metres per frame")
+
+    @property
+    def pose3d(self) -> Optional[np.ndarray]:
+        """float64[J, 3], the 3D pose averaged over the last matches (None: unknown)."""
+        return self.rows.pose3d[self.slot].copy() if self.rows.has3d[self.slot] else None
+
+    @pose3d.setter
+    def pose3d(self, value: Optional[np.ndarray]) -> None:
+        self.rows.has3d[self.slot] = value is not None
+        self.rows.pose3d[self.slot] = 0.0 if value is None else value
+
+    @property
+    def scale(self) -> Optional[float]:
+        """log pixels per metre (2D over 3D spread; filtered): a depth proxy (None: unknown)."""
+        v = float(self.rows.scale[self.slot])
+        return None if math.isnan(v) else v
+
+    @scale.setter
+    def scale(self, value: Optional[float]) -> None:
+        self.rows.scale[self.slot] = math.nan if value is None else value
 
     def predicted(self, frame: int) -> np.ndarray:
         return _predicted([self], frame)[0]
 
 
+def _slots(tracks: list[_Track]) -> np.ndarray:
+    """int64[T]: the tracks' rows."""
+    return np.fromiter((t.slot for t in tracks), np.int64, len(tracks))
+
+
 def _predicted(tracks: list[_Track], frame: int) -> np.ndarray:
     """float[T, J, 2]: the tracks' poses at `frame`: the centre at constant velocity, each joint's
     own swing carried one frame on."""
-    # (np.array of a list of arrays: the same as np.stack, at a fraction of its per-call cost)
-    pose = np.array([t.pose for t in tracks])
-    pose += (np.array([t.velocity for t in tracks]) * np.array([frame - t.last for t in tracks], np.float64)[:, None])[:, None]
-    swings = [t.swing for t in tracks if t.swing is not None]
-    if len(swings) == len(tracks):
-        pose += np.array(swings)
-    elif swings:
-        pose += np.array([t.swing if t.swing is not None else np.zeros_like(t.pose) for t in tracks])
+    rows, s = tracks[0].rows, _slots(tracks)
+    pose = rows.pose[s]
+    pose += (rows.velocity[s] * (frame - rows.last[s]).astype(np.float64)[:, None])[:, None]
+    pose += rows.swing[s]
     return pose
 
 
-def _outside(track: _Track, frame: int, image: tuple[int, int]) -> bool:
-    """Whether the track's predicted centre is outside the image (width, height)."""
-    c = track.centre + track.velocity * (frame - track.last)
-    return not (0 <= c[0] <= image[0] and 0 <= c[1] <= image[1])
+def _outside(rows: _Rows, s: np.ndarray, frame: int, image: tuple[int, int]) -> np.ndarray:
+    """bool[T]: whether the predicted centres of the tracks in rows `s` are outside the image (width, height)."""
+    c = rows.centre[s] + rows.velocity[s] * (frame - rows.last[s]).astype(np.float64)[:, None]
+    return ~((0 <= c[:, 0]) & (c[:, 0] <= image[0]) & (0 <= c[:, 1]) & (c[:, 1] <= image[1]))
 
 
 # Reductions over the joints of float[..., J, 2 or 3] arrays, written so that numpy reduces along
@@ -208,7 +304,10 @@ def _joint_extent(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _sq_norm(d: np.ndarray) -> np.ndarray:
     """float[...]: the squared norms of float[..., C] along its last axis."""
-    return np.einsum("...c,...c->...", d, d)
+    out = d[..., 0] * d[..., 0]  # (component by component: twice as quick as einsum or (d * d).sum(-1))
+    for c in range(1, d.shape[-1]):
+        out += d[..., c] * d[..., c]
+    return out
 
 
 def _joint_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -283,6 +382,18 @@ def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarr
     in front of them could both explain a detection, the one whose size and place fit best wins.
     Pairs beyond `gate` sigmas in pose or in size are inf.
     """
+    cost = np.full((len(predicted), len(poses)), np.inf)
+    rows, cols, values = _pair_costs(predicted, sizes, spreads, unseen, poses, params, pose_spreads)
+    cost[rows, cols] = values
+    return cost
+
+
+def _pair_costs(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarray, unseen: np.ndarray,
+                poses: np.ndarray, params: TrackerParams,
+                pose_spreads: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`association_cost`'s finite entries: (rows, cols, costs), sorted by row then column. In a crowd, a
+    frame has a few candidates per track: a dense matrix of 1,500 x 1,500 would cost more to fill
+    and scan than the pairs themselves."""
     sp = params.pose_sigma + params.pose_growth * unseen
     ss = params.size_sigma + params.size_growth * unseen
     base = _base_cost_2d(params, unseen)
@@ -293,29 +404,30 @@ def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarr
     # is computed for the pairs left only (at crowd sizes, a few per track), found on a grid.
     reach = params.gate * sp * sizes  # pixels, per track
     t_centre, d_centre = _joint_sum(predicted) / j, _joint_sum(poses) / j
-    cost = np.full((len(predicted), len(poses)), np.inf)
-    if cost.size > _DENSE_PAIRS:
+    none = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    n_pairs = len(predicted) * len(poses)
+    if n_pairs > _DENSE_PAIRS:
         rows, cols = pairs_within(t_centre, d_centre, reach)
         s_pair = np.abs(spread[cols] - spreads[rows]) / ss[rows]
         keep = s_pair <= params.gate
         rows, cols, s_pair = rows[keep], cols[keep], s_pair[keep]
         if not len(rows):
-            return cost
-        s = None
+            return none
     else:
         s = np.abs(spread[None] - spreads[:, None]) / ss[:, None]
         dc = t_centre[:, None] - d_centre[None]
         near = ((dc * dc).sum(-1) <= (reach * reach)[:, None]) & (s <= params.gate)
         rows, cols = np.nonzero(near)
         if not len(rows):
-            return cost
+            return none
+        if 2 * len(rows) >= n_pairs:  # few tracks and detections: the whole matrix at once
+            diff = predicted[:, None] - poses[None]
+            d = np.sqrt(_sq_norm(diff)).sum(-1) / j / sizes[:, None] / sp[:, None]  # NaN joints: no match
+            iou = iou_matrix(_boxes(predicted), _boxes(poses))
+            full = 0.5 * (d ** 2 + s ** 2) + base[:, None] + params.iou_weight * (1 - iou)
+            rows, cols = np.nonzero((d <= params.gate) & (s <= params.gate))
+            return rows, cols, full[rows, cols]
         s_pair = s[rows, cols]
-    if s is not None and 2 * len(rows) >= cost.size:  # few tracks and detections: the whole matrix at once
-        diff = predicted[:, None] - poses[None]
-        d = np.sqrt(_sq_norm(diff)).sum(-1) / j / sizes[:, None] / sp[:, None]  # NaN joints: no match
-        iou = iou_matrix(_boxes(predicted), _boxes(poses))
-        full = 0.5 * (d ** 2 + s ** 2) + base[:, None] + params.iou_weight * (1 - iou)
-        return np.where((d <= params.gate) & (s <= params.gate), full, np.inf)
     d = np.sqrt(_sq_norm(predicted[rows] - poses[cols])).sum(-1) / j / sizes[rows] / sp[rows]
     a, b = _boxes(predicted)[rows], _boxes(poses)[cols]
     lo, hi = np.maximum(a[:, :2], b[:, :2]), np.minimum(a[:, 2:], b[:, 2:])
@@ -324,33 +436,38 @@ def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarr
     union = area(a) + area(b) - inter
     iou = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
     pair = 0.5 * (d ** 2 + s_pair ** 2) + base[rows] + params.iou_weight * (1 - iou)
-    cost[rows, cols] = np.where(d <= params.gate, pair, np.inf)
-    return cost
+    ok = d <= params.gate
+    return rows[ok], cols[ok], pair[ok]
 
 
 def _assign(cost: np.ndarray) -> list[tuple[int, int]]:
     """Minimum-cost pairs (row, col) with a finite cost."""
-    if cost.size == 0:
+    rows, cols = np.nonzero(np.isfinite(cost))
+    return _assign_pairs(rows, cols, cost[rows, cols], np.arange(cost.shape[0]), np.arange(cost.shape[1]))
+
+
+def _assign_pairs(rows: np.ndarray, cols: np.ndarray, costs: np.ndarray, row_set: np.ndarray,
+                  col_set: np.ndarray) -> list[tuple[int, int]]:
+    """`_assign` on the matrix of the rows `row_set` and the columns `col_set` (increasing indexes)
+    whose finite entries are the pairs (rows, cols, costs): minimum-cost pairs (row, col)."""
+    if not len(rows):
         return []
-    finite = np.isfinite(cost)
-    if not finite.any():
-        return []
-    rows, cols = np.nonzero(finite)
     # A track and a detection that only have each other are a pair at once (in most frames, all of
     # them: then scipy.optimize, 0.4 s to import, is not needed).
-    lone = ((np.bincount(rows, minlength=cost.shape[0])[rows] == 1)
-            & (np.bincount(cols, minlength=cost.shape[1])[cols] == 1))
+    lone = (np.bincount(rows)[rows] == 1) & (np.bincount(cols)[cols] == 1)
     if lone.all():
         return list(zip(rows.tolist(), cols.tolist()))
     from scipy.optimize import linear_sum_assignment
-    if cost.size <= _DENSE_PAIRS:
-        big = np.where(finite, cost, cost[finite].max() * 10 + 1e6)
-        r, c = linear_sum_assignment(big)
-        return [(int(a), int(b)) for a, b in zip(r, c) if finite[a, b]]
+    if len(row_set) * len(col_set) <= _DENSE_PAIRS:
+        sub = np.full((len(row_set), len(col_set)), np.inf)
+        sub[np.searchsorted(row_set, rows), np.searchsorted(col_set, cols)] = costs
+        finite = np.isfinite(sub)
+        r, c = linear_sum_assignment(np.where(finite, sub, costs.max() * 10 + 1e6))
+        return [(int(row_set[a]), int(col_set[b])) for a, b in zip(r, c) if finite[a, b]]
     # In a crowd: each group of tracks and detections linked by finite pairs is solved on its own.
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
-    n_r, n_c = cost.shape
+    n_r, n_c = int(rows.max()) + 1, int(cols.max()) + 1
     graph = coo_matrix((np.ones(len(rows)), (rows, n_r + cols)), shape=(n_r + n_c, n_r + n_c))
     _, label = connected_components(graph, directed=False)
     pair_label = label[rows]
@@ -361,7 +478,8 @@ def _assign(cost: np.ndarray) -> list[tuple[int, int]]:
     for group in np.split(order, bounds):
         gr, gc = rows[group], cols[group]
         ur, uc = np.unique(gr), np.unique(gc)
-        sub = cost[np.ix_(ur, uc)]
+        sub = np.full((len(ur), len(uc)), np.inf)
+        sub[np.searchsorted(ur, gr), np.searchsorted(uc, gc)] = costs[group]
         ok = np.isfinite(sub)
         r, c = linear_sum_assignment(np.where(ok, sub, sub[ok].max() * 10 + 1e6))
         out += [(int(ur[a]), int(uc[b])) for a, b in zip(r, c) if ok[a, b]]
@@ -375,6 +493,7 @@ class _PartTracks:
         self.p, self.new_key, self.new_id = params, new_key, new_id
         self.confirmed: list[_Track] = []
         self.tentative: list[_Track] = []
+        self.rows = _Rows()  # every track's state
         self._copies: dict[int, _Track] = {}  # this frame's second detections of a person: their track
 
     def update(self, frame: int, poses: np.ndarray, scores: np.ndarray,
@@ -387,26 +506,30 @@ class _PartTracks:
         scales = None if poses3d is None else log_scale(poses, poses3d.astype(np.float64))
         owner: list[Optional[_Track]] = [None] * len(poses)
         tracks = self.confirmed + self.tentative
+        R, slots = self.rows, _slots(tracks)
         twins = self._twins(poses, scores, sizes, centres, poses3d, spreads) if p.duplicate > 0 and len(poses) > 1 else {}
         predicted = _predicted(tracks, frame) if tracks else None
-        if tracks and len(poses):  # one cost matrix, then three rounds on parts of it
-            cost = association_cost(predicted, np.array([t.size for t in tracks]),
-                                    np.array([t.spread for t in tracks]),
-                                    np.array([frame - t.last - 1 for t in tracks], np.float64), poses, p, spreads)
-            poor_pairs = None  # pairs whose terms together are beyond `joint_gate`: left to the second round
+        if tracks and len(poses):  # one set of candidate pairs, then three rounds on parts of it
+            age = frame - R.last[slots]
+            rows, cols, costs = _pair_costs(predicted, R.size[slots], R.spread[slots], (age - 1).astype(np.float64),
+                                            poses, p, spreads)
+            poor = None  # pairs whose terms together are beyond `joint_gate`: left to the second round
             if poses3d is not None and p.pose3d_sigma > 0:
-                fit = self._add_pose3d_cost(cost, tracks, poses3d, frame, scales)
-                far = None if fit is None else fit[2] > p.joint_gate * p.joint_gate
-                if far is not None and far.any():
-                    poor_pairs = np.zeros(cost.shape, bool)
-                    poor_pairs[fit[0][far], fit[1][far]] = True
+                joint = self._add_pose3d_cost(rows, cols, costs, slots, poses3d, frame, scales)
+                if joint is not None:
+                    poor = joint > p.joint_gate * p.joint_gate
             if twins:  # a second detection of a person does not compete for a track (see `_twins`)
-                cost[:, list(twins)] = np.inf
+                costs[np.isin(cols, list(twins))] = np.inf
             # Tracks kept beyond max_age (for re-identification alone) are not matched by position.
-            old = [k for k, t in enumerate(tracks) if frame - t.last > p.max_age
-                   and not (image is not None and _outside(t, frame, image))]
-            if old:
-                cost[old] = np.inf
+            old = age > p.max_age
+            if image is not None and old.any():
+                old[old] = ~_outside(R, slots[old], frame, image)
+            if old.any():
+                costs[old[rows]] = np.inf
+            finite = np.isfinite(costs)
+            if not finite.all():
+                rows, cols, costs = rows[finite], cols[finite], costs[finite]
+                poor = None if poor is None else poor[finite]
             high = scores >= p.high_score
             taken = np.zeros(len(tracks), bool)
             n = len(self.confirmed)
@@ -419,37 +542,41 @@ class _PartTracks:
             hidden_rows = claimed = None
             low = np.flatnonzero(~high)
             if len(low) and n:
-                seen_now = np.array([frame - t.last == 1 for t in self.confirmed])
+                seen_now = age[:n] == 1
                 if seen_now.any() and not seen_now.all():
                     claimed = np.zeros(len(poses), bool)
-                    claimed[low[np.isfinite(cost[np.flatnonzero(seen_now)][:, low]).any(0)]] = True
+                    by_seen = rows < n
+                    by_seen[by_seen] = seen_now[rows[by_seen]]
+                    claimed[cols[by_seen & ~high[cols]]] = True
                     hidden_rows = np.r_[~seen_now, np.zeros(len(tracks) - n, bool)]
-            for k, (rows, cols) in enumerate(((np.arange(n), np.flatnonzero(high)), (None, None),
-                                              (np.arange(n, len(tracks)), None))):
+            for k, (row_set, col_set) in enumerate(((np.arange(n), np.flatnonzero(high)), (None, None),
+                                                    (np.arange(n, len(tracks)), None))):
                 if k == 2 and p.reidentify and scales is not None and poses3d is not None:
-                    self._reidentify(owner, tracks[:n], taken[:n], frame, poses, centres, poses3d, scales, twins)
-                if cols is not None and not len(cols):
+                    self._reidentify(owner, tracks[:n], slots[:n], taken[:n], frame, poses, centres, poses3d, scales,
+                                     twins)
+                if col_set is not None and not len(col_set):
                     continue
-                rows = np.flatnonzero(~taken[:n]) if rows is None else rows
-                if not len(rows):
+                row_set = np.flatnonzero(~taken[:n]) if row_set is None else row_set
+                if not len(row_set):
                     continue
-                cols = np.array([i for i in range(len(poses)) if owner[i] is None], np.int64) if cols is None else cols
-                if not len(cols):
+                col_set = np.array([i for i in range(len(poses)) if owner[i] is None], np.int64) if col_set is None else col_set
+                if not len(col_set):
                     continue
-                sub = cost[rows][:, cols]
-                if k == 0 and poor_pairs is not None:
-                    sub[poor_pairs[rows][:, cols]] = np.inf
+                row_in, col_in = np.zeros(len(tracks), bool), np.zeros(len(poses), bool)
+                row_in[row_set], col_in[col_set] = True, True
+                sel = row_in[rows] & col_in[cols]
+                if k == 0 and poor is not None:
+                    sel &= ~poor
                 if k == 1 and claimed is not None:
-                    sub[np.ix_(hidden_rows[rows], claimed[cols])] = np.inf
-                row_list, col_list = rows.tolist(), cols.tolist()
-                for r, c in _assign(sub):
-                    owner[col_list[c]], taken[row_list[r]] = tracks[row_list[r]], True
+                    sel &= ~(hidden_rows[rows] & claimed[cols])
+                for r, c in _assign_pairs(rows[sel], cols[sel], costs[sel], row_set, col_set):
+                    owner[c], taken[r] = tracks[r], True
         if p.duplicate > 0:
             self._drop_duplicates(owner, poses, sizes, poses3d)
         seen = {id(t) for t in owner if t is not None}
         hit = [i for i, t in enumerate(owner) if t is not None]
         if hit and p.camera_motion and tracks and len(seen) < len(tracks):
-            self._follow_camera(tracks, predicted, owner, centres, frame)
+            self._follow_camera(tracks, slots, predicted, owner, centres, frame)
         if hit:
             self._hit([owner[i] for i in hit], frame, poses[hit], centres[hit], sizes[hit], spreads[hit],
                       None if poses3d is None else poses3d[hit], None if scales is None else scales[hit])
@@ -460,8 +587,16 @@ class _PartTracks:
         # Unmatched tentative tracks end; confirmed ones wait up to max_age frames.
         survivors = [t for t in self.tentative if id(t) in seen]
         keep = max(p.max_age, p.reid_age) if p.reidentify else p.max_age
-        self.confirmed = [t for t in self.confirmed if frame - t.last <= keep
-                          or (frame - t.last <= p.max_age_outside and image is not None and _outside(t, frame, image))]
+        if self.confirmed:
+            cs = _slots(self.confirmed)
+            age = frame - R.last[cs]
+            stay = age <= keep
+            if image is not None and not stay.all():
+                out = ~stay & (age <= p.max_age_outside)
+                if out.any():
+                    stay[out] = _outside(R, cs[out], frame, image)
+            if not stay.all():
+                self.confirmed = [t for t, ok in zip(self.confirmed, stay.tolist()) if ok]
         for t in survivors:
             if t.hits >= p.n_init:
                 t.id = self.new_id()
@@ -486,17 +621,25 @@ class _PartTracks:
                         d = _joint_distance(poses[f], poses[i])
                         if d < p.duplicate * sizes[i] and self._same_3d(poses3d, f, i):
                             copies[f] = owner[i]
-        for i in range(len(poses)):
-            if owner[i] is None and i not in copies and i not in twins:
-                t = _Track(self.new_key(), poses[i].copy(), None if poses3d is None else poses3d[i].astype(np.float64),
-                           None if scales is None or not np.isfinite(scales[i]) else float(scales[i]),
-                           centres[i], frame, float(sizes[i]), float(spreads[i]))
+        new = [i for i in range(len(poses)) if owner[i] is None and i not in copies and i not in twins]
+        if new:
+            at = np.array(new, np.int64)
+            new_slots = R.new(len(new), poses.shape[1])
+            R.pose[new_slots], R.centre[new_slots], R.last[new_slots] = poses[at], centres[at], frame
+            R.size[new_slots], R.spread[new_slots] = sizes[at], spreads[at]
+            if poses3d is not None:
+                R.pose3d[new_slots], R.has3d[new_slots] = poses3d[at], True
+            if scales is not None:
+                R.scale[new_slots] = np.where(np.isfinite(scales[at]), scales[at], np.nan)
+            for i, slot in zip(new, new_slots.tolist()):
+                t = _Track(self.new_key(), R, slot)
                 owner[i] = t
                 if p.n_init <= 1:
                     t.id = self.new_id()
                     self.confirmed.append(t)
                 else:
                     self.tentative.append(t)
+        R.keep(_slots(self.confirmed + self.tentative))
         for i, t in copies.items():  # a second detection of a person carries their track, changes nothing
             owner[i] = t
         for f, i in twins.items():
@@ -537,47 +680,51 @@ class _PartTracks:
                 twins[drop] = keep
         return twins
 
-    def _add_pose3d_cost(self, cost: np.ndarray, tracks: list[_Track], poses3d: np.ndarray, frame: int,
-                         scales: Optional[np.ndarray] = None) -> Optional[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Add (in place) to the finite pairs of `cost` the 3D term: 0.5 (d3 / s3)^2 + log s3, with d3
-        the mean joint distance (metres) between the track's 3D pose and the detection's; and the
-        depth-proxy term 0.5 (ds / sl)^2 + log sl, ds the difference of log scales (`log_scale`)."""
-        rows, cols = np.nonzero(np.isfinite(cost))
-        if not len(rows):
-            return
-        p = self.p
-        has = np.array([t.pose3d is not None for t in tracks])
-        rows, cols = rows[has[rows]], cols[has[rows]]
-        if not len(rows):
-            return
-        mine = np.array([t.pose3d if t.pose3d is not None else np.zeros_like(poses3d[0]) for t in tracks])
-        unseen = np.array([frame - t.last - 1 for t in tracks], np.float64)
+    def _add_pose3d_cost(self, all_rows: np.ndarray, all_cols: np.ndarray, costs: np.ndarray, slots: np.ndarray,
+                         poses3d: np.ndarray, frame: int, scales: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
+        """Add (in place) to the costs of the pairs (tracks all_rows, in rows `slots`, detections all_cols) the 3D
+        term: 0.5 (d3 / s3)^2 + log s3, with d3 the mean joint distance (metres) between the track's
+        3D pose and the detection's; and the depth-proxy term 0.5 (ds / sl)^2 + log sl, ds the
+        difference of log scales (`log_scale`). Returns each pair's terms together (squared sigmas;
+        0 for tracks without a 3D pose), or None where no track has one."""
+        if not len(all_rows):
+            return None
+        p, R = self.p, self.rows
+        on = R.has3d[slots][all_rows]
+        if not on.any():
+            return None
+        rows, cols = all_rows[on], all_cols[on]
+        cost = costs[on]
+        unseen = (frame - R.last[slots] - 1).astype(np.float64)
         s3 = np.minimum(p.pose3d_sigma + p.pose3d_growth * unseen, 3 * p.pose3d_sigma)
         if p.posture_rate > 0:
             # A person whose posture changes fast (a dancer) is expected to have moved on by up to
             # `posture_rate` times their own rate a frame, for up to 2 frames.
-            rate = np.array([t.rate3d for t in tracks])
+            rate = R.rate3d[slots]
             s3 = np.maximum(s3, p.posture_rate * rate * np.minimum(unseen + 1, 2.0))
-        d3 = _joint_distance(mine[rows], poses3d[cols]) / s3[rows]
+        d3 = _joint_distance(R.pose3d[slots[rows]], poses3d[cols]) / s3[rows]
         z2 = d3 * d3
         # The 2D terms' squared sigmas (and twice the IoU term), from the 2D cost (association_cost)
-        z2d = 2 * (cost[rows, cols] - _base_cost_2d(p, unseen)[rows])
+        z2d = 2 * (cost - _base_cost_2d(p, unseen)[rows])
         if p.scale_sigma > 0 and scales is not None:
             # The depth proxy: people crossing at different depths differ in pixels per metre.
-            mine_s = np.array([np.nan if t.scale is None else t.scale for t in tracks])
+            mine_s = R.scale[slots]
             ds = np.nan_to_num((mine_s[rows] - scales[cols]) / (p.scale_sigma + p.scale_growth * unseen[rows]))
             z2 = z2 + ds * ds
-            cost[rows, cols] += np.log(1 + p.scale_growth * unseen[rows] / p.scale_sigma)
-        cost[rows, cols] += 0.5 * z2 + np.log(s3[rows] / p.pose3d_sigma)
+            cost += np.log(1 + p.scale_growth * unseen[rows] / p.scale_sigma)
+        cost += 0.5 * z2 + np.log(s3[rows] / p.pose3d_sigma)
         # A track that went unseen is taken back only by a detection whose 3D pose and depth fit it:
         # near a hidden person, an outlier detection of the one in front must not end their gap.
         # Nor by one that all the terms together say is someone else (`joint_gate`).
         joint = z2 + z2d
         far = (unseen[rows] >= 1) & ((z2 > p.gate * p.gate) | (joint > p.joint_gate * p.joint_gate))
-        cost[rows[far], cols[far]] = np.inf
-        return rows, cols, joint
+        cost[far] = np.inf
+        costs[on] = cost
+        out = np.zeros(len(all_rows))
+        out[on] = joint
+        return out
 
-    def _reidentify(self, owner: list[Optional[_Track]], tracks: list[_Track], taken: np.ndarray, frame: int,
+    def _reidentify(self, owner: list[Optional[_Track]], tracks: list[_Track], slots: np.ndarray, taken: np.ndarray, frame: int,
                     poses: np.ndarray, centres: np.ndarray, poses3d: np.ndarray, scales: np.ndarray,
                     twins: Optional[dict[int, int]] = None) -> None:
         """Give lost tracks (confirmed, unseen for 2 frames or more, not matched in this frame) the
@@ -593,19 +740,25 @@ class _PartTracks:
         # match, which may have been someone else's detection)
         state = lambda t: (t.pose3d, t.scale, t.centre, t.last, t.size, t.velocity) if t.before is None else (
             t.before[1], t.before[2], t.before[3], t.before[4], t.before[5], t.before[7])
-        lost = [k for k, t in enumerate(tracks) if not taken[k] and 2 <= frame - state(t)[3] <= p.reid_age
-                and state(t)[0] is not None and state(t)[1] is not None]
-        free = np.array([i for i, t in enumerate(owner) if t is None and np.isfinite(scales[i])
-                         and not (twins and i in twins)], np.int64)
+        R = self.rows
+        last, known = R.last[slots], R.has3d[slots] & np.isfinite(R.scale[slots])
+        for k in [k for k, t in enumerate(tracks) if t.before is not None]:
+            before = tracks[k].before
+            last[k], known[k] = before[4], before[1] is not None and before[2] is not None
+        lost = np.flatnonzero(~taken & (frame - last >= 2) & (frame - last <= p.reid_age) & known).tolist()
+        free_mask = np.array([t is None for t in owner], bool) & np.isfinite(scales)
+        if twins:
+            free_mask[list(twins)] = False
+        free = np.flatnonzero(free_mask)
         if not lost or not len(free):
             return
         # Nor a detection on a person seen in the last frame whose track found no detection now (a
         # bad detection of that person, shifted or scaled beyond their gate, is not a lost track's):
         # within half their size of where they are expected.
-        missed = [t for k, t in enumerate(tracks) if not taken[k] and frame - t.last == 1]
-        if missed:
-            expected = np.array([t.centre + t.velocity for t in missed])
-            half = 0.5 * np.array([t.size for t in missed])
+        missed = slots[~taken & (R.last[slots] == frame - 1)]
+        if len(missed):
+            expected = R.centre[missed] + R.velocity[missed]
+            half = 0.5 * R.size[missed]
             on = (_sq_norm(centres[free][:, None] - expected[None]) < (half * half)[None]).any(1)
             free = free[~on]
             if not len(free):
@@ -613,7 +766,7 @@ class _PartTracks:
         hit = np.array([i for i, t in enumerate(owner) if t is not None], np.int64)
         if len(hit) and p.duplicate > 0:
             d = np.sqrt(((poses[free][:, None] - poses[hit][None]) ** 2).sum(-1)).mean(-1)
-            limit = p.duplicate * np.array([owner[i].size for i in hit.tolist()])
+            limit = p.duplicate * R.size[_slots([owner[i] for i in hit.tolist()])]
             free = free[~(d < limit[None]).any(1)]
             if not len(free):
                 return
@@ -682,12 +835,14 @@ class _PartTracks:
             self.confirmed = [t for t in self.confirmed if id(t) not in ends]
             self.tentative = [t for t in self.tentative if id(t) not in ends]
 
-    def _follow_camera(self, tracks: list[_Track], predicted: np.ndarray, owner: list[Optional[_Track]],
-                       centres: np.ndarray, frame: int) -> None:
+    def _follow_camera(self, tracks: list[_Track], slots: np.ndarray, predicted: np.ndarray,
+                       owner: list[Optional[_Track]], centres: np.ndarray, frame: int) -> None:
         """Move the tracks not matched in this frame by the median shift of the confirmed tracks
         matched in it, beyond their prediction (what a panning camera adds to everybody's motion)."""
         row = {id(t): k for k, t in enumerate(tracks)}
-        pairs = [(i, row[id(t)]) for i, t in enumerate(owner) if t is not None and t.id != NO_TRACK and frame - t.last == 1]
+        last = self.rows.last
+        pairs = [(i, row[id(t)]) for i, t in enumerate(owner)
+                 if t is not None and t.id != NO_TRACK and last[t.slot] == frame - 1]
         if len(pairs) < 2:
             return
         det, trk = np.array(pairs).T
@@ -697,77 +852,73 @@ class _PartTracks:
         if np.sqrt((shift ** 2).sum()) <= np.median(np.sqrt(((shifts - shift) ** 2).sum(-1))):
             return
         matched = {id(t) for t in owner if t is not None}
-        for t in tracks:
-            if id(t) not in matched:
-                t.pose, t.centre = t.pose + shift, t.centre + shift
+        move = slots[[id(t) not in matched for t in tracks]]
+        self.rows.pose[move] += shift
+        self.rows.centre[move] += shift
 
     def _hit(self, tracks: list[_Track], frame: int, poses: np.ndarray, centres: np.ndarray, sizes: np.ndarray,
              spreads: np.ndarray, poses3d: Optional[np.ndarray] = None, scales: Optional[np.ndarray] = None) -> None:
         """Update the tracks matched in this frame with their detections (arrays in the same order)."""
-        gaps = [max(frame - t.last, 1) for t in tracks]
-        for t, g in zip(tracks, gaps):
-            t.before = (t.pose, t.pose3d, t.scale, t.centre, t.last, t.size, t.spread, t.velocity, t.swing) if g > 2 else None
-        gap = np.array(gaps)
-        step = (centres - np.array([t.centre for t in tracks])) / gap[:, None]
-        gain = np.array([1.0 if t.hits == 1 else self.p.velocity_gain for t in tracks])[:, None]
-        old_v = np.array([t.velocity for t in tracks])
+        R, p = self.rows, self.p
+        s = _slots(tracks)
+        gap = np.maximum(frame - R.last[s], 1)
+        for t in tracks:
+            t.before = None
+        for k in np.flatnonzero(gap > 2).tolist():
+            t = tracks[k]
+            t.before = (t.pose, t.pose3d, t.scale, t.centre, t.last, t.size, t.spread, t.velocity, t.swing)
+        step = (centres - R.centre[s]) / gap[:, None]
+        hits = R.hits[s]
+        gain = np.where(hits == 1, 1.0, p.velocity_gain)[:, None]
+        old_v = R.velocity[s]
         velocity = old_v + gain * (step - old_v)
         # A joint's swing: its motion beyond the centre's, known only from consecutive frames (limbs
         # swing back and forth: their motion is not carried over a gap).
-        old_w = np.array([t.swing if t.swing is not None else np.zeros_like(t.pose) for t in tracks])
-        observed = poses - np.array([t.pose for t in tracks]) - step[:, None]
+        old_w = R.swing[s]
+        observed = poses - R.pose[s] - step[:, None]
         # (a new track's first swing is mostly its two detections' noise: it starts at the usual gain)
-        swing = old_w + self.p.velocity_gain * (observed - old_w)
-        if max(gaps) > 1:
-            swing[gap > 1] = 0.0
-        size = (0.8 * np.array([t.size for t in tracks]) + 0.2 * sizes).tolist()
-        spread = (0.5 * (np.array([t.spread for t in tracks]) + spreads)).tolist()
+        swing = old_w + p.velocity_gain * (observed - old_w)
+        apart = gap > 1
+        if apart.any():
+            swing[apart] = 0.0
         if poses3d is not None:  # the 3D pose, averaged over the last matches (new tracks: the first)
             pose3d = poses3d.astype(np.float64)
-            old = [k for k, t in enumerate(tracks) if t.pose3d is not None]
-            if old:
-                pose3d[old] = 0.5 * (pose3d[old] + np.array([tracks[k].pose3d for k in old]))
-        if poses3d is not None:
-            self._posture_rate(tracks, gap, poses3d)
-        # (lists of rows and of floats: a crowd's thousand tracks, without numpy's per-item cost)
-        poses3d_rows = list(pose3d) if poses3d is not None else [None] * len(tracks)
-        scale_list = scales.tolist() if scales is not None else [math.nan] * len(tracks)
-        for t, pose, centre, v, w, sz, sp, p3, sc in zip(tracks, list(poses), list(centres), list(velocity),
-                                                        list(swing), size, spread, poses3d_rows, scale_list):
-            t.pose, t.centre, t.velocity, t.swing = pose, centre, v, w
-            t.size, t.spread, t.last, t.hits = sz, sp, frame, t.hits + 1
-            if p3 is not None:
-                t.pose3d = p3
-            if math.isfinite(sc):
-                t.scale = sc if t.scale is None else 0.7 * t.scale + 0.3 * sc
+            old = R.has3d[s]
+            if old.any():
+                pose3d[old] = 0.5 * (pose3d[old] + R.pose3d[s[old]])
+            self._posture_rate(s, gap, poses3d)
+            R.pose3d[s], R.has3d[s] = pose3d, True
+        if scales is not None:
+            mine = R.scale[s]
+            R.scale[s] = np.where(np.isfinite(scales), np.where(np.isnan(mine), scales, 0.7 * mine + 0.3 * scales), mine)
+        R.size[s], R.spread[s] = 0.8 * R.size[s] + 0.2 * sizes, 0.5 * (R.spread[s] + spreads)
+        R.pose[s], R.centre[s], R.velocity[s], R.swing[s] = poses, centres, velocity, swing
+        R.last[s], R.hits[s] = frame, hits + 1
 
-    def _posture_rate(self, tracks: list[_Track], gap: np.ndarray, poses3d: np.ndarray) -> None:
-        """Update each matched track's rate of 3D posture change (`_Track.rate3d`) with its detection."""
+    def _posture_rate(self, s: np.ndarray, gap: np.ndarray, poses3d: np.ndarray) -> None:
+        """Update the rate of 3D posture change (`_Rows.rate3d`) of the tracks in rows s, matched to
+        the detections poses3d after gap frames."""
+        R = self.rows
         raw = poses3d.astype(np.float64)
-        prev = [k for k, t in enumerate(tracks) if gap[k] == 1 and t.raw3d is not None]
-        d1 = d2 = steps = None
-        if prev:
-            steps = raw[prev] - np.array([tracks[k].raw3d for k in prev])
-            d1 = _sq_norm(steps).mean(-1).tolist()
-            d2 = [math.nan] * len(prev)
-            known = [i for i, k in enumerate(prev) if tracks[k].step3d is not None]
-            if known:
-                last = np.array([tracks[prev[i]].step3d for i in known])
-                for i, v in zip(known, _sq_norm(steps[known] - last).mean(-1).tolist()):
-                    d2[i] = v
-        memory = 0.2  # (the statistics' weight of each new frame)
-        for t in tracks:
-            t.step3d = None
-        for i, k in enumerate(prev):
-            t = tracks[k]
-            t.step3d = steps[i]
-            t.d1sq = d1[i] if math.isnan(t.d1sq) else t.d1sq + memory * (d1[i] - t.d1sq)
-            if not math.isnan(d2[i]):
-                t.d2sq = d2[i] if math.isnan(t.d2sq) else t.d2sq + memory * (d2[i] - t.d2sq)
-            if not math.isnan(t.d2sq):
-                t.rate3d = math.sqrt(max(t.d1sq - t.d2sq / 3.0, 0.0))
-        for t, r in zip(tracks, list(raw)):
-            t.raw3d = r
+        prev = (gap == 1) & R.has_raw[s]
+        at = s[prev]
+        if len(at):
+            steps = raw[prev] - R.raw3d[at]
+            d1 = _sq_norm(steps).mean(-1)
+            d2 = np.full(len(at), np.nan)
+            known = R.has_step[at]
+            if known.any():
+                d2[known] = _sq_norm(steps[known] - R.step3d[at[known]]).mean(-1)
+            memory = 0.2  # (the statistics' weight of each new frame)
+            o1, o2 = R.d1sq[at], R.d2sq[at]
+            n1 = np.where(np.isnan(o1), d1, o1 + memory * (d1 - o1))
+            n2 = np.where(np.isnan(d2), o2, np.where(np.isnan(o2), d2, o2 + memory * (d2 - o2)))
+            with np.errstate(invalid="ignore"):
+                rate = np.where(np.isnan(n2), R.rate3d[at], np.sqrt(np.maximum(n1 - n2 / 3.0, 0.0)))
+        R.raw3d[s], R.has_raw[s], R.has_step[s] = raw, True, False
+        if len(at):
+            R.step3d[at], R.has_step[at] = steps, True
+            R.d1sq[at], R.d2sq[at], R.rate3d[at] = n1, n2, rate
 
 
 class Tracker:
