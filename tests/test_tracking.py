@@ -369,3 +369,38 @@ def test_a_spinning_dancer_missed_for_two_frames_keeps_their_id():
     assert len(set(ids)) == 1 and ids[0] != NO_TRACK, ids
     fixed = dancer(Tracker(posture_rate=0.0))
     assert len(set(fixed)) > 1, fixed
+
+
+def test_a_track_s_state_does_not_depend_on_others_coming_and_going():
+    """Tracks' state lives in shared arrays whose rows are reused when a track ends: a person walking
+    alone and the same person among people who appear and vanish far away (their rows freed and
+    taken again, the walker's own among them) keep one id and the same state, frame after frame."""
+    rng = np.random.default_rng(3)
+    walker = [(200 + 6 * t + rng.normal(0, 1.5), 400 + rng.normal(0, 1.5), 250) for t in range(60)]
+    alone, crowd = Tracker(), Tracker()
+    seen, ids_alone, ids_crowd = set(), set(), set()
+    for t in range(70):
+        # others: a few people on the right, at new places every other frame (tentative tracks that
+        # end), then one who stays (a confirmed track)
+        if t % 2 == 0:
+            others = [(700 + rng.uniform(0, 500), 250 + rng.uniform(0, 200), 200) for _ in range(rng.integers(1, 5))]
+        else:  # seen twice, moving: tentative tracks with a speed, which end in the next frame
+            others = [(x + 15, y + 5, s) for x, y, s in others]
+        if 30 <= t < 40:
+            others = [(1000, 300, 200)]
+        a = [walker[t - 10]] if t >= 10 else []
+        ra, rc = alone.update(people_frame(a)), crowd.update(people_frame(a + others))
+        seen |= set(crowd.keys["body"].tolist())
+        if not a:
+            continue
+        ids_alone.add(int(ra.body.track[0]))
+        ids_crowd.add(int(rc.body.track[0]))
+        ta = alone._parts["body"].confirmed + alone._parts["body"].tentative
+        tc = [x for x in crowd._parts["body"].confirmed + crowd._parts["body"].tentative
+              if abs(x.centre[0] - ta[0].centre[0]) < 1e-9]
+        assert len(ta) == 1 and len(tc) == 1
+        for name in ("pose", "centre", "velocity", "swing", "pose3d", "last", "size", "spread", "hits", "scale", "rate3d"):
+            np.testing.assert_array_equal(getattr(tc[0], name), getattr(ta[0], name), err_msg=name)
+        np.testing.assert_array_equal(tc[0].predicted(t + 1), ta[0].predicted(t + 1))
+    assert len(ids_alone - {NO_TRACK}) == len(ids_crowd - {NO_TRACK}) == 1
+    assert len(crowd._parts["body"].rows.used) < len(seen) / 2  # rows were reused, not one per track
