@@ -726,6 +726,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crowd-frames", type=positive_int, default=8, metavar="N", help="--crowd: frames (default: 8)")
     p.add_argument("--crowd-detections", type=positive_int, default=1400, metavar="N",
                    help="--crowd: detections per frame, about (default: 1400)")
+    p.add_argument("--crowd-replays", type=positive_int, default=1, metavar="N",
+                   help="--crowd: whole replays of each kind, interleaved, the least kept (default: 1; this "
+                        "shared machine's figures vary by a third from run to run)")
     p.add_argument("--crowd-baseline", metavar="DIR",
                    help="--crowd: also replay with the dope.py of another checkout (e.g. the code before issue 33: "
                         "mkdir DIR; git archive 64d32ee | tar -x -C DIR), interleaved, for the ratio")
@@ -767,7 +770,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.crowd:
         from benchmarks.crowd import report as crowd_report, run_benchmark as run_crowd_benchmark
         print(crowd_report(run_crowd_benchmark(args.crowd_frames, args.crowd_detections, runs=args.runs,
-                                                baseline=args.crowd_baseline)))
+                                                replays=args.crowd_replays, baseline=args.crowd_baseline)))
         return 0
     if args.students:
         from benchmarks.students import bench_students, report as students_report
