@@ -201,7 +201,8 @@ def _offline_error(truth, raw, **params):
 def test_offline_narrows_its_fit_only_where_the_motion_outruns_it():
     """A precise, fast signal (a hand waving at 2.5 Hz, 0.3 px of noise): the default fit (3
     frames) would cost accuracy, the adaptive one narrows and stays near the samples. A slow,
-    noisy walk: nothing changes."""
+    noisy walk: the default fit is kept (a pose's centre may take a narrower fit for a few frames,
+    `_fit_centres`: within 5% of the error)."""
     rng = np.random.default_rng(6)
     k = np.arange(240)
     fast = 400 + 40 * np.sin(2 * np.pi * 2.5 * k / RATE) + 15 * np.sin(2 * np.pi * 1.1 * k / RATE + 1)
@@ -211,9 +212,38 @@ def test_offline_narrows_its_fit_only_where_the_motion_outruns_it():
     assert _offline_error(fast, raw) < 1.1 * raw_err
     slow = 300 + 4 * k + 20 * np.sin(2 * np.pi * 0.5 * k / RATE)
     noisy = slow + rng.normal(0, 3, len(k))
-    a = [r.body.pose2d for r in OfflineSmoother().run([tracked([[x, 200]]) for x in noisy])]
-    b = [r.body.pose2d for r in OfflineSmoother(adaptive=False).run([tracked([[x, 200]]) for x in noisy])]
-    np.testing.assert_array_equal(np.array(a), np.array(b))
+    a = np.array([r.body.pose2d for r in OfflineSmoother().run([tracked([[x, 200]]) for x in noisy])])
+    b = np.array([r.body.pose2d for r in OfflineSmoother(adaptive=False).run([tracked([[x, 200]]) for x in noisy])])
+    assert (a != b).any(axis=(1, 2, 3)).mean() < 0.05  # the same fit in at least 95% of the frames
+    assert np.abs(a[:, 0, 0, 0] - slow).mean() < 1.05 * np.abs(b[:, 0, 0, 0] - slow).mean()
+
+
+def test_a_pose_whose_centre_moves_fast_gets_a_narrower_fit_for_its_centre_alone():
+    """A signing hand: its 21 joints move together, fast (the centre: 2 Hz, 25 px), each with 2 px
+    of noise of its own, while its shape hardly changes. The default fit lags the centre; the
+    noise measured on third differences counts that motion as noise, so the whole pose is not
+    narrowed; the centre, scored on its left-out samples, takes a narrower fit, and the shape keeps
+    the default one: closer to the truth than the detections and than the default fit."""
+    rng = np.random.default_rng(3)
+    frames = 240
+    t = np.arange(frames) / RATE
+    centre = np.stack([600 + 25 * np.sin(2 * np.pi * 2.0 * t), 300 + 15 * np.sin(2 * np.pi * 1.3 * t + 1)], -1)
+    shape = rng.normal(0, 20, (21, 2))
+    truth = centre[:, None] + shape[None]  # float[T, 21, 2]
+    raw = truth + rng.normal(0, 2.0, truth.shape)
+
+    def hands(poses):
+        return [Result(720, 1280, hand=PartArrays("hand", [0.9], p[None], np.zeros((1, 21, 3)), is_right=[True],
+                                                  track=np.array([0]))) for p in poses]
+
+    def error(**params):
+        out = np.array([r.hand.pose2d[0] for r in OfflineSmoother(**params).run(hands(raw))])
+        return np.linalg.norm(out - truth, axis=-1)[20:-20].mean()
+
+    raw_err = np.linalg.norm(raw - truth, axis=-1)[20:-20].mean()
+    plain = error(adaptive=False)
+    adaptive = error()
+    assert adaptive < 0.8 * plain and adaptive < 0.7 * raw_err, (adaptive, plain, raw_err)
 
 
 def test_ranges_and_weighted_sums():

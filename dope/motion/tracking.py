@@ -175,9 +175,13 @@ class _Rows:
 
     def new(self, count: int, joints: int) -> np.ndarray:
         """int64[count]: free rows, set to a new track's state."""
+        if joints != self.joints:
+            if len(self.used):
+                raise ValueError(f"poses of {joints} joints among tracks of {self.joints}")
+            self.joints = joints
         free = np.flatnonzero(~self.used)
-        if len(free) < count or joints != self.joints:
-            self._grow(max(2 * len(self.used), len(self.used) + count, 16), joints)
+        if len(free) < count:
+            self._grow(max(2 * len(self.used), len(self.used) + count, 16))
             free = np.flatnonzero(~self.used)
         slots = free[:count]
         self.used[slots] = True
@@ -185,12 +189,10 @@ class _Rows:
             getattr(self, name)[slots] = fill
         return slots
 
-    def _grow(self, n: int, joints: int) -> None:
-        if joints != self.joints:  # (another number of joints: the rows start afresh)
-            self.used, self.joints = np.zeros(0, bool), joints
+    def _grow(self, n: int) -> None:
         old = len(self.used)
         for name, (shape, fill) in self._FIELDS.items():
-            dims = tuple(joints if d == "J" else d for d in shape)
+            dims = tuple(self.joints if d == "J" else d for d in shape)
             a = np.full((n,) + dims, fill, np.float64 if isinstance(fill, float) else type(fill))
             if old:
                 a[:old] = getattr(self, name)
