@@ -404,3 +404,21 @@ def test_a_track_s_state_does_not_depend_on_others_coming_and_going():
         np.testing.assert_array_equal(tc[0].predicted(t + 1), ta[0].predicted(t + 1))
     assert len(ids_alone - {NO_TRACK}) == len(ids_crowd - {NO_TRACK}) == 1
     assert len(crowd._parts["body"].rows.used) < len(seen) / 2  # rows were reused, not one per track
+
+
+def test_without_the_3d_pose_a_lost_person_is_reidentified_by_depth_and_reach_alone():
+    """`pose3d_sigma=0` (the 3D pose not used): a person who turned back while hidden, far from where
+    their track expected them, is still re-identified, on the depth proxy and where they could have
+    walked, without dividing by a zero sigma."""
+    import warnings
+    rng = np.random.default_rng(2)
+    seen = [t for t in range(60) if t < 20 or t >= 32]
+    ids = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tracker = Tracker(pose3d_sigma=0)
+        for t in range(60):
+            x = 300 + 5 * t if t < 20 else 395 - 5 * (t - 19)  # turns back while hidden (frames 20-31)
+            person = (x + rng.normal(0, 1.0), 420 + rng.normal(0, 1.0), 200)
+            ids |= set(tracker.update(people_frame([person] if t in seen else [])).body.track.tolist())
+    assert len(ids - {NO_TRACK}) == 1, ids

@@ -791,7 +791,10 @@ class _PartTracks:
         sl = p.scale_sigma + p.scale_growth * unseen
         ds = (scale[:, None] - scales[free][None]) / sl
         s3 = np.minimum(p.pose3d_sigma + p.pose3d_growth * unseen, 3 * p.pose3d_sigma)
-        d3 = np.sqrt(((pose3d[:, None] - poses3d[free][None]) ** 2).sum(-1)).mean(-1) / s3
+        if p.pose3d_sigma > 0:
+            d3 = np.sqrt(((pose3d[:, None] - poses3d[free][None]) ** 2).sum(-1)).mean(-1) / s3
+        else:  # (the 3D pose is not used: depth proxy and reach alone)
+            d3 = np.zeros(ds.shape)
         z2 = ds * ds + d3 * d3
         fit = (dist <= reach) & (z2 <= p.gate * p.gate)
         # Only where the fit is unambiguous (one lost track for the detection, one detection for the
