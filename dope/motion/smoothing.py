@@ -745,14 +745,14 @@ class OfflineSmoother:
             ring = store.rows["s"]
             for at in (slot, slot + self._size):
                 _scatter(ring[at:at + 1], layout.rows, x)
-            # (and each pose's centre, the mean of its joints, in a ring of its own: `_fit_centres`)
-            centres = np.add.reduceat(x[0].astype(np.float64), layout.starts) / layout.lengths[:, None]
-            store.values["centre"][layout.signals, slot] = centres
-            store.values["centre"][layout.signals, slot + self._size] = centres
             store.values["pos"][layout.signals, slot] = pos
             store.values["seen"][layout.signals] = pos
             if self.adaptive:
                 self._note_noise(layout, pos)
+                # (and each pose's centre, the mean of its joints, in a ring of its own: `_fit_centres`)
+                centres = np.add.reduceat(x[0].astype(np.float64), layout.starts) / layout.lengths[:, None]
+                store.values["centre"][layout.signals, slot] = centres
+                store.values["centre"][layout.signals, slot + self._size] = centres
         self._pending.append((pos, tag, result, layout))
         out = []
         while self._pending and self._pending[0][0] <= pos - self.window:

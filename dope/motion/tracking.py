@@ -211,8 +211,8 @@ def _row_array(name: str, doc: str) -> property:
     def get(t: "_Track") -> np.ndarray:
         return getattr(t.rows, name)[t.slot].copy()
 
-    def put(t: "_Track", value: Optional[np.ndarray]) -> None:
-        getattr(t.rows, name)[t.slot] = 0.0 if value is None else value
+    def put(t: "_Track", value: np.ndarray) -> None:
+        getattr(t.rows, name)[t.slot] = value
     return property(get, put, doc=doc)
 
 
@@ -269,7 +269,7 @@ class _Track:
         self.rows.scale[self.slot] = math.nan if value is None else value
 
     def predicted(self, frame: int) -> np.ndarray:
-        return _predicted([self], frame)[0]
+        return _predicted(self.rows, np.array([self.slot]), frame)[0]
 
 
 def _slots(tracks: list[_Track]) -> np.ndarray:
@@ -277,10 +277,9 @@ def _slots(tracks: list[_Track]) -> np.ndarray:
     return np.fromiter((t.slot for t in tracks), np.int64, len(tracks))
 
 
-def _predicted(tracks: list[_Track], frame: int) -> np.ndarray:
-    """float[T, J, 2]: the tracks' poses at `frame`: the centre at constant velocity, each joint's
-    own swing carried one frame on."""
-    rows, s = tracks[0].rows, _slots(tracks)
+def _predicted(rows: _Rows, s: np.ndarray, frame: int) -> np.ndarray:
+    """float[T, J, 2]: the poses at `frame` of the tracks in rows `s`: the centre at constant
+    velocity, each joint's own swing carried one frame on."""
     pose = rows.pose[s]
     pose += (rows.velocity[s] * (frame - rows.last[s]).astype(np.float64)[:, None])[:, None]
     pose += rows.swing[s]
@@ -373,8 +372,12 @@ def _base_cost_2d(params: TrackerParams, unseen: np.ndarray) -> np.ndarray:
 
 
 def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarray, unseen: np.ndarray,
-                     poses: np.ndarray, params: TrackerParams, pose_spreads: Optional[np.ndarray] = None) -> np.ndarray:
-    """float[T, D]: the cost of giving each detection to each track; inf where it may not match.
+                     poses: np.ndarray, params: TrackerParams,
+                     pose_spreads: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, cols, costs): the cost of giving detection cols[k] to track rows[k], for the pairs
+    that may match (sorted by row then column; the others may not). In a crowd a frame has a few
+    candidates per track: a dense matrix of 1,500 x 1,500 would cost more to fill and scan than the
+    pairs themselves.
 
     predicted: float[T, J, 2], the tracks' predicted poses; sizes: float[T], their pose-box
     diagonals (pixels); spreads: float[T], their log RMS spreads; unseen: float[T], frames since
@@ -386,20 +389,8 @@ def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarr
     cost = d^2 / (2 sp^2) + s^2 / (2 ss^2) + log(sp ss) + w (1 - IoU). The log term makes a track
     long unseen (wide sigmas) pay for being easy to match, so that where a hidden person and the one
     in front of them could both explain a detection, the one whose size and place fit best wins.
-    Pairs beyond `gate` sigmas in pose or in size are inf.
+    Pairs beyond `gate` sigmas in pose or in size may not match.
     """
-    cost = np.full((len(predicted), len(poses)), np.inf)
-    rows, cols, values = _pair_costs(predicted, sizes, spreads, unseen, poses, params, pose_spreads)
-    cost[rows, cols] = values
-    return cost
-
-
-def _pair_costs(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarray, unseen: np.ndarray,
-                poses: np.ndarray, params: TrackerParams,
-                pose_spreads: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`association_cost`'s finite entries: (rows, cols, costs), sorted by row then column. In a crowd, a
-    frame has a few candidates per track: a dense matrix of 1,500 x 1,500 would cost more to fill
-    and scan than the pairs themselves."""
     sp = params.pose_sigma + params.pose_growth * unseen
     ss = params.size_sigma + params.size_growth * unseen
     base = _base_cost_2d(params, unseen)
@@ -514,14 +505,14 @@ class _PartTracks:
         tracks = self.confirmed + self.tentative
         R, slots = self.rows, _slots(tracks)
         twins = self._twins(poses, scores, sizes, centres, poses3d, spreads) if p.duplicate > 0 and len(poses) > 1 else {}
-        predicted = _predicted(tracks, frame) if tracks else None
+        predicted = _predicted(R, slots, frame) if tracks else None
         if tracks and len(poses):  # one set of candidate pairs, then three rounds on parts of it
             age = frame - R.last[slots]
-            rows, cols, costs = _pair_costs(predicted, R.size[slots], R.spread[slots], (age - 1).astype(np.float64),
-                                            poses, p, spreads)
+            unseen = (age - 1).astype(np.float64)
+            rows, cols, costs = association_cost(predicted, R.size[slots], R.spread[slots], unseen, poses, p, spreads)
             poor = None  # pairs whose terms together are beyond `joint_gate`: left to the second round
             if poses3d is not None and p.pose3d_sigma > 0:
-                joint = self._add_pose3d_cost(rows, cols, costs, slots, poses3d, frame, scales)
+                joint = self._add_pose3d_cost(rows, cols, costs, slots, unseen, poses3d, scales)
                 if joint is not None:
                     poor = joint > p.joint_gate * p.joint_gate
             if twins:  # a second detection of a person does not compete for a track (see `_twins`)
@@ -687,8 +678,10 @@ class _PartTracks:
         return twins
 
     def _add_pose3d_cost(self, all_rows: np.ndarray, all_cols: np.ndarray, costs: np.ndarray, slots: np.ndarray,
-                         poses3d: np.ndarray, frame: int, scales: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
-        """Add (in place) to the costs of the pairs (tracks all_rows, in rows `slots`, detections all_cols) the 3D
+                         unseen: np.ndarray, poses3d: np.ndarray,
+                         scales: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
+        """Add (in place) to the costs of the pairs (tracks all_rows, in rows `slots`, unseen for
+        `unseen` frames less one, detections all_cols) the 3D
         term: 0.5 (d3 / s3)^2 + log s3, with d3 the mean joint distance (metres) between the track's
         3D pose and the detection's; and the depth-proxy term 0.5 (ds / sl)^2 + log sl, ds the
         difference of log scales (`log_scale`). Returns each pair's terms together (squared sigmas;
@@ -701,7 +694,6 @@ class _PartTracks:
             return None
         rows, cols = all_rows[on], all_cols[on]
         cost = costs[on]
-        unseen = (frame - R.last[slots] - 1).astype(np.float64)
         s3 = np.minimum(p.pose3d_sigma + p.pose3d_growth * unseen, 3 * p.pose3d_sigma)
         if p.posture_rate > 0:
             # A person whose posture changes fast (a dancer) is expected to have moved on by up to
@@ -749,8 +741,8 @@ class _PartTracks:
         R = self.rows
         last, known = R.last[slots], R.has3d[slots] & np.isfinite(R.scale[slots])
         for k in [k for k, t in enumerate(tracks) if t.before is not None]:
-            before = tracks[k].before
-            last[k], known[k] = before[4], before[1] is not None and before[2] is not None
+            pose3d, scale, _, last[k], _, _ = state(tracks[k])
+            known[k] = pose3d is not None and scale is not None
         lost = np.flatnonzero(~taken & (frame - last >= 2) & (frame - last <= p.reid_age) & known).tolist()
         free_mask = np.array([t is None for t in owner], bool) & np.isfinite(scales)
         if twins:
