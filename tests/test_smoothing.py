@@ -157,6 +157,39 @@ def test_kalman_measures_its_noise_smooths_without_lag_and_one_euro_remains():
         OnlineSmoother(method="wiener")
 
 
+def test_online_process_noise_follows_the_whiteness_of_its_innovations():
+    """A filter that lags the motion makes errors that persist from frame to frame; one that
+    follows the noise makes errors that alternate. A body whose limbs swing fast (1.5 Hz, 40 px)
+    is lagged by the fixed process noise (1.6x the detections' error); steered by its innovations'
+    correlation, the multiplier goes up and the error falls below the detections'. At rest, the
+    multiplier goes down and the error falls too."""
+    rng = np.random.default_rng(5)
+    n = 300
+    t = np.arange(n) / RATE
+    spread = np.stack([np.linspace(0, 120, 13), np.linspace(0, 300, 13)], -1)
+    swing = np.zeros((n, 13, 2))
+    swing[:, ::2, 0] = 40 * np.sin(2 * np.pi * 1.5 * t)[:, None]
+    swing[:, 1::2, 0] = -swing[:, ::2, 0][:, :6]
+    moving = np.array([400.0, 200.0]) + spread + swing
+    still = np.broadcast_to(np.array([400.0, 200.0]) + spread, moving.shape)
+
+    def run(truth, **params):
+        raw = truth + np.random.default_rng(6).normal(0, 2.0, truth.shape)
+        sm = OnlineSmoother(**params)
+        out = np.array([sm.update(Result(720, 1280, body=PartArrays("body", [0.9], p[None], np.zeros((1, 13, 3)),
+                                                                      track=[0]))).body.pose2d[0] for p in raw])
+        error = lambda x: np.linalg.norm(x - truth, axis=-1)[60:].mean()
+        return error(out), error(raw), sm._signals.rows["s"][9, :13, 0].mean()  # log multiplier, offsets' 2D
+
+    steered, raw_err, log_gain = run(moving)
+    fixed, _, fixed_gain = run(moving, whiteness_step=0)
+    assert fixed > 1.3 * raw_err and steered < 0.97 * raw_err and log_gain > 1.0 and fixed_gain == 0, \
+        (steered, fixed, raw_err, log_gain)
+    steered, raw_err, log_gain = run(still)
+    fixed, _, _ = run(still, whiteness_step=0)
+    assert steered < 0.95 * fixed and log_gain < -1.0, (steered, fixed, log_gain)
+
+
 def test_online_follows_a_track_that_jumps_and_never_runs_away():
     """An id that moves to someone else 500 px away: the filter starts afresh there rather than
     creeping towards it (innovations clipped frame after frame used to let it run away)."""

@@ -9,7 +9,11 @@ carry a `track` field (see tracking.py), and a stage over frames (`smooth`):
   on the signal itself, per track and joint, from the second differences d2 of the samples: for
   white noise and a smooth true motion, E[d2^2] = q + 6 r and E[d2_t d2_t-1] = q - 4 r, so
   r = (E[d2^2] - E[d2_t d2_t-1]) / 10 and q = E[d2^2] - 6 r (running means; 2D in units of the
-  pose's box diagonal). The detection score scales r; innovations far beyond the expected are
+  pose's box diagonal). The process noise, a fraction of q, is then steered per signal by the
+  whiteness of the filter's innovations: their correlation from one frame to the next is positive
+  where the filter lags (its errors persist) and negative where it follows the noise (they
+  alternate), and the process noise grows or shrinks with it (within x10 either way). The
+  detection score scales r; innovations far beyond the expected are
   clipped (one frame at a time), and a pose that jumps beyond 30 sigmas starts afresh. The
   One-Euro filter (Casiez et al., CHI 2012) with a constant-velocity prediction step remains as
   `method="one_euro"` (`OneEuroParams`): on scenes with fast motion and little noise it made
@@ -380,10 +384,10 @@ class KalmanParams:
     noise2d, noise3d: prior measurement noise (standard deviation); motion2d, motion3d: prior
     standard deviation of the true second difference per frame; prior_frames: the prior's weight,
     in frames; memory: frames over which the statistics are averaged once known (exponential);
-    motion_gain: the filter's process noise is this times the measured motion (below 1: smoother;
-    the statistics over-state the motion that the filter must follow); motion_gain3d: the same for
-    3D (None: motion_gain), higher: a walking body's 3D joints swing in depth, which the image
-    hardly shows, and at 0.1 the filter lagged them (3D error 1.0-1.4x raw on bodies); min_ratio:
+    motion_gain: the filter's process noise starts at this times the measured motion (below 1:
+    smoother; the statistics over-state the motion that the filter must follow), then follows the
+    whiteness of its innovations (below); motion_gain3d: the same for 3D (None: motion_gain),
+    higher: a walking body's 3D joints swing in depth, which the image hardly shows; min_ratio:
     the process noise is at least this times the measurement noise; manoeuvres: the process noise is
     multiplied by the normalised squared innovation, averaged with weight `nis_rate` per frame,
     when above 1 (at most `max_boost`): a limb that starts to swing is followed at once;
@@ -395,7 +399,15 @@ class KalmanParams:
     starts afresh from its detection;
     score_power: the measurement noise is scaled by (0.75 / score) ** score_power (within x0.25..x4;
     0.5, not 1: where scores say little of a detection's quality, trusting them cost accuracy);
-    velocity0: the standard deviation of a new track's speed, per frame (2D: box diagonals; 3D: m).
+    velocity0: the standard deviation of a new track's speed, per frame (2D: box diagonals; 3D: m);
+    whiteness_step, whiteness_rate, whiteness_range: the process noise is also multiplied by
+    exp(g), per signal and group of coordinates, where g follows the correlation of consecutive
+    normalised innovations (each clipped at `outlier`), averaged with weight `whiteness_rate` per
+    frame: g grows by `whiteness_step` times that correlation each frame, within
+    +-log(whiteness_range). A filter with the right process noise has uncorrelated innovations; one
+    that lags the motion makes errors that persist from frame to frame (positive correlation: more
+    process noise), one that follows the noise makes errors that alternate (negative: less).
+    whiteness_step 0 turns this off.
     """
     noise2d: float = 0.01
     noise3d: float = 0.02
@@ -403,8 +415,8 @@ class KalmanParams:
     motion3d: float = 0.01
     prior_frames: float = 10.0
     memory: float = 90.0
-    motion_gain: float = 0.1
-    motion_gain3d: Optional[float] = 0.5
+    motion_gain: float = 0.05
+    motion_gain3d: Optional[float] = 0.25
     min_ratio: float = 0.01
     max_boost: float = 50.0
     nis_rate: float = 0.5
@@ -413,14 +425,19 @@ class KalmanParams:
     reset: float = 30.0
     score_power: float = 0.5
     velocity0: float = 0.03
+    whiteness_step: float = 0.1
+    whiteness_rate: float = 0.05
+    whiteness_range: float = 10.0
 
 
-# Per joint row (and per signal, for the centre): float[5, 5] of coordinates (estimate, speed, last
-# sample, the sample before, last second difference; 2D x, y then 3D x, y, z) and float[7, 2]
-# shared by each group of coordinates (2D, 3D): the covariance (p00, p01, p11), the noise
-# statistics (E d2^2, E d2_t d2_t-1), the mean normalised squared innovation, the count of
-# second differences seen and whether the last innovation was clipped.
-_COORDS, _SHARED = 5, 8
+# Per joint row (and per signal, for the centre): float[6, 5] of coordinates (estimate, speed, last
+# sample, the sample before, last second difference, last normalised innovation; 2D x, y then 3D
+# x, y, z) and float[10, 2] shared by each group of coordinates (2D, 3D): the covariance (p00,
+# p01, p11), the noise statistics (E d2^2, E d2_t d2_t-1), the mean normalised squared
+# innovation, the count of second differences seen, whether the last innovation was clipped, the
+# mean correlation of consecutive normalised innovations and the log of the process noise's
+# multiplier that follows it.
+_COORDS, _SHARED = 6, 10
 _GROUPS = np.array([2, 3])
 
 
@@ -472,10 +489,11 @@ def _kalman_step(coords: np.ndarray, shared: np.ndarray, at: Any, z: np.ndarray,
     z, unit, k, score = z.astype(f32), unit.astype(f32), k.astype(f32), score.astype(f32)
     prior = (prior[0].astype(f32), prior[1].astype(f32))
     co, sh = _gather(coords, at), _gather(shared, at)  # views where `at` is a slice: written in place
-    x, v, z1, z2, d2_last = co
-    p00, p01, p11, a, b, nis_mean, m, clipped = sh
+    x, v, z1, z2, d2_last, nu_last = co
+    p00, p01, p11, a, b, nis_mean, m, clipped, rho, log_gain = sh
     if fresh.any():
         a[fresh], b[fresh], m[fresh], nis_mean[fresh] = prior[0], prior[1], 0.0, 1.0
+        rho[fresh], log_gain[fresh] = 0.0, 0.0
     # Noise statistics from the second differences of samples in a row (clipped: outliers).
     has2, has3 = (run >= 3)[:, None], (run >= 4)[:, None]
     all2, all3 = bool(has2.all()), bool(has3.all())  # (the common case: no np.where)
@@ -493,6 +511,8 @@ def _kalman_step(coords: np.ndarray, shared: np.ndarray, at: Any, z: np.ndarray,
     # averaged over a few frames, above 1), the motion allowed grows with them.
     gain = np.array([p.motion_gain, p.motion_gain if p.motion_gain3d is None else p.motion_gain3d], np.float32)
     q = 2 * gain * np.maximum(a - 6 * r, p.min_ratio * r) * np.minimum(np.maximum(nis_mean, 1.0), p.max_boost)
+    if p.whiteness_step:
+        q = q * np.exp(log_gain)
     u2 = unit * unit
     q, r = q * u2, r * u2
     if p.score_power:
@@ -512,6 +532,16 @@ def _kalman_step(coords: np.ndarray, shared: np.ndarray, at: Any, z: np.ndarray,
     inv_s = 1.0 / s
     nis = _group_mean(innov * innov) * inv_s
     nis_mean += p.nis_rate * (nis - nis_mean)
+    if p.whiteness_step:
+        # Whiteness: the correlation of this normalised innovation with the last one (both in a run
+        # of samples one frame apart) steers the process noise's multiplier.
+        nu = innov * _spread(np.sqrt(inv_s))
+        nu = np.minimum(np.maximum(nu, -p.outlier), p.outlier)
+        step = p.whiteness_rate * (_group_mean(nu * nu_last) - rho)
+        rho += step if all3 else np.where(has3, step, 0.0)
+        limit = math.log(p.whiteness_range)
+        log_gain[...] = np.minimum(np.maximum(log_gain + np.where(has3, p.whiteness_step * rho, 0.0), -limit), limit)
+        co[5] = nu
     # Clipped only if the last one was not (two in a row: the person moved, not the noise) and
     # not after a gap (a person who comes back where the prediction did not put them is followed).
     lim = outlier * np.sqrt(s)
