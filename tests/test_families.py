@@ -26,7 +26,8 @@ def test_families_are_seeded_and_draw_their_own_noise():
 def test_held_out_scene(family):
     """On a held-out scene: ids held (not yet under the panning camera: people who leave the view
     for long come back with new ids), online smoothing lowers 2D and 3D error (at most 0.9x raw,
-    the issue's target) and jitter, with lag under a frame; offline as before."""
+    the issue's target) and jitter (at most 0.4x raw, the issue's target), with lag under a frame;
+    offline as before."""
     ev = evaluate(make_family_scene(family, SEED))  # the scenes bench.py --tracking reports
     raw, online, offline = ev["off"], ev["online"], ev["offline"]
     assert raw["coverage"] >= 0.97
@@ -34,7 +35,7 @@ def test_held_out_scene(family):
         assert raw["id_switches"] == 0
     for k in ("err2d", "err3d"):
         assert online[k] <= 0.9 * raw[k], (k, online[k] / raw[k])
-    assert online["accel2d"] <= 0.5 * raw["accel2d"] and abs(online["lag"]) <= 1
+    assert online["accel2d"] <= 0.4 * raw["accel2d"] and abs(online["lag"]) <= 1  # the issue's target
     assert offline["err2d"] <= (0.9 if family == "signers" else 0.6) * raw["err2d"]
     assert offline["accel2d"] <= 0.12 * raw["accel2d"] and abs(offline["lag"]) <= 0.5
 
@@ -59,7 +60,7 @@ def test_scene_of_another_generator(kind):
     if kind != "runners":
         assert raw["id_switches"] == 0
     assert online["err2d"] <= 0.9 * raw["err2d"] and online["err3d"] <= raw["err3d"]
-    assert online["accel2d"] <= 0.45 * raw["accel2d"] and abs(online["lag"]) <= 1
+    assert online["accel2d"] <= 0.4 * raw["accel2d"] and abs(online["lag"]) <= 1
     assert offline["err2d"] <= (0.85 if kind == "runners" else 0.6) * raw["err2d"]
     assert offline["err3d"] <= 0.9 * raw["err3d"] and abs(offline["lag"]) <= 0.5
 

@@ -188,6 +188,9 @@ def test_online_process_noise_follows_the_whiteness_of_its_innovations():
     steered, raw_err, log_gain = run(still)
     fixed, _, _ = run(still, whiteness_step=0)
     assert steered < 0.95 * fixed and log_gain < -1.0, (steered, fixed, log_gain)
+    for bad in ({"whiteness_range": 0.5}, {"whiteness_step": -0.1}, {"whiteness_rate": 2.0}):
+        with pytest.raises(ValueError, match="KalmanParams"):
+            OnlineSmoother(**bad)
 
 
 def test_online_follows_a_track_that_jumps_and_never_runs_away():

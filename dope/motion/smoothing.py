@@ -429,6 +429,14 @@ class KalmanParams:
     whiteness_rate: float = 0.05
     whiteness_range: float = 10.0
 
+    def __post_init__(self) -> None:
+        for name in ("nis_rate", "whiteness_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"KalmanParams.{name} is a weight per frame: between 0 and 1, not {getattr(self, name)}")
+        if self.whiteness_step < 0 or self.whiteness_range < 1:
+            raise ValueError("KalmanParams: whiteness_step must be >= 0 and whiteness_range >= 1 "
+                             f"(got {self.whiteness_step} and {self.whiteness_range})")
+
 
 # Per joint row (and per signal, for the centre): float[6, 5] of coordinates (estimate, speed, last
 # sample, the sample before, last second difference, last normalised innovation; 2D x, y then 3D
