@@ -225,7 +225,7 @@ def test_gap_weights_are_a_linear_fill_then_the_local_fit():
         grid = np.arange(span[0], span[-1] + 1)
         fill = np.stack([np.interp(grid, span, np.eye(len(span))[k]) for k in range(len(span))], 1)
         want = np.zeros(21)
-        want[span] = local_fit_weights(10 - span[0], span[-1] - 10, 3.0, 2) @ fill
+        want[span] = local_fit_weights(10 - span[0], span[-1] - 10, sm.sigma, 2) @ fill
         np.testing.assert_allclose(weights, want, atol=1e-12)
 
 
@@ -235,10 +235,10 @@ def _offline_error(truth, raw, **params):
 
 
 def test_offline_narrows_its_fit_only_where_the_motion_outruns_it():
-    """A precise, fast signal (a hand waving at 2.5 Hz, 0.3 px of noise): the default fit (3
-    frames) would cost accuracy, the adaptive one narrows and stays near the samples. A slow,
-    noisy walk: the default fit is kept (a pose's centre may take a narrower fit for a few frames,
-    `_fit_centres`: within 5% of the error)."""
+    """A precise, fast signal (a hand waving at 2.5 Hz, 0.3 px of noise): the default fit (4
+    frames) would cost accuracy, the adaptive one narrows and stays near the samples. Slow, noisy
+    walks: the default fit is kept (a pose's centre may take a narrower fit for a few frames,
+    `_fit_centres`: over five walks, in under 5% of the frames and within 3% of the error)."""
     rng = np.random.default_rng(6)
     k = np.arange(240)
     fast = 400 + 40 * np.sin(2 * np.pi * 2.5 * k / RATE) + 15 * np.sin(2 * np.pi * 1.1 * k / RATE + 1)
@@ -247,11 +247,14 @@ def test_offline_narrows_its_fit_only_where_the_motion_outruns_it():
     assert _offline_error(fast, raw, adaptive=False) > 1.5 * raw_err  # the default fit cannot follow
     assert _offline_error(fast, raw) < 1.1 * raw_err
     slow = 300 + 4 * k + 20 * np.sin(2 * np.pi * 0.5 * k / RATE)
-    noisy = slow + rng.normal(0, 3, len(k))
-    a = np.array([r.body.pose2d for r in OfflineSmoother().run([tracked([[x, 200]]) for x in noisy])])
-    b = np.array([r.body.pose2d for r in OfflineSmoother(adaptive=False).run([tracked([[x, 200]]) for x in noisy])])
-    assert (a != b).any(axis=(1, 2, 3)).mean() < 0.05  # the same fit in at least 95% of the frames
-    assert np.abs(a[:, 0, 0, 0] - slow).mean() < 1.05 * np.abs(b[:, 0, 0, 0] - slow).mean()
+    changed, ratio = [], []
+    for seed in range(5):
+        noisy = slow + np.random.default_rng(seed).normal(0, 3, len(k))
+        a = np.array([r.body.pose2d for r in OfflineSmoother().run([tracked([[x, 200]]) for x in noisy])])
+        b = np.array([r.body.pose2d for r in OfflineSmoother(adaptive=False).run([tracked([[x, 200]]) for x in noisy])])
+        changed.append((a != b).any(axis=(1, 2, 3)).mean())
+        ratio.append(np.abs(a[:, 0, 0, 0] - slow).mean() / np.abs(b[:, 0, 0, 0] - slow).mean())
+    assert np.mean(changed) < 0.05 and np.mean(ratio) < 1.03, (changed, ratio)
 
 
 def test_a_pose_whose_centre_moves_fast_gets_a_narrower_fit_for_its_centre_alone():

@@ -737,7 +737,7 @@ class OfflineSmoother:
     every window is one slice of the ring).
     """
 
-    def __init__(self, window: int = 10, sigma: float = 3.0, degree: int = 2, max_gap: int = 10,
+    def __init__(self, window: int = 10, sigma: float = 4.0, degree: int = 2, max_gap: int = 10,
                  adaptive: bool = True) -> None:
         if window < 0 or sigma <= 0 or degree < 0 or max_gap < 0:
             raise ValueError("window, degree and max_gap must be >= 0 and sigma > 0")
@@ -1076,11 +1076,11 @@ class OfflineSmoother:
         shift = (target - now) * np.repeat(better[chosen], [2, 3], axis=1)
         est[rows] += np.repeat(shift, n[chosen], 0).astype(est.dtype)
 
-    CENTRE_NARROWER = (0.6, 0.4)  # the narrower fits a centre may take, as fractions of sigma
+    CENTRE_NARROWER = (0.45, 0.3)  # the narrower fits a centre may take, as fractions of sigma (1.8, 1.2 frames)
     CENTRE_MARGIN = 0.6  # a narrower fit is taken where its score is below this times the default's
     CENTRE_MEMORY = 8.0  # frames over which the centres' fits are scored
 
-    NARROWER = (0.6, 0.4, 0.0)  # the narrower fits tried, as fractions of sigma (0: the sample itself)
+    NARROWER = (0.45, 0.3, 0.0)  # the narrower fits tried, as fractions of sigma (1.8, 1.2 frames; 0: the sample itself)
     MARGIN = 0.8  # a narrower fit is taken where its estimated error is below this times the wider one's
     BIAS = 3.0  # narrower fits are tried where the default one runs this many times farther than noise explains
     BIAS_MEMORY = 20.0  # frames over which that is averaged (from 1: what noise alone gives)
