@@ -36,8 +36,8 @@ track and its place in the person: a body by its track; a hand attached to a bod
 the wrist it is attached to; a lone hand or face by its own track (tracking.py gives lone parts ids
 of their own). Detections without a track (`track` -1, or no `track` field) pass through unchanged.
 After smoothing, a body's wrist is set again to the wrist of the hand attached to it (SPEC §6).
-Frames are taken as evenly spaced (offline); the online filter reads the time between frames from
-the items' `time_s` when it is known, else from `rate`.
+Frames are taken as evenly spaced (offline); the online filter reads the times of frames from the
+items' `time_s` when it is known, and counts in the stream's own frame interval.
 """
 from __future__ import annotations
 
@@ -590,8 +590,11 @@ class OnlineSmoother:
 
     method: "kalman" (default; `KalmanParams`, see the module docstring) or "one_euro" (the
     One-Euro filter with `params2d` and `params3d`, `OneEuroParams`). time_s: seconds of this
-    frame (None: one frame at `rate` after the last). A signal unseen for more than RESET_AFTER_S
-    seconds is forgotten (it starts afresh).
+    frame (None: one frame after the last). The Kalman filter counts time in frames of the stream,
+    the median of the last 31 intervals between frames (`rate` frames a second before any): a 60
+    fps video, a 24 fps film and every other frame of a video are filtered as a 30 fps one is, and
+    a frame missing from the stream is a gap. A signal unseen for more than RESET_AFTER_S seconds
+    is forgotten (it starts afresh).
     """
 
     def __init__(self, params: Optional[KalmanParams] = None, method: str = "kalman",
@@ -603,6 +606,11 @@ class OnlineSmoother:
         self.params = params if params is not None else KalmanParams(**kalman)
         self.params2d, self.params3d, self.rate = params2d, params3d, float(rate)
         self._t: Optional[float] = None
+        # The time between two frames of the stream (the Kalman filter counts in frames): the
+        # median of the last intervals seen, so that a camera's jitter and a dropped frame do not
+        # move it; 1 / rate before any.
+        self._steps: deque[float] = deque(maxlen=31)
+        self._frame_s = 1.0 / self.rate
         if method == "one_euro":
             # estimate and speed of each joint: 2D (x, y) then 3D (x, y, z), side by side
             self._signals = _Signals({"x": (None, 5), "d": (None, 5)}, {"t": ((), np.float64, -np.inf)})
@@ -645,9 +653,12 @@ class OnlineSmoother:
         return predicted + a * (x - predicted), dx_hat
 
     def update(self, result: Result, time_s: Optional[float] = None) -> Result:
-        t = (0.0 if self._t is None else self._t + 1.0 / self.rate) if time_s is None else float(time_s)
+        t = (0.0 if self._t is None else self._t + self._frame_s) if time_s is None else float(time_s)
         if self._t is not None and t <= self._t:  # repeated or backward times: one frame on
-            t = self._t + 1.0 / self.rate
+            t = self._t + self._frame_s
+        if self._t is not None:
+            self._steps.append(t - self._t)
+            self._frame_s = float(np.median(self._steps))
         self._t = t
         store = self._signals
         layout = store.frame(signal_keys(result))
@@ -696,7 +707,9 @@ class OnlineSmoother:
         V = store.values
         dt = t - V["t"][sig]
         fresh = dt > RESET_AFTER_S  # new signals have t = -inf
-        k = np.where(fresh, 1.0, dt * self.rate)  # frames since the last sample
+        k = np.where(fresh, 1.0, dt / self._frame_s)  # frames since the last sample
+        whole = np.round(k)
+        k = np.where(np.abs(k - whole) < 1e-6, whole, k)  # (time stamps' rounding: whole frames stay whole)
         run = np.where(fresh, 1, np.where(np.abs(k - 1.0) < 0.25, V["run"][sig] + 1, 1))  # samples in a row
         V["t"][sig], V["run"][sig] = t, run
         unit = np.ones((len(sig), 2))  # statistics in units: 2D in box diagonals of the pose, 3D in metres
