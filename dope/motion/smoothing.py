@@ -545,10 +545,9 @@ def _kalman_step(coords: np.ndarray, shared: np.ndarray, at: Any, z: np.ndarray,
         # of samples one frame apart) steers the process noise's multiplier.
         nu = innov * _spread(np.sqrt(inv_s))
         nu = np.minimum(np.maximum(nu, -p.outlier), p.outlier)
-        step = p.whiteness_rate * (_group_mean(nu * nu_last) - rho)
-        rho += step if all3 else np.where(has3, step, 0.0)
+        rho += p.whiteness_rate * (_group_mean(nu * nu_last) - rho) * has3
         limit = math.log(p.whiteness_range)
-        log_gain[...] = np.minimum(np.maximum(log_gain + np.where(has3, p.whiteness_step * rho, 0.0), -limit), limit)
+        log_gain[...] = np.minimum(np.maximum(log_gain + p.whiteness_step * rho * has3, -limit), limit)
         co[5] = nu
     # Clipped only if the last one was not (two in a row: the person moved, not the noise) and
     # not after a gap (a person who comes back where the prediction did not put them is followed).
@@ -1058,14 +1057,9 @@ class OfflineSmoother:
         sig, n, starts, w = layout.signals, layout.lengths, layout.starts, self.window
         first = (m - w) % self._size
         c = store.values["centre"][sig, first:first + 2 * w + 1].astype(np.float64)  # float[S, 2w + 1, 5]
-        kernels = [weights.astype(np.float64)]
         present = self._present(m, stamps, inside)
-        # (the narrower fits, once for each pattern of frames present: most signals have them all)
-        packed = np.ascontiguousarray(np.packbits(present, axis=1))
-        code = packed.view(np.dtype((np.void, packed.shape[1])))[:, 0]
-        _, where, inverse = np.unique(code, return_index=True, return_inverse=True)
-        for factor in self.CENTRE_NARROWER:
-            kernels.append(_present_fit_weights(present[where], self.sigma * factor, self.degree)[inverse.reshape(-1)])
+        kernels = [weights.astype(np.float64)] + [_present_fit_weights(present, self.sigma * factor, self.degree)
+                                                  for factor in self.CENTRE_NARROWER]
         fits = np.stack([np.einsum("sk,skc->sc", k, c) for k in kernels], 1)  # float[S, fits, 5]
         w0 = np.stack([k[:, w] for k in kernels], 1)  # float[S, fits]
         loo = (c[:, None, w] - fits) / np.maximum(1.0 - w0, 1e-3)[..., None]
@@ -1179,8 +1173,13 @@ def _weighted(weights: np.ndarray, samples: np.ndarray) -> np.ndarray:
 def _present_fit_weights(present: np.ndarray, sigma: float, degree: int) -> np.ndarray:
     """float64[K, 2w + 1]: for each row of `present` (bool[K, 2w + 1], frame w is there), the
     weights giving the value at w of a weighted least-squares polynomial fit (degree `degree`,
-    Gaussian weights of `sigma` frames) to the frames present; solved for all rows at once (a tiny
-    ridge keeps a fit with too few frames near the sample itself)."""
+    Gaussian weights of `sigma` frames) to the frames present; solved once for each pattern of frames
+    present (most rows have them all), all at once (a tiny ridge keeps a fit with too few frames
+    near the sample itself)."""
+    packed = np.ascontiguousarray(np.packbits(present, axis=1))
+    code = packed.view(np.dtype((np.void, packed.shape[1])))[:, 0]
+    _, where, inverse = np.unique(code, return_index=True, return_inverse=True)
+    present = present[where]
     w = present.shape[1] // 2
     k = np.arange(-w, w + 1, dtype=np.float64)
     x = np.vander(k, degree + 1, increasing=True)  # float[2w + 1, d + 1]
@@ -1189,7 +1188,7 @@ def _present_fit_weights(present: np.ndarray, sigma: float, degree: int) -> np.n
     e0 = np.zeros((len(present), degree + 1, 1))
     e0[:, 0] = 1.0
     coef = np.linalg.solve(a, e0)[..., 0]  # float[K, d + 1]: A^-1 e0 (A is symmetric)
-    return g * (coef @ x.T)
+    return (g * (coef @ x.T))[inverse.reshape(-1)]
 
 
 # -------------------------------------------------------------------------------- stages

@@ -974,8 +974,8 @@ class Tracker:
             lone = np.flatnonzero(~attached)
             if len(lone):
                 joints = _TRACKED_JOINTS.get(part, slice(None))
-                lone_owners = self._parts[part].update(frame, arr.pose2d[lone][:, joints], arr.scores[lone], image,
-                                                       arr.pose3d[lone][:, joints])
+                lone_owners = self._parts[part].update(frame, arr.pose2d[lone, joints], arr.scores[lone], image,
+                                                       arr.pose3d[lone, joints])
                 self._note(lone_owners)
                 k[lone] = [NO_TRACK if t is None else t.key for t in lone_owners]
             keys[part] = k
