@@ -422,3 +422,76 @@ def test_without_the_3d_pose_a_lost_person_is_reidentified_by_depth_and_reach_al
             person = (x + rng.normal(0, 1.0), 420 + rng.normal(0, 1.0), 200)
             ids |= set(tracker.update(people_frame([person] if t in seen else [])).body.track.tolist())
     assert len(ids - {NO_TRACK}) == 1, ids
+
+
+def mirrored(frame, index):
+    """frame with body `index` reported mirrored: its left and right joints exchanged, 2D and 3D,
+    and with them its hands' links (a hand is attached to the body by the wrist nearest it)."""
+    from dope.motion.tracking import _MIRROR
+    fields = dict(frame.body.fields)
+    for name in ("pose2d", "pose3d"):
+        a = fields[name].copy()
+        a[index] = a[index][_MIRROR]
+        fields[name] = a
+    left, right = fields["left_hand"].copy(), fields["right_hand"].copy()
+    left[index], right[index] = right[index], left[index]
+    fields.update(left_hand=left, right_hand=right)
+    return frame.replace(body=PartArrays("body", **fields))
+
+
+def test_a_person_reported_mirrored_for_a_few_frames_keeps_their_id_and_their_left_and_right():
+    """A detector often reports a person seen from behind with left and right exchanged. For five
+    frames the walker's detections are mirrored: they still fit the track (at `swap_cost`), so the
+    walker keeps one id throughout, and those detections come back in the track's left and right
+    (joints 2D and 3D, and the hands' links); compared as detected only, the mirrored detections
+    are too far from the track and start another."""
+    rng = np.random.default_rng(11)
+    results, truth = [], []
+    for t in range(45):
+        frame = people_frame([(300 + 5 * t, 400, 250), (1000, 380, 240)], noise=1.0, rng=rng)
+        truth.append(frame)
+        results.append(mirrored(frame, 0) if 20 <= t < 25 else frame)
+    out = list(Tracker().run(results))
+    ids = [int(r.body.track[0]) for r in out][5:]
+    assert len(set(ids)) == 1 and ids[0] != NO_TRACK, ids
+    for r, right in zip(out, truth):
+        assert np.array_equal(r.body.pose2d, right.body.pose2d) and np.array_equal(r.body.pose3d, right.body.pose3d)
+        assert np.array_equal(r.body.left_hand, right.body.left_hand)
+    plain = [int(r.body.track[0]) for r in Tracker(swap_cost=float("inf")).run(results)][5:]
+    assert len(set(plain)) > 1, plain
+
+
+def test_a_track_born_mirrored_takes_the_detector_s_left_and_right():
+    """The walker's first twelve detections are mirrored, the rest not: the track first holds the
+    mirrored left and right, so the correct detections that follow fit it mirrored and come back
+    mirrored; at the `mirror_rebase`-th of them in a row (10), the track takes the detector's left
+    and right, and the detections come back as they were."""
+    rng = np.random.default_rng(12)
+    results = []
+    for t in range(40):
+        frame = people_frame([(300 + 5 * t, 400, 250)], noise=1.0, rng=rng)
+        results.append(mirrored(frame, 0) if t < 12 else frame)
+    out = list(Tracker(mirror_rebase=10).run(results))
+    changed = [not np.array_equal(r.body.pose2d, x.body.pose2d) for r, x in zip(out, results)]
+    assert not any(changed[:12]) and all(changed[12:21]) and not any(changed[21:]), changed
+    assert len({int(r.body.track[0]) for r in out}) == 1
+
+
+def test_two_people_side_by_side_are_not_taken_for_one_detected_twice():
+    """A catches up with B and walks beside them, closer than `duplicate` and in one posture: their
+    detections look like a detector's two proposals for one person. A is missed for three frames;
+    when A is seen again, A's track fits A's detection best and B's track B's: A's detection is not
+    a second one of B, and A keeps their id."""
+    rng = np.random.default_rng(5)
+    results, names = [], []
+    for t in range(40):
+        a, b = (400 + 4 * t - max(60 - 6 * t, 0), 400, 240), (408 + 4 * t, 388, 240)
+        missed = 15 <= t < 18
+        results.append(people_frame([b] if missed else [a, b], noise=0.5, rng=rng))
+        names.append(["b"] if missed else ["a", "b"])
+    out = list(Tracker().run(results))
+    ids = {"a": set(), "b": set()}
+    for r, who in zip(out, names):
+        for name, tid in zip(who, r.body.track):
+            ids[name].add(int(tid))
+    assert len(ids["a"]) == 1 and len(ids["b"]) == 1 and ids["a"] != ids["b"], ids

@@ -44,7 +44,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Hashable, Iterable, Iterator, NamedTuple, Optional
+from typing import Any, Callable, Hashable, Iterable, Iterator, NamedTuple, Optional
 
 import numpy as np
 
@@ -56,6 +56,15 @@ from dope.stream import Frame
 SMOOTH_MODES = ("off", "online", "offline")
 DEFAULT_RATE = 30.0  # frames per second assumed when the frames carry no time
 RESET_AFTER_S = 1.0  # online: a track unseen for longer starts its filter afresh
+# The guard of both smoothers: a signal whose smoothed pose has missed its detections by more than
+# GUARD times the part's size (RMS over its joints, 2D, against the pose-box diagonal) in more than
+# GUARD_SHARE of its last frames (a running mean over GUARD_MEMORY frames) is given its detections
+# back (2D), until the share falls again: motion that no smoothing over a few frames follows (a
+# hand spinning faster than the frame rate shows, whose differences make its noise look as large
+# as its motion), where smoothing makes positions worse. A quarter of the part's size is far
+# beyond any detector's noise and any smoothing's lag on the scenes the smoothers are tuned on
+# (a tenth already gives back the detections of fast signing hands there).
+GUARD, GUARD_SHARE, GUARD_MEMORY = 0.25, 0.25, 8.0
 _WRIST_LINKS = (("left_hand", BODY_L_WRIST), ("right_hand", BODY_R_WRIST))
 
 
@@ -407,7 +416,7 @@ class KalmanParams:
     +-log(whiteness_range). A filter with the right process noise has uncorrelated innovations; one
     that lags the motion makes errors that persist from frame to frame (positive correlation: more
     process noise), one that follows the noise makes errors that alternate (negative: less).
-    whiteness_step 0 turns this off.
+    whiteness_step 0 turns this off. guard: see GUARD (0: off).
     """
     noise2d: float = 0.01
     noise3d: float = 0.02
@@ -428,11 +437,14 @@ class KalmanParams:
     whiteness_step: float = 0.1
     whiteness_rate: float = 0.05
     whiteness_range: float = 10.0
+    guard: float = GUARD
 
     def __post_init__(self) -> None:
         for name in ("nis_rate", "whiteness_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"KalmanParams.{name} is a weight per frame: between 0 and 1, not {getattr(self, name)}")
+        if self.guard < 0:
+            raise ValueError(f"KalmanParams.guard is a fraction of a part's size (0: off), not {self.guard}")
         if self.whiteness_step < 0 or self.whiteness_range < 1:
             raise ValueError("KalmanParams: whiteness_step must be >= 0 and whiteness_range >= 1 "
                              f"(got {self.whiteness_step} and {self.whiteness_range})")
@@ -624,7 +636,8 @@ class OnlineSmoother:
             # (float32: the poses are; half the memory traffic of float64, the same outputs within 1e-3 px)
             self._signals = _Signals({"k": (_COORDS, None, 5), "s": (_SHARED, None, 2)},
                                      {"t": ((), np.float64, -np.inf), "run": ((), np.int64, 0),
-                                      "k": ((_COORDS, 5), np.float32, 0.0), "s": ((_SHARED, 2), np.float32, 0.0)},
+                                      "k": ((_COORDS, 5), np.float32, 0.0), "s": ((_SHARED, 2), np.float32, 0.0),
+                                      "misfit": ((), np.float64, 0.0)},
                                      row_dtype=np.float32)
             p = self.params
             r0 = np.array([p.noise2d, p.noise3d]) ** 2
@@ -720,12 +733,42 @@ class OnlineSmoother:
         rep = lambda a: np.repeat(a, n, 0)
         o = _kalman_step(store.rows["k"], store.rows["s"], _as_block(rows), offset, rep(unit), rep(k), rep(run),
                          rep(fresh), rep(score), self.params, self._prior_offset, self.params.outlier)
-        return o + rep(c)
+        est = o + rep(c)
+        if self.params.guard:
+            misfit = np.where(fresh, 0.0, V["misfit"][sig])
+            _guard_share(est, z, starts, n, scale, misfit, self.params.guard)
+            _give_back(est, z, layout, misfit)
+            V["misfit"][sig] = misfit
+        return est
 
     def run(self, results: Iterable[Result]) -> Iterator[Result]:
         """Smooth an iterable of results, one frame at `rate` apart."""
         for r in results:
             yield self.update(r)
+
+
+def _guard_share(est: np.ndarray, sample: np.ndarray, starts: np.ndarray, lengths: np.ndarray, size: np.ndarray,
+                 misfit: np.ndarray, limit: float,
+                 confirm: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> None:
+    """The guard's share of frames missed (see GUARD): update `misfit` (float[S], in place) from
+    this frame's estimates `est` and samples (float[rows, 5]; each signal's rows from starts[s],
+    lengths[s] of them) and the poses' sizes (float[S], pixels). confirm: given the indexes of the
+    signals missed, whether each counts (bool)."""
+    d = sample[:, :2] - est[:, :2]  # (float32, as the poses: a tenth of a size needs no more)
+    far = np.add.reduceat(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1], starts) > (limit * limit) * lengths * size * size
+    if confirm is not None and far.any():
+        at = np.flatnonzero(far)
+        far[at] = confirm(at)
+    misfit += (far - misfit) / GUARD_MEMORY
+
+
+def _give_back(est: np.ndarray, sample: np.ndarray, layout: _Layout, misfit: np.ndarray) -> None:
+    """The guard: the samples (2D) in place of the estimates of the signals whose share of frames
+    missed is above GUARD_SHARE."""
+    give = np.flatnonzero(misfit > GUARD_SHARE)
+    if len(give):
+        at = ranges(layout.starts[give], layout.lengths[give])
+        est[at, :2] = sample[at, :2]
 
 
 def _scores(result: Result, layout: _Layout) -> np.ndarray:
@@ -745,7 +788,8 @@ class OfflineSmoother:
     window: frames looked at on each side (the delay); sigma: the Gaussian weights' width in
     frames; degree: of the local polynomial; max_gap: the longest run of missing frames that is
     filled (a longer one splits the signal); adaptive: narrow the fit where a signal's motion
-    outruns it (`_adapt`). Memory: 2 * window + 1 frames per signal (each held twice, so that
+    outruns it (`_adapt`, `_fit_centres`), and give the detections back where no fit follows
+    them (`_guard`, GUARD). Memory: 2 * window + 1 frames per signal (each held twice, so that
     every window is one slice of the ring).
     """
 
@@ -767,7 +811,8 @@ class OfflineSmoother:
                                   "bias": ((2,), np.float64, 1.0),
                                   "risk": ((1 + len(self.NARROWER), 2), np.float64, np.nan),
                                   "centre": ((2 * n, 5), np.float32, 0.0),
-                                  "loo": ((1 + len(self.CENTRE_NARROWER), 2), np.float64, np.nan)},
+                                  "loo": ((1 + len(self.CENTRE_NARROWER), 2), np.float64, np.nan),
+                                  "misfit": ((), np.float64, 0.0)},
                                  row_dtype=np.float32)  # the samples are float32 (Result poses)
         self._weights: dict[tuple[int, int], np.ndarray] = {}
         self._n = 0
@@ -868,6 +913,8 @@ class OfflineSmoother:
             if self.adaptive:
                 narrowed = self._adapt(est, full_window, layout, m, stamps, inside, centre)
                 self._fit_centres(est, layout, m, stamps, inside, default_weights, narrowed)
+                if self.GUARD:
+                    self._guard(est, full_window[w, rows], layout, m, stamps, inside)
             poses = _part_poses(result, layout, est)
         # Forget the signals that no frame still pending can use.
         gone = np.flatnonzero(store.live & (store.values["seen"] < m + 1 - w))
@@ -1082,6 +1129,36 @@ class OfflineSmoother:
         now = np.add.reduceat(est[rows].astype(np.float64), np.r_[0, np.cumsum(n[chosen])[:-1]], 0) / n[chosen][:, None]
         shift = (target - now) * np.repeat(better[chosen], [2, 3], axis=1)
         est[rows] += np.repeat(shift, n[chosen], 0).astype(est.dtype)
+
+    GUARD = GUARD  # (see the module's GUARD; 0: off)
+
+    def _guard(self, est: np.ndarray, sample: np.ndarray, layout: _Layout, m: int, stamps: np.ndarray,
+               inside: np.ndarray) -> None:
+        """The guard (see the module's GUARD) on this frame's estimates `est` and samples, measured
+        on a few joints of each signal (`_noise_rows`). A frame counts as missed only where the
+        pose's centre is also farther than GUARD sizes from the median of its centres in the 5
+        frames about it: near a single bad detection, the fits of the frames around it are pulled
+        away from their samples, but the median is not, and motion that the frames show (smooth,
+        or a turn) keeps a sample near that median."""
+        store, w = self._signals, self.window
+        sig = layout.signals
+        pick, used, sub = self._noise_rows(layout)  # (at most NOISE_JOINTS joints a signal: as good a measure)
+        xy = sample[pick, :2]
+        span = np.maximum.reduceat(xy, sub) - np.minimum.reduceat(xy, sub)
+        size = np.maximum(np.sqrt(span[:, 0] * span[:, 0] + span[:, 1] * span[:, 1]), 1.0)
+
+        def jumps(at: np.ndarray) -> np.ndarray:  # (for the few signals whose fit missed them)
+            first = (m - w) % self._size
+            near = store.values["centre"][sig[at], first + w - 2:first + w + 3, :2].astype(np.float64)  # [K, 5, 2]
+            near[~self._present(m, stamps[at], inside[at])[:, w - 2:w + 3]] = np.nan
+            with np.errstate(all="ignore"):
+                off = near[:, 2] - np.nanmedian(near, 1)
+            return (off * off).sum(-1) > self.GUARD * self.GUARD * size[at] * size[at]
+
+        misfit = store.values["misfit"][sig]
+        _guard_share(est[pick], xy, sub, used, size, misfit, self.GUARD, jumps if w >= 2 else None)
+        _give_back(est, sample, layout, misfit)
+        store.values["misfit"][sig] = misfit
 
     CENTRE_NARROWER = (0.45, 0.3)  # the narrower fits a centre may take, as fractions of sigma (1.8, 1.2 frames)
     CENTRE_MARGIN = 0.6  # a narrower fit is taken where its score is below this times the default's

@@ -20,8 +20,11 @@ detection) on every part, keeping its state inside, as norfair's and ByteTrack's
 - A track unseen in the last frame is taken back only by a detection whose 3D pose and depth proxy
   fit it; a lost track (unseen 2 to `reid_age` frames) that no detection fits by place takes one
   left over that fits its depth proxy and 3D pose where it could have walked since, if unambiguous.
+- A body reported mirrored (left and right exchanged for the legs, the arms or the hips and
+  shoulders: a person seen from behind) still fits its track, at `swap_cost`.
 - A second detection of a person (within `duplicate` track sizes of a matched one, with the same 3D
-  pose) carries their id and changes nothing; tracks not seen in a frame move with the median unexplained shift of
+  pose) carries their id and changes nothing, unless two confirmed tracks each fit one of the two
+  better (two people side by side); tracks not seen in a frame move with the median unexplained shift of
   those seen (a panning camera); a track predicted outside the image survives `max_age_outside`.
 - Tracks are predicted at constant velocity (their joints' centre moves by its filtered speed, and
   each joint by its own swing one frame on), so a person hidden for up to `max_age` frames
@@ -52,7 +55,7 @@ import numpy as np
 
 from dope.motion.neighbours import close_pairs, pairs_within
 from dope.parts import PART_NAMES
-from dope.results import NO_LINK, Result
+from dope.results import NO_LINK, PartArrays, Result
 from dope.stream import Frame
 
 NO_TRACK = -1
@@ -62,6 +65,13 @@ _SIDES = ("left_hand", "right_hand")
 # compares are means and extents, which 21 evenly spread landmarks give within a few per cent, at a
 # quarter of the work (a crowd's lone faces were most of its tracking time).
 _TRACKED_JOINTS = {"face": slice(None, None, 4)}
+# Left/right confusions of a body (joints in dope.parts.BODY_JOINTS order): the pairs exchanged in
+# each group that a detector may mirror on its own (legs; arms; hips and shoulders), and for each
+# set of groups mirrored (a bitmask, bit g for group g) the permutation of the joints.
+_SWAP_GROUPS = ((0, 1, 2, 3), (6, 7, 8, 9), (4, 5, 10, 11))
+_MIRROR = np.array([1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 12])
+_SWAP_PERMS = np.array([[_MIRROR[j] if any(j in g and m >> i & 1 for i, g in enumerate(_SWAP_GROUPS)) else j
+                         for j in range(13)] for m in range(8)])
 HUMAN_ACCEL = 4.0  # m/s^2: how fast a person may speed up while hidden (re-identification's reach; 30 fps)
 
 
@@ -112,6 +122,14 @@ class TrackerParams:
     posture_rate: the 3D sigma of a track is at least this times its own rate of posture change
         (metres a frame, the detections' noise taken out), times its frames unseen plus one, up to
         two: a dancer's posture changes 10 cm a frame, a walker's 1-2 cm (0: the fixed sigma).
+    swap_cost: a body detection may fit its track with its left and right joints exchanged, for
+        the legs, the arms or the hips and shoulders, each on its own (a detector reports a person
+        seen from behind mirrored, in whole or in part), at this cost (the log of the odds against
+        such a confusion: 4, about 2 in 100). The track keeps its own left and right, and the
+        detection is given back corrected (its joints, and its hands' links with its arms). inf:
+        never. mirror_rebase: matches in a row mirrored in a group after which the track takes
+        the detector's left and right for it (a track born during a confusion, or a person who
+        turned round while hidden).
     reidentify: give a lost track (unseen 2 frames or more, beyond its gate) a detection left
         unmatched that fits its depth proxy and 3D pose, within its speed times the frames unseen
         of where it was last seen (see `_PartTracks._reidentify`). reid_age: frames a confirmed track
@@ -143,6 +161,8 @@ class TrackerParams:
     camera_motion: bool = True
     joint_gate: float = 4.0
     posture_rate: float = 1.5
+    swap_cost: float = 4.0
+    mirror_rebase: int = 10
 
 
 class _Rows:
@@ -167,7 +187,8 @@ class _Rows:
                "pose3d": (("J", 3), 0.0), "has3d": ((), False), "scale": ((), math.nan), "last": ((), 0),
                "size": ((), 0.0), "spread": ((), 0.0), "hits": ((), 1), "raw3d": (("J", 3), 0.0),
                "has_raw": ((), False), "step3d": (("J", 3), 0.0), "has_step": ((), False),
-               "d1sq": ((), math.nan), "d2sq": ((), math.nan), "rate3d": ((), 0.0)}
+               "d1sq": ((), math.nan), "d2sq": ((), math.nan), "rate3d": ((), 0.0),
+               "mirror_runs": ((len(_SWAP_GROUPS),), 0)}
 
     def __init__(self) -> None:
         self.used = np.zeros(0, bool)
@@ -373,11 +394,13 @@ def _base_cost_2d(params: TrackerParams, unseen: np.ndarray) -> np.ndarray:
 
 def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarray, unseen: np.ndarray,
                      poses: np.ndarray, params: TrackerParams,
-                     pose_spreads: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(rows, cols, costs): the cost of giving detection cols[k] to track rows[k], for the pairs
-    that may match (sorted by row then column; the others may not). In a crowd a frame has a few
-    candidates per track: a dense matrix of 1,500 x 1,500 would cost more to fill and scan than the
-    pairs themselves.
+                     pose_spreads: Optional[np.ndarray] = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, cols, costs, swaps): the cost of giving detection cols[k] to track rows[k], for the
+    pairs that may match (sorted by row then column; the others may not), and the groups of the
+    body's left and right joints that the pair fits mirrored (a bitmask over _SWAP_GROUPS; 0:
+    none). In a crowd a frame has a few candidates per track: a dense matrix of 1,500 x 1,500
+    would cost more to fill and scan than the pairs themselves.
 
     predicted: float[T, J, 2], the tracks' predicted poses; sizes: float[T], their pose-box
     diagonals (pixels); spreads: float[T], their log RMS spreads; unseen: float[T], frames since
@@ -389,7 +412,9 @@ def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarr
     cost = d^2 / (2 sp^2) + s^2 / (2 ss^2) + log(sp ss) + w (1 - IoU). The log term makes a track
     long unseen (wide sigmas) pay for being easy to match, so that where a hidden person and the one
     in front of them could both explain a detection, the one whose size and place fit best wins.
-    Pairs beyond `gate` sigmas in pose or in size may not match.
+    Pairs beyond `gate` sigmas in pose or in size may not match. A body (13 joints) is also
+    compared with its left and right joints exchanged in each of _SWAP_GROUPS where that is nearer
+    (a detector mirrors people seen from behind), at `swap_cost` more.
     """
     sp = params.pose_sigma + params.pose_growth * unseen
     ss = params.size_sigma + params.size_growth * unseen
@@ -401,7 +426,8 @@ def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarr
     # is computed for the pairs left only (at crowd sizes, a few per track), found on a grid.
     reach = params.gate * sp * sizes  # pixels, per track
     t_centre, d_centre = _joint_sum(predicted) / j, _joint_sum(poses) / j
-    none = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    none = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64))
+    mirrors = j == len(_MIRROR) and math.isfinite(params.swap_cost)
     n_pairs = len(predicted) * len(poses)
     if n_pairs > _DENSE_PAIRS:
         rows, cols = pairs_within(t_centre, d_centre, reach)
@@ -422,8 +448,14 @@ def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarr
             d = np.sqrt(_sq_norm(diff)).sum(-1) / j / sizes[:, None] / sp[:, None]  # NaN joints: no match
             iou = iou_matrix(_boxes(predicted), _boxes(poses))
             full = 0.5 * (d ** 2 + s ** 2) + base[:, None] + params.iou_weight * (1 - iou)
-            rows, cols = np.nonzero((d <= params.gate) & (s <= params.gate))
-            return rows, cols, full[rows, cols]
+            if not mirrors:
+                rows, cols = np.nonzero((d <= params.gate) & (s <= params.gate))
+                return rows, cols, full[rows, cols], np.zeros(len(rows), np.int64)
+            rows, cols = np.nonzero(s <= params.gate)
+            d, pair = d[rows, cols], full[rows, cols]
+            swaps = _mirror(predicted, poses, rows, cols, d, pair, sizes[rows] * sp[rows], params.swap_cost)
+            ok = d <= params.gate
+            return rows[ok], cols[ok], pair[ok], swaps[ok]
         s_pair = s[rows, cols]
     d = np.sqrt(_sq_norm(predicted[rows] - poses[cols])).sum(-1) / j / sizes[rows] / sp[rows]
     a, b = _boxes(predicted)[rows], _boxes(poses)[cols]
@@ -433,8 +465,39 @@ def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarr
     union = area(a) + area(b) - inter
     iou = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
     pair = 0.5 * (d ** 2 + s_pair ** 2) + base[rows] + params.iou_weight * (1 - iou)
+    swaps = _mirror(predicted, poses, rows, cols, d, pair, sizes[rows] * sp[rows], params.swap_cost) if mirrors \
+        else np.zeros(len(rows), np.int64)
     ok = d <= params.gate
-    return rows[ok], cols[ok], pair[ok]
+    return rows[ok], cols[ok], pair[ok], swaps[ok]
+
+
+def _mirror(predicted: np.ndarray, poses: np.ndarray, rows: np.ndarray, cols: np.ndarray, d: np.ndarray,
+            cost: np.ndarray, unit: np.ndarray, swap_cost: float) -> np.ndarray:
+    """The pairs (rows, cols) that fit better with groups of the body's left and right joints
+    exchanged (_SWAP_GROUPS, each where that is nearer), `swap_cost` paid: their d (mean joint
+    distance over `unit`, pixels) and cost updated in place. Returns each pair's bitmask of the
+    groups exchanged (0: as detected). Only pairs whose cost could fall are compared: those with
+    d^2 / 2 above swap_cost."""
+    swaps = np.zeros(len(rows), np.int64)
+    at = np.flatnonzero(d * d > 2 * swap_cost)
+    if not len(at):
+        return swaps
+    a, b = predicted[rows[at]], poses[cols[at]]
+    plain, mirrored = np.sqrt(_sq_norm(a - b)), np.sqrt(_sq_norm(a - b[:, _MIRROR]))
+    total = plain.sum(-1)
+    mask = np.zeros(len(at), np.int64)
+    for g, group in enumerate(_SWAP_GROUPS):
+        gain = plain[:, group].sum(-1) - mirrored[:, group].sum(-1)
+        better = gain > 0
+        total -= np.where(better, gain, 0.0)
+        mask |= better.astype(np.int64) << g
+    d_new = total / a.shape[1] / unit[at]
+    gain = 0.5 * (d[at] ** 2 - d_new ** 2) - swap_cost
+    take = (mask > 0) & (gain > 0)
+    at, mask, d_new, gain = at[take], mask[take], d_new[take], gain[take]
+    d[at], swaps[at] = d_new, mask
+    cost[at] -= gain
+    return swaps
 
 
 def _assign(cost: np.ndarray) -> list[tuple[int, int]]:
@@ -492,6 +555,8 @@ class _PartTracks:
         self.tentative: list[_Track] = []
         self.rows = _Rows()  # every track's state
         self._copies: dict[int, _Track] = {}  # this frame's second detections of a person: their track
+        # this frame's detections given back with left and right corrected: {detection: groups (bitmask)}
+        self.mirrored: dict[int, int] = {}
 
     def update(self, frame: int, poses: np.ndarray, scores: np.ndarray,
                image: Optional[tuple[int, int]] = None, poses3d: Optional[np.ndarray] = None) -> list[Optional[_Track]]:
@@ -502,6 +567,8 @@ class _PartTracks:
         centres, sizes, spreads = _joint_sum(poses) / poses.shape[1], _size(poses), log_spread(poses)
         scales = None if poses3d is None else log_scale(poses, poses3d.astype(np.float64))
         owner: list[Optional[_Track]] = [None] * len(poses)
+        mirrored: dict[int, int] = {}  # detection: the groups of its left and right its track fits exchanged
+        apart: set[tuple[int, int]] = set()  # pairs `_twins` took for one person and the tracks for two
         tracks = self.confirmed + self.tentative
         R, slots = self.rows, _slots(tracks)
         twins = self._twins(poses, scores, sizes, centres, poses3d, spreads) if p.duplicate > 0 and len(poses) > 1 else {}
@@ -509,13 +576,15 @@ class _PartTracks:
         if tracks and len(poses):  # one set of candidate pairs, then three rounds on parts of it
             age = frame - R.last[slots]
             unseen = (age - 1).astype(np.float64)
-            rows, cols, costs = association_cost(predicted, R.size[slots], R.spread[slots], unseen, poses, p, spreads)
+            rows, cols, costs, swaps = association_cost(predicted, R.size[slots], R.spread[slots], unseen, poses, p,
+                                                        spreads)
             poor = None  # pairs whose terms together are beyond `joint_gate`: left to the second round
             if poses3d is not None and p.pose3d_sigma > 0:
-                joint = self._add_pose3d_cost(rows, cols, costs, slots, unseen, poses3d, scales)
+                joint = self._add_pose3d_cost(rows, cols, costs, slots, unseen, poses3d, scales, swaps)
                 if joint is not None:
                     poor = joint > p.joint_gate * p.joint_gate
             if twins:  # a second detection of a person does not compete for a track (see `_twins`)
+                apart = self._release_twins(twins, rows, cols, costs, poor, len(self.confirmed))
                 costs[np.isin(cols, list(twins))] = np.inf
             # Tracks kept beyond max_age (for re-identification alone) are not matched by position.
             old = age > p.max_age
@@ -525,8 +594,10 @@ class _PartTracks:
                 costs[old[rows]] = np.inf
             finite = np.isfinite(costs)
             if not finite.all():
-                rows, cols, costs = rows[finite], cols[finite], costs[finite]
+                rows, cols, costs, swaps = rows[finite], cols[finite], costs[finite], swaps[finite]
                 poor = None if poor is None else poor[finite]
+            at = np.flatnonzero(swaps)
+            mirror_pairs = dict(zip(zip(rows[at].tolist(), cols[at].tolist()), swaps[at].tolist()))
             high = scores >= p.high_score
             taken = np.zeros(len(tracks), bool)
             n = len(self.confirmed)
@@ -568,15 +639,21 @@ class _PartTracks:
                     sel &= ~(hidden_rows[rows] & claimed[cols])
                 for r, c in _assign_pairs(rows[sel], cols[sel], costs[sel], row_set, col_set):
                     owner[c], taken[r] = tracks[r], True
+                    if (r, c) in mirror_pairs:
+                        mirrored[c] = mirror_pairs[(r, c)]
         if p.duplicate > 0:
-            self._drop_duplicates(owner, poses, sizes, poses3d)
+            self._drop_duplicates(owner, poses, sizes, poses3d, apart)
         seen = {id(t) for t in owner if t is not None}
         hit = [i for i, t in enumerate(owner) if t is not None]
         if hit and p.camera_motion and tracks and len(seen) < len(tracks):
             self._follow_camera(tracks, slots, predicted, owner, centres, frame)
+        self.mirrored = {}
         if hit:
-            self._hit([owner[i] for i in hit], frame, poses[hit], centres[hit], sizes[hit], spreads[hit],
-                      None if poses3d is None else poses3d[hit], None if scales is None else scales[hit])
+            hit_poses, hit_3d = poses[hit], None if poses3d is None else poses3d[hit]
+            if poses.shape[1] == len(_MIRROR) and math.isfinite(p.swap_cost):
+                self._orient(hit, owner, hit_poses, hit_3d, mirrored)
+            self._hit([owner[i] for i in hit], frame, hit_poses, centres[hit], sizes[hit], spreads[hit],
+                      hit_3d, None if scales is None else scales[hit])
         for t in self.confirmed:
             if id(t) not in seen and t.before is not None:
                 t.pose, t.pose3d, t.scale, t.centre, t.last, t.size, t.spread, t.velocity, t.swing = t.before
@@ -677,15 +754,72 @@ class _PartTracks:
                 twins[drop] = keep
         return twins
 
+    def _orient(self, hit: list[int], owner: list[Optional[_Track]], hit_poses: np.ndarray,
+                hit_3d: Optional[np.ndarray], mirrored: dict[int, int]) -> None:
+        """Put the detections `hit` (their poses hit_poses and hit_3d, changed in place) in their
+        tracks' left and right, where `mirrored` says they fit mirrored, and note them in
+        `self.mirrored`; a track whose group has been mirrored `mirror_rebase` matches in a row
+        takes the detector's left and right for it instead (its state is mirrored)."""
+        R, p = self.rows, self.p
+        s = _slots([owner[i] for i in hit])
+        masks = np.array([mirrored.get(i, 0) for i in hit], np.int64)
+        bits = (masks[:, None] >> np.arange(len(_SWAP_GROUPS))) & 1
+        runs = np.where(bits > 0, R.mirror_runs[s] + 1, 0)
+        rebase = runs >= p.mirror_rebase
+        runs[rebase] = 0
+        R.mirror_runs[s] = runs
+        flip = rebase.astype(np.int64) @ (1 << np.arange(len(_SWAP_GROUPS)))
+        for k in np.flatnonzero(flip).tolist():
+            perm, slot = _SWAP_PERMS[flip[k]], s[k]
+            for name in ("pose", "swing", "pose3d", "raw3d", "step3d"):
+                getattr(R, name)[slot] = getattr(R, name)[slot][perm]
+        masks &= ~flip
+        for k in np.flatnonzero(masks).tolist():
+            perm = _SWAP_PERMS[masks[k]]
+            hit_poses[k] = hit_poses[k][perm]
+            if hit_3d is not None:
+                hit_3d[k] = hit_3d[k][perm]
+            self.mirrored[hit[k]] = int(masks[k])
+
+    @staticmethod
+    def _release_twins(twins: dict[int, int], rows: np.ndarray, cols: np.ndarray, costs: np.ndarray,
+                       poor: Optional[np.ndarray], confirmed: int) -> set[tuple[int, int]]:
+        """Take out of `twins` (in place) each pair that the tracks tell apart: two people side by
+        side, of one size and posture, are as close as a detector's two proposals for one. The
+        pair is two people if two confirmed tracks each fit one of its detections better than
+        the other detection (on all terms: 2D, size, 3D pose, depth): the track that fits the
+        second detection best, and the track other than that one that fits the first best.
+        Returns the pairs taken out, (i, j) with i < j."""
+        apart = set()
+        fits = lambda track, det: costs[(rows == track) & (cols == det)]
+        usable = (rows < confirmed) if poor is None else (rows < confirmed) & ~poor
+        for drop, keep in list(twins.items()):
+            mine = np.flatnonzero(usable & (cols == drop))
+            if not len(mine):
+                continue
+            track_d = rows[mine[np.argmin(costs[mine])]]
+            theirs = np.flatnonzero(usable & (cols == keep) & (rows != track_d))
+            if not len(theirs):
+                continue
+            track_k = rows[theirs[np.argmin(costs[theirs])]]
+            cross_d, cross_k = fits(track_d, keep), fits(track_k, drop)
+            if (len(cross_d) and cross_d[0] <= fits(track_d, drop)[0]) or \
+                    (len(cross_k) and cross_k[0] <= fits(track_k, keep)[0]):
+                continue
+            del twins[drop]
+            apart.add((min(drop, keep), max(drop, keep)))
+        return apart
+
     def _add_pose3d_cost(self, all_rows: np.ndarray, all_cols: np.ndarray, costs: np.ndarray, slots: np.ndarray,
-                         unseen: np.ndarray, poses3d: np.ndarray,
-                         scales: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
+                         unseen: np.ndarray, poses3d: np.ndarray, scales: Optional[np.ndarray] = None,
+                         swaps: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
         """Add (in place) to the costs of the pairs (tracks all_rows, in rows `slots`, unseen for
         `unseen` frames less one, detections all_cols) the 3D
         term: 0.5 (d3 / s3)^2 + log s3, with d3 the mean joint distance (metres) between the track's
         3D pose and the detection's; and the depth-proxy term 0.5 (ds / sl)^2 + log sl, ds the
-        difference of log scales (`log_scale`). Returns each pair's terms together (squared sigmas;
-        0 for tracks without a 3D pose), or None where no track has one."""
+        difference of log scales (`log_scale`). swaps: the groups of each pair's detection compared
+        mirrored (`association_cost`). Returns each pair's terms together (squared sigmas; 0 for
+        tracks without a 3D pose), or None where no track has one."""
         if not len(all_rows):
             return None
         p, R = self.p, self.rows
@@ -700,10 +834,18 @@ class _PartTracks:
             # `posture_rate` times their own rate a frame, for up to 2 frames.
             rate = R.rate3d[slots]
             s3 = np.maximum(s3, p.posture_rate * rate * np.minimum(unseen + 1, 2.0))
-        d3 = _joint_distance(R.pose3d[slots[rows]], poses3d[cols]) / s3[rows]
+        det3 = poses3d[cols]
+        mask = None if swaps is None else swaps[on]
+        if mask is not None and mask.any():
+            k = np.flatnonzero(mask)
+            det3[k] = np.take_along_axis(det3[k], _SWAP_PERMS[mask[k]][:, :, None], 1)
+        d3 = _joint_distance(R.pose3d[slots[rows]], det3) / s3[rows]
         z2 = d3 * d3
-        # The 2D terms' squared sigmas (and twice the IoU term), from the 2D cost (association_cost)
+        # The 2D terms' squared sigmas (and twice the IoU term), from the 2D cost (association_cost;
+        # the odds against a mirrored detection are not evidence of distance)
         z2d = 2 * (cost - _base_cost_2d(p, unseen)[rows])
+        if mask is not None and mask.any():
+            z2d -= np.where(mask > 0, 2 * p.swap_cost, 0.0)
         if p.scale_sigma > 0 and scales is not None:
             # The depth proxy: people crossing at different depths differ in pixels per metre.
             mine_s = R.scale[slots]
@@ -809,9 +951,11 @@ class _PartTracks:
         return bool(np.sqrt(((poses3d[i] - poses3d[j]) ** 2).sum(-1)).mean() < self.p.duplicate3d)
 
     def _drop_duplicates(self, owner: list[Optional[_Track]], poses: np.ndarray, sizes: np.ndarray,
-                         poses3d: Optional[np.ndarray] = None) -> None:
+                         poses3d: Optional[np.ndarray] = None, apart: frozenset | set = frozenset()) -> None:
         """Two tracks matched to two detections of one person (a duplicate detection that lived
-        long enough to be confirmed): the one with fewer hits ends, its detection gets none."""
+        long enough to be confirmed): the one with fewer hits ends, its detection gets none. Not
+        for the pairs `apart` (detections (i, j), i < j, that each fit their own track best:
+        `_release_twins`)."""
         hit = np.array([i for i, t in enumerate(owner) if t is not None], np.int64)
         if len(hit) < 2:
             return
@@ -825,7 +969,9 @@ class _PartTracks:
         ends = set()
         for i, j in zip(i_all[close].tolist(), j_all[close].tolist()):
             ti, tj = owner[i], owner[j]
-            if id(ti) in ends or id(tj) in ends or not self._same_3d(poses3d, i, j):
+            if id(ti) in ends or id(tj) in ends or (min(i, j), max(i, j)) in apart:
+                continue
+            if not self._same_3d(poses3d, i, j):
                 continue
             rank = lambda t: (t.id != NO_TRACK, t.hits)
             loser = j if rank(ti) >= rank(tj) else i
@@ -922,6 +1068,26 @@ class _PartTracks:
             R.d1sq[at], R.d2sq[at], R.rate3d[at] = n1, n2, rate
 
 
+def _unmirrored(body: PartArrays, mirrored: dict[int, int]) -> PartArrays:
+    """A copy of `body` with the detections `mirrored` ({index: groups, a bitmask over
+    _SWAP_GROUPS}) put back in their tracks' left and right: their joints, 2D and 3D, and their
+    hands' links where the arms were exchanged."""
+    fields = dict(body.fields)
+    pose2d, pose3d = body.pose2d.copy(), body.pose3d.copy()
+    links = all(side in fields for side in _SIDES)
+    left, right = (fields["left_hand"].copy(), fields["right_hand"].copy()) if links else (None, None)
+    arms = 1 << _SWAP_GROUPS.index((6, 7, 8, 9))
+    for i, m in mirrored.items():
+        perm = _SWAP_PERMS[m]
+        pose2d[i], pose3d[i] = pose2d[i][perm], pose3d[i][perm]
+        if links and m & arms:
+            left[i], right[i] = right[i], left[i]
+    fields.update(pose2d=pose2d, pose3d=pose3d)
+    if links:
+        fields.update(left_hand=left, right_hand=right)
+    return PartArrays(body.part, **fields)
+
+
 class Tracker:
     """Tracks over a sequence of results: `update(result)` -> the result with `track` on every part.
 
@@ -960,6 +1126,8 @@ class Tracker:
         image = (result.width, result.height)
         owners = self._parts["body"].update(frame, body.pose2d, body.scores, image, body.pose3d)
         self._note(owners)
+        if self._parts["body"].mirrored:
+            body = _unmirrored(body, self._parts["body"].mirrored)
         keys = {"body": np.array([NO_TRACK if t is None else t.key for t in owners], np.int64)}
         for part in ("hand", "face"):
             arr = result[part]
