@@ -157,21 +157,25 @@ def test_kalman_measures_its_noise_smooths_without_lag_and_one_euro_remains():
         OnlineSmoother(method="wiener")
 
 
+def _swinging_body(frames, amplitude, hz):
+    """float[frames, 13, 2]: a body's joints spread over 120 x 300 px, the even ones swinging
+    sideways by `amplitude` px at `hz`, the odd ones against them."""
+    t = np.arange(frames) / RATE
+    spread = np.stack([np.linspace(0, 120, 13), np.linspace(0, 300, 13)], -1)
+    swing = np.zeros((frames, 13, 2))
+    swing[:, ::2, 0] = amplitude * np.sin(2 * np.pi * hz * t)[:, None]
+    swing[:, 1::2, 0] = -swing[:, ::2, 0][:, :6]
+    return spread + swing
+
+
 def test_online_process_noise_follows_the_whiteness_of_its_innovations():
     """A filter that lags the motion makes errors that persist from frame to frame; one that
     follows the noise makes errors that alternate. A body whose limbs swing fast (1.5 Hz, 40 px)
     is lagged by the fixed process noise (1.6x the detections' error); steered by its innovations'
     correlation, the multiplier goes up and the error falls below the detections'. At rest, the
     multiplier goes down and the error falls too."""
-    rng = np.random.default_rng(5)
-    n = 300
-    t = np.arange(n) / RATE
-    spread = np.stack([np.linspace(0, 120, 13), np.linspace(0, 300, 13)], -1)
-    swing = np.zeros((n, 13, 2))
-    swing[:, ::2, 0] = 40 * np.sin(2 * np.pi * 1.5 * t)[:, None]
-    swing[:, 1::2, 0] = -swing[:, ::2, 0][:, :6]
-    moving = np.array([400.0, 200.0]) + spread + swing
-    still = np.broadcast_to(np.array([400.0, 200.0]) + spread, moving.shape)
+    moving = np.array([400.0, 200.0]) + _swinging_body(300, 40, 1.5)
+    still = np.broadcast_to(np.array([400.0, 200.0]) + _swinging_body(300, 0, 1.5), moving.shape)
 
     def run(truth, **params):
         raw = truth + np.random.default_rng(6).normal(0, 2.0, truth.shape)
@@ -389,3 +393,33 @@ def test_the_guard_leaves_an_isolated_bad_detection_smoothed(monkeypatch):
     assert np.array_equal(online, poses(OnlineSmoother(guard=0).run(_hands(raw))))
     monkeypatch.setattr(OfflineSmoother, "GUARD", 0)
     assert np.array_equal(offline, poses(OfflineSmoother().run(_hands(raw))))
+
+
+def test_online_damping_steadies_a_swinging_limb_and_leaves_a_steady_walk():
+    """Limbs swinging at 1 Hz, 10 px, under 4 px of noise: the speed a constant-velocity filter
+    carries into its prediction turns back within a few frames; damped half way to what the
+    signal's own steps say (`KalmanParams.damping`), the jitter (acceleration error) falls by over
+    10%, the position error within 5% of the undamped filter's. A body walking at a steady 3 px a
+    frame is not made worse (its steps follow its speed; the noise in the speed the filter
+    estimates is damped too: in fact its error falls)."""
+    n = 300
+    walk = np.zeros((n, 1, 2))
+    walk[:, 0, 0] = 3.0 * np.arange(n)
+
+    def run(truth, **params):
+        raw = truth + np.random.default_rng(6).normal(0, 4.0, truth.shape)
+        sm = OnlineSmoother(**params)
+        out = np.array([sm.update(Result(720, 1280, body=PartArrays("body", [0.9], p[None], np.zeros((1, 13, 3)),
+                                                                      track=[0]))).body.pose2d[0] for p in raw])
+        error = np.linalg.norm(out - truth, axis=-1)[60:].mean()
+        jitter = np.linalg.norm(np.diff(out, 2, axis=0) - np.diff(truth, 2, axis=0), axis=-1)[60:].mean()
+        return error, jitter
+
+    swinging = np.array([400.0, 200.0]) + _swinging_body(n, 10, 1.0)
+    (err, jit), (err0, jit0) = run(swinging), run(swinging, damping=0)
+    assert jit < 0.9 * jit0 and err < 1.05 * err0, (err, jit, err0, jit0)
+    walking = np.array([100.0, 200.0]) + _swinging_body(n, 0, 1.0) + walk
+    (err, _), (err0, _) = run(walking), run(walking, damping=0)
+    assert err < 1.02 * err0, (err, err0)
+    with pytest.raises(ValueError, match="KalmanParams"):
+        OnlineSmoother(damping=1.5)

@@ -38,6 +38,15 @@ def people_frame(people, noise=0.0, rng=None, score=0.9, width=1280, height=720)
     return Result(height, width, body=body, hand=hand, face=face)
 
 
+def ids_by_name(out, names):
+    """{name: the set of track ids its bodies carried}, names[t] naming frame t's bodies in order."""
+    ids = {}
+    for r, who in zip(out, names):
+        for name, tid in zip(who, r.body.track):
+            ids.setdefault(name, set()).add(int(tid))
+    return ids
+
+
 def body_ids_by_x(result):
     """{rounded body centre x: track}"""
     return {round(float(p[:, 0].mean())): int(t) for p, t in zip(result.body.pose2d, result.body.track)}
@@ -292,10 +301,7 @@ def test_a_missed_person_does_not_take_a_neighbours_second_detection():
             names.append(["a", "b"])
         results.append(frame)
     out = list(Tracker().run(results))
-    ids = {"a": set(), "b": set()}
-    for r, who in zip(out, names):
-        for name, tid in zip(who, r.body.track):
-            ids[name].add(int(tid))
+    ids = ids_by_name(out, names)
     assert len(ids["a"]) == 1 and len(ids["b"]) == 1 and ids["a"] != ids["b"], ids
     twice = out[20].body.track
     assert twice[0] == twice[1] == next(iter(ids["b"]))
@@ -490,8 +496,5 @@ def test_two_people_side_by_side_are_not_taken_for_one_detected_twice():
         results.append(people_frame([b] if missed else [a, b], noise=0.5, rng=rng))
         names.append(["b"] if missed else ["a", "b"])
     out = list(Tracker().run(results))
-    ids = {"a": set(), "b": set()}
-    for r, who in zip(out, names):
-        for name, tid in zip(who, r.body.track):
-            ids[name].add(int(tid))
+    ids = ids_by_name(out, names)
     assert len(ids["a"]) == 1 and len(ids["b"]) == 1 and ids["a"] != ids["b"], ids

@@ -12,7 +12,10 @@ carry a `track` field (see tracking.py), and a stage over frames (`smooth`):
   pose's box diagonal). The process noise, a fraction of q, is then steered per signal by the
   whiteness of the filter's innovations: their correlation from one frame to the next is positive
   where the filter lags (its errors persist) and negative where it follows the noise (they
-  alternate), and the process noise grows or shrinks with it (within x10 either way). The
+  alternate), and the process noise grows or shrinks with it (within x10 either way). The speed
+  carried into each prediction is damped half way to what each signal's own steps say of it (the
+  regression of its steps on its predicted ones, within 0..1: a swinging limb's speed turns back
+  within a few frames, a walker's centre carries on). The
   detection score scales r; innovations far beyond the expected are
   clipped (one frame at a time), and a pose that jumps beyond 30 sigmas starts afresh. The
   One-Euro filter (Casiez et al., CHI 2012) with a constant-velocity prediction step remains as
@@ -417,6 +420,11 @@ class KalmanParams:
     that lags the motion makes errors that persist from frame to frame (positive correlation: more
     process noise), one that follows the noise makes errors that alternate (negative: less).
     whiteness_step 0 turns this off. guard: see GUARD (0: off).
+    damping, damping_rate: the prediction carries the speed times 1 - damping (1 - a), where a
+    (within 0..1) is the regression of each signal's steps (sample minus last estimate) on its
+    predicted ones (speed times frames), per group of coordinates, averaged with weight
+    `damping_rate` per frame from its 11th frame: below 1 where the motion turns back within a
+    few frames (a swinging limb), about 1 where it carries on. damping 0: constant velocity.
     """
     noise2d: float = 0.01
     noise3d: float = 0.02
@@ -438,11 +446,13 @@ class KalmanParams:
     whiteness_rate: float = 0.05
     whiteness_range: float = 10.0
     guard: float = GUARD
+    damping: float = 0.5
+    damping_rate: float = 0.05
 
     def __post_init__(self) -> None:
-        for name in ("nis_rate", "whiteness_rate"):
+        for name in ("nis_rate", "whiteness_rate", "damping", "damping_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"KalmanParams.{name} is a weight per frame: between 0 and 1, not {getattr(self, name)}")
+                raise ValueError(f"KalmanParams.{name} is a weight between 0 and 1, not {getattr(self, name)}")
         if self.guard < 0:
             raise ValueError(f"KalmanParams.guard is a fraction of a part's size (0: off), not {self.guard}")
         if self.whiteness_step < 0 or self.whiteness_range < 1:
@@ -452,12 +462,13 @@ class KalmanParams:
 
 # Per joint row (and per signal, for the centre): float[6, 5] of coordinates (estimate, speed, last
 # sample, the sample before, last second difference, last normalised innovation; 2D x, y then 3D
-# x, y, z) and float[10, 2] shared by each group of coordinates (2D, 3D): the covariance (p00,
+# x, y, z) and float[12, 2] shared by each group of coordinates (2D, 3D): the covariance (p00,
 # p01, p11), the noise statistics (E d2^2, E d2_t d2_t-1), the mean normalised squared
 # innovation, the count of second differences seen, whether the last innovation was clipped, the
 # mean correlation of consecutive normalised innovations and the log of the process noise's
-# multiplier that follows it.
-_COORDS, _SHARED = 6, 10
+# multiplier that follows it, and the damping's statistics (mean step times predicted step, mean
+# predicted step squared).
+_COORDS, _SHARED = 6, 12
 _GROUPS = np.array([2, 3])
 
 
@@ -499,8 +510,8 @@ def _spread(a: np.ndarray) -> np.ndarray:
 def _kalman_step(coords: np.ndarray, shared: np.ndarray, at: Any, z: np.ndarray, unit: np.ndarray, k: np.ndarray,
                  run: np.ndarray, fresh: np.ndarray, score: np.ndarray, p: KalmanParams,
                  prior: tuple[np.ndarray, np.ndarray], outlier: float) -> np.ndarray:
-    """One step of the constant-velocity filter on the signals coords[:, at] (float[5, N, 5]) and
-    shared[:, at] (float[7, N, 2]) with samples z (float[N, 5]): unit: the statistics' units (float[N, 2]:
+    """One step of the (damped) constant-velocity filter on the signals coords[:, at] (float[6, N, 5])
+    and shared[:, at] (float[12, N, 2]) with samples z (float[N, 5]): unit: the statistics' units (float[N, 2]:
     2D, 3D); k: frames since the last sample, run: samples in a row, fresh: starts afresh, score:
     detection scores (float[N] each); prior: the statistics (E d2^2, E d2_t d2_t-1: float[2]) before
     any sample. Returns the estimates (float[N, 5])."""
@@ -510,10 +521,10 @@ def _kalman_step(coords: np.ndarray, shared: np.ndarray, at: Any, z: np.ndarray,
     prior = (prior[0].astype(f32), prior[1].astype(f32))
     co, sh = _gather(coords, at), _gather(shared, at)  # views where `at` is a slice: written in place
     x, v, z1, z2, d2_last, nu_last = co
-    p00, p01, p11, a, b, nis_mean, m, clipped, rho, log_gain = sh
+    p00, p01, p11, a, b, nis_mean, m, clipped, rho, log_gain, szv, svv = sh
     if fresh.any():
         a[fresh], b[fresh], m[fresh], nis_mean[fresh] = prior[0], prior[1], 0.0, 1.0
-        rho[fresh], log_gain[fresh] = 0.0, 0.0
+        rho[fresh], log_gain[fresh], szv[fresh], svv[fresh] = 0.0, 0.0, 0.0, 0.0
     # Noise statistics from the second differences of samples in a row (clipped: outliers).
     has2, has3 = (run >= 3)[:, None], (run >= 4)[:, None]
     all2, all3 = bool(has2.all()), bool(has3.all())  # (the common case: no np.where)
@@ -541,13 +552,29 @@ def _kalman_step(coords: np.ndarray, shared: np.ndarray, at: Any, z: np.ndarray,
     one_frame = bool((k == 1).all())  # (the common case: every signal seen in the last frame)
     kk = 1.0 if one_frame else k[:, None]
     k2 = kk * kk
-    pp00 = p00 + 2 * kk * p01 + k2 * p11 + q * k2 * k2 * 0.25
-    pp01 = p01 + kk * p11 + q * k2 * kk * 0.5
-    pp11 = p11 + q * k2
+    al: Any = 1.0  # the speed carried into the prediction (damping, below)
+    if p.damping:
+        # Damping: the regression of each step (sample minus last estimate) on the predicted one,
+        # from the frames before this one, within 0..1 (1: constant velocity; less where the
+        # speed turns back within a few frames, as a swinging limb's does), taken `damping` of
+        # the way; the statistics move on with this frame's step.
+        al = np.clip(szv / np.maximum(svv, f32(1e-12)), 0.0, 1.0)
+        al = (1.0 - p.damping) + p.damping * al
+        known = (m > 10) & (svv > 1e-12)
+        if not known.all():
+            al = np.where(known, al, f32(1.0))
+        moved = v if one_frame else kk * v
+        rate = p.damping_rate * has2 if not all2 else p.damping_rate  # (has2: 3 samples in a row)
+        szv += rate * (_group_mean((z - x) * moved) - szv)
+        svv += rate * (_group_mean(moved * moved) - svv)
+    pp00 = p00 + 2 * kk * al * p01 + k2 * al * al * p11 + q * k2 * k2 * 0.25
+    pp01 = al * (p01 + kk * al * p11) + q * k2 * kk * 0.5
+    pp11 = al * al * p11 + q * k2
+    al5 = _spread(al) if p.damping else 1.0
     # Update, the innovation clipped at `outlier` standard deviations (not after a gap: a person
     # who comes back where the prediction did not put them is followed).
     s = pp00 + r
-    xp = x + kk * v
+    xp = x + kk * al5 * v
     innov = z - xp
     inv_s = 1.0 / s
     nis = _group_mean(innov * innov) * inv_s
@@ -578,7 +605,7 @@ def _kalman_step(coords: np.ndarray, shared: np.ndarray, at: Any, z: np.ndarray,
     co[3] = z1
     co[2] = z
     co[0] = xp + _spread(k0) * innov
-    co[1] = v + _spread(k1) * innov
+    co[1] = al5 * v + _spread(k1) * innov
     sh[0], sh[1], sh[2] = (1 - k0) * pp00, (1 - k0) * pp01, pp11 - k1 * pp01
     # A jump far beyond anything the filter expects (an id that moved to someone else): start afresh.
     reset = fresh[:, None] | (nis > p.reset * p.reset)
@@ -735,8 +762,9 @@ class OnlineSmoother:
                          rep(fresh), rep(score), self.params, self._prior_offset, self.params.outlier)
         est = o + rep(c)
         if self.params.guard:
+            # (measured on the poses' centres, which is where fast parts miss: a tenth of the work)
             misfit = np.where(fresh, 0.0, V["misfit"][sig])
-            _guard_share(est, z, starts, n, scale, misfit, self.params.guard)
+            _guard_share(c, centre, np.arange(len(sig)), np.ones(len(sig)), scale, misfit, self.params.guard)
             _give_back(est, z, layout, misfit)
             V["misfit"][sig] = misfit
         return est
