@@ -764,7 +764,8 @@ class OnlineSmoother:
         if self.params.guard:
             # (measured on the poses' centres, which is where fast parts miss: a tenth of the work)
             misfit = np.where(fresh, 0.0, V["misfit"][sig])
-            _guard_share(c, centre, np.arange(len(sig)), np.ones(len(sig)), scale, misfit, self.params.guard)
+            miss = centre[:, :2] - c[:, :2]
+            _guard_share(miss[:, 0] * miss[:, 0] + miss[:, 1] * miss[:, 1], scale, misfit, self.params.guard)
             _give_back(est, z, layout, misfit)
             V["misfit"][sig] = misfit
         return est
@@ -775,15 +776,13 @@ class OnlineSmoother:
             yield self.update(r)
 
 
-def _guard_share(est: np.ndarray, sample: np.ndarray, starts: np.ndarray, lengths: np.ndarray, size: np.ndarray,
-                 misfit: np.ndarray, limit: float,
+def _guard_share(miss: np.ndarray, size: np.ndarray, misfit: np.ndarray, limit: float,
                  confirm: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> None:
     """The guard's share of frames missed (see GUARD): update `misfit` (float[S], in place) from
-    this frame's estimates `est` and samples (float[rows, 5]; each signal's rows from starts[s],
-    lengths[s] of them) and the poses' sizes (float[S], pixels). confirm: given the indexes of the
-    signals missed, whether each counts (bool)."""
-    d = sample[:, :2] - est[:, :2]  # (float32, as the poses: a tenth of a size needs no more)
-    far = np.add.reduceat(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1], starts) > (limit * limit) * lengths * size * size
+    this frame's squared misses of the signals' smoothed poses (float[S], pixels^2: mean over the
+    joints measured) and their sizes (float[S], pixels). confirm: given the indexes of the signals
+    missed, whether each counts (bool)."""
+    far = miss > (limit * limit) * size * size
     if confirm is not None and far.any():
         at = np.flatnonzero(far)
         far[at] = confirm(at)
@@ -1183,8 +1182,10 @@ class OfflineSmoother:
                 off = near[:, 2] - np.nanmedian(near, 1)
             return (off * off).sum(-1) > self.GUARD * self.GUARD * size[at] * size[at]
 
+        miss = xy - est[pick, :2]  # (float32, as the poses: a tenth of a size needs no more)
+        miss = np.add.reduceat(miss[:, 0] * miss[:, 0] + miss[:, 1] * miss[:, 1], sub) / used
         misfit = store.values["misfit"][sig]
-        _guard_share(est[pick], xy, sub, used, size, misfit, self.GUARD, jumps if w >= 2 else None)
+        _guard_share(miss, size, misfit, self.GUARD, jumps if w >= 2 else None)
         _give_back(est, sample, layout, misfit)
         store.values["misfit"][sig] = misfit
 

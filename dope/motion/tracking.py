@@ -427,8 +427,8 @@ def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarr
     reach = params.gate * sp * sizes  # pixels, per track
     t_centre, d_centre = _joint_sum(predicted) / j, _joint_sum(poses) / j
     none = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64))
-    mirrors = j == len(_MIRROR) and math.isfinite(params.swap_cost)
     n_pairs = len(predicted) * len(poses)
+    whole = False  # (few tracks and detections: the whole matrix at once)
     if n_pairs > _DENSE_PAIRS:
         rows, cols = pairs_within(t_centre, d_centre, reach)
         s_pair = np.abs(spread[cols] - spreads[rows]) / ss[rows]
@@ -443,32 +443,34 @@ def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarr
         rows, cols = np.nonzero(near)
         if not len(rows):
             return none
-        if 2 * len(rows) >= n_pairs:  # few tracks and detections: the whole matrix at once
+        whole = 2 * len(rows) >= n_pairs
+        if whole:
             diff = predicted[:, None] - poses[None]
             d = np.sqrt(_sq_norm(diff)).sum(-1) / j / sizes[:, None] / sp[:, None]  # NaN joints: no match
             iou = iou_matrix(_boxes(predicted), _boxes(poses))
             full = 0.5 * (d ** 2 + s ** 2) + base[:, None] + params.iou_weight * (1 - iou)
-            if not mirrors:
-                rows, cols = np.nonzero((d <= params.gate) & (s <= params.gate))
-                return rows, cols, full[rows, cols], np.zeros(len(rows), np.int64)
             rows, cols = np.nonzero(s <= params.gate)
             d, pair = d[rows, cols], full[rows, cols]
-            swaps = _mirror(predicted, poses, rows, cols, d, pair, sizes[rows] * sp[rows], params.swap_cost)
-            ok = d <= params.gate
-            return rows[ok], cols[ok], pair[ok], swaps[ok]
-        s_pair = s[rows, cols]
-    d = np.sqrt(_sq_norm(predicted[rows] - poses[cols])).sum(-1) / j / sizes[rows] / sp[rows]
-    a, b = _boxes(predicted)[rows], _boxes(poses)[cols]
-    lo, hi = np.maximum(a[:, :2], b[:, :2]), np.minimum(a[:, 2:], b[:, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), -1)
-    area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), -1)
-    union = area(a) + area(b) - inter
-    iou = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-    pair = 0.5 * (d ** 2 + s_pair ** 2) + base[rows] + params.iou_weight * (1 - iou)
-    swaps = _mirror(predicted, poses, rows, cols, d, pair, sizes[rows] * sp[rows], params.swap_cost) if mirrors \
-        else np.zeros(len(rows), np.int64)
+        else:
+            s_pair = s[rows, cols]
+    if not whole:
+        d = np.sqrt(_sq_norm(predicted[rows] - poses[cols])).sum(-1) / j / sizes[rows] / sp[rows]
+        a, b = _boxes(predicted)[rows], _boxes(poses)[cols]
+        lo, hi = np.maximum(a[:, :2], b[:, :2]), np.minimum(a[:, 2:], b[:, 2:])
+        inter = np.prod(np.clip(hi - lo, 0, None), -1)
+        area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), -1)
+        union = area(a) + area(b) - inter
+        iou = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+        pair = 0.5 * (d ** 2 + s_pair ** 2) + base[rows] + params.iou_weight * (1 - iou)
+    swaps = _mirror(predicted, poses, rows, cols, d, pair, sizes[rows] * sp[rows], params.swap_cost) \
+        if _mirrors(j, params) else np.zeros(len(rows), np.int64)
     ok = d <= params.gate
     return rows[ok], cols[ok], pair[ok], swaps[ok]
+
+
+def _mirrors(joints: int, params: TrackerParams) -> bool:
+    """Whether poses of `joints` joints are compared mirrored too (bodies, unless swap_cost is inf)."""
+    return joints == len(_MIRROR) and math.isfinite(params.swap_cost)
 
 
 def _mirror(predicted: np.ndarray, poses: np.ndarray, rows: np.ndarray, cols: np.ndarray, d: np.ndarray,
@@ -650,7 +652,7 @@ class _PartTracks:
         self.mirrored = {}
         if hit:
             hit_poses, hit_3d = poses[hit], None if poses3d is None else poses3d[hit]
-            if poses.shape[1] == len(_MIRROR) and math.isfinite(p.swap_cost):
+            if _mirrors(poses.shape[1], p) and (mirrored or R.mirror_runs.any()):
                 self._orient(hit, owner, hit_poses, hit_3d, mirrored)
             self._hit([owner[i] for i in hit], frame, hit_poses, centres[hit], sizes[hit], spreads[hit],
                       hit_3d, None if scales is None else scales[hit])
@@ -835,17 +837,15 @@ class _PartTracks:
             rate = R.rate3d[slots]
             s3 = np.maximum(s3, p.posture_rate * rate * np.minimum(unseen + 1, 2.0))
         det3 = poses3d[cols]
-        mask = None if swaps is None else swaps[on]
-        if mask is not None and mask.any():
-            k = np.flatnonzero(mask)
-            det3[k] = np.take_along_axis(det3[k], _SWAP_PERMS[mask[k]][:, :, None], 1)
-        d3 = _joint_distance(R.pose3d[slots[rows]], det3) / s3[rows]
-        z2 = d3 * d3
         # The 2D terms' squared sigmas (and twice the IoU term), from the 2D cost (association_cost;
         # the odds against a mirrored detection are not evidence of distance)
         z2d = 2 * (cost - _base_cost_2d(p, unseen)[rows])
-        if mask is not None and mask.any():
-            z2d -= np.where(mask > 0, 2 * p.swap_cost, 0.0)
+        mirrored = np.zeros(0, np.int64) if swaps is None else np.flatnonzero(swaps[on])
+        if len(mirrored):  # (their 3D poses compared mirrored as their 2D ones were)
+            det3[mirrored] = np.take_along_axis(det3[mirrored], _SWAP_PERMS[swaps[on][mirrored]][:, :, None], 1)
+            z2d[mirrored] -= 2 * p.swap_cost
+        d3 = _joint_distance(R.pose3d[slots[rows]], det3) / s3[rows]
+        z2 = d3 * d3
         if p.scale_sigma > 0 and scales is not None:
             # The depth proxy: people crossing at different depths differ in pixels per metre.
             mine_s = R.scale[slots]
@@ -1072,20 +1072,16 @@ def _unmirrored(body: PartArrays, mirrored: dict[int, int]) -> PartArrays:
     """A copy of `body` with the detections `mirrored` ({index: groups, a bitmask over
     _SWAP_GROUPS}) put back in their tracks' left and right: their joints, 2D and 3D, and their
     hands' links where the arms were exchanged."""
-    fields = dict(body.fields)
-    pose2d, pose3d = body.pose2d.copy(), body.pose3d.copy()
-    links = all(side in fields for side in _SIDES)
-    left, right = (fields["left_hand"].copy(), fields["right_hand"].copy()) if links else (None, None)
+    fields = {**body.fields}
+    pose2d, pose3d, left, right = (fields[k].copy() for k in ("pose2d", "pose3d", "left_hand", "right_hand"))
     arms = 1 << _SWAP_GROUPS.index((6, 7, 8, 9))
     for i, m in mirrored.items():
         perm = _SWAP_PERMS[m]
         pose2d[i], pose3d[i] = pose2d[i][perm], pose3d[i][perm]
-        if links and m & arms:
+        if m & arms:
             left[i], right[i] = right[i], left[i]
-    fields.update(pose2d=pose2d, pose3d=pose3d)
-    if links:
-        fields.update(left_hand=left, right_hand=right)
-    return PartArrays(body.part, **fields)
+    return PartArrays(body.part, **{**fields, "pose2d": pose2d, "pose3d": pose3d, "left_hand": left,
+                                    "right_hand": right})
 
 
 class Tracker:
