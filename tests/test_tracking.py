@@ -498,3 +498,25 @@ def test_two_people_side_by_side_are_not_taken_for_one_detected_twice():
     out = list(Tracker().run(results))
     ids = ids_by_name(out, names)
     assert len(ids["a"]) == 1 and len(ids["b"]) == 1 and ids["a"] != ids["b"], ids
+
+
+def test_a_lost_person_walking_away_cannot_take_the_id_of_one_who_sped_up_behind():
+    """A and B, one size, posture and depth, walk right at 10 px a frame, B 400 px ahead. B is lost
+    for good after frame 21; A speeds up while hidden (frames 20-35) and reappears beyond their
+    track's gate. Both lost tracks could have walked there, but B only by turning back at once: A's
+    is the one in reach at the speed it kept, and A keeps their id."""
+    results, names, a, v = [], [], 300.0, 10.0
+    for t in range(45):
+        if t >= 20:
+            v = min(v + 0.75, 22.0)
+        a += v
+        people, who = [], []
+        if not 20 <= t < 36:
+            people.append((a, 420, 120)), who.append("A")
+        if t < 22:
+            people.append((700 + 10 * t, 420, 120)), who.append("B")
+        results.append(people_frame(people))
+        names.append(who)
+    for tracker, count in ((Tracker(), 1), (Tracker(reidentify=False), 2)):
+        ids = ids_by_name(list(tracker.run(results)), names)
+        assert len(ids["A"] - {NO_TRACK}) == count and not ids["A"] & ids["B"], ids

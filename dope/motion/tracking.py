@@ -871,7 +871,10 @@ class _PartTracks:
         detections left that fit their depth proxy and 3D pose (`gate` sigmas together) and lie
         where the person could have walked since (within their speed times the frames unseen of
         where they were last seen, whatever the direction: a person who turned while hidden is
-        where no constant-velocity prediction puts them). A detection left that is a second
+        where no constant-velocity prediction puts them); of two that fit, the one a detection
+        fits within that reach less 0.6 of its speed times the frames unseen, about its
+        constant-velocity prediction, when it is the only one (one walking away at speed cannot
+        have come back). A detection left that is a second
         detection of a person matched in this frame (see `duplicate`) is not one of them, nor one
         within half a size of a person seen in the last frame and unmatched now; a track
         that two detections fit, or a detection that two tracks fit, is left alone."""
@@ -931,9 +934,16 @@ class _PartTracks:
             d3 = np.zeros(ds.shape)
         z2 = ds * ds + d3 * d3
         fit = (dist <= reach) & (z2 <= p.gate * p.gate)
+        # Where they could be if they kept their speed, give or take what they could have changed
+        # of it since (half of it, and a sprint's start): of two lost tracks that fit a
+        # detection, one running away from it at speed cannot have come back.
+        ahead = centre[:, None] + velocity[:, None] * frames[:, :, None]
+        near = np.sqrt(((ahead - centres[free][None]) ** 2).sum(-1))
+        tight = fit & (near <= reach - 0.6 * speed * frames)
         # Only where the fit is unambiguous (one lost track for the detection, one detection for the
-        # track): in a group, a wrong id is worse than a new one.
-        fit &= (fit.sum(0, keepdims=True) == 1) & (fit.sum(1, keepdims=True) == 1)
+        # track), or the one kept speed's is: in a group, a wrong id is worse than a new one.
+        unique = lambda f: f & (f.sum(0, keepdims=True) == 1) & (f.sum(1, keepdims=True) == 1)
+        fit = unique(fit) | unique(tight)
         cost = np.where(fit, 0.5 * z2 + dist / size, np.inf)
         for r, c in _assign(cost):
             t = ts[r]
