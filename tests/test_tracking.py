@@ -520,3 +520,18 @@ def test_a_lost_person_walking_away_cannot_take_the_id_of_one_who_sped_up_behind
     for tracker, count in ((Tracker(), 1), (Tracker(reidentify=False), 2)):
         ids = ids_by_name(list(tracker.run(results)), names)
         assert len(ids["A"] - {NO_TRACK}) == count and not ids["A"] & ids["B"], ids
+
+
+def test_a_runner_who_sped_up_just_before_being_missed_is_reidentified():
+    """Walking at 4 px a frame, then sprinting up to 24 within 5 frames, then missed for 5: the
+    filtered speed (13 px a frame) puts the reach of re-identification short of where they
+    reappear; the last steps (20 px a frame) do not."""
+    rng = np.random.default_rng(0)
+    speeds = [4.0] * 15 + [8.0, 12.0, 16.0, 20.0] + [24.0] * 21
+    x, results, names = 200.0, [], []
+    for t, v in enumerate(speeds):
+        x += v
+        seen = not 20 <= t < 25
+        results.append(people_frame([(x, 420, 120)] if seen else [], noise=1.0, rng=rng))
+        names.append(["A"] if seen else [])
+    assert ids_by_name(list(Tracker().run(results)), names) == {"A": {0}}

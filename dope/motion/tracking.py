@@ -171,7 +171,9 @@ class _Rows:
     more than the arithmetic). The rows of tracks that ended are reused.
 
     Per row: pose float64[J, 2], the last matched 2D pose; centre float64[2], its joints' mean;
-    velocity float64[2], the centre's, pixels per frame; swing float64[J, 2], each joint's own
+    velocity float64[2], the centre's, pixels per frame (filtered); step float64[2], its moves
+    between the last matches, pixels per frame, each averaged with the one before (a runner
+    speeding up is already faster than the filtered speed says); swing float64[J, 2], each joint's own
     motion about the centre (limbs swinging), pixels per frame, carried one frame on (zeros:
     unknown); pose3d float64[J, 3], the 3D pose averaged over the last matches (has3d: known);
     scale, log pixels per metre (2D over 3D spread, filtered: a depth proxy; NaN: unknown); last,
@@ -183,7 +185,8 @@ class _Rows:
     detection's 3D pose (has_raw), step3d, its change from the one before when consecutive
     (has_step)."""
 
-    _FIELDS = {"pose": (("J", 2), 0.0), "centre": ((2,), 0.0), "velocity": ((2,), 0.0), "swing": (("J", 2), 0.0),
+    _FIELDS = {"pose": (("J", 2), 0.0), "centre": ((2,), 0.0), "velocity": ((2,), 0.0), "step": ((2,), 0.0),
+               "swing": (("J", 2), 0.0),
                "pose3d": (("J", 3), 0.0), "has3d": ((), False), "scale": ((), math.nan), "last": ((), 0),
                "size": ((), 0.0), "spread": ((), 0.0), "hits": ((), 1), "raw3d": (("J", 3), 0.0),
                "has_raw": ((), False), "step3d": (("J", 3), 0.0), "has_step": ((), False),
@@ -262,6 +265,7 @@ class _Track:
     pose = _row_array("pose", "float64[J, 2], the last matched 2D pose")
     centre = _row_array("centre", "float64[2], its joints' mean")
     velocity = _row_array("velocity", "float64[2], the centre's, pixels per frame")
+    step = _row_array("step", "float64[2], the centre's last moves between matches (two by two), pixels per frame")
     swing = _row_array("swing", "float64[J, 2], each joint's own motion about the centre (zeros: unknown)")
     last = _row_number("last", int, "the frame of the last match")
     size = _row_number("size", float, "pose-box diagonal, pixels (filtered)")
@@ -658,7 +662,7 @@ class _PartTracks:
                       hit_3d, None if scales is None else scales[hit])
         for t in self.confirmed:
             if id(t) not in seen and t.before is not None:
-                t.pose, t.pose3d, t.scale, t.centre, t.last, t.size, t.spread, t.velocity, t.swing = t.before
+                t.pose, t.pose3d, t.scale, t.centre, t.last, t.size, t.spread, t.velocity, t.swing, t.step = t.before
                 t.before = None
         # Unmatched tentative tracks end; confirmed ones wait up to max_age frames.
         survivors = [t for t in self.tentative if id(t) in seen]
@@ -871,22 +875,23 @@ class _PartTracks:
         detections left that fit their depth proxy and 3D pose (`gate` sigmas together) and lie
         where the person could have walked since (within their speed times the frames unseen of
         where they were last seen, whatever the direction: a person who turned while hidden is
-        where no constant-velocity prediction puts them); of two that fit, the one a detection
-        fits within that reach less 0.6 of its speed times the frames unseen, about its
-        constant-velocity prediction, when it is the only one (one walking away at speed cannot
-        have come back). A detection left that is a second
-        detection of a person matched in this frame (see `duplicate`) is not one of them, nor one
-        within half a size of a person seen in the last frame and unmatched now; a track
-        that two detections fit, or a detection that two tracks fit, is left alone."""
+        where no constant-velocity prediction puts them; the speed is the faster of the filtered
+        one and that of the last steps, for a runner who sped up just before being missed). A
+        detection left that is a second detection of a person matched in this frame (see
+        `duplicate`) is not one of them, nor one within half a size of a person seen in the last
+        frame and unmatched now. A track that two detections fit, or a detection that two tracks
+        fit, is left alone, unless one pair alone also fits within that reach less 0.6 of the
+        speed times the frames unseen, about the constant-velocity prediction (a track walking
+        away from the detection at speed cannot have come back)."""
         p = self.p
         # (a track matched once after a gap, in the last frame, and not now: as it was before that
         # match, which may have been someone else's detection)
-        state = lambda t: (t.pose3d, t.scale, t.centre, t.last, t.size, t.velocity) if t.before is None else (
-            t.before[1], t.before[2], t.before[3], t.before[4], t.before[5], t.before[7])
+        state = lambda t: (t.pose3d, t.scale, t.centre, t.last, t.size, t.velocity, t.step) if t.before is None else (
+            t.before[1], t.before[2], t.before[3], t.before[4], t.before[5], t.before[7], t.before[9])
         R = self.rows
         last, known = R.last[slots], R.has3d[slots] & np.isfinite(R.scale[slots])
         for k in [k for k, t in enumerate(tracks) if t.before is not None]:
-            pose3d, scale, _, last[k], _, _ = state(tracks[k])
+            pose3d, scale, _, last[k], _, _, _ = state(tracks[k])
             known[k] = pose3d is not None and scale is not None
         lost = np.flatnonzero(~taken & (frame - last >= 2) & (frame - last <= p.reid_age) & known).tolist()
         free_mask = np.array([t is None for t in owner], bool) & np.isfinite(scales)
@@ -914,10 +919,11 @@ class _PartTracks:
             if not len(free):
                 return
         ts = [tracks[k] for k in lost]
-        pose3d, scale, centre, last, size, velocity = (np.array(x, np.float64) for x in zip(*map(state, ts)))
+        pose3d, scale, centre, last, size, velocity, step = (np.array(x, np.float64) for x in zip(*map(state, ts)))
         unseen = (frame - last - 1)[:, None]
         size = size[:, None]
-        speed = np.maximum(np.sqrt((velocity ** 2).sum(-1))[:, None], 0.02 * size)
+        # (the faster of the filtered speed and the last step: a runner speeding up is ahead of the former)
+        speed = np.maximum(np.sqrt(np.maximum((velocity ** 2).sum(-1), (step ** 2).sum(-1)))[:, None], 0.02 * size)
         dist = np.sqrt(((centre[:, None] - centres[free][None]) ** 2).sum(-1))
         # (and where they could have run to: from their speed, up to a sprint's start of HUMAN_ACCEL
         # metres per second squared, in pixels at their depth: exp(scale) pixels per metre)
@@ -948,7 +954,7 @@ class _PartTracks:
         for r, c in _assign(cost):
             t = ts[r]
             if t.before is not None:  # its last match is undone: this one follows the state before it
-                t.pose, t.pose3d, t.scale, t.centre, t.last, t.size, t.spread, t.velocity, t.swing = t.before
+                t.pose, t.pose3d, t.scale, t.centre, t.last, t.size, t.spread, t.velocity, t.swing, t.step = t.before
                 t.before = None
             owner[free[c]] = t
             taken[lost[r]] = True
@@ -1023,7 +1029,7 @@ class _PartTracks:
             t.before = None
         for k in np.flatnonzero(gap > 2).tolist():
             t = tracks[k]
-            t.before = (t.pose, t.pose3d, t.scale, t.centre, t.last, t.size, t.spread, t.velocity, t.swing)
+            t.before = (t.pose, t.pose3d, t.scale, t.centre, t.last, t.size, t.spread, t.velocity, t.swing, t.step)
         step = (centres - R.centre[s]) / gap[:, None]
         hits = R.hits[s]
         gain = np.where(hits == 1, 1.0, p.velocity_gain)[:, None]
@@ -1050,6 +1056,7 @@ class _PartTracks:
             R.scale[s] = np.where(np.isfinite(scales), np.where(np.isnan(mine), scales, 0.7 * mine + 0.3 * scales), mine)
         R.size[s], R.spread[s] = 0.8 * R.size[s] + 0.2 * sizes, 0.5 * (R.spread[s] + spreads)
         R.pose[s], R.centre[s], R.velocity[s], R.swing[s] = poses, centres, velocity, swing
+        R.step[s] = np.where((hits == 1)[:, None], step, 0.5 * (R.step[s] + step))
         R.last[s], R.hits[s] = frame, hits + 1
 
     def _posture_rate(self, s: np.ndarray, gap: np.ndarray, poses3d: np.ndarray) -> None:
