@@ -535,3 +535,26 @@ def test_a_runner_who_sped_up_just_before_being_missed_is_reidentified():
         results.append(people_frame([(x, 420, 120)] if seen else [], noise=1.0, rng=rng))
         names.append(["A"] if seen else [])
     assert ids_by_name(list(Tracker().run(results)), names) == {"A": {0}}
+
+
+def test_a_person_coming_out_from_behind_with_the_better_score_keeps_their_id():
+    """B, at A's depth and size, catches up with A and walks behind them (hidden), then comes out
+    16 px to their right, in the frame where A's detection scores 0.4 and B's 0.8. High scores are
+    matched first (ByteTrack), and B's detection fits A's track better than B's hidden one; but A's
+    own detection fits A's track better still, and B's fits B's: the ids stay."""
+    from dope.results import PartArrays
+    results, names, out = [], [], None
+    for t in range(70):
+        a, b = 500 + 4 * t, 300 + 8 * t
+        hidden = -60 < b - a < 16
+        r = people_frame([(a, 420, 200)] + ([] if hidden else [(b, 420, 200)]))
+        if not hidden and b > a and out is None:
+            out = t
+            r = r.replace(body=PartArrays("body", np.array([0.4, 0.8]), r.body.pose2d, r.body.pose3d,
+                                          **{k: v for k, v in r.body.fields.items()
+                                             if k not in ("scores", "pose2d", "pose3d")}))
+        results.append(r)
+        names.append(["A"] + ([] if hidden else ["B"]))
+    assert out is not None
+    assert ids_by_name(list(Tracker().run(results)), names) == {"A": {0}, "B": {1}}
+    assert ids_by_name(list(Tracker(yield_gate=0).run(results)), names) != {"A": {0}, "B": {1}}  # ByteTrack alone

@@ -31,7 +31,9 @@ detection) on every part, keeping its state inside, as norfair's and ByteTrack's
   (default 45: a second and a half at 30 frames per second) keeps their id when they reappear.
 - High-score detections (`score >= high_score`) are matched first where they fit on all terms
   together (`joint_gate`), then every detection left to the tracks left (ByteTrack), a low-score
-  one that a track seen in the last frame could explain never to a hidden track; new tracks are
+  one that a track seen in the last frame could explain never to a hidden track (a high-score
+  detection goes to a track left without one, rather than to one whose low-score detection fits
+  it better, where the assignment of all of them says so: `yield_gate`); new tracks are
   tentative and must be matched in `n_init` frames in a row to be confirmed, so a one-frame false
   positive neither takes nor steals an id.
 - Ids come from one counter and are never reused. A hand or face attached to a body carries the
@@ -130,6 +132,12 @@ class TrackerParams:
         never. mirror_rebase: matches in a row mirrored in a group after which the track takes
         the detector's left and right for it (a track born during a confusion, or a person who
         turned round while hidden).
+    yield_gate: where the first round would give a track a high-score detection and leave a
+        low-score one that fits it better, the high-score detection goes instead to a track left
+        without a pair that it fits within this many sigmas on all terms together (a sum of
+        squares, as `joint_gate`), if the assignment of every detection says so: a person coming
+        out from behind the one in front is detected with the better score (0: never; see
+        `_PartTracks._yield_to_low`).
     reidentify: give a lost track (unseen 2 frames or more, beyond its gate) a detection left
         unmatched that fits its depth proxy and 3D pose, within its speed times the frames unseen
         of where it was last seen (see `_PartTracks._reidentify`). reid_age: frames a confirmed track
@@ -163,6 +171,7 @@ class TrackerParams:
     posture_rate: float = 1.5
     swap_cost: float = 4.0
     mirror_rebase: int = 10
+    yield_gate: float = 3.0
 
 
 class _Rows:
@@ -585,6 +594,7 @@ class _PartTracks:
             rows, cols, costs, swaps = association_cost(predicted, R.size[slots], R.spread[slots], unseen, poses, p,
                                                         spreads)
             poor = None  # pairs whose terms together are beyond `joint_gate`: left to the second round
+            joint = None
             if poses3d is not None and p.pose3d_sigma > 0:
                 joint = self._add_pose3d_cost(rows, cols, costs, slots, unseen, poses3d, scales, swaps)
                 if joint is not None:
@@ -602,6 +612,7 @@ class _PartTracks:
             if not finite.all():
                 rows, cols, costs, swaps = rows[finite], cols[finite], costs[finite], swaps[finite]
                 poor = None if poor is None else poor[finite]
+                joint = None if joint is None else joint[finite]
             at = np.flatnonzero(swaps)
             mirror_pairs = dict(zip(zip(rows[at].tolist(), cols[at].tolist()), swaps[at].tolist()))
             high = scores >= p.high_score
@@ -643,7 +654,10 @@ class _PartTracks:
                     sel &= ~poor
                 if k == 1 and claimed is not None:
                     sel &= ~(hidden_rows[rows] & claimed[cols])
-                for r, c in _assign_pairs(rows[sel], cols[sel], costs[sel], row_set, col_set):
+                pairs = _assign_pairs(rows[sel], cols[sel], costs[sel], row_set, col_set)
+                if k == 0 and joint is not None and len(pairs) and not high.all():
+                    pairs = self._yield_to_low(pairs, rows, cols, costs, joint, poor, row_set, high)
+                for r, c in pairs:
                     owner[c], taken[r] = tracks[r], True
                     if (r, c) in mirror_pairs:
                         mirrored[c] = mirror_pairs[(r, c)]
@@ -727,6 +741,45 @@ class _PartTracks:
                 owner[f] = owner[i]
         self._copies = {}
         return owner
+
+    def _yield_to_low(self, pairs: list[tuple[int, int]], rows: np.ndarray, cols: np.ndarray, costs: np.ndarray,
+                      joint: np.ndarray, poor: Optional[np.ndarray], row_set: np.ndarray,
+                      high: np.ndarray) -> list[tuple[int, int]]:
+        """The first round's pairs (ByteTrack: the high-score detections to the confirmed tracks
+        they fit best), amended: where a track's pair leaves a low-score detection that fits it
+        better, and the assignment of all the detections to the confirmed tracks gives the
+        high-score one to a track left without a pair, which it fits within `yield_gate` on all
+        terms together (someone coming out from behind the person in front, detected with the
+        better score), the high-score detection goes to that track; the first is left to the
+        second round, where the low-score detection is its."""
+        g = self.p.yield_gate
+        if not g > 0:
+            return pairs
+        width = len(high)
+        key = rows * width + cols
+        order = np.argsort(key, kind="stable")
+        pr, pc = np.array(pairs, np.int64).T
+        matched = costs[order[np.searchsorted(key[order], pr * width + pc)]]
+        low = ~high[cols]
+        best_low = np.full(int(rows.max()) + 1, np.inf)
+        np.minimum.at(best_low, rows[low], costs[low])
+        if not (best_low[pr] < matched).any():
+            return pairs  # (the common case: no track fits a low-score detection better)
+        at = {(r, c): i for i, (r, c) in enumerate(zip(rows.tolist(), cols.tolist()))}
+        sel = np.isin(rows, row_set) if poor is None else np.isin(rows, row_set) & ~poor
+        every = _assign_pairs(rows[sel], cols[sel], costs[sel], row_set, np.arange(len(high)))
+        track_of, det_of = {c: r for r, c in every}, dict(every)
+        taken = {r for r, _ in pairs}
+        out = []
+        for r, c in pairs:
+            c2, r2 = det_of.get(r), track_of.get(c)
+            if c2 is not None and not high[c2] and r2 is not None and r2 not in taken \
+                    and joint[at[(r2, c)]] <= g * g and costs[at[(r, c2)]] < costs[at[(r, c)]]:
+                out.append((r2, c))
+                taken.add(r2)
+            else:
+                out.append((r, c))
+        return out
 
     def _twins(self, poses: np.ndarray, scores: np.ndarray, sizes: np.ndarray, centres: np.ndarray,
                poses3d: Optional[np.ndarray], spreads: np.ndarray) -> dict[int, int]:
