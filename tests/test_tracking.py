@@ -550,9 +550,7 @@ def test_a_person_coming_out_from_behind_with_the_better_score_keeps_their_id():
         r = people_frame([(a, 420, 200)] + ([] if hidden else [(b, 420, 200)]))
         if not hidden and b > a and out is None:
             out = t
-            r = r.replace(body=PartArrays("body", np.array([0.4, 0.8]), r.body.pose2d, r.body.pose3d,
-                                          **{k: v for k, v in r.body.fields.items()
-                                             if k not in ("scores", "pose2d", "pose3d")}))
+            r = r.replace(body=PartArrays("body", **{**r.body.fields, "scores": np.array([0.4, 0.8])}))
         results.append(r)
         names.append(["A"] + ([] if hidden else ["B"]))
     assert out is not None

@@ -74,6 +74,9 @@ _SWAP_GROUPS = ((0, 1, 2, 3), (6, 7, 8, 9), (4, 5, 10, 11))
 _MIRROR = np.array([1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 12])
 _SWAP_PERMS = np.array([[_MIRROR[j] if any(j in g and m >> i & 1 for i, g in enumerate(_SWAP_GROUPS)) else j
                          for j in range(13)] for m in range(8)])
+# What a match that ended a gap changes of a track, kept to be restored if that match is undone
+# (`_Track.save`, `_Track.restore`).
+_SAVED = ("pose", "pose3d", "scale", "centre", "last", "size", "spread", "velocity", "swing", "step")
 HUMAN_ACCEL = 4.0  # m/s^2: how fast a person may speed up while hidden (re-identification's reach; 30 fps)
 
 
@@ -268,7 +271,7 @@ class _Track:
         self.id = NO_TRACK
         # The state before a match that ended a gap: restored if the track is not matched again in
         # the next frame, so that a one-frame false positive near a hidden person's path does not move it.
-        self.before: Optional[tuple] = None
+        self.before: Optional[dict[str, Any]] = None
         self.rows, self.slot = rows, slot
 
     pose = _row_array("pose", "float64[J, 2], the last matched 2D pose")
@@ -304,6 +307,16 @@ class _Track:
 
     def predicted(self, frame: int) -> np.ndarray:
         return _predicted(self.rows, np.array([self.slot]), frame)[0]
+
+    def save(self) -> None:
+        """Keep the state that a match is about to change (`before`)."""
+        self.before = {name: getattr(self, name) for name in _SAVED}
+
+    def restore(self) -> None:
+        """Back to the state `save` kept (its match is undone)."""
+        for name, value in self.before.items():
+            setattr(self, name, value)
+        self.before = None
 
 
 def _slots(tracks: list[_Track]) -> np.ndarray:
@@ -676,8 +689,7 @@ class _PartTracks:
                       hit_3d, None if scales is None else scales[hit])
         for t in self.confirmed:
             if id(t) not in seen and t.before is not None:
-                t.pose, t.pose3d, t.scale, t.centre, t.last, t.size, t.spread, t.velocity, t.swing, t.step = t.before
-                t.before = None
+                t.restore()
         # Unmatched tentative tracks end; confirmed ones wait up to max_age frames.
         survivors = [t for t in self.tentative if id(t) in seen]
         keep = max(p.max_age, p.reid_age) if p.reidentify else p.max_age
@@ -766,7 +778,9 @@ class _PartTracks:
         if not (best_low[pr] < matched).any():
             return pairs  # (the common case: no track fits a low-score detection better)
         at = {(r, c): i for i, (r, c) in enumerate(zip(rows.tolist(), cols.tolist()))}
-        sel = np.isin(rows, row_set) if poor is None else np.isin(rows, row_set) & ~poor
+        sel = np.isin(rows, row_set)
+        if poor is not None:
+            sel &= ~poor
         every = _assign_pairs(rows[sel], cols[sel], costs[sel], row_set, np.arange(len(high)))
         track_of, det_of = {c: r for r, c in every}, dict(every)
         taken = {r for r, _ in pairs}
@@ -939,8 +953,8 @@ class _PartTracks:
         p = self.p
         # (a track matched once after a gap, in the last frame, and not now: as it was before that
         # match, which may have been someone else's detection)
-        state = lambda t: (t.pose3d, t.scale, t.centre, t.last, t.size, t.velocity, t.step) if t.before is None else (
-            t.before[1], t.before[2], t.before[3], t.before[4], t.before[5], t.before[7], t.before[9])
+        kept = ("pose3d", "scale", "centre", "last", "size", "velocity", "step")
+        state = lambda t: tuple(getattr(t, n) for n in kept) if t.before is None else tuple(t.before[n] for n in kept)
         R = self.rows
         last, known = R.last[slots], R.has3d[slots] & np.isfinite(R.scale[slots])
         for k in [k for k, t in enumerate(tracks) if t.before is not None]:
@@ -1007,8 +1021,7 @@ class _PartTracks:
         for r, c in _assign(cost):
             t = ts[r]
             if t.before is not None:  # its last match is undone: this one follows the state before it
-                t.pose, t.pose3d, t.scale, t.centre, t.last, t.size, t.spread, t.velocity, t.swing, t.step = t.before
-                t.before = None
+                t.restore()
             owner[free[c]] = t
             taken[lost[r]] = True
 
@@ -1081,8 +1094,7 @@ class _PartTracks:
         for t in tracks:
             t.before = None
         for k in np.flatnonzero(gap > 2).tolist():
-            t = tracks[k]
-            t.before = (t.pose, t.pose3d, t.scale, t.centre, t.last, t.size, t.spread, t.velocity, t.swing, t.step)
+            tracks[k].save()
         step = (centres - R.centre[s]) / gap[:, None]
         hits = R.hits[s]
         gain = np.where(hits == 1, 1.0, p.velocity_gain)[:, None]
