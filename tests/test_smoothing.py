@@ -323,6 +323,53 @@ def test_ranges_and_weighted_sums():
     np.testing.assert_allclose(_weighted(w, y), np.einsum("rs,src->rc", w, y), rtol=1e-12)
 
 
+def test_slot_sum_is_the_sum_of_the_weighted_slots():
+    """The offline fit's sum over the window's slots (one einsum call) equals the slot-by-slot sum."""
+    from dope.motion.smoothing import _slot_sum
+    rng = np.random.default_rng(2)
+    window = rng.random((21, 1000, 5)).astype(np.float32)
+    weights = rng.normal(0, 1, 21).astype(np.float32)
+    expected = sum(weights[k] * window[k].astype(np.float64) for k in range(21))
+    got = _slot_sum(weights, window)
+    assert got.dtype == np.float32 and got.shape == (1000, 5)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["online", "offline"])
+def test_the_same_numbers_whether_a_frame_s_rows_are_one_block_or_scattered(mode):
+    """Where a frame's signals sit in one run of the state's rows (a crowd seen frame after frame),
+    the smoothers read and write that block in place; where the detections come in another order,
+    they gather and scatter rows. Each person's smoothed pose is the same either way."""
+    from dope.motion.smoothing import _Signals
+    rng = np.random.default_rng(4)
+    people, frames = 6, 30
+    walk = rng.normal(0, 2, (frames, people, 2)).cumsum(0) + np.arange(people)[None, :, None] * 150 + 100
+    def run(order_of):
+        smoother = OnlineSmoother() if mode == "online" else OfflineSmoother()
+        orders = [order_of(t) for t in range(frames)]
+        results = [tracked(walk[t][order], tracks=order) for t, order in enumerate(orders)]
+        out = list(smoother.run(results))
+        return np.stack([r.body.pose2d[np.argsort(r.body.track)] for r in out]), smoother
+    blocks = []
+    real = _Signals.frame
+    def frame(self, keys):
+        layout = real(self, keys)
+        blocks.append(isinstance(layout.block, slice))
+        return layout
+    import dope.motion.smoothing as smoothing_module
+    smoothing_module._Signals.frame = frame
+    try:
+        same, _ = run(lambda t: list(range(people)))
+        in_block = list(blocks)
+        blocks.clear()
+        shuffled, _ = run(lambda t: list(rng.permutation(people)) if t else list(range(people)))
+        scattered = list(blocks)
+    finally:
+        smoothing_module._Signals.frame = real
+    assert all(in_block) and not all(scattered[1:])
+    np.testing.assert_array_equal(same, shuffled)
+
+
 def test_most_common_row():
     from dope.motion.smoothing import _most_common_row
     a = np.array([[1, 2, 3], [0, 0, 1], [1, 2, 3], [0, 0, 1], [0, 0, 1]], np.float32)
