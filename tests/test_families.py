@@ -71,7 +71,7 @@ def test_scene_of_a_third_generator(kind):
     """On a held-out scene of benchmarks/third.py (written without reading the other generators or
     the tracker): most detections carry an id, and online smoothing never costs 2D accuracy nor
     lags, even under a shaking camera (dancers at 15 fps: at most 1.5x, see below). (What it does
-    not meet yet, in docs/people-over-time.md: identity switches, online smoothing of dancers at
+    not meet yet, in docs/people-over-time.md, known limits: identity switches, online smoothing of dancers at
     15 fps, and offline smoothing of dancers' hands.)"""
     from benchmarks.third import make_third_scene
     scene = make_third_scene(kind, 100)
@@ -85,7 +85,7 @@ def test_scene_of_a_third_generator(kind):
 
 
 @pytest.mark.xfail(strict=True, reason="known: the constant-velocity filter overshoots the hands' and faces' "
-                   "centres of dancers spinning at 15 fps (1.27x raw; docs/people-over-time.md, what remains)")
+                   "centres of dancers spinning at 15 fps (1.27x raw; docs/people-over-time.md, known limits)")
 def test_online_smoothing_of_fast_dancers_at_15_fps():
     """The issue's promise on the third generator's dancers (seed 100, 15 frames a second): online
     smoothing never costs 2D accuracy. It held only while the filter, counting in 30ths of a
