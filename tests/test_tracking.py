@@ -522,6 +522,28 @@ def test_a_lost_person_walking_away_cannot_take_the_id_of_one_who_sped_up_behind
         assert len(ids["A"] - {NO_TRACK}) == count and not ids["A"] & ids["B"], ids
 
 
+def test_of_two_lost_tracks_the_one_far_more_likely_to_have_come_back_takes_the_detection():
+    """B runs right at 20 px a frame and is lost for good after frame 9; A, standing 400 px
+    further on, is hidden for 14 frames (40-53) and reappears 100 px away, beyond their track's
+    gate. Both lost tracks could have reached A's detection, in the same posture and at the same
+    depth; but B, lost for 44 frames at speed, could be anywhere in a disc about 8 times as wide
+    as the one A could have walked in: A's track is more than e^4 times as likely (`reid_odds`),
+    and A keeps their id. Refusing
+    every detection that two lost tracks fit (`reid_odds=0`) gave A a new one."""
+    results, names = [], []
+    for t in range(70):
+        people, who = [], []
+        if t < 10:
+            people.append((60 + 20.0 * t, 420, 120)), who.append("B")
+        if not 40 <= t < 54:
+            people.append((800.0 if t < 40 else 900.0 + 2.0 * (t - 54), 420, 120)), who.append("A")
+        results.append(people_frame(people))
+        names.append(who)
+    for tracker, count in ((Tracker(), 1), (Tracker(reid_odds=0), 2)):
+        ids = ids_by_name(list(tracker.run(results)), names)
+        assert len(ids["A"] - {NO_TRACK}) == count and not ids["A"] & ids["B"], ids
+
+
 def test_a_runner_who_sped_up_just_before_being_missed_is_reidentified():
     """Walking at 4 px a frame, then sprinting up to 24 within 5 frames, then missed for 5: the
     filtered speed (13 px a frame) puts the reach of re-identification short of where they

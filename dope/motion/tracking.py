@@ -145,6 +145,9 @@ class TrackerParams:
         unmatched that fits its depth proxy and 3D pose, within its speed times the frames unseen
         of where it was last seen (see `_PartTracks._reidentify`). reid_age: frames a confirmed track
         unseen beyond max_age is kept for that alone (a person hidden, then missed, for over a second).
+        reid_odds: of lost tracks that fit one detection, one whose log-likelihood (its fit, -z^2/2,
+        less twice the log of the reach it had: the area it could be anywhere in) beats every other
+        pair of its row and column by this much takes it (0: such a detection is left alone).
     """
     n_init: int = 3
     max_age: int = 45
@@ -175,6 +178,20 @@ class TrackerParams:
     swap_cost: float = 4.0
     mirror_rebase: int = 10
     yield_gate: float = 3.0
+    reid_odds: float = 4.0
+
+
+def _dominant(ll: np.ndarray, margin: float) -> np.ndarray:
+    """bool[T, D]: the pairs whose log-likelihood ll (float[T, D], -inf: no pair) beats every other
+    pair of their row and of their column by at least `margin`."""
+    out = np.isfinite(ll)
+    for axis in (0, 1):
+        if ll.shape[axis] > 1:
+            top2 = -np.partition(-ll, 1, axis=axis)
+            best, second = np.take(top2, [0], axis=axis), np.take(top2, [1], axis=axis)
+            with np.errstate(invalid="ignore"):  # (-inf less -inf: no pair either way)
+                out &= (ll == best) & (ll - second >= margin)
+    return out
 
 
 class _Rows:
@@ -949,7 +966,9 @@ class _PartTracks:
         frame and unmatched now. A track that two detections fit, or a detection that two tracks
         fit, is left alone, unless one pair alone also fits within that reach less 0.6 of the
         speed times the frames unseen, about the constant-velocity prediction (a track walking
-        away from the detection at speed cannot have come back)."""
+        away from the detection at speed cannot have come back), or one pair is `reid_odds` more
+        likely than every other of its track and its detection (a track lost for a moment near
+        the detection against one lost for long at speed, which could be anywhere by now)."""
         p = self.p
         # (a track matched once after a gap, in the last frame, and not now: as it was before that
         # match, which may have been someone else's detection)
@@ -1016,7 +1035,13 @@ class _PartTracks:
         # Only where the fit is unambiguous (one lost track for the detection, one detection for the
         # track), or the one kept speed's is: in a group, a wrong id is worse than a new one.
         unique = lambda f: f & (f.sum(0, keepdims=True) == 1) & (f.sum(1, keepdims=True) == 1)
-        fit = unique(fit) | unique(tight)
+        ok = unique(fit) | unique(tight)
+        if p.reid_odds > 0 and ((fit.sum(0) > 1).any() or (fit.sum(1) > 1).any()):
+            # Of lost tracks that fit one detection, the one far more likely to have come back
+            # (its fit and the area it could have reached together: a track lost for long could
+            # be anywhere in a wide disc; one lost for a moment, only near where it was).
+            ok |= _dominant(np.where(fit, -0.5 * z2 - 2.0 * np.log(reach), -np.inf), p.reid_odds)
+        fit = ok
         cost = np.where(fit, 0.5 * z2 + dist / size, np.inf)
         for r, c in _assign(cost):
             t = ts[r]
