@@ -489,9 +489,9 @@ def _gather(state: np.ndarray, at: Any) -> np.ndarray:
     return state[:, at] if isinstance(at, slice) else np.take(state, at, axis=1)
 
 
-def _scatter(state: np.ndarray, at: np.ndarray, values: np.ndarray) -> None:
-    """state[:, at] = values; each row's last axis moved as one item where the arrays allow it
-    (half the time of indexing float by float)."""
+def _scatter(state: np.ndarray, at: Any, values: np.ndarray) -> None:
+    """state[:, at] = values (at: indexes, or a slice: one block copied); each row's last axis
+    moved as one item where the arrays allow it (half the time of indexing float by float)."""
     if state.flags.c_contiguous and values.flags.c_contiguous and state.dtype == values.dtype:
         item = np.dtype((np.void, state.shape[-1] * state.itemsize))
         state.view(item)[..., 0][:, at] = values.view(item)[..., 0]
@@ -871,10 +871,7 @@ class OfflineSmoother:
             x = _samples(result, layout, np.float32)[None]
             ring = store.rows["s"]
             for at in (slot, slot + self._size):
-                if isinstance(layout.block, slice):
-                    ring[at, layout.block] = x[0]
-                else:
-                    _scatter(ring[at:at + 1], layout.rows, x)
+                _scatter(ring[at:at + 1], layout.block, x)
             store.values["pos"][layout.signals, slot] = pos
             store.values["seen"][layout.signals] = pos
             if self.adaptive:

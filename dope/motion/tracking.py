@@ -787,14 +787,14 @@ class _PartTracks:
         width = len(high)
         key = rows * width + cols
         order = np.argsort(key, kind="stable")
+        at = lambda r, c: order[np.searchsorted(key[order], r * width + c)]  # (the candidate pairs' index)
         pr, pc = np.array(pairs, np.int64).T
-        matched = costs[order[np.searchsorted(key[order], pr * width + pc)]]
+        matched = costs[at(pr, pc)]
         low = ~high[cols]
         best_low = np.full(int(rows.max()) + 1, np.inf)
         np.minimum.at(best_low, rows[low], costs[low])
         if not (best_low[pr] < matched).any():
             return pairs  # (the common case: no track fits a low-score detection better)
-        at = {(r, c): i for i, (r, c) in enumerate(zip(rows.tolist(), cols.tolist()))}
         sel = np.isin(rows, row_set)
         if poor is not None:
             sel &= ~poor
@@ -805,7 +805,7 @@ class _PartTracks:
         for r, c in pairs:
             c2, r2 = det_of.get(r), track_of.get(c)
             if c2 is not None and not high[c2] and r2 is not None and r2 not in taken \
-                    and joint[at[(r2, c)]] <= g * g and costs[at[(r, c2)]] < costs[at[(r, c)]]:
+                    and joint[at(r2, c)] <= g * g and costs[at(r, c2)] < costs[at(r, c)]:
                 out.append((r2, c))
                 taken.add(r2)
             else:
@@ -977,8 +977,9 @@ class _PartTracks:
         R = self.rows
         last, known = R.last[slots], R.has3d[slots] & np.isfinite(R.scale[slots])
         for k in [k for k, t in enumerate(tracks) if t.before is not None]:
-            pose3d, scale, _, last[k], _, _, _ = state(tracks[k])
-            known[k] = pose3d is not None and scale is not None
+            before = tracks[k].before
+            last[k] = before["last"]
+            known[k] = before["pose3d"] is not None and before["scale"] is not None
         lost = np.flatnonzero(~taken & (frame - last >= 2) & (frame - last <= p.reid_age) & known).tolist()
         free_mask = np.array([t is None for t in owner], bool) & np.isfinite(scales)
         if twins:
