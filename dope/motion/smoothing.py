@@ -31,6 +31,10 @@ carry a `track` field (see tracking.py), and a stage over frames (`smooth`):
   then gets the fit, default or narrower, that predicts it best when its own sample is left out
   (`OfflineSmoother._fit_centres`): a signing hand's centre moves with the whole hand, faster than
   its shape changes, and the noise measured on third differences counts that motion as noise.
+  Before any of this, a joint's sample that stands out from the cubic through its two
+  neighbours on each side far more than that joint's samples usually do, and more than its
+  neighbours do (a detector's bad joint in one frame), is pulled back towards that cubic (`glitch`,
+  `OfflineSmoother._glitches`): a fit would spread it into the frames about it.
   Memory holds `2 * window + 1` frames per track, and every result comes out `window` frames
   after it went in (not at the end of the clip).
 
@@ -821,30 +825,34 @@ class OfflineSmoother:
     frames; degree: of the local polynomial; max_gap: the longest run of missing frames that is
     filled (a longer one splits the signal); adaptive: narrow the fit where a signal's motion
     outruns it (`_adapt`, `_fit_centres`), and give the detections back where no fit follows
-    them (`_guard`, GUARD). Memory: 2 * window + 1 frames per signal (each held twice, so that
-    every window is one slice of the ring).
+    them (`_guard`, GUARD); glitch: a joint's sample that stands out from its neighbours by more
+    than this many times its usual distance from them is pulled back to that distance before the
+    fits use it (`_glitches`; 0: off). Memory: 2 * window + 1 frames per signal (each held twice,
+    so that every window is one slice of the ring).
     """
 
     def __init__(self, window: int = 10, sigma: float = 4.0, degree: int = 2, max_gap: int = 10,
-                 adaptive: bool = True) -> None:
-        if window < 0 or sigma <= 0 or degree < 0 or max_gap < 0:
-            raise ValueError("window, degree and max_gap must be >= 0 and sigma > 0")
+                 adaptive: bool = True, glitch: float = 2.5) -> None:
+        if window < 0 or sigma <= 0 or degree < 0 or max_gap < 0 or glitch < 0:
+            raise ValueError("window, degree, max_gap and glitch must be >= 0 and sigma > 0")
         self.window, self.sigma, self.degree, self.max_gap = int(window), float(sigma), int(degree), int(max_gap)
-        self.adaptive = bool(adaptive)
+        self.adaptive, self.glitch = bool(adaptive), float(glitch)
         self._noise_layout: Optional[tuple] = None  # (layout, its _noise_rows)
+        self._candidates: Optional[tuple] = None  # (frame, its layout, rows): `_glitches`
         self._size = n = 2 * self.window + 1
         self._pending: deque[tuple[int, Any, Result, Optional[_Layout]]] = deque()
         # Per signal: the positions of the last `size` frames (-1: none) and its last position; per
         # joint row, the samples (2D then 3D) of those frames, in a ring of `size` slots (slot =
         # position % size), written twice (slots s and s + size): any window is then one slice.
-        self._signals = _Signals({"s": (2 * n, None, 5)},
+        self._signals = _Signals({"s": (2 * n, None, 5), "glitch": (4, None, 2)},
                                  {"pos": ((n,), np.int64, -1), "seen": ((), np.int64, np.iinfo(np.int64).min),
                                   "noise": ((4, 2), np.float64, 0.0),
                                   "bias": ((2,), np.float64, 1.0),
                                   "risk": ((1 + len(self.NARROWER), 2), np.float64, np.nan),
                                   "centre": ((2 * n, 5), np.float32, 0.0),
                                   "loo": ((1 + len(self.CENTRE_NARROWER), 2), np.float64, np.nan),
-                                  "misfit": ((), np.float64, 0.0)},
+                                  "misfit": ((), np.float64, 0.0),
+                                  "glitch_n": ((), np.int64, 0)},
                                  row_dtype=np.float32)  # the samples are float32 (Result poses)
         self._weights: dict[tuple[int, int], np.ndarray] = {}
         self._n = 0
@@ -881,6 +889,8 @@ class OfflineSmoother:
                 store.values["centre"][layout.signals, slot] = centres
                 store.values["centre"][layout.signals, slot + self._size] = centres
         self._pending.append((pos, tag, result, layout))
+        if self.glitch:
+            self._glitches(pos)
         out = []
         while self._pending and self._pending[0][0] <= pos - self.window:
             out.append(self._emit(self._pending.popleft(), last=pos))
@@ -1222,6 +1232,131 @@ class OfflineSmoother:
         self._noise_layout = (layout, out)
         return out
 
+    GLITCH_MEMORY = 30.0  # frames over which a joint's usual distance from its neighbours' cubic is averaged
+    GLITCH_AFTER = 5  # distances a signal has before any of its samples is judged
+
+    def _layout_at(self, pos: int) -> Optional[_Layout]:
+        """The layout of the pending frame at position pos (None: no such frame, or no signals)."""
+        for at, _, _, layout in reversed(self._pending):
+            if at <= pos:
+                return layout if at == pos else None
+        return None
+
+    def _glitches(self, pos: int) -> None:
+        """Single-frame glitches of a joint (a detector's bad joint in one frame), pulled back
+        in the ring before the fits use them.
+
+        A sample's distance from the cubic through the samples two and one frames before and after
+        it, e = y - (4 (y-1 + y+1) - (y-2 + y+2)) / 6 (the fourth difference over 6; squared, per
+        joint and group of coordinates: 2D, 3D), is measured two frames after it (`_distances`),
+        with each joint's usual value of it (a running mean of e^2, each capped at glitch^2 times
+        the mean, over GLITCH_MEMORY frames). Three frames after it (`_judge`), a sample whose e^2
+        is above glitch^2 times the usual and is the largest of the three frames about it (a bad
+        sample makes its neighbours' e two thirds of its own: they are not taken for glitches) is
+        moved towards the cubic until its distance is glitch times the usual one: a bad joint
+        then weighs in the fits as noise does, and a sample that is only noise far out keeps most
+        of its value (replacing it by the cubic, which its neighbours' noise makes, cost accuracy
+        on Gaussian noise). Fits of the frames `window` - 2 to `window` frames before it were made
+        before it was judged (with a small weight on it). The noise statistics (`_note_noise`) are
+        taken on the samples as they came: the fits' choice between narrow and wide is left as it
+        was (taken after this, the narrower fits it chose cost acceleration error)."""
+        found = self._distances(pos - 2)
+        if self._candidates is not None and self._candidates[0] == pos - 3:  # (not across frames left out)
+            self._judge(*self._candidates)
+        self._candidates = found
+
+    def _has(self, layout: _Layout, t: int, reach: tuple[int, ...]) -> np.ndarray:
+        """bool[S]: which signals of the layout have samples at t + k for every k in reach."""
+        stamps, size = self._signals.values["pos"][layout.signals], self._size
+        ok = np.full(len(layout.signals), min(reach) + t >= 0)  # (no frame before the first: -1 marks none)
+        for k in reach:
+            ok &= stamps[:, (t + k) % size] == t + k
+        return ok
+
+    def _distances(self, t: int) -> Optional[tuple[int, _Layout, np.ndarray]]:
+        """Frame t's distances from the cubic and the joints' usual ones (see `_glitches`); returns
+        (t, layout, rows of the layout whose distance is beyond glitch times the usual), or None."""
+        layout = self._layout_at(t)
+        if layout is None:
+            return None
+        ok = self._has(layout, t, (-2, -1, 1, 2))
+        if not ok.any():
+            return None
+        store, size, n = self._signals, self._size, layout.lengths
+        g = store.rows["glitch"]  # [0]: each joint's usual e^2; [1 + t % 3]: its e^2 at frame t
+        first = (t - 2) % size  # (the ring is written twice: frames t - 2 .. t + 2 are one slice)
+        # (y - the cubic is the fourth difference over 6: one pass of `_slot_sum`)
+        e = _slot_sum(_FOURTH, _gather(store.rows["s"][first:first + 5], layout.block))
+        e *= e
+        e2 = np.empty((len(e), 2), np.float32)  # (column by column: `np.add.reduceat` is 10 times slower)
+        np.add(e[:, 0], e[:, 1], out=e2[:, 0])
+        np.add(e[:, 2], e[:, 3], out=e2[:, 1])
+        e2[:, 1] += e[:, 4]
+        usual = _gather(g[None, 0], layout.block)[0]
+        cap = usual * np.float32(self.glitch * self.glitch)
+        seen = store.values["glitch_n"][layout.signals]
+        early = seen < self.GLITCH_AFTER
+        if ok.all() and not early.any():  # (the common case: every joint's distance capped and averaged alike)
+            beyond = np.flatnonzero(_either(e2 > cap))
+            np.minimum(e2, cap, out=cap)
+            cap -= usual
+            cap *= np.float32(1.0 / self.GLITCH_MEMORY)
+        else:
+            # Per signal: this distance's weight in the usual one (a plain mean of the first ones,
+            # then a running mean), and whether it is capped (not among the first ones).
+            beyond = np.flatnonzero(_either(e2 > cap) & np.repeat(ok & ~early, n))
+            per = np.empty((len(seen), 2), np.float32)
+            per[:, 0] = np.where(early, 1.0 / (seen + 1), 1.0 / self.GLITCH_MEMORY)
+            per[:, 1] = np.where(early, np.inf, 0.0)
+            per[~ok] = (0.0, np.inf)
+            per = np.repeat(per, n, 0)
+            cap += per[:, 1:]
+            np.minimum(e2, cap, out=cap)
+            cap -= usual
+            cap *= per[:, :1]
+            e2[np.repeat(~ok, n)] = 0.0
+        cap += usual
+        _scatter(g[None, 1 + t % 3], layout.block, e2)
+        _scatter(g[None, 0], layout.block, cap)
+        store.values["glitch_n"][layout.signals] = seen + ok
+        return (t, layout, beyond) if len(beyond) else None
+
+    def _judge(self, t: int, layout: _Layout, at: np.ndarray) -> None:
+        """Pull back the glitches among rows `at` of frame t's layout (candidates: `_distances`)
+        towards the cubic through their neighbours, in the ring and in the centres' ring."""
+        store, size, ring = self._signals, self._size, self._signals.rows["s"]
+        g = store.rows["glitch"]
+        fix, n = layout.rows[at], layout.lengths
+        owner = np.searchsorted(layout.starts, at, side="right") - 1
+        e2 = g[1 + t % 3, fix]
+        bad = e2 > np.float32(self.glitch * self.glitch) * g[0, fix]
+        for k in (-1, 1):  # (a neighbour's distance counts where it was measured: its own four neighbours there)
+            measured = self._has(layout, t, (3 * k,))[owner]
+            bad &= ~measured[:, None] | (e2 >= g[1 + (t + k) % 3, fix])
+        keep = np.flatnonzero(bad.any(1))
+        if not len(keep):
+            return
+        fix, owner, bad, slot = fix[keep], owner[keep], bad[keep], t % size
+        old = ring[slot, fix]
+        new = old.copy()
+        first = (t - 2) % size
+        cubic = _cubic(np.take(ring[first:first + 5], fix, 1))
+        # (moved to `glitch` times the usual distance from the cubic, not onto it: a sample that
+        # is only noise far out keeps most of its own value, which the neighbours' do not share)
+        keep_share = np.sqrt(np.float32(self.glitch * self.glitch) * g[0, fix] / np.maximum(e2[keep], np.float32(1e-30)))
+        moved = cubic + (old - cubic) * np.repeat(np.minimum(keep_share, np.float32(1.0)), _GROUPS, axis=1)
+        new[bad[:, 0], :2] = moved[bad[:, 0], :2]
+        new[bad[:, 1], 2:] = moved[bad[:, 1], 2:]
+        ring[slot, fix] = ring[slot + size, fix] = new
+        if self.adaptive:  # the poses' centres (`_fit_centres`) move with their joints
+            changed, inverse = np.unique(owner, return_inverse=True)
+            shift = np.zeros((len(changed), 5))
+            np.add.at(shift, inverse, (new - old).astype(np.float64))
+            shift = (shift / n[changed, None]).astype(np.float32)
+            centres, signals = store.values["centre"], layout.signals[changed]
+            for s in (slot, slot + size):
+                centres[signals, s] += shift
+
     def _note_noise(self, layout: _Layout, pos: int) -> None:
         """Update each signal's noise statistics with its third differences ending at pos and at
         pos - 1 (where its samples at pos - 4 .. pos are all there): for white noise of variance
@@ -1252,6 +1387,24 @@ class OfflineSmoother:
         for k, add in ((0, group(d3 * d3)), (1, group(d3 * before)), (2, values), (3, values)):
             noise[:, k] = np.where(f, keep * noise[:, k] + add, noise[:, k])
         store.values["noise"][sig] = noise
+
+
+_FOURTH = np.array([1, -4, 6, -4, 1], np.float32) / 6  # y - the cubic through y-2, y-1, y+1, y+2
+
+
+def _either(a: np.ndarray) -> np.ndarray:
+    """bool[N]: a[:, 0] | a[:, 1] of a bool[N, 2] (its rows read as 16-bit numbers: `any(1)` is 5 times slower)."""
+    return np.ascontiguousarray(a).view(np.uint16)[:, 0] != 0
+
+
+def _cubic(y: np.ndarray) -> np.ndarray:
+    """The cubic through y[0], y[1], y[3] and y[4] (float32[5, ...]: frames t - 2 .. t + 2) at t."""
+    c = y[1] + y[3]
+    c *= 4
+    c -= y[0]
+    c -= y[4]
+    c *= np.float32(1 / 6)
+    return c
 
 
 def _most_common_row(a: np.ndarray) -> np.ndarray:
