@@ -1296,26 +1296,27 @@ class OfflineSmoother:
         cap = usual * np.float32(self.glitch * self.glitch)
         seen = store.values["glitch_n"][layout.signals]
         early = seen < self.GLITCH_AFTER
-        if ok.all() and not early.any():  # (the common case: every joint's distance capped and averaged alike)
-            beyond = np.flatnonzero(_either(e2 > cap))
-            np.minimum(e2, cap, out=cap)
-            cap -= usual
-            cap *= np.float32(1.0 / self.GLITCH_MEMORY)
+        # This distance's weight in the usual one (a plain mean of the first ones, then a running
+        # mean), and what is added to its cap (infinity: not capped, among the first ones): the
+        # same for every joint in the common case, else per signal.
+        beyond = _either(e2 > cap)
+        if ok.all() and not early.any():
+            rate = np.float32(1.0 / self.GLITCH_MEMORY)
         else:
-            # Per signal: this distance's weight in the usual one (a plain mean of the first ones,
-            # then a running mean), and whether it is capped (not among the first ones).
-            beyond = np.flatnonzero(_either(e2 > cap) & np.repeat(ok & ~early, n))
+            beyond &= np.repeat(ok & ~early, n)
             per = np.empty((len(seen), 2), np.float32)
             per[:, 0] = np.where(early, 1.0 / (seen + 1), 1.0 / self.GLITCH_MEMORY)
             per[:, 1] = np.where(early, np.inf, 0.0)
             per[~ok] = (0.0, np.inf)
             per = np.repeat(per, n, 0)
+            rate = per[:, :1]
             cap += per[:, 1:]
-            np.minimum(e2, cap, out=cap)
-            cap -= usual
-            cap *= per[:, :1]
             e2[np.repeat(~ok, n)] = 0.0
+        np.minimum(e2, cap, out=cap)
+        cap -= usual
+        cap *= rate
         cap += usual
+        beyond = np.flatnonzero(beyond)
         _scatter(g[None, 1 + t % 3], layout.block, e2)
         _scatter(g[None, 0], layout.block, cap)
         store.values["glitch_n"][layout.signals] = seen + ok
@@ -1340,7 +1341,8 @@ class OfflineSmoother:
         old = ring[slot, fix]
         new = old.copy()
         first = (t - 2) % size
-        cubic = _cubic(np.take(ring[first:first + 5], fix, 1))
+        near = np.take(ring[first:first + 5], fix, 1)
+        cubic = near[2] - _slot_sum(_FOURTH, near)  # (as `_distances` measured it)
         # (moved to `glitch` times the usual distance from the cubic, not onto it: a sample that
         # is only noise far out keeps most of its own value, which the neighbours' do not share)
         keep_share = np.sqrt(np.float32(self.glitch * self.glitch) * g[0, fix] / np.maximum(e2[keep], np.float32(1e-30)))
@@ -1362,16 +1364,10 @@ class OfflineSmoother:
         pos - 1 (where its samples at pos - 4 .. pos are all there): for white noise of variance
         r, E d3^2 = 20 r and E d3_t d3_t-1 = -15 r, so r = (E d3^2 - E d3_t d3_t-1) / 35; a smooth
         motion adds about as much to both."""
-        if pos < 4:
-            return
-        store, size = self._signals, self._size
-        sig = layout.signals
-        stamps = store.values["pos"][sig]
-        full = np.ones(len(sig), bool)
-        for k in range(1, 5):
-            full &= stamps[:, (pos - k) % size] == pos - k
+        full = self._has(layout, pos, (-1, -2, -3, -4))
         if not full.any():
             return
+        store, size, sig = self._signals, self._size, layout.signals
         ring = store.rows["s"]
         pick, used, starts = self._noise_rows(layout)
         at = layout.rows[pick]
@@ -1395,16 +1391,6 @@ _FOURTH = np.array([1, -4, 6, -4, 1], np.float32) / 6  # y - the cubic through y
 def _either(a: np.ndarray) -> np.ndarray:
     """bool[N]: a[:, 0] | a[:, 1] of a bool[N, 2] (its rows read as 16-bit numbers: `any(1)` is 5 times slower)."""
     return np.ascontiguousarray(a).view(np.uint16)[:, 0] != 0
-
-
-def _cubic(y: np.ndarray) -> np.ndarray:
-    """The cubic through y[0], y[1], y[3] and y[4] (float32[5, ...]: frames t - 2 .. t + 2) at t."""
-    c = y[1] + y[3]
-    c *= 4
-    c -= y[0]
-    c -= y[4]
-    c *= np.float32(1 / 6)
-    return c
 
 
 def _most_common_row(a: np.ndarray) -> np.ndarray:
