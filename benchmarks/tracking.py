@@ -27,6 +27,7 @@ from scipy.optimize import linear_sum_assignment
 from dope.inputs.sources import Item
 from dope.motion.smoothing import smooth
 from benchmarks.foreign import FOREIGN_HELD_OUT_SEEDS, FOREIGN_KINDS, make_foreign_scene
+from benchmarks.fourth import FOURTH_KINDS, make_fourth_scene
 from benchmarks.third import THIRD_KINDS, make_third_scene
 from benchmarks.scenes import (FAMILIES, HELD_OUT_FAMILY, HELD_OUT_SEEDS, TUNING_FAMILIES, TUNING_SEEDS, NoiseModel,
                                Scene, Truth, make_family_scene, make_scene)
@@ -41,7 +42,10 @@ TARGETS = {  # ratio to raw (lag: frames): what issue 33 asks, on scenes from an
 
 
 def frames_of(scene: Scene) -> list[Frame]:
-    return [Frame(Item(t, "synthetic.mp4", t, t / scene.fps), None, r) for t, r in enumerate(scene.results)]
+    """The scene as a video's frames: each at its own time where the generator gives one (a variable
+    frame rate: `Result.meta["time_s"]`), else at frame / fps."""
+    return [Frame(Item(t, "synthetic.mp4", t, float(r.meta.get("time_s", t / scene.fps))), None, r)
+            for t, r in enumerate(scene.results)]
 
 
 def run_stages(scene: Scene, mode: str, **params: Any) -> list[Result]:
@@ -376,12 +380,20 @@ def run_third(seeds: Iterable[int] = FOREIGN_HELD_OUT_SEEDS, frames: int = 240) 
     return _run_kinds(THIRD_KINDS, make_third_scene, seeds, frames)
 
 
+def run_fourth(seeds: Iterable[int] = FOREIGN_HELD_OUT_SEEDS, frames: int = 240,
+               kinds: Iterable[str] = tuple(k for k in FOURTH_KINDS if k != "crowd")
+               ) -> dict[str, dict[str, dict[str, float]]]:
+    """{kind: {mode: figures}} on scenes of the fourth generator (benchmarks/fourth.py; its crowds of
+    50-200 people are left out by default: their figures take minutes a scene)."""
+    return _run_kinds(kinds, make_fourth_scene, seeds, frames)
+
+
 def run_held_out(tuning_seeds: Iterable[int] = TUNING_SEEDS, held_out_seeds: Iterable[int] = HELD_OUT_SEEDS,
                  frames: Optional[int] = None, tuning: bool = True, foreign: bool = True,
                  foreign_seeds: Iterable[int] = FOREIGN_HELD_OUT_SEEDS) -> dict[str, Any]:
     """The figures on the tuning scenes (TUNING_FAMILIES x tuning_seeds: what the settings were
     chosen on), on held-out ones (every family, the held-out family included, x held_out_seeds)
-    and on the other generators' held-out scenes (benchmarks/foreign.py and benchmarks/third.py,
+    and on the other generators' held-out scenes (benchmarks/foreign.py, third.py and fourth.py,
     seeds `foreign_seeds`)."""
     out = {"held_out": run_families(FAMILIES, held_out_seeds, frames)}
     if tuning:
@@ -389,6 +401,7 @@ def run_held_out(tuning_seeds: Iterable[int] = TUNING_SEEDS, held_out_seeds: Ite
     if foreign:
         out["foreign"] = run_foreign(foreign_seeds)
         out["third"] = run_third(foreign_seeds)
+        out["fourth"] = run_fourth(foreign_seeds)
     return out
 
 
@@ -398,7 +411,8 @@ def families_report(summary: dict[str, Any]) -> str:
     titles = {"tuning": f"tuning scenes (ratios to raw; held-out family: {HELD_OUT_FAMILY}):",
               "held_out": f"held-out scenes (ratios to raw; held-out family: {HELD_OUT_FAMILY}):",
               "foreign": "scenes of another generator, benchmarks/foreign.py, held-out seeds (ratios to raw):",
-              "third": "scenes of a third generator, benchmarks/third.py, held-out seeds (ratios to raw):"}
+              "third": "scenes of a third generator, benchmarks/third.py, held-out seeds (ratios to raw):",
+              "fourth": "scenes of a fourth generator, benchmarks/fourth.py, held-out seeds (ratios to raw):"}
     for name, title in titles.items():
         if name not in summary:
             continue

@@ -578,3 +578,55 @@ def test_a_person_coming_out_from_behind_with_the_better_score_keeps_their_id():
     assert out is not None
     assert ids_by_name(list(Tracker().run(results)), names) == {"A": {0}, "B": {1}}
     assert ids_by_name(list(Tracker(yield_gate=0).run(results)), names) != {"A": {0}, "B": {1}}  # ByteTrack alone
+
+
+def test_a_detection_with_one_joint_far_off_keeps_its_person_s_id():
+    # A detector's bad joint (an ankle a body's height away) moves a pose's mean, spread and box as
+    # far as a step to someone else would: the pair is measured with that joint at its predicted
+    # place, at `glitch_cost`. Frames 25-26 (two in a row) and 30, with someone lost nearby.
+    def ids(**params):
+        rng = np.random.default_rng(1)
+        frames = []
+        for t in range(40):
+            people = [(300 + 6 * t, 400, 250)] + ([(520 + 6 * t, 420, 240)] if t < 15 else [])
+            r = people_frame(people, noise=1.5, rng=rng)
+            if t in (25, 26, 30):
+                r.body.pose2d[0, 1, 1] += 300.0 if t != 30 else -300.0
+            frames.append(r)
+        return [int(r.body.track[0]) for r in Tracker(**params).run(frames)]
+
+    assert set(ids()) == {ids()[0]} and ids()[0] != NO_TRACK
+    assert ids(glitch=0)[25] != ids(glitch=0)[0]  # (without it those detections lose the id)
+
+
+def test_a_person_running_in_from_their_first_frame_gets_a_track():
+    # 0.18 of their size a frame from the start: before its second match a track's speed is unknown
+    # (`speed0`), beyond the fixed gate that a tentative track needs three frames in a row to pass.
+    def ids(**params):
+        rng = np.random.default_rng(2)
+        frames, x, v = [], 100.0, 30.0
+        for t in range(40):
+            frames.append(people_frame([(x, 400, 90), (2300 - 4 * t, 380, 90)], noise=1.0, rng=rng, width=2400))
+            v += 3.0 if 10 <= t < 20 else 0.0  # and speeds up to 60 px a frame
+            x += v
+        return [int(r.body.track[0]) for r in Tracker(**params).run(frames)]
+
+    assert len(set(ids())) == 1 and NO_TRACK not in ids()
+    assert set(ids(speed0=0)) == {NO_TRACK}
+
+
+@pytest.mark.parametrize("seed", [3, 5])
+def test_a_person_moving_erratically_keeps_one_track(seed):
+    # A dodging player, a shaking camera: each track's sigmas follow its own errors one frame on
+    # (`own_sigma`), not the fixed ones that suit a walker.
+    def ids(**params):
+        rng = np.random.default_rng(seed)
+        frames, x, y, v = [], 600.0, 400.0, np.zeros(2)
+        for _ in range(60):
+            frames.append(people_frame([(x, y, 90), (1800, 380, 90)], noise=1.0, rng=rng, width=2400, height=1200))
+            v = 0.7 * v + rng.normal(0, 10, 2)
+            x, y = x + v[0], y + 0.3 * v[1]
+        return [int(r.body.track[0]) for r in Tracker(**params).run(frames)]
+
+    assert len(set(ids())) == 1 and NO_TRACK not in ids()
+    assert len(set(ids(own_sigma=0))) > 1

@@ -148,6 +148,18 @@ class TrackerParams:
         reid_odds: of lost tracks that fit one detection, one whose log-likelihood (its fit, -z^2/2,
         less twice the log of the reach it had: the area it could be anywhere in) beats every other
         pair of its row and column by this much takes it (0: such a detection is left alone).
+    glitch, glitch_cost: a detection may fit its track with one joint far off (a detector's bad
+        joint in one frame: an ankle half a body away), at `glitch_cost` (the log of the odds against
+        it): where one joint is farther than `glitch` track sizes (box diagonals) and 4 times the
+        pair's median joint distance from the track's prediction, the pair's 2D and depth terms are
+        measured with that joint at its predicted place, and the track takes it there, unless it was
+        taken there in its last match too (two frames in a row: the person moved). 0: never.
+    own_sigma, own_rate: a track's pose and size sigmas are at least `own_sigma` times the RMS of
+        its own errors one frame on (its median joint's distance to its detection, in its sizes, and
+        the log ratio of their spreads), averaged with weight `own_rate` a frame: a runner, a dancer or
+        a low frame rate moves more between frames than `pose_sigma` allows, and a tight gate would
+        let them go (0: the fixed sigmas). speed0: a new track's pose sigma before its second match
+        (its speed unknown), in its sizes: a runner at 25 fps moves about 0.15 of theirs a frame.
     """
     n_init: int = 3
     max_age: int = 45
@@ -179,6 +191,11 @@ class TrackerParams:
     mirror_rebase: int = 10
     yield_gate: float = 3.0
     reid_odds: float = 4.0
+    glitch: float = 0.2
+    glitch_cost: float = 2.0
+    own_sigma: float = 1.0
+    own_rate: float = 0.3
+    speed0: float = 0.15
 
 
 def _dominant(ll: np.ndarray, margin: float) -> np.ndarray:
@@ -212,7 +229,8 @@ class _Rows:
     squared first and second differences of the 3D poses of consecutive frames, d1sq and d2sq,
     rate3d^2 = d1sq - d2sq / 3; a dancer's posture moves 10 cm a frame): raw3d, the last
     detection's 3D pose (has_raw), step3d, its change from the one before when consecutive
-    (has_step)."""
+    (has_step); repaired, the joint its last match took at its predicted place (`glitch`; -1: none);
+    dev and sdev, the mean squares of its errors one frame on (`own_sigma`)."""
 
     _FIELDS = {"pose": (("J", 2), 0.0), "centre": ((2,), 0.0), "velocity": ((2,), 0.0), "step": ((2,), 0.0),
                "swing": (("J", 2), 0.0),
@@ -220,7 +238,8 @@ class _Rows:
                "size": ((), 0.0), "spread": ((), 0.0), "hits": ((), 1), "raw3d": (("J", 3), 0.0),
                "has_raw": ((), False), "step3d": (("J", 3), 0.0), "has_step": ((), False),
                "d1sq": ((), math.nan), "d2sq": ((), math.nan), "rate3d": ((), 0.0),
-               "mirror_runs": ((len(_SWAP_GROUPS),), 0)}
+               "mirror_runs": ((len(_SWAP_GROUPS),), 0), "repaired": ((), -1), "dev": ((), 0.0),
+               "sdev": ((), 0.0)}
 
     def __init__(self) -> None:
         self.used = np.zeros(0, bool)
@@ -426,29 +445,41 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
-def _base_cost_2d(params: TrackerParams, unseen: np.ndarray) -> np.ndarray:
+def _sigmas_2d(params: TrackerParams, unseen: np.ndarray, own: Optional[tuple[np.ndarray, np.ndarray]] = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """(sp, ss), float[T] each: each track's pose and size sigmas (`pose_sigma`, `size_sigma`, or
+    `own` where larger: its own errors, see `own_sigma`), widened with the frames unseen."""
+    sp, ss = np.full(len(unseen), params.pose_sigma), np.full(len(unseen), params.size_sigma)
+    if own is not None:
+        sp, ss = np.maximum(sp, own[0]), np.maximum(ss, own[1])
+    return sp + params.pose_growth * unseen, ss + params.size_growth * unseen
+
+
+def _base_cost_2d(params: TrackerParams, unseen: np.ndarray, own: Optional[tuple[np.ndarray, np.ndarray]] = None
+                  ) -> np.ndarray:
     """float[T]: the 2D cost of a detection exactly where each track expects it (the log of its
     place and size sigmas, which widen with the frames unseen, plus its age cost): what a pair
     costs beyond this is the 2D evidence against it."""
-    sp = params.pose_sigma + params.pose_growth * unseen
-    ss = params.size_sigma + params.size_growth * unseen
+    sp, ss = _sigmas_2d(params, unseen, own)
     return np.log(sp * ss) + params.age_cost * np.minimum(unseen, params.age_cap)
 
 
 def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarray, unseen: np.ndarray,
                      poses: np.ndarray, params: TrackerParams,
-                     pose_spreads: Optional[np.ndarray] = None
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(rows, cols, costs, swaps): the cost of giving detection cols[k] to track rows[k], for the
-    pairs that may match (sorted by row then column; the others may not), and the groups of the
+                     pose_spreads: Optional[np.ndarray] = None, own: Optional[tuple[np.ndarray, np.ndarray]] = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, cols, costs, swaps, glitches): the cost of giving detection cols[k] to track rows[k],
+    for the pairs that may match (sorted by row then column; the others may not), the groups of the
     body's left and right joints that the pair fits mirrored (a bitmask over _SWAP_GROUPS; 0:
-    none). In a crowd a frame has a few candidates per track: a dense matrix of 1,500 x 1,500
-    would cost more to fill and scan than the pairs themselves.
+    none), and the joint the pair fits at its predicted place (`glitch`; -1: none). In a crowd a
+    frame has a few candidates per track: a dense matrix of 1,500 x 1,500 would cost more to fill
+    and scan than the pairs themselves.
 
     predicted: float[T, J, 2], the tracks' predicted poses; sizes: float[T], their pose-box
     diagonals (pixels); spreads: float[T], their log RMS spreads; unseen: float[T], frames since
     their last hit minus one; poses: float[D, J, 2], the detections (pose_spreads: their
-    `log_spread`, when known).
+    `log_spread`, when known); own: the tracks' pose and size sigmas from their own errors
+    (`own_sigma`; float[T] each), where larger than the fixed ones.
 
     The cost is a negative log-likelihood: with d the mean joint distance in track sizes and s the
     log ratio of spreads, each expected within a sigma that widens with the frames unseen,
@@ -457,58 +488,142 @@ def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarr
     in front of them could both explain a detection, the one whose size and place fit best wins.
     Pairs beyond `gate` sigmas in pose or in size may not match. A body (13 joints) is also
     compared with its left and right joints exchanged in each of _SWAP_GROUPS where that is nearer
-    (a detector mirrors people seen from behind), at `swap_cost` more.
+    (a detector mirrors people seen from behind), at `swap_cost` more; and any pose with one joint
+    far off taken at its predicted place, where that is cheaper, at `glitch_cost` more (see
+    `_glitches`).
     """
-    sp = params.pose_sigma + params.pose_growth * unseen
-    ss = params.size_sigma + params.size_growth * unseen
-    base = _base_cost_2d(params, unseen)
+    sp, ss = _sigmas_2d(params, unseen, own)
+    base = _base_cost_2d(params, unseen, own)
     j = poses.shape[1]
     spread = log_spread(poses) if pose_spreads is None else pose_spreads
+    glitch = params.glitch > 0 and j > 4
     # Spatial gate first (exact): the mean joint distance is at least the distance between the
     # centres, so pairs whose centres are farther than the gate allows never match; the full cost
-    # is computed for the pairs left only (at crowd sizes, a few per track), found on a grid.
+    # is computed for the pairs left only (at crowd sizes, a few per track), found on a grid. A
+    # detection whose spread is beyond the size gate stays a candidate where its spread without its
+    # farthest joint is within it (one joint far off: `_glitches` decides).
     reach = params.gate * sp * sizes  # pixels, per track
     t_centre, d_centre = _joint_sum(predicted) / j, _joint_sum(poses) / j
-    none = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64))
+    none = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64))
     n_pairs = len(predicted) * len(poses)
     whole = False  # (few tracks and detections: the whole matrix at once)
+    jd = None  # float[P, J]: each pair's joint distances (pixels), where glitches are looked for
     if n_pairs > _DENSE_PAIRS:
         rows, cols = pairs_within(t_centre, d_centre, reach)
         s_pair = np.abs(spread[cols] - spreads[rows]) / ss[rows]
         keep = s_pair <= params.gate
+        if glitch and not keep.all():
+            wild = np.flatnonzero(~keep)
+            dets, at = np.unique(cols[wild], return_inverse=True)
+            trimmed = _trimmed_spread(poses[dets])[at]
+            keep[wild] = np.abs(trimmed - spreads[rows[wild]]) / ss[rows[wild]] <= params.gate
         rows, cols, s_pair = rows[keep], cols[keep], s_pair[keep]
         if not len(rows):
             return none
     else:
         s = np.abs(spread[None] - spreads[:, None]) / ss[:, None]
+        s_gate = s
+        if glitch and (s > params.gate).any():
+            s_gate = np.minimum(s, np.abs(_trimmed_spread(poses)[None] - spreads[:, None]) / ss[:, None])
         dc = t_centre[:, None] - d_centre[None]
-        near = ((dc * dc).sum(-1) <= (reach * reach)[:, None]) & (s <= params.gate)
+        near = ((dc * dc).sum(-1) <= (reach * reach)[:, None]) & (s_gate <= params.gate)
         rows, cols = np.nonzero(near)
         if not len(rows):
             return none
         whole = 2 * len(rows) >= n_pairs
         if whole:
             diff = predicted[:, None] - poses[None]
-            d = np.sqrt(_sq_norm(diff)).sum(-1) / j / sizes[:, None] / sp[:, None]  # NaN joints: no match
+            all_jd = np.sqrt(_sq_norm(diff))
+            d = all_jd.sum(-1) / j / sizes[:, None] / sp[:, None]  # NaN joints: no match
             iou = iou_matrix(_boxes(predicted), _boxes(poses))
             full = 0.5 * (d ** 2 + s ** 2) + base[:, None] + params.iou_weight * (1 - iou)
-            rows, cols = np.nonzero(s <= params.gate)
-            d, pair = d[rows, cols], full[rows, cols]
+            rows, cols = np.nonzero(s_gate <= params.gate)
+            d, pair, s_pair = d[rows, cols], full[rows, cols], s[rows, cols]
+            if glitch:
+                jd = all_jd[rows, cols]
         else:
             s_pair = s[rows, cols]
     if not whole:
-        d = np.sqrt(_sq_norm(predicted[rows] - poses[cols])).sum(-1) / j / sizes[rows] / sp[rows]
-        a, b = _boxes(predicted)[rows], _boxes(poses)[cols]
-        lo, hi = np.maximum(a[:, :2], b[:, :2]), np.minimum(a[:, 2:], b[:, 2:])
-        inter = np.prod(np.clip(hi - lo, 0, None), -1)
-        area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), -1)
-        union = area(a) + area(b) - inter
-        iou = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+        jd = np.sqrt(_sq_norm(predicted[rows] - poses[cols]))
+        d = jd.sum(-1) / j / sizes[rows] / sp[rows]
+        iou = _pair_iou(_boxes(predicted)[rows], _boxes(poses)[cols])
         pair = 0.5 * (d ** 2 + s_pair ** 2) + base[rows] + params.iou_weight * (1 - iou)
+    glitches = _glitches(predicted, poses, rows, cols, jd, d, pair, s_pair, sizes, spreads, sp, ss, base, params) \
+        if glitch and jd is not None else np.full(len(rows), -1, np.int64)
     swaps = _mirror(predicted, poses, rows, cols, d, pair, sizes[rows] * sp[rows], params.swap_cost) \
         if _mirrors(j, params) else np.zeros(len(rows), np.int64)
-    ok = d <= params.gate
-    return rows[ok], cols[ok], pair[ok], swaps[ok]
+    ok = (d <= params.gate) & (s_pair <= params.gate)
+    return rows[ok], cols[ok], pair[ok], swaps[ok], glitches[ok]
+
+
+def _pair_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """float[P]: IoU of the boxes a[k] and b[k] (float[P, 4] each, x1, y1, x2, y2)."""
+    lo, hi = np.maximum(a[:, :2], b[:, :2]), np.minimum(a[:, 2:], b[:, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), -1)
+    area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), -1)
+    union = area(a) + area(b) - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def _pair_scales(poses: np.ndarray, poses3d: Optional[np.ndarray], scales: Optional[np.ndarray], rows: np.ndarray,
+                 cols: np.ndarray, glitches: np.ndarray, predicted: np.ndarray) -> Optional[np.ndarray]:
+    """float[P]: the depth proxy (`log_scale`) of each pair's detection, with the joint the pair
+    fits far off (`glitches`) taken at its track's predicted place (None: no scales)."""
+    if scales is None or poses3d is None:
+        return None
+    out = scales[cols]
+    at = np.flatnonzero(glitches >= 0)
+    if len(at):
+        mended = poses[cols[at]]
+        mended[np.arange(len(at)), glitches[at]] = predicted[rows[at], glitches[at]]
+        out[at] = log_scale(mended, poses3d[cols[at]].astype(np.float64))
+    return out
+
+
+def _trimmed_spread(pose2d: np.ndarray) -> np.ndarray:
+    """float[N]: `log_spread` of each pose without its joint farthest from the joints' mean."""
+    n, j = pose2d.shape[:2]
+    far = _sq_norm(pose2d - (_joint_sum(pose2d) / j)[:, None]).argmax(1)
+    keep = np.ones((n, j), bool)
+    keep[np.arange(n), far] = False
+    return log_spread(pose2d[keep].reshape(n, j - 1, pose2d.shape[2]))
+
+
+def _glitches(predicted: np.ndarray, poses: np.ndarray, rows: np.ndarray, cols: np.ndarray, jd: np.ndarray,
+              d: np.ndarray, cost: np.ndarray, s: np.ndarray, sizes: np.ndarray, spreads: np.ndarray,
+              sp: np.ndarray, ss: np.ndarray, base: np.ndarray, params: TrackerParams) -> np.ndarray:
+    """The pairs (tracks rows, detections cols; jd: their joint distances, pixels) that fit better
+    with one joint, far off, taken at its predicted place, `glitch_cost` paid: a detector's bad joint
+    (an ankle half a body away) moves the pose's mean, spread and box as much as a step to another
+    person would. A joint is far off where it is farther than `glitch` track sizes and 4 times the
+    pair's median joint distance (a pose that is another person's has every joint far off); only
+    one may be. Their d (mean distance of the other joints, in track sizes over sp), cost and s
+    (log ratio of spreads over ss, for the pose so mended) are updated in place. Returns each
+    pair's joint so taken (int64; -1: none)."""
+    out = np.full(len(rows), -1, np.int64)
+    limit = params.glitch * sizes[rows]
+    at = np.flatnonzero(jd.max(1) > limit)
+    if not len(at):
+        return out
+    sub = jd[at]
+    gross = sub > np.maximum(limit[at], 4 * np.median(sub, 1))[:, None]
+    one = gross.sum(1) == 1
+    if not one.any():
+        return out
+    at, sub, gross = at[one], sub[one], gross[one]
+    k = gross.argmax(1)
+    r, c, n = rows[at], cols[at], np.arange(len(at))
+    mended = poses[c]
+    mended[n, k] = predicted[r, k]
+    j = jd.shape[1]
+    d_new = (sub.sum(1) - sub[n, k]) / (j - 1) / sizes[r] / sp[r]
+    s_new = np.abs(log_spread(mended) - spreads[r]) / ss[r]
+    iou = _pair_iou(_boxes(predicted[r]), _boxes(mended))
+    cost_new = 0.5 * (d_new ** 2 + s_new ** 2) + base[r] + params.iou_weight * (1 - iou) + params.glitch_cost
+    better = ((cost_new < cost[at]) | (s[at] > params.gate)) & (s_new <= params.gate)
+    at, k = at[better], k[better]
+    d[at], cost[at], s[at], out[at] = d_new[better], cost_new[better], s_new[better], k
+    return out
 
 
 def _mirrors(joints: int, params: TrackerParams) -> bool:
@@ -613,6 +728,7 @@ class _PartTracks:
         scales = None if poses3d is None else log_scale(poses, poses3d.astype(np.float64))
         owner: list[Optional[_Track]] = [None] * len(poses)
         mirrored: dict[int, int] = {}  # detection: the groups of its left and right its track fits exchanged
+        mended: dict[int, tuple[int, int]] = {}  # detection: (its track's index, the joint it fits at its prediction)
         apart: set[tuple[int, int]] = set()  # pairs `_twins` took for one person and the tracks for two
         tracks = self.confirmed + self.tentative
         R, slots = self.rows, _slots(tracks)
@@ -621,12 +737,15 @@ class _PartTracks:
         if tracks and len(poses):  # one set of candidate pairs, then three rounds on parts of it
             age = frame - R.last[slots]
             unseen = (age - 1).astype(np.float64)
-            rows, cols, costs, swaps = association_cost(predicted, R.size[slots], R.spread[slots], unseen, poses, p,
-                                                        spreads)
+            own = self._own_sigmas(slots)
+            rows, cols, costs, swaps, glitches = association_cost(predicted, R.size[slots], R.spread[slots], unseen,
+                                                                  poses, p, spreads, own)
             poor = None  # pairs whose terms together are beyond `joint_gate`: left to the second round
             joint = None
             if poses3d is not None and p.pose3d_sigma > 0:
-                joint = self._add_pose3d_cost(rows, cols, costs, slots, unseen, poses3d, scales, swaps)
+                joint = self._add_pose3d_cost(rows, cols, costs, slots, unseen, poses3d,
+                                              _pair_scales(poses, poses3d, scales, rows, cols, glitches, predicted),
+                                              swaps, glitches, own)
                 if joint is not None:
                     poor = joint > p.joint_gate * p.joint_gate
             if twins:  # a second detection of a person does not compete for a track (see `_twins`)
@@ -641,10 +760,13 @@ class _PartTracks:
             finite = np.isfinite(costs)
             if not finite.all():
                 rows, cols, costs, swaps = rows[finite], cols[finite], costs[finite], swaps[finite]
+                glitches = glitches[finite]
                 poor = None if poor is None else poor[finite]
                 joint = None if joint is None else joint[finite]
             at = np.flatnonzero(swaps)
             mirror_pairs = dict(zip(zip(rows[at].tolist(), cols[at].tolist()), swaps[at].tolist()))
+            at = np.flatnonzero(glitches >= 0)
+            glitch_pairs = dict(zip(zip(rows[at].tolist(), cols[at].tolist()), glitches[at].tolist()))
             high = scores >= p.high_score
             taken = np.zeros(len(tracks), bool)
             n = len(self.confirmed)
@@ -691,6 +813,8 @@ class _PartTracks:
                     owner[c], taken[r] = tracks[r], True
                     if (r, c) in mirror_pairs:
                         mirrored[c] = mirror_pairs[(r, c)]
+                    if (r, c) in glitch_pairs:
+                        mended[c] = (r, glitch_pairs[(r, c)])
         if p.duplicate > 0:
             self._drop_duplicates(owner, poses, sizes, poses3d, apart)
         seen = {id(t) for t in owner if t is not None}
@@ -702,8 +826,15 @@ class _PartTracks:
             hit_poses, hit_3d = poses[hit], None if poses3d is None else poses3d[hit]
             if _mirrors(poses.shape[1], p) and (mirrored or R.mirror_runs.any()):
                 self._orient(hit, owner, hit_poses, hit_3d, mirrored)
-            self._hit([owner[i] for i in hit], frame, hit_poses, centres[hit], sizes[hit], spreads[hit],
-                      hit_3d, None if scales is None else scales[hit])
+            hit_centres, hit_sizes, hit_spreads = centres[hit], sizes[hit], spreads[hit]
+            hit_scales = None if scales is None else scales[hit]
+            repaired = np.full(len(hit), -1, np.int64)
+            if mended:
+                self._mend(hit, owner, mended, mirrored, predicted, hit_poses, hit_centres, hit_sizes, hit_spreads,
+                           hit_3d, hit_scales, repaired)
+            self._hit([owner[i] for i in hit], frame, hit_poses, hit_centres, hit_sizes, hit_spreads,
+                      hit_3d, hit_scales)
+            R.repaired[_slots([owner[i] for i in hit])] = repaired
         for t in self.confirmed:
             if id(t) not in seen and t.before is not None:
                 t.restore()
@@ -901,14 +1032,16 @@ class _PartTracks:
         return apart
 
     def _add_pose3d_cost(self, all_rows: np.ndarray, all_cols: np.ndarray, costs: np.ndarray, slots: np.ndarray,
-                         unseen: np.ndarray, poses3d: np.ndarray, scales: Optional[np.ndarray] = None,
-                         swaps: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
+                         unseen: np.ndarray, poses3d: np.ndarray, pair_scales: Optional[np.ndarray] = None,
+                         swaps: Optional[np.ndarray] = None, glitches: Optional[np.ndarray] = None,
+                         own: Optional[tuple[np.ndarray, np.ndarray]] = None) -> Optional[np.ndarray]:
         """Add (in place) to the costs of the pairs (tracks all_rows, in rows `slots`, unseen for
         `unseen` frames less one, detections all_cols) the 3D
         term: 0.5 (d3 / s3)^2 + log s3, with d3 the mean joint distance (metres) between the track's
         3D pose and the detection's; and the depth-proxy term 0.5 (ds / sl)^2 + log sl, ds the
-        difference of log scales (`log_scale`). swaps: the groups of each pair's detection compared
-        mirrored (`association_cost`). Returns each pair's terms together (squared sigmas; 0 for
+        difference of log scales (`log_scale`; pair_scales: each pair's detection's). swaps, glitches:
+        the groups of each pair's detection compared mirrored and the joint taken at its predicted
+        place, own: the tracks' own sigmas (`association_cost`). Returns each pair's terms together (squared sigmas; 0 for
         tracks without a 3D pose), or None where no track has one."""
         if not len(all_rows):
             return None
@@ -927,17 +1060,19 @@ class _PartTracks:
         det3 = poses3d[cols]
         # The 2D terms' squared sigmas (and twice the IoU term), from the 2D cost (association_cost;
         # the odds against a mirrored detection are not evidence of distance)
-        z2d = 2 * (cost - _base_cost_2d(p, unseen)[rows])
+        z2d = 2 * (cost - _base_cost_2d(p, unseen, own)[rows])
         mirrored = np.zeros(0, np.int64) if swaps is None else np.flatnonzero(swaps[on])
         if len(mirrored):  # (their 3D poses compared mirrored as their 2D ones were)
             det3[mirrored] = np.take_along_axis(det3[mirrored], _SWAP_PERMS[swaps[on][mirrored]][:, :, None], 1)
             z2d[mirrored] -= 2 * p.swap_cost
+        if glitches is not None:
+            z2d[glitches[on] >= 0] -= 2 * p.glitch_cost
         d3 = _joint_distance(R.pose3d[slots[rows]], det3) / s3[rows]
         z2 = d3 * d3
-        if p.scale_sigma > 0 and scales is not None:
+        if p.scale_sigma > 0 and pair_scales is not None:
             # The depth proxy: people crossing at different depths differ in pixels per metre.
             mine_s = R.scale[slots]
-            ds = np.nan_to_num((mine_s[rows] - scales[cols]) / (p.scale_sigma + p.scale_growth * unseen[rows]))
+            ds = np.nan_to_num((mine_s[rows] - pair_scales[on]) / (p.scale_sigma + p.scale_growth * unseen[rows]))
             z2 = z2 + ds * ds
             cost += np.log(1 + p.scale_growth * unseen[rows] / p.scale_sigma)
         cost += 0.5 * z2 + np.log(s3[rows] / p.pose3d_sigma)
@@ -1111,6 +1246,43 @@ class _PartTracks:
         self.rows.pose[move] += shift
         self.rows.centre[move] += shift
 
+    def _own_sigmas(self, slots: np.ndarray) -> Optional[tuple[np.ndarray, np.ndarray]]:
+        """The pose and size sigmas of the tracks in rows `slots` from their own errors (`own_sigma`),
+        and a new track's pose sigma before its second match (`speed0`); None: off."""
+        p, R = self.p, self.rows
+        if p.own_sigma <= 0 and p.speed0 <= 0:
+            return None
+        sp, ss = p.own_sigma * np.sqrt(R.dev[slots]), p.own_sigma * np.sqrt(R.sdev[slots])
+        if p.speed0 > 0:
+            sp = np.where(R.hits[slots] == 1, np.maximum(sp, p.speed0), sp)
+        return sp, ss
+
+    def _mend(self, hit: list[int], owner: list[Optional[_Track]], mended: dict[int, tuple[int, int]],
+              mirrored: dict[int, int], predicted: np.ndarray, poses: np.ndarray, centres: np.ndarray,
+              sizes: np.ndarray, spreads: np.ndarray, poses3d: Optional[np.ndarray], scales: Optional[np.ndarray],
+              repaired: np.ndarray) -> None:
+        """Take the joint that each matched detection in `mended` fits far off (`glitch`) at its
+        track's predicted place (`predicted`, by track index) in the arrays of the matched detections
+        (in `hit` order: poses, centres, sizes, spreads, scales, changed in place), and note it in
+        `repaired`; not where the track's last match took the same joint so (two frames in a row:
+        the person moved), nor for a detection matched mirrored."""
+        R, j = self.rows, poses.shape[1]
+        done = []
+        for k, i in enumerate(hit):
+            if i not in mended or i in mirrored:
+                continue
+            r, joint = mended[i]
+            if R.repaired[owner[i].slot] == joint:
+                continue
+            poses[k, joint] = predicted[r, joint]
+            repaired[k] = joint
+            done.append(k)
+        if done:
+            at = np.array(done, np.int64)
+            centres[at], sizes[at], spreads[at] = _joint_sum(poses[at]) / j, _size(poses[at]), log_spread(poses[at])
+            if scales is not None and poses3d is not None:
+                scales[at] = log_scale(poses[at], poses3d[at].astype(np.float64))
+
     def _hit(self, tracks: list[_Track], frame: int, poses: np.ndarray, centres: np.ndarray, sizes: np.ndarray,
              spreads: np.ndarray, poses3d: Optional[np.ndarray] = None, scales: Optional[np.ndarray] = None) -> None:
         """Update the tracks matched in this frame with their detections (arrays in the same order)."""
@@ -1123,6 +1295,17 @@ class _PartTracks:
             tracks[k].save()
         step = (centres - R.centre[s]) / gap[:, None]
         hits = R.hits[s]
+        if p.own_sigma > 0:
+            # Each track's own errors one frame on, once its speed is known (its third match on).
+            on = np.flatnonzero((gap == 1) & (hits >= 2))
+            if len(on):
+                pred = _predicted(R, s[on], frame)
+                # (the median joint's: a bad joint or two must not widen a track's gate for frames)
+                err = np.median(np.sqrt(_sq_norm(pred - poses[on])), -1) / R.size[s[on]]
+                serr = spreads[on] - R.spread[s[on]]
+                rate = p.own_rate
+                R.dev[s[on]] += rate * (np.nan_to_num(err * err) - R.dev[s[on]])
+                R.sdev[s[on]] += rate * (serr * serr - R.sdev[s[on]])
         gain = np.where(hits == 1, 1.0, p.velocity_gain)[:, None]
         old_v = R.velocity[s]
         velocity = old_v + gain * (step - old_v)
