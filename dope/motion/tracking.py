@@ -21,7 +21,11 @@ detection) on every part, keeping its state inside, as norfair's and ByteTrack's
   fit it; a lost track (unseen 2 to `reid_age` frames) that no detection fits by place takes one
   left over that fits its depth proxy and 3D pose where it could have walked since, if unambiguous.
 - A body reported mirrored (left and right exchanged for the legs, the arms or the hips and
-  shoulders: a person seen from behind) still fits its track, at `swap_cost`.
+  shoulders: a person seen from behind) still fits its track, at `swap_cost`; a pose with one joint
+  far off (a detector's bad joint) fits it with that joint at its predicted place, at `glitch_cost`.
+- Each track's gate follows its own errors one frame on (`own_sigma`): runners, dancers, a camera
+  that pans with jolts and low frame rates move people more between frames than a walker; a new
+  track's speed is unknown before its second match (`speed0`).
 - A second detection of a person (within `duplicate` track sizes of a matched one, with the same 3D
   pose) carries their id and changes nothing, unless two confirmed tracks each fit one of the two
   better (two people side by side); tracks not seen in a frame move with the median unexplained shift of
@@ -496,7 +500,7 @@ def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarr
     base = _base_cost_2d(params, unseen, own)
     j = poses.shape[1]
     spread = log_spread(poses) if pose_spreads is None else pose_spreads
-    glitch = params.glitch > 0 and j > 4
+    glitch = params.glitch > 0 and j > 4  # (one joint of a few is no outlier: the pose is mostly it)
     # Spatial gate first (exact): the mean joint distance is at least the distance between the
     # centres, so pairs whose centres are farther than the gate allows never match; the full cost
     # is computed for the pairs left only (at crowd sizes, a few per track), found on a grid. A
@@ -1041,8 +1045,8 @@ class _PartTracks:
         3D pose and the detection's; and the depth-proxy term 0.5 (ds / sl)^2 + log sl, ds the
         difference of log scales (`log_scale`; pair_scales: each pair's detection's). swaps, glitches:
         the groups of each pair's detection compared mirrored and the joint taken at its predicted
-        place, own: the tracks' own sigmas (`association_cost`). Returns each pair's terms together (squared sigmas; 0 for
-        tracks without a 3D pose), or None where no track has one."""
+        place, own: the tracks' own sigmas (`association_cost`). Returns each pair's terms together
+        (squared sigmas; 0 for tracks without a 3D pose), or None where no track has one."""
         if not len(all_rows):
             return None
         p, R = self.p, self.rows
