@@ -569,6 +569,14 @@ def _pair_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
+def _with_joint_at(poses: np.ndarray, predicted: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                   joints: np.ndarray) -> np.ndarray:
+    """float[P, J, 2]: the detections cols[k] with joint joints[k] at track rows[k]'s predicted place."""
+    out = poses[cols]
+    out[np.arange(len(cols)), joints] = predicted[rows, joints]
+    return out
+
+
 def _pair_scales(poses: np.ndarray, poses3d: Optional[np.ndarray], scales: Optional[np.ndarray], rows: np.ndarray,
                  cols: np.ndarray, glitches: np.ndarray, predicted: np.ndarray) -> Optional[np.ndarray]:
     """float[P]: the depth proxy (`log_scale`) of each pair's detection, with the joint the pair
@@ -578,8 +586,7 @@ def _pair_scales(poses: np.ndarray, poses3d: Optional[np.ndarray], scales: Optio
     out = scales[cols]
     at = np.flatnonzero(glitches >= 0)
     if len(at):
-        mended = poses[cols[at]]
-        mended[np.arange(len(at)), glitches[at]] = predicted[rows[at], glitches[at]]
+        mended = _with_joint_at(poses, predicted, rows[at], cols[at], glitches[at])
         out[at] = log_scale(mended, poses3d[cols[at]].astype(np.float64))
     return out
 
@@ -617,8 +624,7 @@ def _glitches(predicted: np.ndarray, poses: np.ndarray, rows: np.ndarray, cols: 
     at, sub, gross = at[one], sub[one], gross[one]
     k = gross.argmax(1)
     r, c, n = rows[at], cols[at], np.arange(len(at))
-    mended = poses[c]
-    mended[n, k] = predicted[r, k]
+    mended = _with_joint_at(poses, predicted, r, c, k)
     j = jd.shape[1]
     d_new = (sub.sum(1) - sub[n, k]) / (j - 1) / sizes[r] / sp[r]
     s_new = np.abs(log_spread(mended) - spreads[r]) / ss[r]
@@ -832,13 +838,12 @@ class _PartTracks:
                 self._orient(hit, owner, hit_poses, hit_3d, mirrored)
             hit_centres, hit_sizes, hit_spreads = centres[hit], sizes[hit], spreads[hit]
             hit_scales = None if scales is None else scales[hit]
+            hit_tracks = [owner[i] for i in hit]
             repaired = np.full(len(hit), -1, np.int64)
             if mended:
-                self._mend(hit, owner, mended, mirrored, predicted, hit_poses, hit_centres, hit_sizes, hit_spreads,
-                           hit_3d, hit_scales, repaired)
-            self._hit([owner[i] for i in hit], frame, hit_poses, hit_centres, hit_sizes, hit_spreads,
-                      hit_3d, hit_scales)
-            R.repaired[_slots([owner[i] for i in hit])] = repaired
+                self._mend(hit, hit_tracks, mended, mirrored, predicted, hit_poses, hit_centres, hit_sizes,
+                           hit_spreads, hit_3d, hit_scales, repaired)
+            self._hit(hit_tracks, frame, hit_poses, hit_centres, hit_sizes, hit_spreads, hit_3d, hit_scales, repaired)
         for t in self.confirmed:
             if id(t) not in seen and t.before is not None:
                 t.restore()
@@ -1261,22 +1266,22 @@ class _PartTracks:
             sp = np.where(R.hits[slots] == 1, np.maximum(sp, p.speed0), sp)
         return sp, ss
 
-    def _mend(self, hit: list[int], owner: list[Optional[_Track]], mended: dict[int, tuple[int, int]],
+    def _mend(self, hit: list[int], tracks: list[_Track], mended: dict[int, tuple[int, int]],
               mirrored: dict[int, int], predicted: np.ndarray, poses: np.ndarray, centres: np.ndarray,
               sizes: np.ndarray, spreads: np.ndarray, poses3d: Optional[np.ndarray], scales: Optional[np.ndarray],
               repaired: np.ndarray) -> None:
         """Take the joint that each matched detection in `mended` fits far off (`glitch`) at its
         track's predicted place (`predicted`, by track index) in the arrays of the matched detections
-        (in `hit` order: poses, centres, sizes, spreads, scales, changed in place), and note it in
-        `repaired`; not where the track's last match took the same joint so (two frames in a row:
-        the person moved), nor for a detection matched mirrored."""
+        (in `hit` order, increasing, with their `tracks`: poses, centres, sizes, spreads, scales,
+        changed in place), and note it in `repaired`; not where the track's last match took the same
+        joint so (two frames in a row: the person moved), nor for a detection matched mirrored."""
         R, j = self.rows, poses.shape[1]
         done = []
-        for k, i in enumerate(hit):
-            if i not in mended or i in mirrored:
+        for i, (r, joint) in mended.items():
+            k = int(np.searchsorted(hit, i))
+            if k == len(hit) or hit[k] != i:  # (left out since: a second detection of someone)
                 continue
-            r, joint = mended[i]
-            if R.repaired[owner[i].slot] == joint:
+            if i in mirrored or R.repaired[tracks[k].slot] == joint:
                 continue
             poses[k, joint] = predicted[r, joint]
             repaired[k] = joint
@@ -1288,8 +1293,10 @@ class _PartTracks:
                 scales[at] = log_scale(poses[at], poses3d[at].astype(np.float64))
 
     def _hit(self, tracks: list[_Track], frame: int, poses: np.ndarray, centres: np.ndarray, sizes: np.ndarray,
-             spreads: np.ndarray, poses3d: Optional[np.ndarray] = None, scales: Optional[np.ndarray] = None) -> None:
-        """Update the tracks matched in this frame with their detections (arrays in the same order)."""
+             spreads: np.ndarray, poses3d: Optional[np.ndarray] = None, scales: Optional[np.ndarray] = None,
+             repaired: Optional[np.ndarray] = None) -> None:
+        """Update the tracks matched in this frame with their detections (arrays in the same order;
+        repaired: the joint `_mend` took at each one's prediction, -1: none)."""
         R, p = self.rows, self.p
         s = _slots(tracks)
         gap = np.maximum(frame - R.last[s], 1)
@@ -1336,6 +1343,7 @@ class _PartTracks:
         R.pose[s], R.centre[s], R.velocity[s], R.swing[s] = poses, centres, velocity, swing
         R.step[s] = np.where((hits == 1)[:, None], step, 0.5 * (R.step[s] + step))
         R.last[s], R.hits[s] = frame, hits + 1
+        R.repaired[s] = -1 if repaired is None else repaired
 
     def _posture_rate(self, s: np.ndarray, gap: np.ndarray, poses3d: np.ndarray) -> None:
         """Update the rate of 3D posture change (`_Rows.rate3d`) of the tracks in rows s, matched to
