@@ -15,7 +15,11 @@ carry a `track` field (see tracking.py), and a stage over frames (`smooth`):
   alternate), and the process noise grows or shrinks with it (within x10 either way). The speed
   carried into each prediction is damped half way to what each signal's own steps say of it (the
   regression of its steps on its predicted ones, within 0..1: a swinging limb's speed turns back
-  within a few frames, a walker's centre carries on). The
+  within a few frames, a walker's centre carries on). Where a centre's jitter is shared by its
+  person's other part (a body and its face: a shaking camera, a runner's bounce; `shared_motion`),
+  its r is at most what its joints' offsets say it can be (the noise of their mean, plus an error
+  they share of up to a joint's own: `centre_noise`); beyond it, what its differences show is
+  motion the filter follows, not noise. The
   detection score scales r; innovations far beyond the expected are
   clipped (one frame at a time), and a pose that jumps beyond 30 sigmas starts afresh. The
   One-Euro filter (Casiez et al., CHI 2012) with a constant-velocity prediction step remains as
@@ -434,6 +438,17 @@ class KalmanParams:
     predicted ones (speed times frames), per group of coordinates, averaged with weight
     `damping_rate` per frame from its 11th frame: below 1 where the motion turns back within a
     few frames (a swinging limb), about 1 where it carries on. damping 0: constant velocity.
+    centre_noise: a pose centre's measurement noise (variance) is taken as at most r (1 / n +
+    centre_noise), r the mean noise of its n joints' offsets (measured as above): the noise of a
+    mean of n independent joints, plus an error shared by all of them (a shifted box) of up to
+    this fraction of a joint's own. What the centre's second differences show beyond it is taken
+    as motion, which the filter follows (a shaking camera, a runner's bounce: smoothing it away
+    put the poses farther from the truth than the detections); inf: no bound. shared_motion: the
+    bound holds only for a centre whose jitter its person's other part shares, by at least this
+    much: the regression of the other part's centre's second differences (in pixels) on its own,
+    averaged over about SHARED_MEMORY frames (a body's other part is its face, else a hand; a
+    hand's or a face's is its body). A shaking camera and a runner's bounce move all of a
+    person's parts at once; a detector's error on one detection is its own.
     """
     noise2d: float = 0.01
     noise3d: float = 0.02
@@ -457,6 +472,8 @@ class KalmanParams:
     guard: float = GUARD
     damping: float = 0.5
     damping_rate: float = 0.05
+    centre_noise: float = 1.0
+    shared_motion: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("nis_rate", "whiteness_rate", "damping", "damping_rate"):
@@ -464,6 +481,10 @@ class KalmanParams:
                 raise ValueError(f"KalmanParams.{name} is a weight between 0 and 1, not {getattr(self, name)}")
         if self.guard < 0:
             raise ValueError(f"KalmanParams.guard is a fraction of a part's size (0: off), not {self.guard}")
+        if not 0.0 <= self.shared_motion <= 1.0:
+            raise ValueError(f"KalmanParams.shared_motion is a share between 0 and 1, not {self.shared_motion}")
+        if not self.centre_noise >= 0:
+            raise ValueError(f"KalmanParams.centre_noise is a fraction >= 0 (inf: off), not {self.centre_noise}")
         if self.whiteness_step < 0 or self.whiteness_range < 1:
             raise ValueError("KalmanParams: whiteness_step must be >= 0 and whiteness_range >= 1 "
                              f"(got {self.whiteness_step} and {self.whiteness_range})")
@@ -518,12 +539,14 @@ def _spread(a: np.ndarray) -> np.ndarray:
 
 def _kalman_step(coords: np.ndarray, shared: np.ndarray, at: Any, z: np.ndarray, unit: np.ndarray, k: np.ndarray,
                  run: np.ndarray, fresh: np.ndarray, score: np.ndarray, p: KalmanParams,
-                 prior: tuple[np.ndarray, np.ndarray], outlier: float) -> np.ndarray:
+                 prior: tuple[np.ndarray, np.ndarray], outlier: float,
+                 most_noise: Optional[np.ndarray] = None) -> np.ndarray:
     """One step of the (damped) constant-velocity filter on the signals coords[:, at] (float[6, N, 5])
     and shared[:, at] (float[12, N, 2]) with samples z (float[N, 5]): unit: the statistics' units (float[N, 2]:
     2D, 3D); k: frames since the last sample, run: samples in a row, fresh: starts afresh, score:
     detection scores (float[N] each); prior: the statistics (E d2^2, E d2_t d2_t-1: float[2]) before
-    any sample. Returns the estimates (float[N, 5])."""
+    any sample; most_noise: the most measurement noise (variance, in units; float[N, 2]) the
+    statistics may give (None: no bound). Returns the estimates (float[N, 5])."""
     block = isinstance(at, slice)
     f32 = np.float32
     z, unit, k, score = z.astype(f32), unit.astype(f32), k.astype(f32), score.astype(f32)
@@ -547,6 +570,8 @@ def _kalman_step(coords: np.ndarray, shared: np.ndarray, at: Any, z: np.ndarray,
     b += step_b if all3 else np.where(has3, step_b, 0.0)
     m += has2
     r = np.maximum((a - b) * 0.1, 1e-12)
+    if most_noise is not None:
+        r = np.minimum(r, most_noise)
     # Manoeuvres: while the innovations run larger than the filter expects (their normalised square,
     # averaged over a few frames, above 1), the motion allowed grows with them.
     gain = np.array([p.motion_gain, p.motion_gain if p.motion_gain3d is None else p.motion_gain3d], np.float32)
@@ -673,7 +698,8 @@ class OnlineSmoother:
             self._signals = _Signals({"k": (_COORDS, None, 5), "s": (_SHARED, None, 2)},
                                      {"t": ((), np.float64, -np.inf), "run": ((), np.int64, 0),
                                       "k": ((_COORDS, 5), np.float32, 0.0), "s": ((_SHARED, 2), np.float32, 0.0),
-                                      "misfit": ((), np.float64, 0.0)},
+                                      "misfit": ((), np.float64, 0.0),
+                                      "shared": ((3,), np.float64, 0.0)},
                                      row_dtype=np.float32)
             p = self.params
             r0 = np.array([p.noise2d, p.noise3d]) ** 2
@@ -682,6 +708,7 @@ class OnlineSmoother:
             # have the joints' noise, centres a tenth of it.
             self._prior_offset = (6 * r0 + q0, q0 - 4 * r0)
             self._prior_centre = (0.6 * r0 + q0, q0 - 0.4 * r0)
+            self._partners: tuple[Optional[_Layout], np.ndarray] = (None, np.zeros(0, np.int64))
 
     def _step(self, x: np.ndarray, x_prev: np.ndarray, dx_prev: np.ndarray, dt: np.ndarray,
               scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -709,9 +736,12 @@ class OnlineSmoother:
             self._frame_s = float(np.median(self._steps))
         self._t = t
         store = self._signals
-        layout = store.frame(signal_keys(result))
+        keys = signal_keys(result)
+        layout = store.frame(keys)
         poses = {}
         if layout is not None:
+            if self.method == "kalman" and self._partners[0] is not layout:
+                self._partners = (layout, _partners(keys))
             x = _samples(result, layout)
             xy = x[:, :2]
             span = np.maximum.reduceat(xy, layout.starts) - np.minimum.reduceat(xy, layout.starts)
@@ -764,8 +794,20 @@ class OnlineSmoother:
         unit[:, 0] = scale
         centre = np.add.reduceat(z, starts) / n[:, None]
         offset = z - np.repeat(centre, n, 0)
+        most = None
+        if math.isfinite(self.params.centre_noise):
+            # The centre's noise is at most that of a mean of n independent joints, whose noise is
+            # that of their offsets (their statistics before this frame), plus a shared error of up
+            # to `centre_noise` times a joint's.
+            a, b = store.rows["s"][3:5, rows]
+            joint = np.add.reduceat(np.maximum((a - b) * 0.1, 1e-12), starts) / n[:, None]
+            shared = V["shared"][sig]  # running means: other part's d2 times own, own squared, other's squared
+            moves = shared[:, 0] >= self.params.shared_motion * np.maximum(shared[:, 1], 1e-30)
+            most = np.where((fresh | ~moves)[:, None], np.inf, joint * (1.0 / n + self.params.centre_noise)[:, None])
         c = _kalman_step(V["k"].transpose(1, 0, 2), V["s"].transpose(1, 0, 2), _as_block(sig), centre, unit, k, run, fresh, score, self.params,
-                         self._prior_centre, self.params.centre_outlier)
+                         self._prior_centre, self.params.centre_outlier, most)
+        if most is not None:
+            self._note_shared(sig, run, scale)
         rep = lambda a: np.repeat(a, n, 0)
         o = _kalman_step(store.rows["k"], store.rows["s"], layout.block, offset, rep(unit), rep(k), rep(run),
                          rep(fresh), rep(score), self.params, self._prior_offset, self.params.outlier)
@@ -779,10 +821,47 @@ class OnlineSmoother:
             V["misfit"][sig] = misfit
         return est
 
+    SHARED_MEMORY = 20.0  # frames over which a centre's motion shared with its person's other part is averaged
+
+    def _note_shared(self, sig: np.ndarray, run: np.ndarray, scale: np.ndarray) -> None:
+        """Update each centre's running products of its last second difference (2D, pixels) with
+        its person's other part's (`KalmanParams.shared_motion`), where both have three samples in a row."""
+        partner = self._partners[1]
+        has = (partner >= 0) & (run >= 3)
+        has[has] &= run[partner[has]] >= 3
+        if not has.any():
+            return
+        i = np.flatnonzero(has)
+        j = partner[i]
+        V = self._signals.values
+        own = V["k"][sig[i], 4, :2].astype(np.float64) * scale[i, None]  # (d2 is kept in box diagonals)
+        other = V["k"][sig[j], 4, :2].astype(np.float64) * scale[j, None]
+        now = np.stack([(own * other).sum(-1), (own * own).sum(-1), (other * other).sum(-1)], -1)
+        shared = V["shared"][sig[i]]
+        V["shared"][sig[i]] = shared + (now - shared) / self.SHARED_MEMORY
+
     def run(self, results: Iterable[Result]) -> Iterator[Result]:
         """Smooth an iterable of results, one frame at `rate` apart."""
         for r in results:
             yield self.update(r)
+
+
+def _partners(keys: dict[str, list[Optional[Hashable]]]) -> np.ndarray:
+    """int64[S]: for each signal of a frame (`signal_keys`, in `_Signals.frame`'s order), the
+    position of its person's other part (a body's face, else a hand; a hand's or a face's body),
+    -1 where there is none (a lone hand or face shares no id with a body)."""
+    flat = [k for p in PART_NAMES for k in keys[p] if k is not None]
+    at = {k: i for i, k in enumerate(flat)}
+    out = np.full(len(flat), -1, np.int64)
+    for i, (part, track, _) in enumerate(flat):
+        if part == "body":
+            for other in (("face", track, ""), ("hand", track, "left_hand"), ("hand", track, "right_hand")):
+                if other in at:
+                    out[i] = at[other]
+                    break
+        else:
+            out[i] = at.get(("body", track, ""), -1)
+    return out
 
 
 def _guard_share(miss: np.ndarray, size: np.ndarray, misfit: np.ndarray, limit: float,
