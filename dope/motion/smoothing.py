@@ -35,6 +35,8 @@ carry a `track` field (see tracking.py), and a stage over frames (`smooth`):
   then gets the fit, default or narrower, that predicts it best when its own sample is left out
   (`OfflineSmoother._fit_centres`): a signing hand's centre moves with the whole hand, faster than
   its shape changes, and the noise measured on third differences counts that motion as noise.
+  Or its own sample, where its person's parts jitter together and its joints say the detector is
+  precise (`OfflineSmoother._own_samples`, as online).
   Before any of this, a joint's sample that stands out from the cubic through its two
   neighbours on each side far more than that joint's samples usually do, and more than its
   neighbours do (a detector's bad joint in one frame), is pulled back towards that cubic (`glitch`,
@@ -926,6 +928,8 @@ class OfflineSmoother:
         self._signals = _Signals({"s": (2 * n, None, 5), "glitch": (4, None, 2)},
                                  {"pos": ((n,), np.int64, -1), "seen": ((), np.int64, np.iinfo(np.int64).min),
                                   "noise": ((4, 2), np.float64, 0.0),
+                                  "shape_noise": ((4,), np.float64, 0.0),
+                                  "shared": ((3,), np.float64, 0.0),
                                   "bias": ((2,), np.float64, 1.0),
                                   "risk": ((1 + len(self.NARROWER), 2), np.float64, np.nan),
                                   "centre": ((2 * n, 5), np.float32, 0.0),
@@ -935,6 +939,7 @@ class OfflineSmoother:
                                  row_dtype=np.float32)  # the samples are float32 (Result poses)
         self._weights: dict[tuple[int, int], np.ndarray] = {}
         self._n = 0
+        self._partners: tuple[Optional[_Layout], np.ndarray] = (None, np.zeros(0, np.int64))
 
     @property
     def _rings(self) -> dict[Hashable, int]:
@@ -952,8 +957,11 @@ class OfflineSmoother:
         pos = self._n if frame is None or frame < self._n else int(frame)
         self._n = pos + 1
         store = self._signals
-        layout = store.frame(signal_keys(result))
+        keys = signal_keys(result)
+        layout = store.frame(keys)
         if layout is not None:
+            if self.adaptive and self._partners[0] is not layout:
+                self._partners = (layout, _partners(keys))
             slot = pos % self._size
             x = _samples(result, layout, np.float32)[None]
             ring = store.rows["s"]
@@ -962,11 +970,11 @@ class OfflineSmoother:
             store.values["pos"][layout.signals, slot] = pos
             store.values["seen"][layout.signals] = pos
             if self.adaptive:
-                self._note_noise(layout, pos)
-                # (and each pose's centre, the mean of its joints, in a ring of its own: `_fit_centres`)
+                # (each pose's centre, the mean of its joints, in a ring of its own: `_fit_centres`)
                 centres = np.add.reduceat(x[0].astype(np.float64), layout.starts) / layout.lengths[:, None]
                 store.values["centre"][layout.signals, slot] = centres
                 store.values["centre"][layout.signals, slot + self._size] = centres
+                self._note_noise(layout, pos)
         self._pending.append((pos, tag, result, layout))
         if self.glitch:
             self._glitches(pos)
@@ -1238,6 +1246,13 @@ class OfflineSmoother:
         store.values["loo"][sig] = kept
         best = kept[:, 1:].argmin(1) + 1  # int[S, 2]
         better = np.take_along_axis(kept, best[:, None], 1)[:, 0] < self.CENTRE_MARGIN * kept[:, 0]
+        own = self._own_samples(layout, kept, best, better, w0)
+        if own is not None:  # the centre's own sample, in 2D
+            better[:, 0] &= ~own
+            at = np.flatnonzero(own)
+            rows = ranges(starts[at], n[at])
+            now = np.add.reduceat(est[rows, :2].astype(np.float64), np.r_[0, np.cumsum(n[at])[:-1]], 0) / n[at][:, None]
+            est[rows, :2] += np.repeat(c[at, w, :2] - now, n[at], 0).astype(est.dtype)
         if narrowed is not None:
             better &= ~narrowed
         chosen = np.flatnonzero(better.any(1))
@@ -1283,6 +1298,35 @@ class OfflineSmoother:
         _give_back(est, sample, layout, misfit)
         store.values["misfit"][sig] = misfit
 
+    def _own_samples(self, layout: _Layout, kept: np.ndarray, best: np.ndarray, better: np.ndarray,
+                     w0: np.ndarray) -> Optional[np.ndarray]:
+        """bool[S]: the centres (2D) that take their own sample rather than any fit, or None.
+
+        Where a person's parts jitter together (a shaking camera, a runner's bounce: the
+        regression of the other part's centre's third differences on this one's, averaged over
+        SHARED_MEMORY frames, at least SHARED_MOTION), a centre's noise is at most what its joints'
+        offsets say (r (1 / n + CENTRE_NOISE), as online: `KalmanParams.centre_noise`). The
+        sample is taken where that is below CENTRE_MARGIN times the chosen fit's estimated error,
+        w0^2 r + (1 - w0)^2 (its leave-one-out score - r), w0 its weight on the sample."""
+        store, n = self._signals, layout.lengths
+        sig = layout.signals
+        shared = store.values["shared"][sig]
+        moves = shared[:, 0] >= self.SHARED_MOTION * np.maximum(shared[:, 1], 1e-30)
+        if not moves.any():
+            return None
+        noise = store.values["shape_noise"][sig]
+        joint = np.maximum((noise[:, 0] / np.maximum(noise[:, 2], 1) - noise[:, 1] / np.maximum(noise[:, 3], 1)) / 35.0, 0.0)
+        r = 2.0 * joint * n / np.maximum(n - 1, 1) * (1.0 / n + self.CENTRE_NOISE)  # (x and y; an offset's noise is (1 - 1/n) r)
+        fit = np.where(better[:, 0], best[:, 0], 0)
+        score = np.take_along_axis(kept[:, :, 0], fit[:, None], 1)[:, 0]
+        weight = np.take_along_axis(w0, fit[:, None], 1)[:, 0]
+        risk = weight * weight * r + (1 - weight) ** 2 * np.maximum(score - r, 0.0)
+        own = moves & (noise[:, 2] >= 5) & (r < self.CENTRE_MARGIN * risk)
+        return own if own.any() else None
+
+    SHARED_MOTION = 0.5  # as KalmanParams.shared_motion
+    SHARED_MEMORY = 20.0  # frames over which a centre's motion shared with its person's other part is averaged
+    CENTRE_NOISE = 1.0  # as KalmanParams.centre_noise
     CENTRE_NARROWER = (0.45, 0.3)  # the narrower fits a centre may take, as fractions of sigma (1.8, 1.2 frames)
     CENTRE_MARGIN = 0.6  # a narrower fit is taken where its score is below this times the default's
     CENTRE_MEMORY = 8.0  # frames over which the centres' fits are scored
@@ -1462,6 +1506,28 @@ class OfflineSmoother:
         for k, add in ((0, group(d3 * d3)), (1, group(d3 * before)), (2, values), (3, values)):
             noise[:, k] = np.where(f, keep * noise[:, k] + add, noise[:, k])
         store.values["noise"][sig] = noise
+        # The same on the joints' offsets from their centre (2D), where the pose's motion as a
+        # whole cancels, and each centre's third difference (pixels) times its person's other
+        # part's (`_fit_centres`).
+        centre = np.stack([store.values["centre"][sig, (pos - k) % size, :2] for k in range(5)]).astype(np.float64)
+        shape = z[..., :2].astype(np.float64) - np.repeat(centre, used, axis=1)
+        d3s = (shape[0] - shape[3]) + 3 * (shape[2] - shape[1])
+        before_s = (shape[1] - shape[4]) + 3 * (shape[3] - shape[2])
+        plain = lambda a: np.add.reduceat(a.sum(-1), starts, 0)
+        shape_noise = store.values["shape_noise"][sig]
+        for k, add in ((0, plain(d3s * d3s)), (1, plain(d3s * before_s)), (2, 2.0 * used), (3, 2.0 * used)):
+            shape_noise[:, k] = np.where(full, keep * shape_noise[:, k] + add, shape_noise[:, k])
+        store.values["shape_noise"][sig] = shape_noise
+        partner = self._partners[1]
+        both = full & (partner >= 0)
+        both[both] &= full[partner[both]]
+        if both.any():
+            i = np.flatnonzero(both)
+            c3 = (centre[0] - centre[3]) + 3 * (centre[2] - centre[1])
+            own, other = c3[i], c3[partner[i]]
+            now = np.stack([(own * other).sum(-1), (own * own).sum(-1), (other * other).sum(-1)], -1)
+            shared = store.values["shared"][sig[i]]
+            store.values["shared"][sig[i]] = shared + (now - shared) / self.SHARED_MEMORY
 
 
 _FOURTH = np.array([1, -4, 6, -4, 1], np.float32) / 6  # y - the cubic through y-2, y-1, y+1, y+2
