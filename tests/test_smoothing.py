@@ -528,7 +528,12 @@ def test_only_the_glitch_is_pulled_back_and_fits_made_before_it_was_judged_move_
         assert np.delete(diff, early).max() < 0.15 and diff[early].max() < 1.0, diff
 
 
-def _person(body, face, **fields):
+# A standing person's body (13 joints over 120 x 300 px) and face (84 landmarks, 40 x 50 px)
+_STANDING = (np.stack([np.linspace(0, 120, 13), np.linspace(0, 300, 13)], -1) + np.array([400.0, 200.0]),
+             np.stack([np.tile(np.linspace(0, 40, 12), 7), np.repeat(np.linspace(0, 50, 7), 12)], -1) + [440.0, 150.0])
+
+
+def _person(body, face):
     """A Result of one tracked person: body float[13, 2] and its attached face float[84, 2]."""
     return Result(720, 1280, body=PartArrays("body", [0.9], body[None], np.zeros((1, 13, 3)), track=[0], face=[0]),
                   face=PartArrays("face", [0.9], face[None], np.zeros((1, 84, 3)), track=[0]))
@@ -545,8 +550,7 @@ def test_online_follows_a_shaking_camera_that_a_person_s_parts_share():
     as a whole instead (body and face each off by 2 px a frame, on their own), the parts share
     nothing and are smoothed as well as without the bound."""
     n, rng = 300, np.random.default_rng(8)
-    body = np.stack([np.linspace(0, 120, 13), np.linspace(0, 300, 13)], -1) + np.array([400.0, 200.0])
-    face = np.stack([np.tile(np.linspace(0, 40, 12), 7), np.repeat(np.linspace(0, 50, 7), 12)], -1) + [440.0, 150.0]
+    body, face = _STANDING
     shake = np.cumsum(rng.normal(0, 1, (n, 2)), 0) * 0.3 + rng.normal(0, 10, (n, 2))
     truth_b, truth_f = body + shake[:, None], face + shake[:, None]
     raw_b, raw_f = truth_b + rng.normal(0, 2, truth_b.shape), truth_f + rng.normal(0, 1, truth_f.shape)
@@ -578,8 +582,7 @@ def test_offline_gives_a_centre_its_own_sample_where_a_person_s_parts_jitter_tog
     precise takes its own sample (`OfflineSmoother._own_samples`); the independent box shifts
     are smoothed as before, to the bit."""
     n, rng = 200, np.random.default_rng(8)
-    body = np.stack([np.linspace(0, 120, 13), np.linspace(0, 300, 13)], -1) + np.array([400.0, 200.0])
-    face = np.stack([np.tile(np.linspace(0, 40, 12), 7), np.repeat(np.linspace(0, 50, 7), 12)], -1) + [440.0, 150.0]
+    body, face = _STANDING
     shake = rng.normal(0, 10, (n, 2))
     truth_b, truth_f = body + shake[:, None], face + shake[:, None]
     raw_b, raw_f = truth_b + rng.normal(0, 2, truth_b.shape), truth_f + rng.normal(0, 0.5, truth_f.shape)

@@ -701,7 +701,7 @@ class OnlineSmoother:
                                      {"t": ((), np.float64, -np.inf), "run": ((), np.int64, 0),
                                       "k": ((_COORDS, 5), np.float32, 0.0), "s": ((_SHARED, 2), np.float32, 0.0),
                                       "misfit": ((), np.float64, 0.0),
-                                      "shared": ((3,), np.float64, 0.0)},
+                                      "shared": ((2,), np.float64, 0.0)},
                                      row_dtype=np.float32)
             p = self.params
             r0 = np.array([p.noise2d, p.noise3d]) ** 2
@@ -803,8 +803,7 @@ class OnlineSmoother:
             # to `centre_noise` times a joint's.
             a, b = store.rows["s"][3:5, rows]
             joint = np.add.reduceat(np.maximum((a - b) * 0.1, 1e-12), starts) / n[:, None]
-            shared = V["shared"][sig]  # running means: other part's d2 times own, own squared, other's squared
-            moves = shared[:, 0] >= self.params.shared_motion * np.maximum(shared[:, 1], 1e-30)
+            moves = _moves_together(V["shared"][sig], self.params.shared_motion)
             most = np.where((fresh | ~moves)[:, None], np.inf, joint * (1.0 / n + self.params.centre_noise)[:, None])
         c = _kalman_step(V["k"].transpose(1, 0, 2), V["s"].transpose(1, 0, 2), _as_block(sig), centre, unit, k, run, fresh, score, self.params,
                          self._prior_centre, self.params.centre_outlier, most)
@@ -823,29 +822,41 @@ class OnlineSmoother:
             V["misfit"][sig] = misfit
         return est
 
-    SHARED_MEMORY = 20.0  # frames over which a centre's motion shared with its person's other part is averaged
-
     def _note_shared(self, sig: np.ndarray, run: np.ndarray, scale: np.ndarray) -> None:
-        """Update each centre's running products of its last second difference (2D, pixels) with
-        its person's other part's (`KalmanParams.shared_motion`), where both have three samples in a row."""
-        partner = self._partners[1]
-        has = (partner >= 0) & (run >= 3)
-        has[has] &= run[partner[has]] >= 3
-        if not has.any():
-            return
-        i = np.flatnonzero(has)
-        j = partner[i]
-        V = self._signals.values
-        own = V["k"][sig[i], 4, :2].astype(np.float64) * scale[i, None]  # (d2 is kept in box diagonals)
-        other = V["k"][sig[j], 4, :2].astype(np.float64) * scale[j, None]
-        now = np.stack([(own * other).sum(-1), (own * own).sum(-1), (other * other).sum(-1)], -1)
-        shared = V["shared"][sig[i]]
-        V["shared"][sig[i]] = shared + (now - shared) / self.SHARED_MEMORY
+        """`_note_shared_motion` with each centre's last second difference (2D, pixels), where it
+        has three samples in a row."""
+        d2 = self._signals.values["k"][sig, 4, :2].astype(np.float64) * scale[:, None]  # (kept in box diagonals)
+        _note_shared_motion(self._signals.values["shared"], sig, d2, run >= 3, self._partners[1])
 
     def run(self, results: Iterable[Result]) -> Iterator[Result]:
         """Smooth an iterable of results, one frame at `rate` apart."""
         for r in results:
             yield self.update(r)
+
+
+SHARED_MEMORY = 20.0  # frames over which a centre's motion shared with its person's other part is averaged
+
+
+def _note_shared_motion(shared: np.ndarray, sig: np.ndarray, d: np.ndarray, ready: np.ndarray,
+                        partner: np.ndarray) -> None:
+    """Update (in place) shared[sig] (float[S, 2]: running means of the other part's difference
+    times this centre's, and of this centre's squared) with each centre's latest difference d
+    (float[S, 2], pixels) where it and its person's other part (`_partners`) are both `ready`."""
+    both = ready & (partner >= 0)
+    both[both] &= ready[partner[both]]
+    if not both.any():
+        return
+    i = np.flatnonzero(both)
+    own, other = d[i], d[partner[i]]
+    now = np.stack([(own * other).sum(-1), (own * own).sum(-1)], -1)
+    kept = shared[sig[i]]
+    shared[sig[i]] = kept + (now - kept) / SHARED_MEMORY
+
+
+def _moves_together(shared: np.ndarray, share: float) -> np.ndarray:
+    """bool[S]: where the regression of the other part's difference on a centre's own (`shared`,
+    float[S, 2], `_note_shared_motion`) is at least `share`."""
+    return shared[:, 0] >= share * np.maximum(shared[:, 1], 1e-30)
 
 
 def _partners(keys: dict[str, list[Optional[Hashable]]]) -> np.ndarray:
@@ -929,7 +940,7 @@ class OfflineSmoother:
                                  {"pos": ((n,), np.int64, -1), "seen": ((), np.int64, np.iinfo(np.int64).min),
                                   "noise": ((4, 2), np.float64, 0.0),
                                   "shape_noise": ((4,), np.float64, 0.0),
-                                  "shared": ((3,), np.float64, 0.0),
+                                  "shared": ((2,), np.float64, 0.0),
                                   "bias": ((2,), np.float64, 1.0),
                                   "risk": ((1 + len(self.NARROWER), 2), np.float64, np.nan),
                                   "centre": ((2 * n, 5), np.float32, 0.0),
@@ -1140,8 +1151,7 @@ class OfflineSmoother:
             """(known: bool[K], r: float[K, 2]) of signals sig[which]."""
             noise = store.values["noise"][sig[which]]  # float[K, 4, 2]: A, B, count A, count B
             known = (noise[:, 2, 0] >= 5) & (noise[:, 3, 0] >= 5)
-            r = (noise[:, 0] / np.maximum(noise[:, 2], 1) - noise[:, 1] / np.maximum(noise[:, 3], 1)) / 35.0
-            return known, np.maximum(r, 1e-12)
+            return known, np.maximum(_third_noise(noise), 1e-12)
 
         if m % self.BIAS_EVERY == 0:
             # How much farther the default fit runs from the samples than noise alone would put it
@@ -1246,21 +1256,20 @@ class OfflineSmoother:
         store.values["loo"][sig] = kept
         best = kept[:, 1:].argmin(1) + 1  # int[S, 2]
         better = np.take_along_axis(kept, best[:, None], 1)[:, 0] < self.CENTRE_MARGIN * kept[:, 0]
-        own = self._own_samples(layout, kept, best, better, w0)
-        if own is not None:  # the centre's own sample, in 2D
-            better[:, 0] &= ~own
-            at = np.flatnonzero(own)
-            rows = ranges(starts[at], n[at])
-            now = np.add.reduceat(est[rows, :2].astype(np.float64), np.r_[0, np.cumsum(n[at])[:-1]], 0) / n[at][:, None]
-            est[rows, :2] += np.repeat(c[at, w, :2] - now, n[at], 0).astype(est.dtype)
+        own = self._own_samples(layout, kept, best, better, w0)  # (in 2D; whatever `_adapt` did)
         if narrowed is not None:
             better &= ~narrowed
+        if own is not None:
+            better[:, 0] |= own
         chosen = np.flatnonzero(better.any(1))
         if not len(chosen):
             return
         fit = fits[chosen]
         target = np.concatenate([np.take_along_axis(fit[..., :2], best[chosen, 0, None, None], 1)[:, 0],
                                  np.take_along_axis(fit[..., 2:], best[chosen, 1, None, None], 1)[:, 0]], 1)
+        if own is not None:
+            mine = own[chosen]
+            target[mine, :2] = c[chosen[mine], w, :2]
         rows = ranges(starts[chosen], n[chosen])
         now = np.add.reduceat(est[rows].astype(np.float64), np.r_[0, np.cumsum(n[chosen])[:-1]], 0) / n[chosen][:, None]
         shift = (target - now) * np.repeat(better[chosen], [2, 3], axis=1)
@@ -1310,12 +1319,11 @@ class OfflineSmoother:
         w0^2 r + (1 - w0)^2 (its leave-one-out score - r), w0 its weight on the sample."""
         store, n = self._signals, layout.lengths
         sig = layout.signals
-        shared = store.values["shared"][sig]
-        moves = shared[:, 0] >= self.SHARED_MOTION * np.maximum(shared[:, 1], 1e-30)
+        moves = _moves_together(store.values["shared"][sig], self.SHARED_MOTION)
         if not moves.any():
             return None
         noise = store.values["shape_noise"][sig]
-        joint = np.maximum((noise[:, 0] / np.maximum(noise[:, 2], 1) - noise[:, 1] / np.maximum(noise[:, 3], 1)) / 35.0, 0.0)
+        joint = np.maximum(_third_noise(noise), 0.0)
         r = 2.0 * joint * n / np.maximum(n - 1, 1) * (1.0 / n + self.CENTRE_NOISE)  # (x and y; an offset's noise is (1 - 1/n) r)
         fit = np.where(better[:, 0], best[:, 0], 0)
         score = np.take_along_axis(kept[:, :, 0], fit[:, None], 1)[:, 0]
@@ -1324,9 +1332,8 @@ class OfflineSmoother:
         own = moves & (noise[:, 2] >= 5) & (r < self.CENTRE_MARGIN * risk)
         return own if own.any() else None
 
-    SHARED_MOTION = 0.5  # as KalmanParams.shared_motion
-    SHARED_MEMORY = 20.0  # frames over which a centre's motion shared with its person's other part is averaged
-    CENTRE_NOISE = 1.0  # as KalmanParams.centre_noise
+    SHARED_MOTION = KalmanParams.shared_motion  # (the online filter's defaults)
+    CENTRE_NOISE = KalmanParams.centre_noise
     CENTRE_NARROWER = (0.45, 0.3)  # the narrower fits a centre may take, as fractions of sigma (1.8, 1.2 frames)
     CENTRE_MARGIN = 0.6  # a narrower fit is taken where its score is below this times the default's
     CENTRE_MEMORY = 8.0  # frames over which the centres' fits are scored
@@ -1518,19 +1525,17 @@ class OfflineSmoother:
         for k, add in ((0, plain(d3s * d3s)), (1, plain(d3s * before_s)), (2, 2.0 * used), (3, 2.0 * used)):
             shape_noise[:, k] = np.where(full, keep * shape_noise[:, k] + add, shape_noise[:, k])
         store.values["shape_noise"][sig] = shape_noise
-        partner = self._partners[1]
-        both = full & (partner >= 0)
-        both[both] &= full[partner[both]]
-        if both.any():
-            i = np.flatnonzero(both)
-            c3 = (centre[0] - centre[3]) + 3 * (centre[2] - centre[1])
-            own, other = c3[i], c3[partner[i]]
-            now = np.stack([(own * other).sum(-1), (own * own).sum(-1), (other * other).sum(-1)], -1)
-            shared = store.values["shared"][sig[i]]
-            store.values["shared"][sig[i]] = shared + (now - shared) / self.SHARED_MEMORY
+        c3 = (centre[0] - centre[3]) + 3 * (centre[2] - centre[1])
+        _note_shared_motion(store.values["shared"], sig, c3, full, self._partners[1])
 
 
 _FOURTH = np.array([1, -4, 6, -4, 1], np.float32) / 6  # y - the cubic through y-2, y-1, y+1, y+2
+
+
+def _third_noise(stats: np.ndarray) -> np.ndarray:
+    """The noise variance per coordinate from running sums of third differences (float[S, 4, ...]:
+    sum d3^2, sum d3_t d3_t-1 and their counts; see `OfflineSmoother._note_noise`)."""
+    return (stats[:, 0] / np.maximum(stats[:, 2], 1) - stats[:, 1] / np.maximum(stats[:, 3], 1)) / 35.0
 
 
 def _either(a: np.ndarray) -> np.ndarray:
