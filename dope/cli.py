@@ -258,6 +258,10 @@ def _main(argv: Optional[Sequence[str]]) -> int:
         # allow_winograd: the command's own process only (startup.py); the library leaves it alone
         log.debug("start-up: %s; %s", import_torchvision(), allow_winograd())
     from dope.runner import execute  # the pipeline and what it needs: not for --help
+    if args.track is not False:
+        from dope.motion.assignment import use_loader
+        from dope.startup import quick_assignment
+        use_loader(quick_assignment)  # the command's own process only (startup.py)
     try:
         return execute(RunConfig.from_options(vars(args)))
     except DopeError as e:

@@ -17,6 +17,9 @@ that measures them), is checked as it runs and falls back on the plain way with 
 The command line alone (never `import dope` or `DOPE(...)`):
 - `allow_winograd`: torch's float32 matmul precision "high" (the library follows whatever the
   user set, "highest" by default; see network/winograd.py).
+- `quick_assignment`: the tracker's `scipy.optimize.linear_sum_assignment` from scipy's compiled
+  module of it alone, without importing `scipy.optimize` (0.4 s of CPU, 50 ms a frame of an
+  8-frame replay of a crowd; see motion/assignment.py).
 - `exit_fast`: skip the interpreter's teardown once every output is closed (see there).
 """
 from __future__ import annotations
@@ -27,7 +30,7 @@ import os
 import sys
 import time
 import types
-from typing import Iterator, NoReturn
+from typing import Any, Callable, Iterator, NoReturn, Optional
 
 log = logging.getLogger("dope")
 
@@ -102,6 +105,50 @@ def allow_winograd() -> str:
     if torch.get_float32_matmul_precision() == "highest":
         torch.set_float32_matmul_precision("high")
     return f"float32 matmul precision {torch.get_float32_matmul_precision()!r}"
+
+
+# scipy's compiled module that holds linear_sum_assignment (scipy/optimize/_lsap*.so, scipy 1.4 on)
+LSAP = "scipy.optimize._lsap"
+
+
+def quick_assignment() -> Optional[Callable[[Any], Any]]:
+    """scipy.optimize.linear_sum_assignment without importing scipy.optimize: its compiled module
+    (LSAP) loaded from its file alone, then left out of `sys.modules` as it was; None (then the
+    plain import, and `-v` says why) where scipy.optimize is imported already (nothing to save),
+    or the module is not where scipy 1.4 to 1.17 put it, or it does not solve a known problem."""
+    import importlib.machinery
+    import importlib.util
+    if "scipy.optimize" in sys.modules:
+        return None
+    try:
+        spec = importlib.util.find_spec("scipy")  # (finds the package without importing it)
+        folder = os.path.join(list(spec.submodule_search_locations or [])[0], "optimize")  # type: ignore[union-attr]
+        path = next(p for p in (os.path.join(folder, "_lsap" + s) for s in importlib.machinery.EXTENSION_SUFFIXES)
+                    if os.path.isfile(p))
+    except (ImportError, AttributeError, IndexError, StopIteration, ValueError):
+        log.debug("start-up: scipy's %s not found; the tracker imports scipy.optimize", LSAP)
+        return None
+    had = sys.modules.get(LSAP)
+    try:
+        loader = importlib.machinery.ExtensionFileLoader(LSAP, path)
+        module = importlib.util.module_from_spec(importlib.util.spec_from_loader(LSAP, loader))
+        loader.exec_module(module)
+        solve = module.linear_sum_assignment
+        import numpy as np
+        rows, cols = solve(np.array([[4.0, 1.0, 3.0], [2.0, 0.0, 5.0], [3.0, 2.0, 2.0]]))
+        if list(rows) != [0, 1, 2] or list(cols) != [1, 0, 2]:
+            raise ValueError(f"it gave {list(rows)}, {list(cols)} for a known problem")
+    except Exception as e:  # (whatever a changed scipy does: the plain import still works)
+        log.debug("start-up: scipy's %s did not load alone (%s); the tracker imports scipy.optimize", LSAP, e)
+        return None
+    finally:
+        if had is None:
+            sys.modules.pop(LSAP, None)
+        else:
+            sys.modules[LSAP] = had
+    log.debug("start-up: the tracker's linear_sum_assignment loaded from %s alone, not all of scipy.optimize",
+              os.path.basename(path))
+    return solve
 
 
 _IMPORTED_AT = time.perf_counter()

@@ -57,8 +57,9 @@ def test_ranges():
 
 def test_tracking_imports_scipy_only_when_tracks_compete():
     """scipy.optimize costs 0.4 s to import and scipy.spatial 0.35 s: the tracker imports neither to
-    track people far apart, and the Hungarian method (scipy's) only once two tracks want one
-    detection."""
+    track people far apart, nor where people cross but each track's cheapest detection is its own
+    (motion/assignment.py), and the Hungarian method (scipy's, imported plainly by the library)
+    only once two tracks want the same detection most and no other answer is certain."""
     code = """if True:
         import sys
         import numpy as np
@@ -69,10 +70,18 @@ def test_tracking_imports_scipy_only_when_tracks_compete():
         for t in range(10):
             tracker.update(people_frame([(300 + 5 * t, 400, 220), (900 - 5 * t, 400, 220)], noise=1.0, rng=rng))
         print("apart", "scipy.optimize" in sys.modules, "scipy.spatial" in sys.modules)
-        for t in range(10, 200):  # they cross: tracks compete for detections
+        for t in range(10, 200):  # they cross
             tracker.update(people_frame([(300 + 5 * t, 400, 220), (900 - 5 * t, 400, 220)], noise=1.0, rng=rng))
         print("crossing", "scipy.optimize" in sys.modules)
+        tracker = Tracker()
+        for t in range(10):  # side by side, 40 px apart
+            tracker.update(people_frame([(300, 400, 220), (340, 400, 220)]))
+        print("side by side", "scipy.optimize" in sys.modules)
+        # both step 25 px right: the left one's detection is the nearest for both tracks, and
+        # the right one's track the nearest for both detections
+        tracker.update(people_frame([(325, 400, 220), (365, 400, 220)]))
+        print("competing", "scipy.optimize" in sys.modules)
     """
     out = subprocess.run([sys.executable, "-c", code], cwd=os.path.join(ROOT, "tests"), capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": ROOT}, check=True).stdout
-    assert "apart False False" in out and "crossing True" in out, out
+    assert "apart False False\ncrossing False\nside by side False\ncompeting True" in out, out

@@ -152,6 +152,65 @@ def test_no_file_of_the_package_starts_a_compiler_or_loads_a_library_it_built(pa
                     assert needle not in text, (name, needle)
 
 
+# ------------------------------------------------------------------------------- quick_assignment
+
+
+def test_quick_assignment_is_scipys_function_without_scipy_optimize():
+    # The premise: scipy's linear_sum_assignment is its compiled module startup.LSAP's (scipy 1.4
+    # to 1.17 at least); if scipy moves or changes it, this fails and the fast path must be rethought.
+    out = run_python("""
+        import sys
+        import numpy as np
+        from dope.startup import quick_assignment
+        solve = quick_assignment()
+        print("loaded:", solve is not None)
+        print("scipy modules:", sorted(m for m in sys.modules if m.startswith("scipy")))
+        rng = np.random.default_rng(0)
+        costs = [rng.normal(size=(int(rng.integers(1, 30)), int(rng.integers(1, 30)))) for _ in range(50)]
+        mine = [[list(x) for x in solve(c)] for c in costs]
+        from scipy.optimize import linear_sum_assignment
+        print("same:", mine == [[list(x) for x in linear_sum_assignment(c)] for c in costs])
+        """)
+    assert "loaded: True" in out
+    assert "scipy modules: []" in out  # nothing of scipy left in sys.modules, as found
+    assert "same: True" in out
+
+
+@pytest.mark.parametrize("prelude, said", [
+    ("import scipy.optimize", None),  # imported already: nothing to save
+    ("importlib.machinery.EXTENSION_SUFFIXES[:] = ['.moved']", "not found"),
+    # (its first load fails: the plain import's own load of it must work)
+    ("E = importlib.machinery.ExtensionFileLoader; first, create = [], E.create_module; "
+     "E.create_module = lambda self, spec: create(self, spec) if first or not spec.name.endswith('_lsap') "
+     "else (first.append(1), 1 / 0)", "did not load alone (division by zero)"),
+])
+def test_quick_assignment_falls_back_on_the_plain_import(prelude, said):
+    out = run_python(f"""
+        import importlib.machinery, logging, sys
+        import numpy as np
+        from dope.startup import quick_assignment
+        from dope.motion.assignment import assign_pairs, use_loader
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stdout, format="%(message)s")
+        {prelude}
+        use_loader(quick_assignment)  # as the command does
+        print(sorted(assign_pairs(np.array([0, 0, 1]), np.array([0, 1, 0]), np.array([0.0, 1.0, 0.5]))))
+        print("scipy.optimize:", "scipy.optimize" in sys.modules)
+        """)
+    assert "[(0, 1), (1, 0)]\nscipy.optimize: True" in out  # the plain import solved it
+    if said:
+        assert f"the tracker imports scipy.optimize" in out and said in out, out
+
+
+def test_the_command_loads_the_assignment_alone(tmp_path):
+    from benchmarks.crowd import make_crowd
+    clip = tmp_path / "crowd.jsonl"
+    make_crowd(str(clip), frames=3, detections=600)  # new detections every frame: tracks compete
+    p = subprocess.run([sys.executable, DOPE, "--from-json", str(clip), "--json", str(tmp_path / "o.jsonl"), "-v"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "start-up: the tracker's linear_sum_assignment loaded from _lsap" in p.stderr
+
+
 # ------------------------------------------------------------------------------------- exit_fast
 
 

@@ -9,7 +9,7 @@ detections within varied radii (the tree: 3 ms). The near pairs of one frame's d
 of a few pixels) come from a sweep along x, a little quicker than the grid there: tracking a
 crowd of 200 people takes 4.7 ms a frame with these, 5.0 with the tree. (The assignment itself
 stays on `scipy.optimize.linear_sum_assignment`, imported when a frame first has tracks that
-compete for detections.)
+compete for detections: assignment.py.)
 """
 from __future__ import annotations
 

@@ -13,8 +13,10 @@ detection) on every part, keeping its state inside, as norfair's and ByteTrack's
   Each is expected within a sigma that widens with the frames unseen; pairs beyond `gate` sigmas
   never match (see `association_cost`). In crowds candidate pairs come from a grid on the centres
   (an exact gate, `neighbours.py`) and each group of linked tracks and detections is assigned on
-  its own; a track and a detection that only have each other are paired without the Hungarian
-  method, and scipy is imported only when a frame first needs it (0.4 s of CPU). The candidate
+  its own (`assignment.py`): where every track's cheapest detection is a different one (a track
+  and a detection that only have each other, people side by side who keep their places), those
+  pairs are the answer without the Hungarian method, and scipy is imported only when a frame
+  first has tracks that truly compete (0.4 s of CPU). The candidate
   pairs stay lists (never a dense matrix), and the tracks' state lives in arrays, a row per track
   (`_Rows`): a frame's work is a few array operations, whatever the crowd's size.
 - A track unseen in the last frame is taken back only by a detection whose 3D pose and depth proxy
@@ -59,6 +61,7 @@ from typing import Any, Iterable, Iterator, Optional
 
 import numpy as np
 
+from dope.motion.assignment import assign_pairs
 from dope.motion.neighbours import close_pairs, pairs_within
 from dope.parts import PART_NAMES
 from dope.results import NO_LINK, PartArrays, Result
@@ -673,47 +676,7 @@ def _mirror(predicted: np.ndarray, poses: np.ndarray, rows: np.ndarray, cols: np
 def _assign(cost: np.ndarray) -> list[tuple[int, int]]:
     """Minimum-cost pairs (row, col) with a finite cost."""
     rows, cols = np.nonzero(np.isfinite(cost))
-    return _assign_pairs(rows, cols, cost[rows, cols], np.arange(cost.shape[0]), np.arange(cost.shape[1]))
-
-
-def _assign_pairs(rows: np.ndarray, cols: np.ndarray, costs: np.ndarray, row_set: np.ndarray,
-                  col_set: np.ndarray) -> list[tuple[int, int]]:
-    """`_assign` on the matrix of the rows `row_set` and the columns `col_set` (increasing indexes)
-    whose finite entries are the pairs (rows, cols, costs): minimum-cost pairs (row, col)."""
-    if not len(rows):
-        return []
-    # A track and a detection that only have each other are a pair at once (in most frames, all of
-    # them: then scipy.optimize, 0.4 s to import, is not needed).
-    lone = (np.bincount(rows)[rows] == 1) & (np.bincount(cols)[cols] == 1)
-    if lone.all():
-        return list(zip(rows.tolist(), cols.tolist()))
-    from scipy.optimize import linear_sum_assignment
-    if len(row_set) * len(col_set) <= _DENSE_PAIRS:
-        sub = np.full((len(row_set), len(col_set)), np.inf)
-        sub[np.searchsorted(row_set, rows), np.searchsorted(col_set, cols)] = costs
-        finite = np.isfinite(sub)
-        r, c = linear_sum_assignment(np.where(finite, sub, costs.max() * 10 + 1e6))
-        return [(int(row_set[a]), int(col_set[b])) for a, b in zip(r, c) if finite[a, b]]
-    # In a crowd: each group of tracks and detections linked by finite pairs is solved on its own.
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-    n_r, n_c = int(rows.max()) + 1, int(cols.max()) + 1
-    graph = coo_matrix((np.ones(len(rows)), (rows, n_r + cols)), shape=(n_r + n_c, n_r + n_c))
-    _, label = connected_components(graph, directed=False)
-    pair_label = label[rows]
-    out = list(zip(rows[lone].tolist(), cols[lone].tolist()))
-    rest = np.flatnonzero(~lone)
-    order = rest[np.argsort(pair_label[rest], kind="stable")]
-    bounds = np.flatnonzero(np.diff(pair_label[order])) + 1
-    for group in np.split(order, bounds):
-        gr, gc = rows[group], cols[group]
-        ur, uc = np.unique(gr), np.unique(gc)
-        sub = np.full((len(ur), len(uc)), np.inf)
-        sub[np.searchsorted(ur, gr), np.searchsorted(uc, gc)] = costs[group]
-        ok = np.isfinite(sub)
-        r, c = linear_sum_assignment(np.where(ok, sub, sub[ok].max() * 10 + 1e6))
-        out += [(int(ur[a]), int(uc[b])) for a, b in zip(r, c) if ok[a, b]]
-    return out
+    return assign_pairs(rows, cols, cost[rows, cols])
 
 
 class _PartTracks:
@@ -816,7 +779,7 @@ class _PartTracks:
                     sel &= ~poor
                 if k == 1 and claimed is not None:
                     sel &= ~(hidden_rows[rows] & claimed[cols])
-                pairs = _assign_pairs(rows[sel], cols[sel], costs[sel], row_set, col_set)
+                pairs = assign_pairs(rows[sel], cols[sel], costs[sel])
                 if k == 0 and joint is not None and len(pairs) and not high.all():
                     pairs = self._yield_to_low(pairs, rows, cols, costs, joint, poor, row_set, high)
                 for r, c in pairs:
@@ -878,11 +841,11 @@ class _PartTracks:
                     order = np.lexsort((dist, fi))
                     fi, hj = fi[order], hj[order]
                     rank = np.arange(len(fi)) - np.searchsorted(fi, fi, "left")
-                    for f, i in zip(free[fi[rank < 4]].tolist(), hit_at[hj[rank < 4]].tolist()):
-                        if f in copies:
-                            continue
-                        d = _joint_distance(poses[f], poses[i])
-                        if d < p.duplicate * sizes[i] and self._same_3d(poses3d, f, i):
+                    cf, ci = free[fi[rank < 4]], hit_at[hj[rank < 4]]
+                    ok = _joint_distance(poses[cf], poses[ci]) < p.duplicate * sizes[ci]
+                    ok[ok] = self._same_3d(poses3d, cf[ok], ci[ok])
+                    for f, i in zip(cf[ok].tolist(), ci[ok].tolist()):  # each one's nearest such
+                        if f not in copies:
                             copies[f] = owner[i]
         new = [i for i in range(len(poses)) if owner[i] is None and i not in copies and i not in twins]
         if new:
@@ -938,7 +901,7 @@ class _PartTracks:
         sel = np.isin(rows, row_set)
         if poor is not None:
             sel &= ~poor
-        every = _assign_pairs(rows[sel], cols[sel], costs[sel], row_set, np.arange(len(high)))
+        every = assign_pairs(rows[sel], cols[sel], costs[sel])
         track_of, det_of = {c: r for r, c in every}, dict(every)
         taken = {r for r, _ in pairs}
         out = []
@@ -1195,12 +1158,12 @@ class _PartTracks:
             owner[free[c]] = t
             taken[lost[r]] = True
 
-    def _same_3d(self, poses3d: Optional[np.ndarray], i: int, j: int) -> bool:
-        """Whether detections i and j have one 3D pose (`duplicate3d`): two detections of one person
-        do; two people walking side by side at one place in the image differ in posture."""
+    def _same_3d(self, poses3d: Optional[np.ndarray], i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """bool[P]: whether detections i[k] and j[k] have one 3D pose (`duplicate3d`): two detections
+        of one person do; two people walking side by side at one place in the image differ in posture."""
         if poses3d is None or self.p.duplicate3d <= 0:
-            return True
-        return bool(np.sqrt(((poses3d[i] - poses3d[j]) ** 2).sum(-1)).mean() < self.p.duplicate3d)
+            return np.ones(len(i), bool)
+        return _joint_distance(poses3d[i], poses3d[j]) < self.p.duplicate3d
 
     def _drop_duplicates(self, owner: list[Optional[_Track]], poses: np.ndarray, sizes: np.ndarray,
                          poses3d: Optional[np.ndarray] = None, apart: frozenset | set = frozenset()) -> None:
@@ -1218,12 +1181,11 @@ class _PartTracks:
             return
         i_all, j_all = hit[np.flatnonzero(ok)[a]], hit[np.flatnonzero(ok)[b]]
         close = _joint_distance(poses[i_all], poses[j_all]) < self.p.duplicate * np.minimum(sizes[i_all], sizes[j_all])
+        close[close] = self._same_3d(poses3d, i_all[close], j_all[close])
         ends = set()
         for i, j in zip(i_all[close].tolist(), j_all[close].tolist()):
             ti, tj = owner[i], owner[j]
             if id(ti) in ends or id(tj) in ends or (min(i, j), max(i, j)) in apart:
-                continue
-            if not self._same_3d(poses3d, i, j):
                 continue
             rank = lambda t: (t.id != NO_TRACK, t.hits)
             loser = j if rank(ti) >= rank(tj) else i
