@@ -211,6 +211,29 @@ def test_the_command_loads_the_assignment_alone(tmp_path):
     assert "start-up: the tracker's linear_sum_assignment loaded from _lsap" in p.stderr
 
 
+@pytest.mark.parametrize("jitter, loaded", [(None, True), (2.0, False)])
+def test_a_crowd_replay_imports_no_scipy(tmp_path, jitter, loaded):
+    # What 0.4-0.6 s of CPU (50-70 ms a frame of an 8-frame replay of 1,500 detections) went into
+    # unseen once (docs/performance.md, crowds): a replay of a crowd, tracked and smoothed, imports
+    # nothing of scipy; where tracks compete (new detections every frame) it loads the assignment's
+    # compiled module alone, and where the crowd stays (moved 2 px a frame) not even that.
+    from benchmarks.crowd import make_crowd
+    clip = tmp_path / "crowd.jsonl"
+    make_crowd(str(clip), frames=4, detections=1500, jitter=jitter)
+    out = run_python(f"""
+        import sys
+        from dope.cli import main
+        code = main(["--from-json", {str(clip)!r}, "--json", {str(tmp_path / "o.jsonl")!r}, "-q"])
+        print("code", code)
+        print("scipy:", sorted(m for m in sys.modules if m.startswith("scipy")))
+        from dope.motion import assignment
+        print("solver loaded:", assignment._solver is not None)
+        """)
+    assert "code 0" in out
+    assert "scipy: []" in out, out
+    assert f"solver loaded: {loaded}" in out
+
+
 # ------------------------------------------------------------------------------------- exit_fast
 
 
