@@ -309,6 +309,21 @@ def run_benchmark(frames: int = 8, detections: int = 1400, runs: int = 3, replay
 STILL_JITTER = 2.0  # pixels: the still clip's detections move this much from frame to frame
 
 
+def replay_difference_report(detections: int, frames: int = 8, replays: int = 3) -> str:
+    """What a user who times a tracked and a `--no-track` replay of a crowd sees (issue 33's
+    measure: whole processes, start-ups and imports included), for `bench.py --tracking`: an
+    in-process timing misses what the tracker imports (0.4-0.6 s of scipy went unseen that way)."""
+    with tempfile.TemporaryDirectory() as temp:
+        out = []
+        for name, jitter in (("new detections every frame", None), (f"moved {STILL_JITTER:g} px a frame", STILL_JITTER)):
+            path = os.path.join(temp, "crowd.jsonl")
+            make_crowd(path, frames, detections, jitter=jitter)
+            r = time_replays(path, replays)
+            out.append(f"{name} {1e3 * (r['tracked_whole'] - r['no_track_whole']):.1f}")
+    return (f"  whole replays of {frames} frames of about {detections} detections (dope.py --from-json, CPU, "
+            f"least of {replays}), tracked minus --no-track, ms a frame: " + "; ".join(out))
+
+
 def _replay_lines(r: dict[str, float], clip: str, frames: int) -> list[str]:
     """The report's lines on `time_replays`' figures for one clip."""
     ms = lambda x: f"{1e3 * x:8.1f}"  # noqa: E731

@@ -378,6 +378,16 @@ def test_the_crowd_benchmark_runs_small(tmp_path):
     assert "start-ups included (as a user times two runs): 300.0 ms per frame" in text and "are 100.0 of it" in text
 
 
+def test_bench_tracking_times_whole_crowd_replays():
+    # bench.py --tracking's line of the issue's measure: whole replays of both crowd clips
+    import re
+    from benchmarks.crowd import replay_difference_report
+    line = replay_difference_report(60, frames=2, replays=1)
+    found = re.findall(r"(new detections every frame|moved 2 px a frame) (-?[0-9.]+)", line)
+    assert [name for name, _ in found] == ["new detections every frame", "moved 2 px a frame"], line
+    assert all(abs(float(ms)) < 5000 for _, ms in found)
+
+
 def test_the_still_crowd_clip_holds_its_detections():
     """The still clip: the first frame's detections in every frame, each joint moved by the jitter."""
     from benchmarks.crowd import crowd_results
