@@ -107,7 +107,8 @@ def allow_winograd() -> str:
     return f"float32 matmul precision {torch.get_float32_matmul_precision()!r}"
 
 
-# scipy's compiled module that holds linear_sum_assignment (scipy/optimize/_lsap*.so, scipy 1.4 on)
+# scipy's compiled module that holds linear_sum_assignment (scipy/optimize/_lsap*.so in the scipy
+# the tests run on, 1.17; a scipy that keeps it elsewhere, or wraps it in Python, gets the plain import)
 LSAP = "scipy.optimize._lsap"
 
 
@@ -115,7 +116,7 @@ def quick_assignment() -> Optional[Callable[[Any], Any]]:
     """scipy.optimize.linear_sum_assignment without importing scipy.optimize: its compiled module
     (LSAP) loaded from its file alone, then left out of `sys.modules` as it was; None (then the
     plain import, and `-v` says why) where scipy.optimize is imported already (nothing to save),
-    or the module is not where scipy 1.4 to 1.17 put it, or it does not solve a known problem."""
+    or the compiled module is not where LSAP says, or it does not solve a known problem."""
     import importlib.machinery
     import importlib.util
     if "scipy.optimize" in sys.modules:

@@ -156,8 +156,8 @@ def test_no_file_of_the_package_starts_a_compiler_or_loads_a_library_it_built(pa
 
 
 def test_quick_assignment_is_scipys_function_without_scipy_optimize():
-    # The premise: scipy's linear_sum_assignment is its compiled module startup.LSAP's (scipy 1.4
-    # to 1.17 at least); if scipy moves or changes it, this fails and the fast path must be rethought.
+    # The premise: scipy's linear_sum_assignment is its compiled module startup.LSAP's (in the
+    # scipy installed here); if scipy moves or changes it, this fails and the fast path must be rethought.
     out = run_python("""
         import sys
         import numpy as np
