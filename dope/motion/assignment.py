@@ -70,10 +70,10 @@ def components(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
             root = up
 
 
-def _cheapest(group: np.ndarray, key: np.ndarray, costs: np.ndarray) -> np.ndarray:
-    """int64[P]: index of the pair of least cost for each value of `key` (the pairs sorted by group,
-    then key); returns the pairs' indexes, one per key value, in that order."""
-    order = np.lexsort((costs, key, group))
+def _cheapest(key: np.ndarray, costs: np.ndarray) -> np.ndarray:
+    """int64[K]: for each value of `key`, the index of its pair of least cost (the first such where
+    costs tie)."""
+    order = np.lexsort((costs, key))
     first = np.ones(len(order), bool)
     first[1:] = key[order[1:]] != key[order[:-1]]
     return order[first]
@@ -82,7 +82,7 @@ def _cheapest(group: np.ndarray, key: np.ndarray, costs: np.ndarray) -> np.ndarr
 def _certain(group: np.ndarray, key: np.ndarray, other: np.ndarray, costs: np.ndarray) -> np.ndarray:
     """bool[P]: the pairs that are each `key`'s cheapest, in groups where no two keys share their
     cheapest `other` (then those pairs are the group's minimum-cost assignment)."""
-    best = _cheapest(group, key, costs)
+    best = _cheapest(key, costs)  # (a key's pairs are all in its group)
     # a group is certain where no (group, other) appears twice among the cheapest pairs
     g, o = group[best], other[best]
     order = np.lexsort((o, g))
@@ -107,10 +107,9 @@ def assign_pairs(rows: np.ndarray, cols: np.ndarray, costs: np.ndarray) -> list[
     group = components(rows, cols)
     by_row = _certain(group, rows, cols, costs)
     by_col = _certain(group, cols, rows, costs)
-    settled_by_row = np.zeros(int(group.max()) + 1, bool)
-    settled_by_row[group[by_row]] = True
-    keep = by_row | (by_col & ~settled_by_row[group])
-    settled = settled_by_row.copy()
+    settled = np.zeros(int(group.max()) + 1, bool)
+    settled[group[by_row]] = True
+    keep = by_row | (by_col & ~settled[group])  # (a group certain both ways: its tracks' choices)
     settled[group[by_col]] = True
     out = list(zip(rows[keep].tolist(), cols[keep].tolist()))
     rest = np.flatnonzero(~settled[group])
