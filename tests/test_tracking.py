@@ -633,3 +633,14 @@ def test_a_person_moving_erratically_keeps_one_track(seed):
     kept = ids()
     assert len(set(kept)) == 1 and NO_TRACK not in kept
     assert len(set(ids(own_sigma=0))) > 1
+
+
+def test_row_median_is_numpys():
+    """The glitch check's row median (one partition, not np.median) gives np.median's numbers,
+    odd and even rows (bodies 13 joints, hands 21, faces 84)."""
+    from dope.motion.tracking import _median
+    rng = np.random.default_rng(0)
+    for joints in (13, 21, 84, 2):
+        a = rng.random((50, joints)) * 100
+        a[:5, :3] = 7.0  # ties
+        assert np.array_equal(_median(a), np.median(a, 1))
