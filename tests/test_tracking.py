@@ -580,6 +580,28 @@ def test_a_person_coming_out_from_behind_with_the_better_score_keeps_their_id():
     assert ids_by_name(list(Tracker(yield_gate=0).run(results)), names) != {"A": {0}, "B": {1}}  # ByteTrack alone
 
 
+def test_a_person_hidden_by_someone_who_just_came_into_view_keeps_their_id():
+    """A walks right; B, nearer (a sixth larger, lower in the image) comes into view walking left
+    and, two frames later, hides A for 6 frames. B's detection fits A's track only beyond
+    `joint_gate` (size, depth, place together), B's own new track well: A's track must not take
+    it in the round after the high scores' (it would, being the only confirmed track near, and B's
+    track would end), so that A finds their id again and B keeps their own."""
+    rng = np.random.default_rng(0)
+    results, names = [], []
+    for t in range(40):
+        a, b = 300 + 8 * t, 480 - 8 * t  # they meet at t = 11
+        people, who = [], []
+        if not 11 <= t < 17:
+            people.append((a, 415, 200))
+            who.append("A")
+        if t >= 9:
+            people.append((b, 453, 232))
+            who.append("B")
+        results.append(people_frame(people, noise=1.0, rng=rng))
+        names.append(who)
+    assert ids_by_name(list(Tracker().run(results)), names) == {"A": {0}, "B": {1}}
+
+
 def test_a_detection_with_one_joint_far_off_keeps_its_person_s_id():
     # A detector's bad joint (an ankle a body's height away) moves a pose's mean, spread and box as
     # far as a step to someone else would: the pair is measured with that joint at its predicted

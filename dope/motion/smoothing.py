@@ -289,25 +289,31 @@ class _Signals:
         self.n_rows = 0
         self._last: Optional[tuple[tuple, Optional[_Layout]]] = None  # the last frame's keys, layout
 
-    def _new(self, key: Hashable, joints: int) -> int:
-        spare = self.spare.get(joints)
-        if spare:
-            s = spare.pop()
-        else:
+    def _new(self, keys: list[Hashable], joints: int) -> list[int]:
+        """Signals for new `keys` of `joints` joints each: freed blocks of that size first, then
+        fresh ones, all at once (a crowd coming into view brings a thousand at a time)."""
+        spare = self.spare.get(joints, [])
+        out = [spare.pop() for _ in range(min(len(spare), len(keys)))]
+        fresh = len(keys) - len(out)
+        if fresh:
             s = len(self.key_of)
-            self.key_of.append(None)
-            if s == len(self.start):  # grow the per-signal arrays (doubling: amortised)
-                more = max(8, s)
+            self.key_of += [None] * fresh
+            if s + fresh > len(self.start):  # grow the per-signal arrays (at least doubling: amortised)
+                more = max(8, s, s + fresh - len(self.start))
                 self.start = np.concatenate([self.start, np.zeros(more, np.int64)])
                 self.length = np.concatenate([self.length, np.zeros(more, np.int64)])
                 self.live = np.concatenate([self.live, np.zeros(more, bool)])
                 for n, (shape, dtype, fill) in self.signal_shapes.items():
                     self.values[n] = np.concatenate([self.values[n], np.full((more, *shape), fill, dtype)])
-            self.start[s], self.length[s] = self.n_rows, joints
-            self.n_rows += joints
+            self.start[s:s + fresh] = self.n_rows + joints * np.arange(fresh)
+            self.length[s:s + fresh] = joints
+            self.n_rows += joints * fresh
             self._reserve(self.n_rows)
-        self.index[key], self.key_of[s], self.live[s] = s, key, True
-        return s
+            out += range(s, s + fresh)
+        for key, s in zip(keys, out):
+            self.index[key], self.key_of[s] = s, key
+        self.live[out] = True
+        return out
 
     def _reserve(self, n_rows: int) -> None:
         """Row arrays with room for at least n_rows rows (at least doubling when they grow)."""
@@ -341,9 +347,11 @@ class _Signals:
             if not idx:
                 continue
             j = PARTS[p].num_joints
-            for i in idx:
-                s = self.index.get(ks[i])
-                signals.append(self._new(ks[i], j) if s is None else s)
+            found = [index.get(ks[i]) for i in idx]
+            if None in found:  # (new keys: signals for all of them at once, in their order)
+                made = iter(self._new([ks[i] for i, s in zip(idx, found) if s is None], j))
+                found = [next(made) if s is None else s for s in found]
+            signals += found
             parts.append((p, None if len(idx) == len(ks) else np.asarray(idx), g, g + len(idx) * j, len(idx), j))
             g += len(idx) * j
         layout = None

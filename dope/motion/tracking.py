@@ -37,7 +37,9 @@ detection) on every part, keeping its state inside, as norfair's and ByteTrack's
   (default 45: a second and a half at 30 frames per second) keeps their id when they reappear.
 - High-score detections (`score >= high_score`) are matched first where they fit on all terms
   together (`joint_gate`), then every detection left to the tracks left (ByteTrack), a low-score
-  one that a track seen in the last frame could explain never to a hidden track (a high-score
+  one that a track seen in the last frame could explain never to a hidden track, and none that a
+  new track fits within `joint_gate` to a track it does not (someone who came into view in front of
+  a person as they went out of sight, at another depth: the hidden person's track waits; a high-score
   detection goes to a track left without one, rather than to one whose low-score detection fits
   it better, where the assignment of all of them says so: `yield_gate`); new tracks are
   tentative and must be matched in `n_init` frames in a row to be confirmed, so a one-frame false
@@ -130,7 +132,9 @@ class TrackerParams:
     joint_gate: a track unseen in the last frame is not taken back by a detection whose terms
         together (the 2D, size, 3D and depth ones: a sum of squared sigmas, about chi-squared
         with 4 degrees of freedom) exceed this squared; each alone may be within `gate` while
-        together they say "another person" (inf: not checked).
+        together they say "another person" (inf: not checked). Such a pair is left out of the
+        high scores' round, and in the round after it does not take a detection that a new
+        (tentative) track fits within it.
     posture_rate: the 3D sigma of a track is at least this times its own rate of posture change
         (metres a frame, the detections' noise taken out), times its frames unseen plus one, up to
         two: a dancer's posture changes 10 cm a frame, a walker's 1-2 cm (0: the fixed sigma).
@@ -447,8 +451,7 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     lo = np.maximum(a[:, None, :2], b[None, :, :2])
     hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
     inter = np.prod(np.clip(hi - lo, 0, None), -1)
-    area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), -1)
-    union = area(a)[:, None] + area(b)[None, :] - inter
+    union = _area(a)[:, None] + _area(b)[None, :] - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
@@ -556,7 +559,8 @@ def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarr
     if not whole:
         jd = np.sqrt(_sq_norm(predicted[rows] - poses[cols]))
         d = jd.sum(-1) / j / sizes[rows] / sp[rows]
-        iou = _pair_iou(_boxes(predicted)[rows], _boxes(poses)[cols])
+        t_box, d_box = _boxes(predicted), _boxes(poses)
+        iou = _pair_iou(t_box[rows], d_box[cols], _area(t_box)[rows], _area(d_box)[cols])
         pair = 0.5 * (d ** 2 + s_pair ** 2) + base[rows] + params.iou_weight * (1 - iou)
     glitches = _glitches(predicted, poses, rows, cols, jd, d, pair, s_pair, sizes, spreads, sp, ss, base, params) \
         if glitch and jd is not None else np.full(len(rows), -1, np.int64)
@@ -566,12 +570,18 @@ def association_cost(predicted: np.ndarray, sizes: np.ndarray, spreads: np.ndarr
     return rows[ok], cols[ok], pair[ok], swaps[ok], glitches[ok]
 
 
-def _pair_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """float[P]: IoU of the boxes a[k] and b[k] (float[P, 4] each, x1, y1, x2, y2)."""
+def _area(boxes: np.ndarray) -> np.ndarray:
+    """float[N]: the areas of boxes (float[N, 4], x1, y1, x2, y2; 0 where empty)."""
+    return np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0, None), -1)
+
+
+def _pair_iou(a: np.ndarray, b: np.ndarray, area_a: Optional[np.ndarray] = None,
+              area_b: Optional[np.ndarray] = None) -> np.ndarray:
+    """float[P]: IoU of the boxes a[k] and b[k] (float[P, 4] each, x1, y1, x2, y2); their areas
+    where known (a crowd's pairs: each box's area once, not once per pair)."""
     lo, hi = np.maximum(a[:, :2], b[:, :2]), np.minimum(a[:, 2:], b[:, 2:])
     inter = np.prod(np.clip(hi - lo, 0, None), -1)
-    area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), -1)
-    union = area(a) + area(b) - inter
+    union = (_area(a) if area_a is None else area_a) + (_area(b) if area_b is None else area_b) - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
@@ -800,6 +810,12 @@ class _PartTracks:
                     sel &= ~poor
                 if k == 1 and claimed is not None:
                     sel &= ~(hidden_rows[rows] & claimed[cols])
+                if k == 1 and poor is not None and n < len(tracks):
+                    # A poor fit (beyond `joint_gate`) does not take a detection that a new track
+                    # fits well: someone who came into view beside a person now hidden.
+                    fits_new = np.zeros(len(poses), bool)
+                    fits_new[cols[(rows >= n) & ~poor]] = True
+                    sel &= ~(poor & fits_new[cols])
                 pairs = assign_pairs(rows[sel], cols[sel], costs[sel])
                 if k == 0 and joint is not None and len(pairs) and not high.all():
                     pairs = self._yield_to_low(pairs, rows, cols, costs, joint, poor, row_set, high)
