@@ -372,6 +372,27 @@ def test_the_same_numbers_whether_a_frame_s_rows_are_one_block_or_scattered(mode
     np.testing.assert_array_equal(same, shuffled)
 
 
+def test_new_signals_take_freed_blocks_first_then_fresh_rows_in_one_run():
+    """A frame's new keys get signals all at once: freed blocks of their size first (the last freed
+    first), then fresh blocks, one after the other in the keys' order; known keys keep theirs."""
+    from dope.motion.smoothing import _Signals
+    store = _Signals({"x": (None, 5)}, {"t": ((), np.float64, -1.0)})
+    first = store.frame({"body": [("b", 0), ("b", 1), ("b", 2)], "hand": [], "face": []})
+    assert first.signals.tolist() == [0, 1, 2] and first.block == slice(0, 39)
+    assert store.start[:3].tolist() == [0, 13, 26] and store.n_rows == 39
+    store.values["t"][1] = 5.0
+    store.free([1, 0])
+    assert store.values["t"][1] == -1.0  # (a freed signal's values back to their start)
+    layout = store.frame({"body": [("b", 2), ("b", 7), ("b", 8), ("b", 9)], "hand": [("h", 3)], "face": []})
+    assert layout.signals.tolist() == [2, 0, 1, 3, 4]  # 0 freed last: reused first
+    assert store.start[[3, 4]].tolist() == [39, 52] and store.length[[3, 4]].tolist() == [13, 21]
+    assert store.n_rows == 73 and store.rows["x"].shape[0] >= 73
+    assert [store.key_of[s] for s in layout.signals] == [("b", 2), ("b", 7), ("b", 8), ("b", 9), ("h", 3)]
+    assert store.live[:5].all() and store.index[("b", 8)] == 1
+    again = store.frame({"body": [("b", 2), ("b", 7), ("b", 8), ("b", 9)], "hand": [("h", 3)], "face": []})
+    assert again.signals.tolist() == layout.signals.tolist()
+
+
 def test_most_common_row():
     from dope.motion.smoothing import _most_common_row
     a = np.array([[1, 2, 3], [0, 0, 1], [1, 2, 3], [0, 0, 1], [0, 0, 1]], np.float32)
