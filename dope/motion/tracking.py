@@ -631,26 +631,28 @@ def _glitches(predicted: np.ndarray, poses: np.ndarray, rows: np.ndarray, cols: 
     limit = params.glitch * sizes[rows]
     far = jd.max(1)
     at = np.flatnonzero(far > limit)
-    j = jd.shape[1]
-    if len(at) and not _mirrors(j, params):
-        # Only pairs that the gate can keep once mended: the other joints' mean distance is what
-        # the mended pair's d would be, and the pair as detected is farther still (a pose's
-        # farthest joint is at least its mean). Bodies are compared mirrored after this, from the
-        # d it leaves: they are all looked at.
-        r = rows[at]
-        at = at[(jd[at].sum(1) - far[at]) / (j - 1) / sizes[r] / sp[r] <= params.gate]
     if not len(at):
         return out
-    sub = jd[at]
+    j, sub = jd.shape[1], jd[at]
+    # The d of a pair so mended: the mean distance of the joints other than the far one, which is
+    # its farthest (only one may be far off).
+    d_new = (sub.sum(1) - far[at]) / (j - 1) / sizes[rows[at]] / sp[rows[at]]
+    if not _mirrors(j, params):
+        # Only pairs that the gate can keep once mended: the pair as detected is farther still (a
+        # pose's farthest joint is at least its mean). Bodies are compared mirrored after this, from
+        # the d it leaves: they are all looked at.
+        near = d_new <= params.gate
+        at, sub, d_new = at[near], sub[near], d_new[near]
+        if not len(at):
+            return out
     gross = sub > np.maximum(limit[at], 4 * _median(sub))[:, None]
     one = gross.sum(1) == 1
     if not one.any():
         return out
-    at, sub, gross = at[one], sub[one], gross[one]
+    at, gross, d_new = at[one], gross[one], d_new[one]
     k = gross.argmax(1)
-    r, c, n = rows[at], cols[at], np.arange(len(at))
+    r, c = rows[at], cols[at]
     mended = _with_joint_at(poses, predicted, r, c, k)
-    d_new = (sub.sum(1) - sub[n, k]) / (j - 1) / sizes[r] / sp[r]
     s_new = np.abs(log_spread(mended) - spreads[r]) / ss[r]
     iou = _pair_iou(_boxes(predicted[r]), _boxes(mended))
     cost_new = 0.5 * (d_new ** 2 + s_new ** 2) + base[r] + params.iou_weight * (1 - iou) + params.glitch_cost
