@@ -428,6 +428,52 @@ def _hands(poses):
                                               track=np.array([0]))) for p in poses]
 
 
+def _swinging_at_15_fps(seed, together, gross):
+    """(truth, detections): a body's 13 joints swinging at 1.5 Hz over 30 px, seen at 15 fps (a
+    swing in 10 frames), each joint with its own phase and reach, or all together (`together`: the
+    pose moves as a whole); 1 px of noise, and a gross error (40 px, a joint far off) on `gross`
+    of the joints."""
+    rng = np.random.default_rng(seed)
+    k = np.arange(240)[:, None]
+    phase = np.zeros(13) if together else rng.uniform(0, 2 * np.pi, 13)
+    reach = 30 * (np.ones(13) if together else rng.uniform(0.3, 1.0, 13))
+    truth = np.stack([400 + np.linspace(0, 120, 13) + reach * np.sin(2 * np.pi * 0.1 * k + phase),
+                      300 + 0.5 * reach * np.cos(2 * np.pi * 0.08 * k + phase + 1)], -1)
+    raw = truth + rng.normal(0, 1.0, truth.shape)
+    bad = rng.random(truth.shape[:2]) < gross
+    raw[bad] += rng.normal(0, 40, (bad.sum(), 2))
+    return truth, raw
+
+
+def test_rare_gross_errors_do_not_hide_a_fit_that_cannot_follow_fast_limbs(monkeypatch):
+    """Limbs swinging in 10 frames (a dancer at 15 fps), each on its own, with 1 px of noise and a
+    gross error on 3% of the joints: those errors make the noise's plain variance about 50 times
+    what most frames have, so the default fit's lag (3.2-3.8x the detections' error on these
+    seeds) looked like noise and no narrower fit was tried. The bias check's noise leaves gross
+    errors out (fourth differences clipped at 3 times their median's spread): 0.79-1.03x."""
+    error = lambda truth, out: np.linalg.norm(np.array([r.body.pose2d[0] for r in out]) - truth, axis=-1).mean()
+    ratios = []
+    for seed in range(3):
+        truth, raw = _swinging_at_15_fps(seed, together=False, gross=0.03)
+        ratios.append(error(truth, OfflineSmoother().run(_bodies(raw))) / np.linalg.norm(raw - truth, axis=-1).mean())
+    assert np.mean(ratios) < 1.0, ratios
+    monkeypatch.setattr(OfflineSmoother, "CLIP", 1e9)  # the plain mean square: the lag stays hidden
+    truth, raw = _swinging_at_15_fps(0, together=False, gross=0.03)
+    assert error(truth, OfflineSmoother().run(_bodies(raw))) > 2 * np.linalg.norm(raw - truth, axis=-1).mean()
+
+
+def test_a_pose_moving_fast_as_a_whole_keeps_its_centre_s_fit_against_narrower_ones():
+    """The same swing with every joint together, and gross errors on 5% of the joints: the default
+    fit lags, but with its centre's fit (`_fit_centres`) it follows the pose and spreads no gross
+    error. Narrower fits now compete with that one: when they competed with the default fit
+    alone, they won, passed the gross errors through and took the centre's fit away (0.93-0.99x
+    the detections' error on these seeds, against 0.49-0.60x)."""
+    for seed in range(2):
+        truth, raw = _swinging_at_15_fps(seed, together=True, gross=0.05)
+        out = np.array([r.body.pose2d[0] for r in OfflineSmoother().run(_bodies(raw))])
+        assert np.linalg.norm(out - truth, axis=-1).mean() < 0.7 * np.linalg.norm(raw - truth, axis=-1).mean()
+
+
 def test_a_hand_faster_than_the_frame_rate_gets_its_detections_back(monkeypatch):
     """A hand spinning on a circle of 120 px, 150 degrees a frame (faster than the frame rate can
     show: consecutive samples jump 230 px), detected within half a pixel. No fit of a few frames
@@ -524,7 +570,7 @@ def test_a_joint_s_glitch_in_one_frame_is_pulled_back_before_the_offline_fit():
             out = np.array([r.body.pose2d[0] for r in OfflineSmoother(glitch=glitch).run(_bodies(raw))])
             err[glitch] = np.linalg.norm(out - truth, axis=-1)
         assert err[2.5][glitches, 7].max() < 2.0 and err[2.5][near, 7].mean() < 1.5
-        assert err[0][near, 7].mean() > 5.0  # (what the check prevents)
+        assert err[0][near, 7].mean() > 4.0  # (what the check prevents)
         assert err[2.5][:, others].mean() < 1.02 * err[0][:, others].mean()
     with pytest.raises(ValueError):
         OfflineSmoother(glitch=-1)

@@ -29,14 +29,15 @@ carry a `track` field (see tracking.py), and a stage over frames (`smooth`):
   sample is replaced by a local polynomial fit (degree `degree`, Gaussian weights of `sigma`
   frames) to the samples at most `window` frames before and after it; gaps of at most `max_gap`
   frames inside that span are first filled by linear interpolation, a longer gap ends the span.
-  Where a signal's motion outruns that fit (its residual well above what the signal's own noise,
-  measured on its third differences, explains), narrower fits are taken by Stein's unbiased risk
-  estimate (`adaptive`, see `OfflineSmoother._adapt`). Each pose's centre (the mean of its joints)
-  then gets the fit, default or narrower, that predicts it best when its own sample is left out
-  (`OfflineSmoother._fit_centres`): a signing hand's centre moves with the whole hand, faster than
-  its shape changes, and the noise measured on third differences counts that motion as noise.
-  Or its own sample, where its person's parts jitter together and its joints say the detector is
-  precise (`OfflineSmoother._own_samples`, as online).
+  Each pose's centre (the mean of its joints) gets the fit, default or narrower, that predicts it
+  best when its own sample is left out (`OfflineSmoother._fit_centres`): a signing hand's centre
+  moves with the whole hand, faster than its shape changes, and the noise measured on third
+  differences counts that motion as noise. Or its own sample, where its person's parts jitter
+  together and its joints say the detector is precise (`OfflineSmoother._own_samples`, as online).
+  Then, where a signal's motion outruns the default fit (its residual well above what the signal's
+  own noise, measured on its fourth differences without their gross errors, explains), narrower
+  fits of the whole pose compete with that one by Stein's unbiased risk estimate (`adaptive`, see
+  `OfflineSmoother._adapt`).
   Before any of this, a joint's sample that stands out from the cubic through its two
   neighbours on each side far more than that joint's samples usually do, and more than its
   neighbours do (a detector's bad joint in one frame), is pulled back towards that cubic (`glitch`,
@@ -948,6 +949,8 @@ class OfflineSmoother:
                                  {"pos": ((n,), np.int64, -1), "seen": ((), np.int64, np.iinfo(np.int64).min),
                                   "noise": ((4, 2), np.float64, 0.0),
                                   "shape_noise": ((4,), np.float64, 0.0),
+                                  "noise_median": ((5,), np.float64, 0.0),
+                                  "clipped_noise": ((2,), np.float64, 0.0),
                                   "shared": ((2,), np.float64, 0.0),
                                   "bias": ((2,), np.float64, 1.0),
                                   "risk": ((1 + len(self.NARROWER), 2), np.float64, np.nan),
@@ -1059,8 +1062,11 @@ class OfflineSmoother:
                     every[rows] = np.repeat(weights, n, 0)
                     est = np.einsum("rs,src->rc", every, window, optimize=True)[layout.block]
             if self.adaptive:
-                narrowed = self._adapt(est, full_window, layout, m, stamps, inside, centre)
-                self._fit_centres(est, layout, m, stamps, inside, default_weights, narrowed)
+                # The centres' fits first: a narrower fit of the joints must do better than the
+                # default one with its centre's fit, which follows a pose moving fast as a whole.
+                default = est[self._noise_rows(layout)[0]] if m % self.BIAS_EVERY == 0 else None
+                w0 = self._fit_centres(est, layout, m, stamps, inside, default_weights)
+                self._adapt(est, w0, default, full_window, layout, m, stamps, inside, centre)
                 if self.GUARD:
                     self._guard(est, full_window[w, layout.block], layout, m, stamps, inside)
             poses = _part_poses(result, layout, est)
@@ -1139,35 +1145,46 @@ class OfflineSmoother:
             weights = self._weights[(left, right)] = local_fit_weights(left, right, self.sigma, self.degree)
         return weights
 
-    def _adapt(self, est: np.ndarray, window: np.ndarray, layout: _Layout, m: int, stamps: np.ndarray,
-               inside: np.ndarray, w0: np.ndarray) -> Optional[np.ndarray]:
+    def _adapt(self, est: np.ndarray, est_w0: np.ndarray, default: Optional[np.ndarray], window: np.ndarray,
+               layout: _Layout, m: int, stamps: np.ndarray, inside: np.ndarray, w0: np.ndarray) -> None:
         """Where a signal's noise is small against its motion (a precise, fast hand), replace (in
-        place) its fit in `est` by a narrower one (`NARROWER`) whose estimated error is lower, per
-        group of coordinates (2D, 3D): Stein's unbiased estimate of a linear fit's squared error,
-        |sample - fit|^2 + 2 r w0 (w0: the fit's weight on the sample), summed over the signal's
-        joints and averaged over the last frames, with r the noise variance measured on the
-        signal's third differences (see `_note_noise`). Tried only where the default fit runs
-        farther from the samples than noise alone would put it (`BIAS`), which is checked every
-        `BIAS_EVERY` frames (the cost stays small in crowds). Returns bool[S, 2]: where a narrower fit
-        was taken (None: nowhere)."""
+        place) its fit in `est` (the default fit, its centre's fit added: `_fit_centres`, whose
+        weight on a joint's own sample is `est_w0`, float[S, 2]) by a narrower one (`NARROWER`) whose estimated error is lower, per group of coordinates (2D,
+        3D): Stein's unbiased estimate of a linear fit's squared error, |sample - fit|^2 + 2 r w0
+        (w0: the fit's weight on the sample), summed over the signal's joints and averaged over the
+        last frames, with r the noise variance measured on the signal's third differences (see
+        `_note_noise`). Tried only where the default fit (`default`, without its centre's fit, on
+        the rows `_noise_rows` picks) runs farther from the samples than noise without its gross
+        errors would put it (`BIAS`; w0: the default fit's weight on the sample, float[S]), which is
+        checked every `BIAS_EVERY` frames (the cost stays small in crowds; `default` is None on the
+        others)."""
         store = self._signals
         sig, n, rows, w = layout.signals, layout.lengths, layout.rows, self.window
         starts = layout.starts
         group = lambda a: np.stack([a[:, :2].sum(-1), a[:, 2:].sum(-1)], -1)
 
-        def noise_of(which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            """(known: bool[K], r: float[K, 2]) of signals sig[which]."""
+        def noise_of(which: Any, clipped: bool = False) -> tuple[np.ndarray, np.ndarray]:
+            """(known: bool[K], r: float[K, 2]) of signals sig[which]; clipped: their noise without
+            its gross errors (see `_note_noise`)."""
             noise = store.values["noise"][sig[which]]  # float[K, 4, 2]: A, B, count A, count B
             known = (noise[:, 2, 0] >= 5) & (noise[:, 3, 0] >= 5)
-            return known, np.maximum(_third_noise(noise), 1e-12)
+            if clipped:
+                r = store.values["clipped_noise"][sig[which]] / (70.0 * np.maximum(noise[:, 2], 1))
+            else:
+                r = _third_noise(noise)
+            return known, np.maximum(r, 1e-12)
 
-        if m % self.BIAS_EVERY == 0:
+        if default is not None:
             # How much farther the default fit runs from the samples than noise alone would put it
             # (on the joints that tell the noise), averaged over the last frames: well above 1 where
-            # it cannot follow the motion.
-            known, r = noise_of(slice(None))
+            # it cannot follow the motion. The noise here leaves out the detector's gross errors
+            # (a swapped limb, a joint far off), which are rare but can make its plain mean
+            # square many times what most frames have, and then hide the lag of a fit that
+            # cannot follow a fast dancer at 15 fps. Stein's estimate below, which weighs each
+            # fit's error, takes the plain variance: the one a linear fit's error has.
+            known, r = noise_of(slice(None), clipped=True)
             pick, used, sub = self._noise_rows(layout)
-            residual = np.add.reduceat(group((window[w, rows[pick]] - est[pick]) ** 2), sub, 0).astype(np.float64)
+            residual = np.add.reduceat(group((window[w, rows[pick]] - default) ** 2), sub, 0).astype(np.float64)
             ratio = residual / np.maximum(r * used[:, None] * np.array([2.0, 3.0]) * (1 - w0.astype(np.float64))[:, None],
                                           1e-30)
             bias = store.values["bias"][sig]
@@ -1176,11 +1193,11 @@ class OfflineSmoother:
         try_narrower = store.values["bias"][sig] > self.BIAS
         idx = np.flatnonzero(try_narrower.any(1))
         if not len(idx):
-            return None
+            return
         known, r = noise_of(idx)
         idx, r = idx[known], r[known]
         if not len(idx):
-            return None
+            return
         # Each fit's estimated error is measured on the few joints that tell the noise (`_noise_rows`);
         # the fit chosen is then computed on all of the signal's joints (in a crowd, most signals
         # keep the default fit and cost nothing more).
@@ -1193,7 +1210,7 @@ class OfflineSmoother:
         y = window[:, rows[at]]  # float32[2w + 1, rows, 5]
         sample = y[w].astype(np.float64)
         best = np.add.reduceat(group((sample - est[at]) ** 2), sub_starts, 0) \
-            + 2 * r * coords * w0[idx].astype(np.float64)[:, None]
+            + 2 * r * coords * est_w0[idx]
         risks, kernels = [best], []
         present = self._present(m, stamps[idx], inside[idx])
         for factor in self.NARROWER:
@@ -1230,20 +1247,19 @@ class OfflineSmoother:
             g = use[chosen][each]
             est[full[g[:, 0]], :2] = fit[g[:, 0], :2]
             est[full[g[:, 1]], 2:] = fit[g[:, 1], 2:]
-        narrowed = np.zeros((len(sig), 2), bool)
-        narrowed[idx] = better
-        return narrowed
 
     def _fit_centres(self, est: np.ndarray, layout: _Layout, m: int, stamps: np.ndarray, inside: np.ndarray,
-                     weights: np.ndarray, narrowed: Optional[np.ndarray] = None) -> None:
-        """Where `_adapt` kept the default fit (`narrowed`: bool[S, 2], where it did not), give each
-        pose's centre (the mean of its joints), per group of coordinates (2D, 3D), the fit that
+                     weights: np.ndarray) -> np.ndarray:
+        """Give each pose's centre (the mean of its joints), per group of coordinates (2D, 3D), the fit that
         predicts it best when its own sample is left out: the default fit (`weights`) or a
         narrower one (`CENTRE_NARROWER`), each scored by its leave-one-out residuals, (c - fit) /
         (1 - w0) for a linear fit of weight w0 on the sample, squared and averaged over the last
         frames (`CENTRE_MEMORY`). A narrower fit is taken where its score is below `CENTRE_MARGIN`
         times the default's. The score needs no noise estimate: noise adds the same to every fit's. The
-        joints' offsets from the centre keep the fit `_adapt` gave them (in place, in `est`).
+        joints' offsets from the centre keep the default fit (in place, in `est`; `_adapt`, which
+        comes after, may then give the whole pose a narrower fit). Returns the fit's weight on each
+        joint's own sample, per group (float[S, 2]): the default one's, plus the centre's fit's
+        gain over it (its weight on the centre's sample, less the default's) over the joints.
 
         A signing hand's centre moves with the whole hand, faster than its shape changes: on held-out
         signers its default fit was 1.15-3x farther from the truth than the detections."""
@@ -1264,14 +1280,21 @@ class OfflineSmoother:
         store.values["loo"][sig] = kept
         best = kept[:, 1:].argmin(1) + 1  # int[S, 2]
         better = np.take_along_axis(kept, best[:, None], 1)[:, 0] < self.CENTRE_MARGIN * kept[:, 0]
-        own = self._own_samples(layout, kept, best, better, w0)  # (in 2D; whatever `_adapt` did)
-        if narrowed is not None:
-            better &= ~narrowed
+        own = self._own_samples(layout, kept, best, better, w0)  # (in 2D)
+        gain = np.take_along_axis(w0, best, 1) - w0[:, :1]  # float[S, 2]
         if own is not None:
             better[:, 0] |= own
+            gain[own, 0] = 1.0 - w0[own, 0]
+        # A joint's sample weighs in its centre by 1 / n where the joints' noise is their own, by 1
+        # where they share it (a pose detected shifted as a whole): the share is what the joints'
+        # noise has beyond their offsets' from the centre (`_note_noise`), in 2D.
+        joint = _third_noise(store.values["noise"][sig])[:, 0]
+        own_noise = _third_noise(store.values["shape_noise"][sig]) * n / np.maximum(n - 1, 1)
+        shared = np.clip(1.0 - own_noise / np.maximum(joint, 1e-12), 0.0, 1.0)
+        est_w0 = w0[:, :1] + np.where(better, gain, 0.0) * (shared + (1.0 - shared) / n)[:, None]
         chosen = np.flatnonzero(better.any(1))
         if not len(chosen):
-            return
+            return est_w0
         fit = fits[chosen]
         target = np.concatenate([np.take_along_axis(fit[..., :2], best[chosen, 0, None, None], 1)[:, 0],
                                  np.take_along_axis(fit[..., 2:], best[chosen, 1, None, None], 1)[:, 0]], 1)
@@ -1282,6 +1305,7 @@ class OfflineSmoother:
         now = np.add.reduceat(est[rows].astype(np.float64), np.r_[0, np.cumsum(n[chosen])[:-1]], 0) / n[chosen][:, None]
         shift = (target - now) * np.repeat(better[chosen], [2, 3], axis=1)
         est[rows] += np.repeat(shift, n[chosen], 0).astype(est.dtype)
+        return est_w0
 
     GUARD = GUARD  # (see the module's GUARD; 0: off)
 
@@ -1352,6 +1376,8 @@ class OfflineSmoother:
     BIAS_MEMORY = 20.0  # frames over which that is averaged (from 1: what noise alone gives)
     RISK_MEMORY = 8.0  # frames over which each fit's estimated error is averaged
     NOISE_MEMORY = 60.0  # frames over which a signal's noise statistics are averaged
+    CLIP = 3.0  # the bias check's noise: fourth differences clipped at this many times their spread
+    MEDIAN_RATE = 0.1  # how fast the running median of their size moves (relative step per frame)
     BIAS_EVERY = 2  # frames between two bias checks
     NOISE_JOINTS = 12  # joints of a signal its noise is measured on
 
@@ -1521,6 +1547,28 @@ class OfflineSmoother:
         for k, add in ((0, group(d3 * d3)), (1, group(d3 * before)), (2, values), (3, values)):
             noise[:, k] = np.where(f, keep * noise[:, k] + add, noise[:, k])
         store.values["noise"][sig] = noise
+        # Without gross errors: the fourth differences (d3 minus the one before it: variance 70 r
+        # for white noise), each clipped at CLIP times the spread that their median size gives
+        # (kept per signal and coordinate by a running median: it moves up or down by MEDIAN_RATE
+        # as more or fewer than half of the frame's sizes are above it).
+        median = store.values["noise_median"][sig]  # float[S, 5]: the median |d4| of each coordinate
+        d4 = d3 - before
+        d4 *= d4
+        have = bool((median > 0).all())  # (else new signals: no median yet, nothing clipped)
+        at = median * median if have else np.where(median > 0, median * median, np.inf)
+        at = np.repeat(at.astype(np.float32), used, axis=0)  # float32[rows, 5]
+        above = np.add.reduceat((d4 > at).view(np.uint8), starts, 0)  # (sizes above the median)
+        at *= np.float32((self.CLIP / _MAD) ** 2)  # (clipped at the median before this frame's step)
+        np.minimum(d4, at, out=d4)
+        median = median * np.exp(self.MEDIAN_RATE * (above / used[:, None] - 0.5))
+        if not have:  # (a first value: Gaussian noise's, from the plain statistics, which now count this frame)
+            median = np.where(median > 0, median, _MAD * np.sqrt(70.0 * np.maximum(_spread(_third_noise(noise)), 0.0)))
+        clipped = keep * store.values["clipped_noise"][sig] + group(d4)
+        if full.all():
+            store.values["noise_median"][sig], store.values["clipped_noise"][sig] = median, clipped
+        else:
+            store.values["noise_median"][sig[full]] = median[full]
+            store.values["clipped_noise"][sig[full]] = clipped[full]
         # The same on the joints' offsets from their centre (2D), where the pose's motion as a
         # whole cancels, and each centre's third difference (pixels) times its person's other
         # part's (`_fit_centres`).
@@ -1537,6 +1585,7 @@ class OfflineSmoother:
         _note_shared_motion(store.values["shared"], sig, c3, full, self._partners[1])
 
 
+_MAD = 0.6745  # Gaussian noise's median size over its standard deviation
 _FOURTH = np.array([1, -4, 6, -4, 1], np.float32) / 6  # y - the cubic through y-2, y-1, y+1, y+2
 
 
