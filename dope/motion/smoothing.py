@@ -1149,15 +1149,15 @@ class OfflineSmoother:
                layout: _Layout, m: int, stamps: np.ndarray, inside: np.ndarray, w0: np.ndarray) -> None:
         """Where a signal's noise is small against its motion (a precise, fast hand), replace (in
         place) its fit in `est` (the default fit, its centre's fit added: `_fit_centres`, whose
-        weight on a joint's own sample is `est_w0`, float[S, 2]) by a narrower one (`NARROWER`) whose estimated error is lower, per group of coordinates (2D,
-        3D): Stein's unbiased estimate of a linear fit's squared error, |sample - fit|^2 + 2 r w0
-        (w0: the fit's weight on the sample), summed over the signal's joints and averaged over the
-        last frames, with r the noise variance measured on the signal's third differences (see
-        `_note_noise`). Tried only where the default fit (`default`, without its centre's fit, on
-        the rows `_noise_rows` picks) runs farther from the samples than noise without its gross
-        errors would put it (`BIAS`; w0: the default fit's weight on the sample, float[S]), which is
-        checked every `BIAS_EVERY` frames (the cost stays small in crowds; `default` is None on the
-        others)."""
+        weight on a joint's own sample is `est_w0`, float[S, 2]) by a narrower one (`NARROWER`)
+        whose estimated error is lower, per group of coordinates (2D, 3D): Stein's unbiased
+        estimate of a linear fit's squared error, |sample - fit|^2 + 2 r w0 (w0: the fit's weight
+        on the sample), summed over the signal's joints and averaged over the last frames, with r
+        the noise variance measured on the signal's third differences (see `_note_noise`). Tried
+        only where the default fit (`default`, without its centre's fit, on the rows `_noise_rows`
+        picks) runs farther from the samples than noise without its gross errors would put it
+        (`BIAS`; w0: the default fit's weight on the sample, float[S]), which is checked every
+        `BIAS_EVERY` frames (the cost stays small in crowds; `default` is None on the others)."""
         store = self._signals
         sig, n, rows, w = layout.signals, layout.lengths, layout.rows, self.window
         starts = layout.starts
@@ -1250,8 +1250,8 @@ class OfflineSmoother:
 
     def _fit_centres(self, est: np.ndarray, layout: _Layout, m: int, stamps: np.ndarray, inside: np.ndarray,
                      weights: np.ndarray) -> np.ndarray:
-        """Give each pose's centre (the mean of its joints), per group of coordinates (2D, 3D), the fit that
-        predicts it best when its own sample is left out: the default fit (`weights`) or a
+        """Give each pose's centre (the mean of its joints), per group of coordinates (2D, 3D), the
+        fit that predicts it best when its own sample is left out: the default fit (`weights`) or a
         narrower one (`CENTRE_NARROWER`), each scored by its leave-one-out residuals, (c - fit) /
         (1 - w0) for a linear fit of weight w0 on the sample, squared and averaged over the last
         frames (`CENTRE_MEMORY`). A narrower fit is taken where its score is below `CENTRE_MARGIN`
@@ -1259,7 +1259,8 @@ class OfflineSmoother:
         joints' offsets from the centre keep the default fit (in place, in `est`; `_adapt`, which
         comes after, may then give the whole pose a narrower fit). Returns the fit's weight on each
         joint's own sample, per group (float[S, 2]): the default one's, plus the centre's fit's
-        gain over it (its weight on the centre's sample, less the default's) over the joints.
+        gain over it (its weight on the centre's sample, less the default's) times the weight of
+        a joint's sample in the centre (1 / n for noise of its own, 1 for noise its joints share).
 
         A signing hand's centre moves with the whole hand, faster than its shape changes: on held-out
         signers its default fit was 1.15-3x farther from the truth than the detections."""
