@@ -1290,8 +1290,7 @@ class OfflineSmoother:
         # where they share it (a pose detected shifted as a whole): the share is what the joints'
         # noise has beyond their offsets' from the centre (`_note_noise`), in 2D.
         joint = _third_noise(store.values["noise"][sig])[:, 0]
-        own_noise = _third_noise(store.values["shape_noise"][sig]) * n / np.maximum(n - 1, 1)
-        shared = np.clip(1.0 - own_noise / np.maximum(joint, 1e-12), 0.0, 1.0)
+        shared = np.clip(1.0 - self._own_noise(sig, n) / np.maximum(joint, 1e-12), 0.0, 1.0)
         est_w0 = w0[:, :1] + np.where(better, gain, 0.0) * (shared + (1.0 - shared) / n)[:, None]
         chosen = np.flatnonzero(better.any(1))
         if not len(chosen):
@@ -1355,15 +1354,18 @@ class OfflineSmoother:
         moves = _moves_together(store.values["shared"][sig], self.SHARED_MOTION)
         if not moves.any():
             return None
-        noise = store.values["shape_noise"][sig]
-        joint = np.maximum(_third_noise(noise), 0.0)
-        r = 2.0 * joint * n / np.maximum(n - 1, 1) * (1.0 / n + self.CENTRE_NOISE)  # (x and y; an offset's noise is (1 - 1/n) r)
+        r = 2.0 * self._own_noise(sig, n) * (1.0 / n + self.CENTRE_NOISE)  # (x and y)
         fit = np.where(better[:, 0], best[:, 0], 0)
         score = np.take_along_axis(kept[:, :, 0], fit[:, None], 1)[:, 0]
         weight = np.take_along_axis(w0, fit[:, None], 1)[:, 0]
         risk = weight * weight * r + (1 - weight) ** 2 * np.maximum(score - r, 0.0)
-        own = moves & (noise[:, 2] >= 5) & (r < self.CENTRE_MARGIN * risk)
+        own = moves & (store.values["shape_noise"][sig, 2] >= 5) & (r < self.CENTRE_MARGIN * risk)
         return own if own.any() else None
+
+    def _own_noise(self, sig: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """float[S]: the noise variance (per 2D coordinate) of signals sig's joints that is each
+        joint's own, from their offsets from the centre (`_note_noise`), which have (1 - 1/n) of it."""
+        return np.maximum(_third_noise(self._signals.values["shape_noise"][sig]), 0.0) * n / np.maximum(n - 1, 1)
 
     SHARED_MOTION = KalmanParams.shared_motion  # (the online filter's defaults)
     CENTRE_NOISE = KalmanParams.centre_noise
