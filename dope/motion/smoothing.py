@@ -62,6 +62,7 @@ from typing import Any, Callable, Hashable, Iterable, Iterator, NamedTuple, Opti
 
 import numpy as np
 
+from dope.motion.agreement import AMOUNT as AGREE, agree_with_2d
 from dope.motion.neighbours import ranges
 from dope.parts import BODY_L_WRIST, BODY_R_WRIST, HAND_WRIST, PART_NAMES, PARTS
 from dope.results import NO_LINK, Result
@@ -388,17 +389,22 @@ def _samples(result: Result, layout: _Layout, dtype: Any = np.float64) -> np.nda
     return out
 
 
-def _part_poses(result: Result, layout: _Layout, est: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _part_poses(result: Result, layout: _Layout, est: np.ndarray, agree: float = 0.0
+                ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per part of the layout, (pose2d, pose3d) float32 with the estimates `est` (float[G, 5]) in the
-    signals' detections; the others as they are."""
+    signals' detections, their 3D poses brought `agree` of the way towards their 2D ones
+    (`agreement.agree_with_2d`); the others as they are."""
     poses = {}
     for p, idx, a, b, k, j in layout.parts:
         seg = est[a:b].reshape(k, j, 5)
+        s2, s3 = seg[..., :2].astype(np.float32), seg[..., 2:].astype(np.float32)
+        if agree > 0:
+            s3 = agree_with_2d(s2, s3, agree, image=(result.width, result.height))
         if idx is None:
-            poses[p] = (seg[..., :2].astype(np.float32), seg[..., 2:].astype(np.float32))
+            poses[p] = (s2, s3)
         else:
             p2, p3 = result[p].pose2d.copy(), result[p].pose3d.copy()
-            p2[idx], p3[idx] = seg[..., :2], seg[..., 2:]
+            p2[idx], p3[idx] = s2, s3
             poses[p] = (p2, p3)
     return poses
 
@@ -682,10 +688,12 @@ class OnlineSmoother:
 
     def __init__(self, params: Optional[KalmanParams] = None, method: str = "kalman",
                  params2d: OneEuroParams = OneEuroParams(), params3d: OneEuroParams = OneEuroParams(),
-                 rate: float = DEFAULT_RATE, **kalman: Any) -> None:
+                 rate: float = DEFAULT_RATE, agree: float = AGREE, **kalman: Any) -> None:
         if method not in ("kalman", "one_euro"):
             raise ValueError(f"unknown online filter {method!r}; use 'kalman' or 'one_euro'")
-        self.method = method
+        if not 0 <= agree <= 1:
+            raise ValueError("agree must be within 0..1")
+        self.method, self.agree = method, float(agree)
         self.params = params if params is not None else KalmanParams(**kalman)
         self.params2d, self.params3d, self.rate = params2d, params3d, float(rate)
         self._t: Optional[float] = None
@@ -761,7 +769,7 @@ class OnlineSmoother:
                 est = self._kalman(x, layout, scale, t, _scores(result, layout))
             else:
                 est = self._one_euro(x, layout, scale, t)
-            poses = _part_poses(result, layout, est)
+            poses = _part_poses(result, layout, est, self.agree)
         # Signals unseen for long are forgotten: memory follows the people in view.
         old = np.flatnonzero(store.live & (t - store.values["t"] > RESET_AFTER_S))
         if len(old):
@@ -933,9 +941,12 @@ class OfflineSmoother:
     """
 
     def __init__(self, window: int = 10, sigma: float = 4.0, degree: int = 2, max_gap: int = 10,
-                 adaptive: bool = True, glitch: float = 2.5) -> None:
+                 adaptive: bool = True, glitch: float = 2.5, agree: float = AGREE) -> None:
         if window < 0 or sigma <= 0 or degree < 0 or max_gap < 0 or glitch < 0:
             raise ValueError("window, degree, max_gap and glitch must be >= 0 and sigma > 0")
+        if not 0 <= agree <= 1:
+            raise ValueError("agree must be within 0..1")
+        self.agree = float(agree)
         self.window, self.sigma, self.degree, self.max_gap = int(window), float(sigma), int(degree), int(max_gap)
         self.adaptive, self.glitch = bool(adaptive), float(glitch)
         self._noise_layout: Optional[tuple] = None  # (layout, its _noise_rows)
@@ -1069,7 +1080,7 @@ class OfflineSmoother:
                 self._adapt(est, w0, default, full_window, layout, m, stamps, inside, centre)
                 if self.GUARD:
                     self._guard(est, full_window[w, layout.block], layout, m, stamps, inside)
-            poses = _part_poses(result, layout, est)
+            poses = _part_poses(result, layout, est, self.agree)
         # Forget the signals that no frame still pending can use.
         gone = np.flatnonzero(store.live & (store.values["seen"] < m + 1 - w))
         if len(gone):
