@@ -66,6 +66,13 @@ def test_a_3d_frame_that_is_not_the_image_s_and_poses_that_cannot_be_fitted_are_
     assert np.array_equal(agree_with_2d(pose2d[:, :3], broken[:, :3]), broken[:, :3], equal_nan=True)
     assert np.array_equal(agree_with_2d(pose2d, broken, amount=0.0), broken, equal_nan=True)
     assert agree_with_2d(np.zeros((0, 13, 2)), np.zeros((0, 13, 3))).shape == (0, 13, 3)
+    # a pose without depth is fitted on its 2D pose alone
+    flat2d, flat = seen(30, rng)
+    flat[..., 2] = 0.0
+    flat2d = np.stack([640 - 250 * flat[..., 0], 360 - 250 * flat[..., 1]], -1)
+    noisy = flat + np.concatenate([rng.normal(0, 0.02, flat[..., :2].shape), np.zeros(flat[..., 2:].shape)], -1)
+    out = agree_with_2d(flat2d, noisy)
+    assert np.abs(out - flat).mean() < 0.9 * np.abs(noisy - flat).mean()
     # float32 poses (what results hold) stay float32
     assert agree_with_2d(pose2d.astype(np.float32), broken.astype(np.float32)).dtype == np.float32
 

@@ -75,10 +75,10 @@ def agree_with_2d(pose2d: np.ndarray, pose3d: np.ndarray, amount: float = AMOUNT
         u, y = p2[k], p3[k]
         w = centred(z * u)
         # The normal equations (3 x 3, symmetric) solved by their adjugate, all poses at once (a
-        # tiny ridge, relative to each regressor's spread: a pose with no depth, or seen edge-on,
-        # is fitted on what it has).
-        g00, g11, g22 = _dot(u, u), szz, _dot(w, w)
-        g00, g11, g22 = g00 * (1 + 1e-9) + 1e-300, g11 * (1 + 1e-9) + 1e-300, g22 * (1 + 1e-9) + 1e-300
+        # tiny ridge, relative to each regressor's spread; a regressor that is 0 throughout, as
+        # the depth of a flat pose, gets 1 on the diagonal and a coefficient of 0: the pose is
+        # fitted on the others).
+        g00, g11, g22 = (np.where(g > 0, g * (1 + 1e-9), 1.0) for g in (_dot(u, u), szz, _dot(w, w)))
         g01, g02, g12 = _dot(u, z), _dot(u, w), _dot(z, w)
         b0, b1, b2 = _dot(u, y), _dot(z, y), _dot(w, y)
         c00, c01, c02 = g11 * g22 - g12 * g12, g02 * g12 - g01 * g22, g01 * g12 - g02 * g11
