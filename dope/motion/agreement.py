@@ -66,8 +66,8 @@ def agree_with_2d(pose2d: np.ndarray, pose3d: np.ndarray, amount: float = AMOUNT
         centred = lambda a: a - a.mean(-1, keepdims=True)
     else:  # the joints in the image alone: the others count as 0 in every sum
         weight = inside[rows].astype(np.float32)
-        count = weight.sum(1, keepdims=True)
-        centred = lambda a: (a - (a * weight).sum(-1, keepdims=True) / count) * weight
+        total = count[rows, None].astype(np.float32)
+        centred = lambda a: (a - (a * weight).sum(-1, keepdims=True) / total) * weight
     p2, p3 = centred(p2), centred(p3)
     z = p3[2]
     szz = _dot(z, z)

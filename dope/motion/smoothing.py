@@ -389,6 +389,14 @@ def _samples(result: Result, layout: _Layout, dtype: Any = np.float64) -> np.nda
     return out
 
 
+def _agree_share(agree: float) -> float:
+    """A smoother's `agree` (the share of a 3D pose's disagreement with its 2D one taken out,
+    `agreement.agree_with_2d`), checked."""
+    if not 0 <= agree <= 1:
+        raise ValueError("agree must be within 0..1")
+    return float(agree)
+
+
 def _part_poses(result: Result, layout: _Layout, est: np.ndarray, agree: float = 0.0
                 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per part of the layout, (pose2d, pose3d) float32 with the estimates `est` (float[G, 5]) in the
@@ -691,9 +699,7 @@ class OnlineSmoother:
                  rate: float = DEFAULT_RATE, agree: float = AGREE, **kalman: Any) -> None:
         if method not in ("kalman", "one_euro"):
             raise ValueError(f"unknown online filter {method!r}; use 'kalman' or 'one_euro'")
-        if not 0 <= agree <= 1:
-            raise ValueError("agree must be within 0..1")
-        self.method, self.agree = method, float(agree)
+        self.method, self.agree = method, _agree_share(agree)
         self.params = params if params is not None else KalmanParams(**kalman)
         self.params2d, self.params3d, self.rate = params2d, params3d, float(rate)
         self._t: Optional[float] = None
@@ -944,9 +950,7 @@ class OfflineSmoother:
                  adaptive: bool = True, glitch: float = 2.5, agree: float = AGREE) -> None:
         if window < 0 or sigma <= 0 or degree < 0 or max_gap < 0 or glitch < 0:
             raise ValueError("window, degree, max_gap and glitch must be >= 0 and sigma > 0")
-        if not 0 <= agree <= 1:
-            raise ValueError("agree must be within 0..1")
-        self.agree = float(agree)
+        self.agree = _agree_share(agree)
         self.window, self.sigma, self.degree, self.max_gap = int(window), float(sigma), int(degree), int(max_gap)
         self.adaptive, self.glitch = bool(adaptive), float(glitch)
         self._noise_layout: Optional[tuple] = None  # (layout, its _noise_rows)
