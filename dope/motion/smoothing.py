@@ -1168,7 +1168,8 @@ class OfflineSmoother:
         whose estimated error is lower, per group of coordinates (2D, 3D): Stein's unbiased
         estimate of a linear fit's squared error, |sample - fit|^2 + 2 r w0 (w0: the fit's weight
         on the sample), summed over the signal's joints and averaged over the last frames, with r
-        the noise variance measured on the signal's third differences (see `_note_noise`). Tried
+        the noise variance measured on the signal's third differences (see `_note_noise`; in 2D at
+        most `_noise_bound`, where a person's parts move together). Tried
         only where the default fit (`default`, without its centre's fit, on the rows `_noise_rows`
         picks) runs farther from the samples than noise without its gross errors would put it
         (`BIAS`; w0: the default fit's weight on the sample, float[S]), which is checked every
@@ -1187,6 +1188,8 @@ class OfflineSmoother:
                 r = store.values["clipped_noise"][sig[which]] / (70.0 * np.maximum(noise[:, 2], 1))
             else:
                 r = _third_noise(noise)
+            if self.BOUND_NOISE:
+                r[:, 0] = np.minimum(r[:, 0], self._noise_bound(sig[which], n[which]))
             return known, np.maximum(r, 1e-12)
 
         if default is not None:
@@ -1305,6 +1308,8 @@ class OfflineSmoother:
         # where they share it (a pose detected shifted as a whole): the share is what the joints'
         # noise has beyond their offsets' from the centre (`_note_noise`), in 2D.
         joint = _third_noise(store.values["noise"][sig])[:, 0]
+        if self.BOUND_NOISE:
+            joint = np.minimum(joint, self._noise_bound(sig, n))
         shared = np.clip(1.0 - self._own_noise(sig, n) / np.maximum(joint, 1e-12), 0.0, 1.0)
         est_w0 = w0[:, :1] + np.where(better, gain, 0.0) * (shared + (1.0 - shared) / n)[:, None]
         chosen = np.flatnonzero(better.any(1))
@@ -1382,6 +1387,18 @@ class OfflineSmoother:
         joint's own, from their offsets from the centre (`_note_noise`), which have (1 - 1/n) of it."""
         return np.maximum(_third_noise(self._signals.values["shape_noise"][sig]), 0.0) * n / np.maximum(n - 1, 1)
 
+    def _noise_bound(self, sig: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """float[S]: the most 2D noise variance (per coordinate) a joint of signals sig may be
+        taken to have: where a person's parts move together (`_moves_together`) and the joints'
+        offsets from their centre tell their own noise, that noise plus an error all the joints
+        share of up to CENTRE_NOISE times it; inf elsewhere. What the joints' third differences
+        show beyond it is the parts' motion (a runner's bounce), not the detector's noise."""
+        store = self._signals
+        moves = _moves_together(store.values["shared"][sig], self.SHARED_MOTION)
+        known = moves & (store.values["shape_noise"][sig, 2] >= 5)
+        return np.where(known, self._own_noise(sig, n) * (1.0 + self.CENTRE_NOISE), np.inf)
+
+    BOUND_NOISE = True  # a joint's 2D noise taken as at most `_noise_bound` (False: as its differences show)
     SHARED_MOTION = KalmanParams.shared_motion  # (the online filter's defaults)
     CENTRE_NOISE = KalmanParams.centre_noise
     CENTRE_NARROWER = (0.45, 0.3)  # the narrower fits a centre may take, as fractions of sigma (1.8, 1.2 frames)
