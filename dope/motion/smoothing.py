@@ -37,7 +37,9 @@ carry a `track` field (see tracking.py), and a stage over frames (`smooth`):
   Then, where a signal's motion outruns the default fit (its residual well above what the signal's
   own noise, measured on its fourth differences without their gross errors, explains), narrower
   fits of the whole pose compete with that one by Stein's unbiased risk estimate (`adaptive`, see
-  `OfflineSmoother._adapt`).
+  `OfflineSmoother._adapt`). Where a person's parts move together, a joint's noise there is at
+  most what its offsets from the centre show, plus a shared error as large
+  (`OfflineSmoother._noise_bound`): a runner's bounce is motion, not noise.
   Before any of this, a joint's sample that stands out from the cubic through its two
   neighbours on each side far more than that joint's samples usually do, and more than its
   neighbours do (a detector's bad joint in one frame), is pulled back towards that cubic (`glitch`,
