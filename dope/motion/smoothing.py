@@ -1082,8 +1082,8 @@ class OfflineSmoother:
                 # The centres' fits first: a narrower fit of the joints must do better than the
                 # default one with its centre's fit, which follows a pose moving fast as a whole.
                 default = est[self._noise_rows(layout)[0]] if m % self.BIAS_EVERY == 0 else None
-                w0 = self._fit_centres(est, layout, m, stamps, inside, default_weights)
-                self._adapt(est, w0, default, full_window, layout, m, stamps, inside, centre)
+                w0, bound = self._fit_centres(est, layout, m, stamps, inside, default_weights)
+                self._adapt(est, w0, default, full_window, layout, m, stamps, inside, centre, bound)
                 if self.GUARD:
                     self._guard(est, full_window[w, layout.block], layout, m, stamps, inside)
             poses = _part_poses(result, layout, est, self.agree)
@@ -1163,7 +1163,8 @@ class OfflineSmoother:
         return weights
 
     def _adapt(self, est: np.ndarray, est_w0: np.ndarray, default: Optional[np.ndarray], window: np.ndarray,
-               layout: _Layout, m: int, stamps: np.ndarray, inside: np.ndarray, w0: np.ndarray) -> None:
+               layout: _Layout, m: int, stamps: np.ndarray, inside: np.ndarray, w0: np.ndarray,
+               bound: Optional[np.ndarray] = None) -> None:
         """Where a signal's noise is small against its motion (a precise, fast hand), replace (in
         place) its fit in `est` (the default fit, its centre's fit added: `_fit_centres`, whose
         weight on a joint's own sample is `est_w0`, float[S, 2]) by a narrower one (`NARROWER`)
@@ -1171,7 +1172,7 @@ class OfflineSmoother:
         estimate of a linear fit's squared error, |sample - fit|^2 + 2 r w0 (w0: the fit's weight
         on the sample), summed over the signal's joints and averaged over the last frames, with r
         the noise variance measured on the signal's third differences (see `_note_noise`; in 2D at
-        most `_noise_bound`, where a person's parts move together). Tried
+        most `bound`, float[S], where given: `_noise_bound`). Tried
         only where the default fit (`default`, without its centre's fit, on the rows `_noise_rows`
         picks) runs farther from the samples than noise without its gross errors would put it
         (`BIAS`; w0: the default fit's weight on the sample, float[S]), which is checked every
@@ -1190,8 +1191,8 @@ class OfflineSmoother:
                 r = store.values["clipped_noise"][sig[which]] / (70.0 * np.maximum(noise[:, 2], 1))
             else:
                 r = _third_noise(noise)
-            if self.BOUND_NOISE:
-                r[:, 0] = np.minimum(r[:, 0], self._noise_bound(sig[which], n[which]))
+            if bound is not None:
+                r[:, 0] = np.minimum(r[:, 0], bound[which])
             return known, np.maximum(r, 1e-12)
 
         if default is not None:
@@ -1269,7 +1270,7 @@ class OfflineSmoother:
             est[full[g[:, 1]], 2:] = fit[g[:, 1], 2:]
 
     def _fit_centres(self, est: np.ndarray, layout: _Layout, m: int, stamps: np.ndarray, inside: np.ndarray,
-                     weights: np.ndarray) -> np.ndarray:
+                     weights: np.ndarray) -> tuple[np.ndarray, Optional[np.ndarray]]:
         """Give each pose's centre (the mean of its joints), per group of coordinates (2D, 3D), the
         fit that predicts it best when its own sample is left out: the default fit (`weights`) or a
         narrower one (`CENTRE_NARROWER`), each scored by its leave-one-out residuals, (c - fit) /
@@ -1280,7 +1281,8 @@ class OfflineSmoother:
         comes after, may then give the whole pose a narrower fit). Returns the fit's weight on each
         joint's own sample, per group (float[S, 2]): the default one's, plus the centre's fit's
         gain over it (its weight on the centre's sample, less the default's) times the weight of
-        a joint's sample in the centre (1 / n for noise of its own, 1 for noise its joints share).
+        a joint's sample in the centre (1 / n for noise of its own, 1 for noise its joints share);
+        and the most 2D noise a joint may be taken to have (`_noise_bound`; None: BOUND_NOISE off).
 
         A signing hand's centre moves with the whole hand, faster than its shape changes: on held-out
         signers its default fit was 1.15-3x farther from the truth than the detections."""
@@ -1301,7 +1303,8 @@ class OfflineSmoother:
         store.values["loo"][sig] = kept
         best = kept[:, 1:].argmin(1) + 1  # int[S, 2]
         better = np.take_along_axis(kept, best[:, None], 1)[:, 0] < self.CENTRE_MARGIN * kept[:, 0]
-        own = self._own_samples(layout, kept, best, better, w0)  # (in 2D)
+        told, own_noise = self._offsets_noise(sig, n)
+        own = self._own_samples(layout, kept, best, better, w0, told, own_noise)  # (in 2D)
         gain = np.take_along_axis(w0, best, 1) - w0[:, :1]  # float[S, 2]
         if own is not None:
             better[:, 0] |= own
@@ -1310,13 +1313,14 @@ class OfflineSmoother:
         # where they share it (a pose detected shifted as a whole): the share is what the joints'
         # noise has beyond their offsets' from the centre (`_note_noise`), in 2D.
         joint = _third_noise(store.values["noise"][sig])[:, 0]
-        if self.BOUND_NOISE:
-            joint = np.minimum(joint, self._noise_bound(sig, n))
-        shared = np.clip(1.0 - self._own_noise(sig, n) / np.maximum(joint, 1e-12), 0.0, 1.0)
+        bound = self._noise_bound(told, own_noise) if self.BOUND_NOISE else None
+        if bound is not None:
+            joint = np.minimum(joint, bound)
+        shared = np.clip(1.0 - own_noise / np.maximum(joint, 1e-12), 0.0, 1.0)
         est_w0 = w0[:, :1] + np.where(better, gain, 0.0) * (shared + (1.0 - shared) / n)[:, None]
         chosen = np.flatnonzero(better.any(1))
         if not len(chosen):
-            return est_w0
+            return est_w0, bound
         fit = fits[chosen]
         target = np.concatenate([np.take_along_axis(fit[..., :2], best[chosen, 0, None, None], 1)[:, 0],
                                  np.take_along_axis(fit[..., 2:], best[chosen, 1, None, None], 1)[:, 0]], 1)
@@ -1327,7 +1331,7 @@ class OfflineSmoother:
         now = np.add.reduceat(est[rows].astype(np.float64), np.r_[0, np.cumsum(n[chosen])[:-1]], 0) / n[chosen][:, None]
         shift = (target - now) * np.repeat(better[chosen], [2, 3], axis=1)
         est[rows] += np.repeat(shift, n[chosen], 0).astype(est.dtype)
-        return est_w0
+        return est_w0, bound
 
     GUARD = GUARD  # (see the module's GUARD; 0: off)
 
@@ -1362,7 +1366,7 @@ class OfflineSmoother:
         store.values["misfit"][sig] = misfit
 
     def _own_samples(self, layout: _Layout, kept: np.ndarray, best: np.ndarray, better: np.ndarray,
-                     w0: np.ndarray) -> Optional[np.ndarray]:
+                     w0: np.ndarray, told: np.ndarray, own_noise: np.ndarray) -> Optional[np.ndarray]:
         """bool[S]: the centres (2D) that take their own sample rather than any fit, or None.
 
         Where a person's parts jitter together (a shaking camera, a runner's bounce: the
@@ -1370,18 +1374,17 @@ class OfflineSmoother:
         SHARED_MEMORY frames, at least SHARED_MOTION), a centre's noise is at most what its joints'
         offsets say (r (1 / n + CENTRE_NOISE), as online: `KalmanParams.centre_noise`). The
         sample is taken where that is below CENTRE_MARGIN times the chosen fit's estimated error,
-        w0^2 r + (1 - w0)^2 (its leave-one-out score - r), w0 its weight on the sample."""
-        store, n = self._signals, layout.lengths
-        sig = layout.signals
-        moves = _moves_together(store.values["shared"][sig], self.SHARED_MOTION)
-        if not moves.any():
+        w0^2 r + (1 - w0)^2 (its leave-one-out score - r), w0 its weight on the sample. told,
+        own_noise: `_offsets_noise`."""
+        if not told.any():
             return None
-        r = 2.0 * self._own_noise(sig, n) * (1.0 / n + self.CENTRE_NOISE)  # (x and y)
+        n = layout.lengths
+        r = 2.0 * own_noise * (1.0 / n + self.CENTRE_NOISE)  # (x and y)
         fit = np.where(better[:, 0], best[:, 0], 0)
         score = np.take_along_axis(kept[:, :, 0], fit[:, None], 1)[:, 0]
         weight = np.take_along_axis(w0, fit[:, None], 1)[:, 0]
         risk = weight * weight * r + (1 - weight) ** 2 * np.maximum(score - r, 0.0)
-        own = moves & (store.values["shape_noise"][sig, 2] >= 5) & (r < self.CENTRE_MARGIN * risk)
+        own = told & (r < self.CENTRE_MARGIN * risk)
         return own if own.any() else None
 
     def _own_noise(self, sig: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -1389,16 +1392,20 @@ class OfflineSmoother:
         joint's own, from their offsets from the centre (`_note_noise`), which have (1 - 1/n) of it."""
         return np.maximum(_third_noise(self._signals.values["shape_noise"][sig]), 0.0) * n / np.maximum(n - 1, 1)
 
-    def _noise_bound(self, sig: np.ndarray, n: np.ndarray) -> np.ndarray:
-        """float[S]: the most 2D noise variance (per coordinate) a joint of signals sig may be
-        taken to have: where a person's parts move together (`_moves_together`) and the joints'
-        offsets from their centre tell their own noise, that noise plus an error all the joints
-        share of up to CENTRE_NOISE times it; inf elsewhere. What the joints' third differences
-        show beyond it is the parts' motion (a runner's bounce), not the detector's noise."""
+    def _offsets_noise(self, sig: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(told: bool[S], own_noise: float[S]): where a person's parts move together
+        (`_moves_together`) and the joints' offsets from their centre tell their own noise, and
+        that noise (`_own_noise`)."""
         store = self._signals
         moves = _moves_together(store.values["shared"][sig], self.SHARED_MOTION)
-        known = moves & (store.values["shape_noise"][sig, 2] >= 5)
-        return np.where(known, self._own_noise(sig, n) * (1.0 + self.CENTRE_NOISE), np.inf)
+        return moves & (store.values["shape_noise"][sig, 2] >= 5), self._own_noise(sig, n)
+
+    def _noise_bound(self, told: np.ndarray, own_noise: np.ndarray) -> np.ndarray:
+        """float[S]: the most 2D noise variance (per coordinate) a joint may be taken to have:
+        where `told` (`_offsets_noise`), its own noise plus an error all the joints share of up to
+        CENTRE_NOISE times it; inf elsewhere. What the joints' third differences show beyond it is
+        the parts' motion (a runner's bounce), not the detector's noise."""
+        return np.where(told, own_noise * (1.0 + self.CENTRE_NOISE), np.inf)
 
     BOUND_NOISE = True  # a joint's 2D noise taken as at most `_noise_bound` (False: as its differences show)
     SHARED_MOTION = KalmanParams.shared_motion  # (the online filter's defaults)
