@@ -372,6 +372,31 @@ def test_the_same_numbers_whether_a_frame_s_rows_are_one_block_or_scattered(mode
     np.testing.assert_array_equal(same, shuffled)
 
 
+@pytest.mark.parametrize("scattered", [False, True])
+def test_the_online_filter_gives_the_same_numbers_in_passes_of_a_few_rows(monkeypatch, scattered):
+    """A crowd's rows are filtered KALMAN_ROWS at a time (smoothing.py); each row's filter is its
+    own, so passes of any size give the same numbers, bit for bit, as one pass: here with people
+    coming into view and leaving (passes where some rows have a short run and others not) and,
+    scattered, with the detections in a new order every frame (rows gathered, not one block)."""
+    import dope.motion.smoothing as smoothing_module
+    rng = np.random.default_rng(7)
+    people, frames = 9, 40
+    speed = rng.normal(0, 0.7, (frames, people, 2)).cumsum(0)  # smooth paths: the damping's statistics matter
+    walk = speed.cumsum(0) + rng.normal(0, 1.5, speed.shape) + np.arange(people)[None, :, None] * 120 + 80
+    present = [[i for i in range(people) if not (i % 3 == 1 and 12 <= t < 16 + i) and (i < 7 or t >= 5)]
+               for t in range(frames)]
+    orders = [list(rng.permutation(p)) if scattered and t else p for t, p in enumerate(present)]
+    results = [tracked(walk[t][order], tracks=order) for t, order in enumerate(orders)]
+    def run(rows):
+        monkeypatch.setattr(smoothing_module, "KALMAN_ROWS", rows)
+        return [r.body.pose2d[np.argsort(r.body.track)] for r in OnlineSmoother().run(results)]
+    whole = run(10 ** 9)
+    for rows in (1, 5, 13, 50):
+        for a, b in zip(whole, run(rows)):
+            np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(whole[-1], results[-1].body.pose2d[np.argsort(results[-1].body.track)])  # smoothed
+
+
 def test_new_signals_take_freed_blocks_first_then_fresh_rows_in_one_run():
     """A frame's new keys get signals all at once: freed blocks of their size first (the last freed
     first), then fresh blocks, one after the other in the keys' order; known keys keep theirs."""

@@ -672,6 +672,14 @@ def _median(a: np.ndarray) -> np.ndarray:
     return (p[:, h - 1] + p[:, h]) / 2
 
 
+def _nan_median(a: np.ndarray) -> np.ndarray:
+    """`_median` where a row may hold a NaN (its median is then NaN, as np.median's: np.median
+    also imports numpy.ma, 13 ms, on its first call)."""
+    m = _median(a)
+    bad = np.isnan(a).any(1)
+    return np.where(bad, np.nan, m) if bad.any() else m
+
+
 def _mirrors(joints: int, params: TrackerParams) -> bool:
     """Whether poses of `joints` joints are compared mirrored too (bodies, unless swap_cost is inf)."""
     return joints == len(_MIRROR) and math.isfinite(params.swap_cost)
@@ -1247,9 +1255,9 @@ class _PartTracks:
             return
         det, trk = np.array(pairs).T
         shifts = centres[det] - predicted[trk].sum(1) / predicted.shape[1]
-        shift = np.median(shifts, 0)
+        shift = _nan_median(shifts.T)
         # Only a shift the people seen share (a camera's): not the noise of their own motion.
-        if np.sqrt((shift ** 2).sum()) <= np.median(np.sqrt(((shifts - shift) ** 2).sum(-1))):
+        if np.sqrt((shift ** 2).sum()) <= _nan_median(np.sqrt(((shifts - shift) ** 2).sum(-1))[None])[0]:
             return
         matched = {id(t) for t in owner if t is not None}
         move = slots[[id(t) not in matched for t in tracks]]
@@ -1313,7 +1321,7 @@ class _PartTracks:
             if len(on):
                 pred = _predicted(R, s[on], frame)
                 # (the median joint's: a bad joint or two must not widen a track's gate for frames)
-                err = np.median(np.sqrt(_sq_norm(pred - poses[on])), -1) / R.size[s[on]]
+                err = _nan_median(np.sqrt(_sq_norm(pred - poses[on]))) / R.size[s[on]]
                 serr = spreads[on] - R.spread[s[on]]
                 rate = p.own_rate
                 R.dev[s[on]] += rate * (np.nan_to_num(err * err) - R.dev[s[on]])
