@@ -704,8 +704,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tracking", action="store_true",
                    help="tracking and smoothing on synthetic scenes: identity switches, MOTA, IDF1, error, jitter, "
                         "lag, time per frame; then per scene family, on tuning and on held-out scenes, on held-out "
-                        "scenes of three other generators (benchmarks/foreign.py, third.py, fourth.py), and crowd "
-                        "timings (benchmarks/tracking.py; about 25 minutes on 2 cores)")
+                        "scenes of four other generators (benchmarks/foreign.py, third.py, fourth.py, fifth.py), and "
+                        "crowd timings (benchmarks/tracking.py; about 30 minutes on 2 cores)")
     p.add_argument("--tracking-seeds", type=int, nargs="+", default=[0, 1, 2], metavar="SEED",
                    help="--tracking: scenes to average over (default: 0 1 2)")
     p.add_argument("--tracking-out", metavar="DIR",

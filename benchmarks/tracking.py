@@ -388,12 +388,19 @@ def run_fourth(seeds: Iterable[int] = FOREIGN_HELD_OUT_SEEDS, frames: int = 240,
     return _run_kinds(kinds, make_fourth_scene, seeds, frames)
 
 
+def run_fifth(seeds: Iterable[int] = FOREIGN_HELD_OUT_SEEDS, frames: int = 240) -> dict[str, dict[str, dict[str, float]]]:
+    """{kind: {mode: figures}} on scenes of the fifth generator (benchmarks/fifth.py: the issue's
+    failure classes, written without reading the tracker, the smoothers or the other generators)."""
+    from benchmarks.fifth import FIFTH_KINDS, make_fifth_scene
+    return _run_kinds(FIFTH_KINDS, make_fifth_scene, seeds, frames)
+
+
 def run_held_out(tuning_seeds: Iterable[int] = TUNING_SEEDS, held_out_seeds: Iterable[int] = HELD_OUT_SEEDS,
                  frames: Optional[int] = None, tuning: bool = True, foreign: bool = True,
                  foreign_seeds: Iterable[int] = FOREIGN_HELD_OUT_SEEDS) -> dict[str, Any]:
     """The figures on the tuning scenes (TUNING_FAMILIES x tuning_seeds: what the settings were
     chosen on), on held-out ones (every family, the held-out family included, x held_out_seeds)
-    and on the other generators' held-out scenes (benchmarks/foreign.py, third.py and fourth.py,
+    and on the other generators' held-out scenes (benchmarks/foreign.py, third.py, fourth.py and fifth.py,
     seeds `foreign_seeds`)."""
     out = {"held_out": run_families(FAMILIES, held_out_seeds, frames)}
     if tuning:
@@ -402,6 +409,7 @@ def run_held_out(tuning_seeds: Iterable[int] = TUNING_SEEDS, held_out_seeds: Ite
         out["foreign"] = run_foreign(foreign_seeds)
         out["third"] = run_third(foreign_seeds)
         out["fourth"] = run_fourth(foreign_seeds)
+        out["fifth"] = run_fifth(foreign_seeds)
     return out
 
 
@@ -412,7 +420,8 @@ def families_report(summary: dict[str, Any]) -> str:
               "held_out": f"held-out scenes (ratios to raw; held-out family: {HELD_OUT_FAMILY}):",
               "foreign": "scenes of another generator, benchmarks/foreign.py, held-out seeds (ratios to raw):",
               "third": "scenes of a third generator, benchmarks/third.py, held-out seeds (ratios to raw):",
-              "fourth": "scenes of a fourth generator, benchmarks/fourth.py, held-out seeds (ratios to raw):"}
+              "fourth": "scenes of a fourth generator, benchmarks/fourth.py, held-out seeds (ratios to raw):",
+              "fifth": "scenes of a fifth generator, benchmarks/fifth.py, held-out seeds (ratios to raw):"}
     for name, title in titles.items():
         if name not in summary:
             continue
