@@ -93,3 +93,28 @@ def test_online_smoothing_of_fast_dancers_at_15_fps():
     from benchmarks.third import make_third_scene
     ev = evaluate(make_third_scene("fast_dancers", 100))
     assert ev["online"]["err2d"] <= ev["off"]["err2d"]
+
+
+@pytest.mark.parametrize("kind", ["crossing_depths", "occlusions", "enter_leave", "signers"])
+def test_scene_of_a_fifth_generator(kind):
+    """On a held-out scene of benchmarks/fifth.py (written after every setting was chosen, without
+    reading the tracker, the smoothers or the other generators): ids held, every person-frame with
+    an id, and neither smoother costs accuracy nor lags. (What it does not meet, in
+    docs/people-over-time.md: the issue's ratios, on its walkers whose feet stop dead at each step.)"""
+    from benchmarks.fifth import make_fifth_scene
+    ev = evaluate(make_fifth_scene(kind, 400))
+    raw, online, offline = ev["off"], ev["online"], ev["offline"]
+    assert raw["coverage"] >= 0.97 and raw["id_switches"] == 0
+    for mode in (online, offline):
+        assert mode["err2d"] <= raw["err2d"] and mode["err3d"] <= raw["err3d"]
+        assert mode["accel2d"] <= 0.6 * raw["accel2d"]
+    assert abs(online["lag"]) <= 1 and abs(offline["lag"]) <= 0.5
+
+
+@pytest.mark.xfail(strict=True, reason="known: offline smoothing does not follow a walker's foot that stops dead "
+                   "at each step (the fifth generator: 0.71x raw in 2D, ankles 1.15x; docs/people-over-time.md)")
+def test_offline_smoothing_of_the_fifth_generator_s_walkers():
+    """The issue's offline target (2D at most 0.5x raw) on a held-out scene of the fifth generator."""
+    from benchmarks.fifth import make_fifth_scene
+    ev = evaluate(make_fifth_scene("crossing_same_depth", 400))
+    assert ev["offline"]["err2d"] <= 0.5 * ev["off"]["err2d"]

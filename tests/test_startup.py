@@ -224,14 +224,18 @@ def test_a_crowd_replay_imports_no_scipy(tmp_path, jitter, loaded):
         import sys
         from dope.cli import main
         code = main(["--from-json", {str(clip)!r}, "--json", {str(tmp_path / "o.jsonl")!r}, "-q"])
+        code += main(["--from-json", {str(clip)!r}, "--json", {str(tmp_path / "p.jsonl")!r}, "-q", "--smooth", "online"])
         print("code", code)
         print("scipy:", sorted(m for m in sys.modules if m.startswith("scipy")))
+        print("numpy.ma:", "numpy.ma" in sys.modules)
         from dope.motion import assignment
         print("solver loaded:", assignment._solver is not None)
         """)
     assert "code 0" in out
     assert "scipy: []" in out, out
     assert f"solver loaded: {loaded}" in out
+    # nor numpy.ma (13 ms), which np.unique and np.median import on first use (round 18)
+    assert "numpy.ma: False" in out, out
 
 
 # ------------------------------------------------------------------------------------- exit_fast
