@@ -28,6 +28,7 @@ from dope.inputs.sources import Item
 from dope.motion.smoothing import smooth
 from benchmarks.foreign import FOREIGN_HELD_OUT_SEEDS, FOREIGN_KINDS, make_foreign_scene
 from benchmarks.fourth import FOURTH_KINDS, make_fourth_scene
+from benchmarks.fifth import FIFTH_KINDS, make_fifth_scene
 from benchmarks.third import THIRD_KINDS, make_third_scene
 from benchmarks.scenes import (FAMILIES, HELD_OUT_FAMILY, HELD_OUT_SEEDS, TUNING_FAMILIES, TUNING_SEEDS, NoiseModel,
                                Scene, Truth, make_family_scene, make_scene)
@@ -391,7 +392,6 @@ def run_fourth(seeds: Iterable[int] = FOREIGN_HELD_OUT_SEEDS, frames: int = 240,
 def run_fifth(seeds: Iterable[int] = FOREIGN_HELD_OUT_SEEDS, frames: int = 240) -> dict[str, dict[str, dict[str, float]]]:
     """{kind: {mode: figures}} on scenes of the fifth generator (benchmarks/fifth.py: the issue's
     failure classes, written without reading the tracker, the smoothers or the other generators)."""
-    from benchmarks.fifth import FIFTH_KINDS, make_fifth_scene
     return _run_kinds(FIFTH_KINDS, make_fifth_scene, seeds, frames)
 
 

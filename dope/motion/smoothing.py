@@ -526,7 +526,6 @@ class KalmanParams:
 # multiplier that follows it, and the damping's statistics (mean step times predicted step, mean
 # predicted step squared).
 _COORDS, _SHARED = 6, 12
-_GROUPS = np.array([2, 3])
 
 
 def _as_block(index: np.ndarray) -> Any:
@@ -1582,7 +1581,7 @@ class OfflineSmoother:
         # (moved to `glitch` times the usual distance from the cubic, not onto it: a sample that
         # is only noise far out keeps most of its own value, which the neighbours' do not share)
         keep_share = np.sqrt(np.float32(self.glitch * self.glitch) * g[0, fix] / np.maximum(e2[keep], np.float32(1e-30)))
-        moved = cubic + (old - cubic) * np.repeat(np.minimum(keep_share, np.float32(1.0)), _GROUPS, axis=1)
+        moved = cubic + (old - cubic) * _spread(np.minimum(keep_share, np.float32(1.0)))
         new[bad[:, 0], :2] = moved[bad[:, 0], :2]
         new[bad[:, 1], 2:] = moved[bad[:, 1], 2:]
         ring[slot, fix] = ring[slot + size, fix] = new
